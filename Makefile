@@ -1,0 +1,66 @@
+# Mesh Relay: the front door. Two commands matter (README): `make run` and `make test`.
+#
+#   make            release build into build/ (build/relay-server)
+#   make run        install missing Debian packages, build, start the relay (ARGS="..." to pass flags)
+#   make test       everything: format + source checks, release and ASan+UBSan builds, all tests
+#   make asan       ASan+UBSan build into build-asan/
+#   make fuzz       libFuzzer targets with clang into build-fuzz/ (FUZZ_SECONDS per target)
+#   make bench      benchmarks (bench/RESULTS.md)
+#   make format     reformat the sources with clang-format
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+WERROR ?= OFF
+ARGS ?=
+FUZZ_SECONDS ?= 30
+CMAKE_FLAGS ?=
+
+.PHONY: all build run test asan fuzz bench format check-format checksrc deps-build deps-test clean
+
+all: build
+
+deps-build:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+build: deps-build
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRLY_WERROR=$(WERROR) $(CMAKE_FLAGS) >/dev/null
+	cmake --build build -j $(JOBS)
+
+run: build
+	./build/relay-server $(ARGS)
+
+asan: deps-test
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DRLY_SANITIZE=ON -DRLY_WERROR=$(WERROR) $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-asan -j $(JOBS)
+
+check-format: deps-test
+	@scripts/format.sh --check
+
+checksrc:
+	@scripts/checksrc.sh
+
+format:
+	@scripts/format.sh
+
+# make test: what CI runs (.ci/run). Warnings are errors here.
+test: deps-test check-format checksrc
+	$(MAKE) --no-print-directory build WERROR=ON
+	cd build && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory asan WERROR=ON
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
+	@echo "make test: all suites passed (release + asan)"
+
+fuzz: deps-test
+	@scripts/deps.sh fuzz
+	CC=clang cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DRLY_FUZZ=ON -DRLY_TESTS=OFF $(CMAKE_FLAGS) >/dev/null
+	cmake --build build-fuzz -j $(JOBS)
+	@scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+bench: build
+	@scripts/bench.sh
+
+clean:
+	rm -rf build build-asan build-fuzz

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# deps.sh SET: make sure the Debian packages for SET (build | test | fuzz) are installed.
+# As root: apt-get installs what is missing. Otherwise: print the exact command and fail.
+set -euo pipefail
+
+set_name=${1:-build}
+build_pkgs=(cmake make gcc pkg-config libc6-dev libuv1-dev libssl-dev libprotobuf-c-dev
+            protobuf-c-compiler)
+test_pkgs=("${build_pkgs[@]}" libcriterion-dev clang-format)
+fuzz_pkgs=(clang libclang-rt-14-dev)
+
+case "$set_name" in
+build) want=("${build_pkgs[@]}") ;;
+test) want=("${test_pkgs[@]}") ;;
+fuzz) want=("${fuzz_pkgs[@]}") ;;
+*) echo "deps.sh: unknown set '$set_name' (build, test, fuzz)" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    echo "deps.sh: installing ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+    echo "deps.sh: missing Debian packages: ${missing[*]}" >&2
+    echo "Install them with:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
