@@ -13,7 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Corpus files larger than this are a mistake in the corpus, not an input to replay. */
-#define MAX_INPUT (1u << 20)
+#define REPLAY_MAX_INPUT (1u << 20)
 
 static int run_file(const char *path)
 {
@@ -22,12 +22,12 @@ static int run_file(const char *path)
         fprintf(stderr, "replay: cannot open %s\n", path);
         return -1;
     }
-    uint8_t *buf = malloc(MAX_INPUT);
+    uint8_t *buf = malloc(REPLAY_MAX_INPUT);
     if (!buf) {
         fclose(f);
         return -1;
     }
-    size_t n = fread(buf, 1, MAX_INPUT, f);
+    size_t n = fread(buf, 1, REPLAY_MAX_INPUT, f);
     fclose(f);
     /* Copy into an exact-size block so ASan catches reads past the input. */
     uint8_t *exact = malloc(n ? n : 1);

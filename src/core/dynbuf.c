@@ -11,8 +11,7 @@ void rly_dynbuf_init(rly_dynbuf *b, rly_mem *mem, size_t max)
     b->max = max;
 }
 
-void rly_dynbuf_init_small(rly_dynbuf *b, uint8_t *stackbuf, size_t size, rly_mem *mem,
-                           size_t max)
+void rly_dynbuf_init_small(rly_dynbuf *b, uint8_t *stackbuf, size_t size, rly_mem *mem, size_t max)
 {
     rly_dynbuf_init(b, mem, max);
     RLY_ASSERT(size >= 1);

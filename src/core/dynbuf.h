@@ -32,8 +32,7 @@ void rly_dynbuf_init(rly_dynbuf *b, rly_mem *mem, size_t max);
 
 /* rly_dynbuf_init_small is rly_dynbuf_init starting on the caller's |stackbuf| of |size| bytes
  * (borrowed for the dynbuf's lifetime; size must be >= 1). */
-void rly_dynbuf_init_small(rly_dynbuf *b, uint8_t *stackbuf, size_t size, rly_mem *mem,
-                           size_t max);
+void rly_dynbuf_init_small(rly_dynbuf *b, uint8_t *stackbuf, size_t size, rly_mem *mem, size_t max);
 
 /* rly_dynbuf_free releases heap storage (if any) and makes |b| empty. NULL-safe. */
 void rly_dynbuf_free(rly_dynbuf *b);

@@ -29,8 +29,9 @@ typedef enum rly_err {
     RLY_ERR_PEER_ID_MISMATCH = -207,
     RLY_ERR_FLOODED = -208,
     RLY_ERR_NEGOTIATION = -209,
-    RLY_ERR_UNSUPPORTED = -210, /* well-formed but not supported (unknown multiaddr code, key type) */
-    RLY_ERR_SIGNATURE = -211,   /* a signature did not verify */
+    RLY_ERR_UNSUPPORTED =
+        -210,                 /* well-formed but not supported (unknown multiaddr code, key type) */
+    RLY_ERR_SIGNATURE = -211, /* a signature did not verify */
     RLY_ERR_NON_MINIMAL = -212, /* non-minimal varint encoding */
     RLY_ERR_TRUNCATED = -213,   /* input ended in the middle of a value */
     /* -3xx: policy decisions (answered, the connection survives). */
@@ -47,8 +48,8 @@ typedef enum rly_err {
     RLY_ERR_NOBUF = -405, /* a capped buffer would exceed its maximum */
     RLY_ERR_IO = -406,
     RLY_ERR_NOT_FOUND = -407,
-    RLY_ERR_PERM = -408,       /* unsafe file permissions */
-    RLY_ERR_CONFIG = -409,     /* invalid configuration value */
+    RLY_ERR_PERM = -408,   /* unsafe file permissions */
+    RLY_ERR_CONFIG = -409, /* invalid configuration value */
     RLY_ERR_ADDR_IN_USE = -410,
     /* <= -500: fatal for the object that returned it. */
     RLY_ERR_FATAL = -500,

@@ -45,8 +45,8 @@ typedef struct rly_log_field {
 
 typedef struct rly_log_record {
     rly_log_level level;
-    const char *target;  /* e.g. "relay_server", "relay_server::events" */
-    const char *message; /* the "message" field; may be NULL */
+    const char *target;          /* e.g. "relay_server", "relay_server::events" */
+    const char *message;         /* the "message" field; may be NULL */
     const rly_log_field *fields; /* the fields other than the message */
     size_t nfields;
 } rly_log_record;

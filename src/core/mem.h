@@ -12,11 +12,11 @@
 #include <stdint.h>
 
 typedef struct rly_mem {
-    size_t live_bytes;   /* bytes currently allocated through this allocator */
-    size_t peak_bytes;   /* highest live_bytes seen */
-    uint64_t nallocs;    /* successful allocations so far */
-    uint64_t fail_nth;   /* 0: never fail; N: fail the N-th allocation (debug builds) */
-    uint64_t nattempts;  /* allocation attempts, counted for fail_nth */
+    size_t live_bytes;  /* bytes currently allocated through this allocator */
+    size_t peak_bytes;  /* highest live_bytes seen */
+    uint64_t nallocs;   /* successful allocations so far */
+    uint64_t fail_nth;  /* 0: never fail; N: fail the N-th allocation (debug builds) */
+    uint64_t nattempts; /* allocation attempts, counted for fail_nth */
 } rly_mem;
 
 /* rly_mem_default returns the process-wide allocator. Never NULL. */

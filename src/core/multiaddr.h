@@ -3,7 +3,16 @@
  * Supported: ip4, ip6, tcp, udp, quic-v1, p2p (text alias "ipfs" accepted on input, "/p2p/" always
  * printed), p2p-circuit, dns, dns4, dns6. Unknown codes, truncated values, non-minimal varints and
  * trailing garbage are rejected: a multiaddr whose parts cannot all be understood is not used.
- * An rly_multiaddr stores the binary form inline (no allocation). */
+ * An rly_multiaddr stores the binary form inline (no allocation).
+ *
+ * Text syntax is strict, and every value has one binary form: each component is "/name" or
+ * "/name/value"; "" is the empty multiaddr, but "/" alone, "//" and a trailing '/' are rejected
+ * (go trims trailing slashes, rust rejects them; we follow rust). Names are case-sensitive. IPv4
+ * is exactly four decimal octets and ports are decimal 0-65535, both without sign or leading
+ * zeros. IPv6 input is anything inet_pton accepts (no zone); output is RFC 5952 with ::ffff:a.b.c.d
+ * for v4-mapped addresses (as go). A dns/dns4/dns6 name is 1..RLY_MA_DNS_MAX bytes without '/',
+ * spaces, NUL or other control bytes, so the text form always round-trips. The p2p value is read
+ * as base58btc or CIDv1 (rly_peerid_parse) and printed as base58btc. */
 #ifndef RLY_CORE_MULTIADDR_H
 #define RLY_CORE_MULTIADDR_H
 
@@ -52,6 +61,7 @@ typedef struct rly_ma_component {
 RLY_NODISCARD int rly_multiaddr_from_bytes(rly_multiaddr *ma, const uint8_t *p, size_t len);
 
 /* rly_multiaddr_parse parses the text multiaddr |s| (NUL-terminated, e.g. "/ip4/1.2.3.4/tcp/1").
+ * On error |ma| is left empty.
  * Returns 0, RLY_ERR_MALFORMED (syntax, bad value, port out of range, missing value),
  * RLY_ERR_UNSUPPORTED (unknown protocol name) or RLY_ERR_NOBUF. */
 RLY_NODISCARD int rly_multiaddr_parse(rly_multiaddr *ma, const char *s);
@@ -91,7 +101,9 @@ RLY_NODISCARD int rly_multiaddr_to_sockaddr(const rly_multiaddr *ma, struct sock
 
 /* rly_multiaddr_from_sockaddr builds "/ip4|ip6/<addr>/<tcp|udp>/<port>" (+ "/quic-v1" when
  * |quic| and |transport| is RLY_MA_UDP) from an AF_INET or AF_INET6 |sa|. IPv4-mapped IPv6
- * addresses become /ip4. Returns 0 or RLY_ERR_INVALID_ARG. */
+ * addresses become /ip4. |ma| is emptied first and stays empty on error.
+ * Returns 0 or RLY_ERR_INVALID_ARG (|sa| NULL or another family, |transport| neither TCP nor
+ * UDP, or |quic| with TCP). */
 RLY_NODISCARD int rly_multiaddr_from_sockaddr(rly_multiaddr *ma, const struct sockaddr *sa,
                                               uint32_t transport, bool quic);
 

@@ -23,7 +23,8 @@ typedef struct rly_peerid {
 
 /* rly_peerid_from_bytes checks that |p| (|len| bytes) is exactly one valid peer-ID multihash
  * (identity with a digest of at most 42 bytes, or sha2-256) and copies it into |pid|.
- * Returns 0 or RLY_ERR_MALFORMED / RLY_ERR_TRUNCATED / RLY_ERR_UNSUPPORTED / RLY_ERR_NON_MINIMAL. */
+ * Returns 0 or RLY_ERR_MALFORMED / RLY_ERR_TRUNCATED / RLY_ERR_UNSUPPORTED /
+ * RLY_ERR_NON_MINIMAL. */
 RLY_NODISCARD int rly_peerid_from_bytes(rly_peerid *pid, const uint8_t *p, size_t len);
 
 /* rly_peerid_parse parses the text form |s| (|len| chars): base58btc multihash when it starts with

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""gen_core_seeds.py: writes the seed corpora of fuzz_varint, fuzz_multiaddr_bytes,
+fuzz_multiaddr_str and fuzz_peerid from the spec vectors in tests/vectors/ (valid and invalid
+cases), so seeds and unit tests share one source of truth. Re-run after changing the vectors:
+
+    python3 fuzz/corpus/gen_core_seeds.py
+"""
+import os
+import re
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VEC = os.path.join(ROOT, "tests", "vectors")
+OUT = os.path.join(ROOT, "fuzz", "corpus")
+MAX_SEEDS = 40
+
+
+def rows(name):
+    with open(os.path.join(VEC, name)) as f:
+        for line in f:
+            line = line.rstrip("\r\n")
+            if line and not line.startswith("#"):
+                yield line.split("\t")
+
+
+def slug(text, limit=40):
+    s = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
+    return (s or "empty")[:limit]
+
+
+class Corpus:
+    def __init__(self, target):
+        self.dir = os.path.join(OUT, target)
+        os.makedirs(self.dir, exist_ok=True)
+        for old in os.listdir(self.dir):
+            if old.startswith("seed_"):
+                os.remove(os.path.join(self.dir, old))
+        self.names = set()
+
+    def add(self, desc, data):
+        if len(self.names) >= MAX_SEEDS:
+            return
+        name = "seed_" + slug(desc)
+        base, i = name, 2
+        while name in self.names:
+            name, i = "%s_%d" % (base, i), i + 1
+        self.names.add(name)
+        with open(os.path.join(self.dir, name), "wb") as f:
+            f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def varint():
+    c = Corpus("varint")
+    for hexs, want in rows("varint.txt"):
+        c.add(("bad_" + want[1:] + "_" if want.startswith("!") else "v") + hexs[:20],
+              bytes.fromhex(hexs))
+    c.add("empty", b"")
+
+
+def multiaddr_bytes():
+    c = Corpus("multiaddr_bytes")
+    good = [r for r in rows("multiaddr.txt") if len(r) == 2]
+    for text, hexs in good[:20]:
+        c.add(text, bytes.fromhex(hexs))
+    for hexs, err in list(rows("multiaddr_bad_bytes.txt"))[::2]:
+        c.add("bad_" + err[1:] + "_" + hexs[:16], bytes.fromhex(hexs))
+
+
+def multiaddr_str():
+    c = Corpus("multiaddr_str")
+    good = list(rows("multiaddr.txt"))
+    for r in good[:16] + [r for r in good if len(r) == 3]:
+        c.add(r[0], r[0])
+    bad = list(rows("multiaddr_bad_text.txt"))
+    for text, err in bad[::5]:
+        c.add("bad_" + err[1:] + "_" + text, text)
+
+
+def peerid():
+    c = Corpus("peerid")
+    for b58, cid, hexs in rows("peerid.txt"):
+        c.add("bin_" + b58[:12], bytes.fromhex(hexs))
+        c.add("b58_" + b58[:12], b58)
+        c.add("cid_" + b58[:12], cid)
+    for text, want in rows("peerid_text.txt"):
+        c.add(("bad_" + want[1:] + "_" if want.startswith("!") else "alt_") + text[:24], text)
+    c.add("multibase_b32_foobar", "bmzxw6ytboi")
+    c.add("multibase_b32_trailing_bits", "bmz")
+    c.add("multibase_b58_zeros", "z111")
+
+
+if __name__ == "__main__":
+    varint()
+    multiaddr_bytes()
+    multiaddr_str()
+    peerid()
