@@ -38,14 +38,16 @@ RLY_NODISCARD int rly_ed25519_sign(const uint8_t seed[RLY_ED25519_SEED_LEN], con
                                    size_t len, uint8_t sig[RLY_ED25519_SIG_LEN]);
 
 /* rly_ed25519_verify checks |sig| (|siglen| bytes, must be 64) over |msg| with the raw 32-byte
- * |pub|. Returns 0, RLY_ERR_SIGNATURE or RLY_ERR_MALFORMED (bad key / length). */
+ * |pub|. Returns 0, RLY_ERR_SIGNATURE, RLY_ERR_MALFORMED (bad key / length) or RLY_ERR_CRYPTO
+ * (OpenSSL could not run the check, e.g. out of memory). */
 RLY_NODISCARD int rly_ed25519_verify(const uint8_t *pub, size_t publen, const uint8_t *msg,
                                      size_t len, const uint8_t *sig, size_t siglen);
 
 /* rly_rsa_verify checks an RSASSA-PKCS1-v1_5 SHA-256 signature. |spki| is the DER
  * SubjectPublicKeyInfo of an RSA key of RLY_RSA_MIN_BITS..RLY_RSA_MAX_BITS.
- * Returns 0, RLY_ERR_SIGNATURE, RLY_ERR_MALFORMED (key does not parse / not RSA) or
- * RLY_ERR_UNSUPPORTED (modulus size out of range). */
+ * Returns 0, RLY_ERR_SIGNATURE, RLY_ERR_MALFORMED (key does not parse / not RSA / trailing
+ * bytes / exponent even or 1), RLY_ERR_UNSUPPORTED (modulus size out of range) or
+ * RLY_ERR_CRYPTO (OpenSSL could not run the check). */
 RLY_NODISCARD int rly_rsa_verify(const uint8_t *spki, size_t spkilen, const uint8_t *msg,
                                  size_t len, const uint8_t *sig, size_t siglen);
 
@@ -55,7 +57,8 @@ RLY_NODISCARD int rly_secp256k1_verify(const uint8_t *point, size_t pointlen, co
                                        size_t len, const uint8_t *sig, size_t siglen);
 
 /* rly_ecdsa_verify checks a DER ECDSA signature over SHA-256(|msg|) with a DER
- * SubjectPublicKeyInfo EC key on a named curve. Returns as rly_rsa_verify. */
+ * SubjectPublicKeyInfo EC key on a named curve (P-224, P-256, P-384, P-521, as go's x509).
+ * Returns as rly_rsa_verify; RLY_ERR_UNSUPPORTED for other curves or explicit parameters. */
 RLY_NODISCARD int rly_ecdsa_verify(const uint8_t *spki, size_t spkilen, const uint8_t *msg,
                                    size_t len, const uint8_t *sig, size_t siglen);
 

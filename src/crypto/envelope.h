@@ -39,10 +39,11 @@ typedef struct rly_envelope {
 } rly_envelope;
 
 /* rly_envelope_seal signs |payload| under |domain| with |kp| and appends the serialized envelope
- * to |out|. Returns 0, RLY_ERR_NOBUF, RLY_ERR_NOMEM or RLY_ERR_CRYPTO. */
-RLY_NODISCARD int rly_envelope_seal(const rly_keypair *kp, const char *domain,
-                                    const uint8_t *ptype, size_t ptlen, const uint8_t *payload,
-                                    size_t plen, rly_dynbuf *out);
+ * to |out| (unchanged on error). Returns 0, RLY_ERR_NOBUF, RLY_ERR_NOMEM, RLY_ERR_CRYPTO or
+ * RLY_ERR_INVALID_ARG (empty or too long domain / payload type, payload too large). */
+RLY_NODISCARD int rly_envelope_seal(const rly_keypair *kp, const char *domain, const uint8_t *ptype,
+                                    size_t ptlen, const uint8_t *payload, size_t plen,
+                                    rly_dynbuf *out);
 
 /* rly_envelope_open parses the envelope |p| (|len| bytes, at most RLY_ENVELOPE_MAX), checks its
  * signature under |domain| and fills |env| (allocating from |mem|, NULL: default).

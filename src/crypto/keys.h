@@ -46,22 +46,24 @@ typedef struct rly_keypair {
 } rly_keypair;
 
 /* rly_pubkey_decode parses a serialized PublicKey protobuf (|len| bytes at |pb|) into |k|.
+ * A 65-byte secp256k1 point is stored compressed, the form go and rust hash into peer IDs.
  * Returns 0, RLY_ERR_MALFORMED (protobuf error, missing field, data too long, wrong length for
- * the type) or RLY_ERR_UNSUPPORTED (unknown key type). */
+ * the type), RLY_ERR_UNSUPPORTED (unknown key type) or RLY_ERR_NOMEM. */
 RLY_NODISCARD int rly_pubkey_decode(rly_pubkey *k, const uint8_t *pb, size_t len);
 
 /* rly_pubkey_encode writes the deterministic PublicKey encoding of |k| to |out|.
- * Returns the length or RLY_ERR_NOBUF. */
+ * Returns the length, RLY_ERR_NOBUF or RLY_ERR_INVALID_ARG (type or length out of range). */
 RLY_NODISCARD rly_ssize rly_pubkey_encode(const rly_pubkey *k, uint8_t *out, size_t cap);
 
 /* rly_pubkey_verify checks |sig| over |msg| with |k| (Ed25519: raw; RSA: PKCS#1 v1.5 SHA-256;
  * secp256k1 and ECDSA: DER signature over SHA-256(msg)).
- * Returns 0, RLY_ERR_SIGNATURE, RLY_ERR_MALFORMED or RLY_ERR_UNSUPPORTED. */
+ * Returns 0, RLY_ERR_SIGNATURE, RLY_ERR_MALFORMED, RLY_ERR_UNSUPPORTED or RLY_ERR_CRYPTO. */
 RLY_NODISCARD int rly_pubkey_verify(const rly_pubkey *k, const uint8_t *msg, size_t len,
                                     const uint8_t *sig, size_t siglen);
 
 /* rly_pubkey_to_peerid derives the peer ID: identity multihash of the encoded key when it is at
- * most 42 bytes, otherwise its sha2-256 multihash. Returns 0 or RLY_ERR_NOBUF. */
+ * most 42 bytes, otherwise its sha2-256 multihash. Returns 0 or RLY_ERR_INVALID_ARG (|k| out of
+ * range). */
 RLY_NODISCARD int rly_pubkey_to_peerid(const rly_pubkey *k, rly_peerid *pid);
 
 /* rly_pubkey_from_peerid extracts the key inlined in an identity-multihash peer ID.
@@ -75,7 +77,7 @@ RLY_NODISCARD int rly_keypair_generate(rly_keypair *kp);
  * Keypair::to_protobuf_encoding writes for Ed25519): Type must be Ed25519 and Data 64 bytes
  * (seed || public, the public half must match the seed) or the legacy 96 bytes (seed || pub ||
  * pub, both copies equal). Returns 0, RLY_ERR_MALFORMED, RLY_ERR_UNSUPPORTED (another key
- * type) or RLY_ERR_CRYPTO. Wipes its temporaries. */
+ * type), RLY_ERR_NOMEM or RLY_ERR_CRYPTO. Wipes its temporaries; |kp| is unchanged on error. */
 RLY_NODISCARD int rly_keypair_decode(rly_keypair *kp, const uint8_t *pb, size_t len);
 
 /* rly_keypair_encode writes the 68-byte PrivateKey encoding. Returns 68 or RLY_ERR_NOBUF. */
