@@ -1,0 +1,695 @@
+/* config.c: the relay's configuration (config.h). One table of key descriptors drives the
+ * defaults, applying a parsed TOML document, validation and the generated default file, so no
+ * key, default, range or comment is written twice. */
+#include "app/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "app/toml.h"
+#include "core/dynbuf.h"
+#include "core/multiaddr.h"
+
+/* Values and names quoted in messages are cut to this many bytes. */
+#define QUOTE_MAX 160
+/* Longest schema key or section name (for the edit-distance row). */
+#define NAME_MAX_LEN 48
+/* Column where the comment of a key starts in the default file (as in SPEC.md). */
+#define COMMENT_COL 36
+#define DEFAULT_TEXT_MAX 4096
+
+typedef enum ktype {
+    K_U64,    /* uint64_t; TOML integer */
+    K_STR,    /* char[size]; TOML string */
+    K_BOOL,   /* bool; TOML boolean */
+    K_LEVEL,  /* rly_log_level; TOML string */
+    K_FORMAT, /* rly_log_format; TOML string */
+} ktype;
+
+typedef enum kcheck {
+    C_NONE,
+    C_RANGE, /* min..max */
+    C_TCP4,  /* "" or /ip4/<ip>/tcp/<port> */
+    C_TCP6,  /* "" or /ip6/<ip>/tcp/<port> */
+    C_QUIC4, /* "" or /ip4/<ip>/udp/<port>/quic-v1 */
+    C_QUIC6, /* "" or /ip6/<ip>/udp/<port>/quic-v1 */
+    C_TOKEN, /* non-empty */
+} kcheck;
+
+typedef struct keydesc {
+    const char *section;
+    const char *key;
+    ktype type;
+    kcheck check;
+    size_t off;  /* of the field in rly_config */
+    size_t size; /* K_STR: the buffer size */
+    uint64_t min, max;
+    uint64_t def_u;    /* K_U64, K_BOOL */
+    const char *def_s; /* K_STR, K_LEVEL, K_FORMAT */
+    const char *doc;   /* one-line comment in the default file */
+} keydesc;
+
+#define FIELD(sec, member) offsetof(rly_config, sec.member)
+#define KEY_U64(sec, name, lo, hi, def, doc)                                                       \
+    {                                                                                              \
+#sec, #name, K_U64, C_RANGE, FIELD(sec, name), 0, lo, hi, def, NULL, doc                   \
+    }
+#define KEY_ADDR(sec, name, check, def, doc)                                                       \
+    {                                                                                              \
+#sec, #name, K_STR, check, FIELD(sec, name), RLY_CONFIG_ADDR_MAX, 0, 0, 0, def, doc        \
+    }
+
+static const keydesc keys[] = {
+    KEY_U64(relay, max_reservations, 1, 1000000, 100, "Global reservation limit"),
+    KEY_U64(relay, max_reservations_per_peer, 1, 1000, 5, "Per-peer reservation limit"),
+    KEY_U64(relay, max_circuits_per_peer, 1, 100000, 16, "Concurrent circuits per peer"),
+    KEY_U64(relay, max_circuit_duration_secs, 0, 2592000, 120,
+            "Circuit lifetime (2 minutes); 0 = no limit"),
+    KEY_U64(relay, max_circuit_bytes, 0, INT64_MAX, 10485760,
+            "Max data per circuit and direction (10MB); 0 = no limit"),
+    KEY_U64(relay, reservation_ttl_secs, 1, 604800, 3600, "Reservation lifetime (1 hour)"),
+    KEY_U64(relay, max_circuits, 1, 1000000, 1024, "Global limit on concurrent circuits"),
+    KEY_ADDR(network, tcp_listen_addr, C_TCP4, "/ip4/0.0.0.0/tcp/4001", "TCP over IPv4"),
+    KEY_ADDR(network, tcp_listen_addr_v6, C_TCP6, "/ip6/::/tcp/4001", "TCP over IPv6"),
+    KEY_ADDR(network, quic_listen_addr, C_QUIC4, "/ip4/0.0.0.0/udp/4001/quic-v1", "QUIC over IPv4"),
+    KEY_ADDR(network, quic_listen_addr_v6, C_QUIC6, "/ip6/::/udp/4001/quic-v1", "QUIC over IPv6"),
+    {"auth", "auth_token", K_STR, C_TOKEN, FIELD(auth, auth_token), RLY_CONFIG_TOKEN_MAX, 0, 0, 0,
+     RLY_DEFAULT_AUTH_TOKEN, "Shared secret for token validation"},
+    {"auth", "auth_enabled", K_BOOL, C_NONE, FIELD(auth, auth_enabled), 0, 0, 0, 0, NULL,
+     "Enable for production"},
+    {"logging", "level", K_LEVEL, C_NONE, FIELD(logging, level), 0, 0, 0, 0, "info",
+     "trace, debug, info, warn, error"},
+    {"logging", "log_format", K_FORMAT, C_NONE, FIELD(logging, format), 0, 0, 0, 0, "pretty",
+     "pretty (human-readable) or json (structured)"},
+};
+
+_Static_assert(sizeof(keys) / sizeof(keys[0]) == RLY_CONFIG_NKEYS, "RLY_CONFIG_NKEYS");
+
+typedef struct sectiondesc {
+    const char *name;
+    const char *doc; /* comment lines under the header, or NULL */
+} sectiondesc;
+
+static const sectiondesc sections[] = {
+    {"relay", "# Resource limits."},
+    {"network", "# Listen multiaddrs. \"\" disables a listener; at least one TCP listener must "
+                "stay enabled."},
+    {"auth", "# IMPORTANT: change auth_token before enabling authentication in production!"},
+    {"logging", NULL},
+};
+
+/* Where messages go, and the file name that prefixes them. */
+typedef struct ctx {
+    const char *name;
+    char *errmsg;
+    size_t errcap;
+} ctx;
+
+static int clip(size_t n)
+{
+    return n > QUOTE_MAX ? QUOTE_MAX : (int)n;
+}
+
+static int clip_str(const char *s)
+{
+    return clip(strlen(s));
+}
+
+__attribute__((format(printf, 3, 0))) static void vmsg(const ctx *x, size_t at, const char *fmt,
+                                                       va_list ap)
+{
+    if (x->errmsg && x->errcap > at)
+        vsnprintf(x->errmsg + at, x->errcap - at, fmt, ap);
+}
+
+/* errf writes a message without a prefix and returns |code|. */
+__attribute__((format(printf, 3, 4))) static int errf(const ctx *x, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(x, 0, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+/* cfg_err writes "NAME:LINE: <message>" ("NAME: " when |line| is 0) and returns RLY_ERR_CONFIG. */
+__attribute__((format(printf, 3, 4))) static int cfg_err(const ctx *x, uint32_t line,
+                                                         const char *fmt, ...)
+{
+    int n = 0;
+    va_list ap;
+    if (!x->errmsg || x->errcap == 0)
+        return RLY_ERR_CONFIG;
+    if (line)
+        n = snprintf(x->errmsg, x->errcap, "%s:%u: ", x->name, line);
+    else
+        n = snprintf(x->errmsg, x->errcap, "%s: ", x->name);
+    va_start(ap, fmt);
+    if (n >= 0)
+        vmsg(x, (size_t)n, fmt, ap);
+    va_end(ap);
+    return RLY_ERR_CONFIG;
+}
+
+static void *field(rly_config *c, const keydesc *k)
+{
+    return (char *)c + k->off;
+}
+
+static const void *cfield(const rly_config *c, const keydesc *k)
+{
+    return (const char *)c + k->off;
+}
+
+static const sectiondesc *find_section(const char *name)
+{
+    for (size_t i = 0; i < RLY_ARRAY_LEN(sections); i++) {
+        if (strcmp(sections[i].name, name) == 0)
+            return &sections[i];
+    }
+    return NULL;
+}
+
+/* find_key returns the descriptor of |key| in |section| (NULL: in any section). */
+static const keydesc *find_key(const char *section, const char *key)
+{
+    for (size_t i = 0; i < RLY_ARRAY_LEN(keys); i++) {
+        if ((!section || strcmp(keys[i].section, section) == 0) && strcmp(keys[i].key, key) == 0)
+            return &keys[i];
+    }
+    return NULL;
+}
+
+/* edit_distance is the Levenshtein distance between |a| (any length) and the schema name |b|,
+ * ignoring case. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t nb = strlen(b);
+    size_t row[NAME_MAX_LEN + 1];
+    RLY_ASSERT(nb <= NAME_MAX_LEN);
+    for (size_t j = 0; j <= nb; j++)
+        row[j] = j;
+    for (size_t i = 1; a[i - 1] != '\0'; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t cost = tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]);
+            size_t best = diag + cost;
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+/* closeness returns how far |typed| is from the valid name |cand|, or SIZE_MAX if too far to
+ * suggest. A name that contains the other (log_level vs level) counts as close. */
+static size_t closeness(const char *typed, const char *cand)
+{
+    size_t d = edit_distance(typed, cand);
+    size_t limit = strlen(cand) / 3;
+    if (limit < 2)
+        limit = 2;
+    if (d <= limit)
+        return d;
+    if (strlen(typed) >= 3 && (strstr(typed, cand) || strstr(cand, typed)))
+        return limit + 1;
+    return SIZE_MAX;
+}
+
+/* nearest_key returns the closest key to |typed| in |section| (NULL: any section) or NULL. */
+static const keydesc *nearest_key(const char *section, const char *typed)
+{
+    const keydesc *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < RLY_ARRAY_LEN(keys); i++) {
+        if (section && strcmp(keys[i].section, section) != 0)
+            continue;
+        size_t d = closeness(typed, keys[i].key);
+        if (d < best_d) {
+            best_d = d;
+            best = &keys[i];
+        }
+    }
+    return best;
+}
+
+static const char *nearest_section(const char *typed)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    for (size_t i = 0; i < RLY_ARRAY_LEN(sections); i++) {
+        size_t d = closeness(typed, sections[i].name);
+        if (d < best_d) {
+            best_d = d;
+            best = sections[i].name;
+        }
+    }
+    return best;
+}
+
+/* key_list writes the keys of |section| as "a, b, c" into |out|. */
+static void key_list(const char *section, char *out, size_t cap)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < RLY_ARRAY_LEN(keys) && n < cap; i++) {
+        if (strcmp(keys[i].section, section) != 0)
+            continue;
+        int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", keys[i].key);
+        n += w > 0 ? (size_t)w : 0;
+    }
+}
+
+static int unknown_section(const ctx *x, const rly_toml_table *t)
+{
+    const char *near = nearest_section(t->name);
+    if (near)
+        return cfg_err(x, t->line, "unknown section [%.*s] (did you mean [%s]?)", clip_str(t->name),
+                       t->name, near);
+    return cfg_err(x, t->line,
+                   "unknown section [%.*s] (valid sections: [relay], [network], [auth], "
+                   "[logging])",
+                   clip_str(t->name), t->name);
+}
+
+static int unknown_key(const ctx *x, const char *section, const rly_toml_entry *e)
+{
+    const keydesc *elsewhere = find_key(NULL, e->key);
+    const keydesc *near = nearest_key(section, e->key);
+    char list[256];
+    if (elsewhere)
+        return cfg_err(x, e->line, "unknown key '%s' in [%s] (it belongs in [%s])", e->key, section,
+                       elsewhere->section);
+    if (near)
+        return cfg_err(x, e->line, "unknown key '%.*s' in [%s] (did you mean '%s'?)",
+                       clip_str(e->key), e->key, section, near->key);
+    key_list(section, list, sizeof(list));
+    return cfg_err(x, e->line, "unknown key '%.*s' in [%s] (valid keys: %s)", clip_str(e->key),
+                   e->key, section, list);
+}
+
+/* root_key reports a key that appears before any [section]. */
+static int root_key(const ctx *x, const rly_toml_entry *e)
+{
+    const keydesc *k = find_key(NULL, e->key);
+    if (k)
+        return cfg_err(x, e->line, "key '%s' must be in a section: put it under [%s]", e->key,
+                       k->section);
+    k = nearest_key(NULL, e->key);
+    if (k)
+        return cfg_err(x, e->line,
+                       "unknown key '%.*s' outside any section (did you mean '%s' in [%s]?)",
+                       clip_str(e->key), e->key, k->key, k->section);
+    return cfg_err(x, e->line,
+                   "unknown key '%.*s' outside any section (keys belong in [relay], [network], "
+                   "[auth] or [logging])",
+                   clip_str(e->key), e->key);
+}
+
+static rly_toml_type toml_type_of(ktype t)
+{
+    switch (t) {
+    case K_U64: return RLY_TOML_INTEGER;
+    case K_BOOL: return RLY_TOML_BOOLEAN;
+    case K_STR:
+    case K_LEVEL:
+    case K_FORMAT: return RLY_TOML_STRING;
+    }
+    return RLY_TOML_STRING;
+}
+
+static int wrong_type(const ctx *x, const keydesc *k, const rly_toml_entry *e)
+{
+    static const char *const wanted[] = {
+        [RLY_TOML_STRING] = "a string",
+        [RLY_TOML_INTEGER] = "an integer",
+        [RLY_TOML_BOOLEAN] = "a boolean (true or false)",
+        [RLY_TOML_ARRAY] = "an array",
+    };
+    return cfg_err(x, e->line, "[%s] %s must be %s, got %s", k->section, k->key,
+                   wanted[toml_type_of(k->type)], rly_toml_type_name(e->value.type));
+}
+
+static int out_of_range(const ctx *x, const keydesc *k, uint32_t line, const char *value)
+{
+    return cfg_err(x, line, "[%s] %s = %s is out of range (allowed %llu..%llu)", k->section, k->key,
+                   value, (unsigned long long)k->min, (unsigned long long)k->max);
+}
+
+static int format_parse(const char *s, rly_log_format *pf)
+{
+    if (strcmp(s, "pretty") == 0)
+        *pf = RLY_LOG_FORMAT_PRETTY;
+    else if (strcmp(s, "json") == 0)
+        *pf = RLY_LOG_FORMAT_JSON;
+    else
+        return RLY_ERR_INVALID_ARG;
+    return 0;
+}
+
+/* store_string sets the K_STR, K_LEVEL or K_FORMAT key |k| from |s| (|len| bytes). */
+static int store_string(rly_config *c, const keydesc *k, const char *s, size_t len, uint32_t line,
+                        const ctx *x)
+{
+    rly_log_level lvl;
+    /* "off" is not an operator level (SPEC.md lists five): the relay always reports errors. */
+    if (k->type == K_LEVEL && (rly_log_level_parse(s, &lvl) != 0 || lvl == RLY_LOG_OFF))
+        return cfg_err(x, line,
+                       "[%s] %s = \"%.*s\" is not valid (allowed trace, debug, info, warn, "
+                       "error)",
+                       k->section, k->key, clip(len), s);
+    if (k->type == K_LEVEL)
+        *(rly_log_level *)field(c, k) = lvl;
+    if (k->type == K_FORMAT && format_parse(s, field(c, k)) != 0)
+        return cfg_err(x, line, "[%s] %s = \"%.*s\" is not valid (allowed pretty, json)",
+                       k->section, k->key, clip(len), s);
+    if (k->type != K_STR)
+        return 0;
+    if (len >= k->size)
+        return cfg_err(x, line, "[%s] %s is too long (%zu bytes, at most %zu)", k->section, k->key,
+                       len, k->size - 1);
+    memcpy(field(c, k), s, len);
+    ((char *)field(c, k))[len] = '\0';
+    return 0;
+}
+
+static int apply_entry(rly_config *c, const char *section, const rly_toml_entry *e, const ctx *x)
+{
+    const rly_toml_value *v = &e->value;
+    if (section[0] == '\0')
+        return root_key(x, e);
+    const keydesc *k = find_key(section, e->key);
+    if (!k)
+        return unknown_key(x, section, e);
+    if (v->type != toml_type_of(k->type))
+        return wrong_type(x, k, e);
+    int rv = 0;
+    if (k->type == K_U64 && v->v.i < 0) {
+        char num[24];
+        snprintf(num, sizeof(num), "%lld", (long long)v->v.i);
+        rv = out_of_range(x, k, e->line, num);
+    } else if (k->type == K_U64) {
+        *(uint64_t *)field(c, k) = (uint64_t)v->v.i;
+    } else if (k->type == K_BOOL) {
+        *(bool *)field(c, k) = v->v.b;
+    } else {
+        rv = store_string(c, k, v->v.s.ptr, v->v.s.len, e->line, x);
+    }
+    if (rv == 0)
+        c->src_line[k - keys] = e->line;
+    return rv;
+}
+
+static int check_table(const ctx *x, const rly_toml_table *t)
+{
+    return find_section(t->name) ? 0 : unknown_section(x, t);
+}
+
+/* apply_doc applies every entry of |doc| in file order, checking each [section] header before
+ * the first entry after it, so the first problem in the file is the one reported. */
+static int apply_doc(rly_config *c, const rly_toml_doc *doc, const ctx *x)
+{
+    size_t t = 1;
+    int rv = 0;
+    for (size_t i = 0; i < doc->nentries && rv == 0; i++) {
+        const rly_toml_entry *e = &doc->entries[i];
+        for (; t < doc->ntables && doc->tables[t].line < e->line && rv == 0; t++)
+            rv = check_table(x, &doc->tables[t]);
+        if (rv == 0)
+            rv = apply_entry(c, doc->tables[e->table].name, e, x);
+    }
+    for (; t < doc->ntables && rv == 0; t++)
+        rv = check_table(x, &doc->tables[t]);
+    return rv;
+}
+
+void rly_config_defaults(rly_config *c)
+{
+    static const ctx quiet = {.name = "built-in defaults"};
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < RLY_ARRAY_LEN(keys); i++) {
+        const keydesc *k = &keys[i];
+        if (k->type == K_U64)
+            *(uint64_t *)field(c, k) = k->def_u;
+        else if (k->type == K_BOOL)
+            *(bool *)field(c, k) = k->def_u != 0;
+        else
+            RLY_ASSERT(store_string(c, k, k->def_s, strlen(k->def_s), 0, &quiet) == 0);
+    }
+}
+
+int rly_config_load_string(rly_config *c, const char *text, size_t len, const char *name,
+                           char *errmsg, size_t errcap)
+{
+    ctx x = {.name = name ? name : "config", .errmsg = errmsg, .errcap = errcap};
+    rly_toml_limits limits;
+    rly_toml_doc doc;
+    rly_toml_error terr;
+    rly_config tmp;
+    if (len > RLY_CONFIG_FILE_MAX)
+        return cfg_err(&x, 0, "configuration is too large (%zu bytes, at most %d)", len,
+                       RLY_CONFIG_FILE_MAX);
+    rly_toml_limits_default(&limits);
+    limits.total_max = RLY_CONFIG_FILE_MAX;
+    int rv = rly_toml_parse(text, len, NULL, &limits, &doc, &terr);
+    if (rv == RLY_ERR_NOMEM)
+        return errf(&x, rv, "%s: out of memory", x.name);
+    if (rv)
+        return errf(&x, RLY_ERR_CONFIG, "%s:%u:%u: %s", x.name, terr.line, terr.col, terr.msg);
+    tmp = *c;
+    rv = apply_doc(&tmp, &doc, &x);
+    rly_toml_doc_free(&doc);
+    if (rv == 0)
+        *c = tmp;
+    rly_zeroize(&tmp, sizeof(tmp));
+    return rv;
+}
+
+/* read_all reads |f| (opened from |path|) into |b|. */
+static int read_all(FILE *f, const char *path, rly_dynbuf *b, const ctx *x)
+{
+    char chunk[4096];
+    int rv = 0;
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof(chunk), f);
+        int saved = errno;
+        if (n > 0 && (rv = rly_dynbuf_append(b, chunk, n)) != 0)
+            break;
+        if (n < sizeof(chunk) && ferror(f)) {
+            rv =
+                errf(x, RLY_ERR_IO, "Cannot read configuration file %s: %s", path, strerror(saved));
+            break;
+        }
+        if (n < sizeof(chunk))
+            break;
+    }
+    rly_zeroize(chunk, sizeof(chunk));
+    if (rv == RLY_ERR_NOBUF)
+        return errf(x, RLY_ERR_CONFIG, "Configuration file %s is too large (more than %d bytes)",
+                    path, RLY_CONFIG_FILE_MAX);
+    if (rv == RLY_ERR_NOMEM)
+        return errf(x, rv, "Cannot read configuration file %s: out of memory", path);
+    return rv;
+}
+
+int rly_config_load_file(rly_config *c, const char *path, char *errmsg, size_t errcap)
+{
+    ctx x = {.name = path, .errmsg = errmsg, .errcap = errcap};
+    rly_dynbuf b;
+    FILE *f = fopen(path, "rb");
+    if (!f && errno == ENOENT)
+        return errf(&x, RLY_ERR_NOT_FOUND, "Configuration file not found: %s", path);
+    if (!f)
+        return errf(&x, RLY_ERR_IO, "Cannot open configuration file %s: %s", path, strerror(errno));
+    rly_dynbuf_init(&b, NULL, RLY_CONFIG_FILE_MAX);
+    int rv = read_all(f, path, &b, &x);
+    fclose(f);
+    if (rv == 0)
+        rv = rly_config_load_string(c, rly_dynbuf_cstr(&b), b.len, path, errmsg, errcap);
+    if (b.data)
+        rly_zeroize(b.data, b.len);
+    rly_dynbuf_free(&b);
+    return rv;
+}
+
+/* addr_shape returns the expected form of a listen address key. */
+static const char *addr_shape(kcheck check)
+{
+    switch (check) {
+    case C_TCP4: return "/ip4/<address>/tcp/<port>";
+    case C_TCP6: return "/ip6/<address>/tcp/<port>";
+    case C_QUIC4: return "/ip4/<address>/udp/<port>/quic-v1";
+    case C_QUIC6: return "/ip6/<address>/udp/<port>/quic-v1";
+    default: return "";
+    }
+}
+
+static bool addr_has_shape(const rly_multiaddr *ma, kcheck check)
+{
+    struct sockaddr_storage ss;
+    uint32_t transport = 0;
+    bool is_quic = false;
+    bool want_v6 = check == C_TCP6 || check == C_QUIC6;
+    bool want_quic = check == C_QUIC4 || check == C_QUIC6;
+    memset(&ss, 0, sizeof(ss));
+    if (rly_multiaddr_to_sockaddr(ma, &ss, &transport, &is_quic) != 0)
+        return false;
+    return ss.ss_family == (want_v6 ? AF_INET6 : AF_INET) &&
+           transport == (want_quic ? RLY_MA_UDP : RLY_MA_TCP) && is_quic == want_quic &&
+           !rly_multiaddr_has(ma, RLY_MA_P2P);
+}
+
+static int check_addr(const ctx *x, const keydesc *k, const char *s, uint32_t line)
+{
+    rly_multiaddr ma;
+    if (s[0] == '\0')
+        return 0;
+    int rv = rly_multiaddr_parse(&ma, s);
+    if (rv)
+        return cfg_err(x, line,
+                       "[%s] %s = \"%.*s\" is not a valid multiaddr (%s); expected %s, or \"\" "
+                       "to disable",
+                       k->section, k->key, clip_str(s), s,
+                       rv == RLY_ERR_UNSUPPORTED ? "unknown protocol" : rly_strerror(rv),
+                       addr_shape(k->check));
+    if (!addr_has_shape(&ma, k->check))
+        return cfg_err(x, line,
+                       "[%s] %s = \"%.*s\" has the wrong form: expected %s, or \"\" to "
+                       "disable",
+                       k->section, k->key, clip_str(s), s, addr_shape(k->check));
+    return 0;
+}
+
+static int check_string(const ctx *x, const keydesc *k, const char *s, uint32_t line)
+{
+    size_t len = strnlen(s, k->size);
+    if (len == k->size)
+        return cfg_err(x, line, "[%s] %s is too long (at most %zu bytes)", k->section, k->key,
+                       k->size - 1);
+    if (k->check == C_TOKEN && len == 0)
+        return cfg_err(x, line, "[%s] %s must not be empty", k->section, k->key);
+    if (k->check == C_TOKEN)
+        return 0;
+    return check_addr(x, k, s, line);
+}
+
+static int check_key(const rly_config *c, const keydesc *k, const ctx *x)
+{
+    uint32_t line = c->src_line[k - keys];
+    char num[24];
+    switch (k->type) {
+    case K_U64: {
+        uint64_t v = *(const uint64_t *)cfield(c, k);
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+        return v < k->min || v > k->max ? out_of_range(x, k, line, num) : 0;
+    }
+    case K_STR: return check_string(x, k, cfield(c, k), line);
+    case K_LEVEL:
+        if (c->logging.level > RLY_LOG_TRACE)
+            return cfg_err(x, line, "[%s] %s has an invalid value", k->section, k->key);
+        return 0;
+    case K_FORMAT:
+        if (c->logging.format != RLY_LOG_FORMAT_PRETTY && c->logging.format != RLY_LOG_FORMAT_JSON)
+            return cfg_err(x, line, "[%s] %s has an invalid value", k->section, k->key);
+        return 0;
+    case K_BOOL: return 0;
+    }
+    return 0;
+}
+
+static uint32_t line_of(const rly_config *c, const char *section, const char *key)
+{
+    const keydesc *k = find_key(section, key);
+    RLY_ASSERT(k != NULL);
+    return c->src_line[k - keys];
+}
+
+/* check_cross checks the rules that involve two keys. */
+static int check_cross(const rly_config *c, const ctx *x)
+{
+    uint32_t line = line_of(c, "relay", "max_reservations_per_peer");
+    if (c->relay.max_reservations_per_peer > c->relay.max_reservations)
+        return cfg_err(x, line ? line : line_of(c, "relay", "max_reservations"),
+                       "[relay] max_reservations_per_peer = %llu must not be greater than "
+                       "max_reservations = %llu",
+                       (unsigned long long)c->relay.max_reservations_per_peer,
+                       (unsigned long long)c->relay.max_reservations);
+    line = line_of(c, "network", "tcp_listen_addr");
+    if (c->network.tcp_listen_addr[0] == '\0' && c->network.tcp_listen_addr_v6[0] == '\0')
+        return cfg_err(x, line ? line : line_of(c, "network", "tcp_listen_addr_v6"),
+                       "[network] tcp_listen_addr and tcp_listen_addr_v6 are both empty; at "
+                       "least one TCP listener must be enabled");
+    return 0;
+}
+
+int rly_config_validate(const rly_config *c, const char *name, char *errmsg, size_t errcap)
+{
+    ctx x = {.name = name ? name : "config", .errmsg = errmsg, .errcap = errcap};
+    for (size_t i = 0; i < RLY_ARRAY_LEN(keys); i++) {
+        int rv = check_key(c, &keys[i], &x);
+        if (rv)
+            return rv;
+    }
+    return check_cross(c, &x);
+}
+
+/* put appends to the default text; the text is fixed, so running out of room is a bug. */
+__attribute__((format(printf, 3, 4))) static void put(char *buf, size_t *pos, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *pos, DEFAULT_TEXT_MAX - *pos, fmt, ap);
+    va_end(ap);
+    RLY_ASSERT(n >= 0 && (size_t)n < DEFAULT_TEXT_MAX - *pos);
+    *pos += (size_t)n;
+}
+
+static void put_key(char *buf, size_t *pos, const keydesc *k)
+{
+    size_t start = *pos;
+    if (k->type == K_U64) {
+        put(buf, pos, "%s = %llu", k->key, (unsigned long long)k->def_u);
+    } else if (k->type == K_BOOL) {
+        put(buf, pos, "%s = %s", k->key, k->def_u ? "true" : "false");
+    } else {
+        /* Defaults are plain text: no quote or backslash that would need an escape. */
+        RLY_ASSERT(strpbrk(k->def_s, "\"\\") == NULL);
+        put(buf, pos, "%s = \"%s\"", k->key, k->def_s);
+    }
+    size_t w = *pos - start;
+    put(buf, pos, "%*s# %s\n", (int)(w + 2 < COMMENT_COL ? COMMENT_COL - w : 2), "", k->doc);
+}
+
+const char *rly_config_default_text(void)
+{
+    static char text[DEFAULT_TEXT_MAX];
+    static bool is_built;
+    size_t pos = 0;
+    if (is_built)
+        return text;
+    put(text, &pos,
+        "# Mesh Relay Server configuration (relay.toml).\n"
+        "# Written by relay-server --generate-config: every value below is the "
+        "built-in default.\n");
+    for (size_t s = 0; s < RLY_ARRAY_LEN(sections); s++) {
+        put(text, &pos, "\n[%s]\n", sections[s].name);
+        if (sections[s].doc)
+            put(text, &pos, "%s\n", sections[s].doc);
+        for (size_t i = 0; i < RLY_ARRAY_LEN(keys); i++) {
+            if (strcmp(keys[i].section, sections[s].name) == 0)
+                put_key(text, &pos, &keys[i]);
+        }
+    }
+    is_built = true;
+    return text;
+}

@@ -1,0 +1,95 @@
+/* config.h: the relay's configuration (SPEC.md keys and defaults, plus reservation_ttl_secs,
+ * max_circuits and the IPv6 listen twins), loaded from the in-tree TOML subset (toml.h).
+ *
+ * Flow (STYLE.md D.7): TOML text -> rly_toml_doc -> rly_config_apply (schema: known sections and
+ * keys, value types) -> rly_config_validate (ranges and values, kept separate) -> use.
+ * Every error message names the file, the line where known, the key and what is allowed. */
+#ifndef RLY_APP_CONFIG_H
+#define RLY_APP_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/log.h"
+
+#define RLY_CONFIG_ADDR_MAX 256
+#define RLY_CONFIG_TOKEN_MAX 1024
+#define RLY_CONFIG_ERRMSG_MAX 512
+/* Largest config file we read. */
+#define RLY_CONFIG_FILE_MAX (1024 * 1024)
+
+#define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
+
+/* Number of keys in the schema (the key table in config.c has exactly this many entries). */
+#define RLY_CONFIG_NKEYS 15
+
+typedef enum rly_log_format {
+    RLY_LOG_FORMAT_PRETTY = 0,
+    RLY_LOG_FORMAT_JSON = 1,
+} rly_log_format;
+
+typedef struct rly_config {
+    struct {
+        uint64_t max_reservations;          /* global, default 100 */
+        uint64_t max_reservations_per_peer; /* default 5 */
+        uint64_t max_circuits_per_peer;     /* default 16 */
+        uint64_t max_circuits;              /* global, default 1024 */
+        uint64_t max_circuit_duration_secs; /* default 120; 0 = no time limit */
+        uint64_t max_circuit_bytes;         /* default 10485760, per direction; 0 = no limit */
+        uint64_t reservation_ttl_secs;      /* default 3600 */
+    } relay;
+    struct {
+        /* Each a multiaddr; "" disables that listener. */
+        char tcp_listen_addr[RLY_CONFIG_ADDR_MAX];     /* /ip4/0.0.0.0/tcp/4001 */
+        char tcp_listen_addr_v6[RLY_CONFIG_ADDR_MAX];  /* /ip6/::/tcp/4001 */
+        char quic_listen_addr[RLY_CONFIG_ADDR_MAX];    /* /ip4/0.0.0.0/udp/4001/quic-v1 */
+        char quic_listen_addr_v6[RLY_CONFIG_ADDR_MAX]; /* /ip6/::/udp/4001/quic-v1 */
+    } network;
+    struct {
+        char auth_token[RLY_CONFIG_TOKEN_MAX]; /* CHANGE_ME_IN_PRODUCTION */
+        bool auth_enabled;                     /* false */
+    } auth;
+    struct {
+        rly_log_level level;   /* info */
+        rly_log_format format; /* pretty */
+    } logging;
+    /* Private to config.c: the line each key was last set on by rly_config_load_*, 0 for
+     * built-in values, in the order of config.c's key table. Only used in messages. */
+    uint32_t src_line[RLY_CONFIG_NKEYS];
+} rly_config;
+
+/* rly_config_defaults fills |c| with the built-in defaults. */
+void rly_config_defaults(rly_config *c);
+
+/* rly_config_load_string parses |text| (|len| bytes; |name| is the file name used in messages),
+ * applying every key over the values already in |c| (call rly_config_defaults first). It checks
+ * the schema (unknown section or key -> error with line and the nearest valid name; wrong value
+ * type -> error naming key and expected type) but not ranges.
+ * On error returns RLY_ERR_CONFIG (or RLY_ERR_NOMEM) and writes a one-line message without a
+ * trailing newline into |errmsg| (|errcap| bytes), e.g.
+ *   "relay.toml:3: unknown key 'max_reservation' in [relay] (did you mean 'max_reservations'?)" */
+RLY_NODISCARD int rly_config_load_string(rly_config *c, const char *text, size_t len,
+                                         const char *name, char *errmsg, size_t errcap);
+
+/* rly_config_load_file reads |path| and calls rly_config_load_string. A missing file gives
+ * RLY_ERR_NOT_FOUND with the message "Configuration file not found: <path>"; an unreadable or
+ * oversized one RLY_ERR_IO / RLY_ERR_CONFIG with a message naming the path. */
+RLY_NODISCARD int rly_config_load_file(rly_config *c, const char *path, char *errmsg,
+                                       size_t errcap);
+
+/* rly_config_validate checks ranges and values: every integer within its documented range,
+ * listen addresses parse as the right multiaddr shape (tcp: /ip4|ip6/<ip>/tcp/<port>; quic:
+ * /ip4|ip6/<ip>/udp/<port>/quic-v1; the _v6 keys must be /ip6), the auth token non-empty.
+ * |name| (the file name, or "built-in defaults") prefixes messages. On error returns
+ * RLY_ERR_CONFIG with e.g. "relay.toml: [relay] max_reservations = 0 is out of range
+ * (allowed 1..1000000)". Line numbers are included when the value came from a file. */
+RLY_NODISCARD int rly_config_validate(const rly_config *c, const char *name, char *errmsg,
+                                      size_t errcap);
+
+/* rly_config_default_text returns the commented default configuration file (what
+ * --generate-config writes). Parsing it gives exactly rly_config_defaults. */
+const char *rly_config_default_text(void);
+
+#endif

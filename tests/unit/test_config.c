@@ -1,0 +1,684 @@
+/* test_config.c: configuration schema, defaults, messages and validation (src/app/config.c). */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/config.h"
+#include "core/mem.h"
+
+static rly_config cfg;
+static char msg[RLY_CONFIG_ERRMSG_MAX];
+
+static void done(void)
+{
+    cr_assert_eq(rly_mem_default()->live_bytes, 0, "leaked %zu bytes",
+                 rly_mem_default()->live_bytes);
+}
+
+static int load(const char *text)
+{
+    rly_config_defaults(&cfg);
+    msg[0] = '\0';
+    return rly_config_load_string(&cfg, text, strlen(text), "relay.toml", msg, sizeof(msg));
+}
+
+static int validate(void)
+{
+    msg[0] = '\0';
+    return rly_config_validate(&cfg, "relay.toml", msg, sizeof(msg));
+}
+
+/* ok loads and validates |text|, which must pass both. */
+static void ok(const char *text)
+{
+    cr_assert_eq(load(text), 0, "load '%s': %s", text, msg);
+    cr_assert_eq(validate(), 0, "validate '%s': %s", text, msg);
+    done();
+}
+
+/* load_fails expects loading |text| to fail with exactly |want|. */
+static void load_fails(const char *text, const char *want)
+{
+    rly_config before;
+    rly_config_defaults(&before);
+    cr_assert_eq(load(text), RLY_ERR_CONFIG, "'%s' loaded", text);
+    cr_assert_str_eq(msg, want, "'%s'", text);
+    /* A failed load changes nothing. */
+    cr_assert_eq(memcmp(&cfg, &before, sizeof(cfg)), 0);
+    done();
+}
+
+/* invalid expects |text| to load and then fail validation with exactly |want|. */
+static void invalid(const char *text, const char *want)
+{
+    cr_assert_eq(load(text), 0, "load '%s': %s", text, msg);
+    cr_assert_eq(validate(), RLY_ERR_CONFIG, "'%s' validated", text);
+    cr_assert_str_eq(msg, want, "'%s'", text);
+    done();
+}
+
+static void assert_same(const rly_config *a, const rly_config *b)
+{
+    cr_assert_eq(memcmp(&a->relay, &b->relay, sizeof(a->relay)), 0);
+    cr_assert_eq(memcmp(&a->network, &b->network, sizeof(a->network)), 0);
+    cr_assert_str_eq(a->auth.auth_token, b->auth.auth_token);
+    cr_assert_eq(a->auth.auth_enabled, b->auth.auth_enabled);
+    cr_assert_eq(a->logging.level, b->logging.level);
+    cr_assert_eq(a->logging.format, b->logging.format);
+}
+
+Test(config, defaults)
+{
+    rly_config_defaults(&cfg);
+    cr_assert_eq(cfg.relay.max_reservations, 100);
+    cr_assert_eq(cfg.relay.max_reservations_per_peer, 5);
+    cr_assert_eq(cfg.relay.max_circuits_per_peer, 16);
+    cr_assert_eq(cfg.relay.max_circuit_duration_secs, 120);
+    cr_assert_eq(cfg.relay.max_circuit_bytes, 10485760);
+    cr_assert_eq(cfg.relay.reservation_ttl_secs, 3600);
+    cr_assert_eq(cfg.relay.max_circuits, 1024);
+    cr_assert_str_eq(cfg.network.tcp_listen_addr, "/ip4/0.0.0.0/tcp/4001");
+    cr_assert_str_eq(cfg.network.tcp_listen_addr_v6, "/ip6/::/tcp/4001");
+    cr_assert_str_eq(cfg.network.quic_listen_addr, "/ip4/0.0.0.0/udp/4001/quic-v1");
+    cr_assert_str_eq(cfg.network.quic_listen_addr_v6, "/ip6/::/udp/4001/quic-v1");
+    cr_assert_str_eq(cfg.auth.auth_token, RLY_DEFAULT_AUTH_TOKEN);
+    cr_assert_eq(cfg.auth.auth_enabled, false);
+    cr_assert_eq(cfg.logging.level, RLY_LOG_INFO);
+    cr_assert_eq(cfg.logging.format, RLY_LOG_FORMAT_PRETTY);
+    cr_assert_eq(rly_config_validate(&cfg, "built-in defaults", msg, sizeof(msg)), 0, "%s", msg);
+    done();
+}
+
+Test(config, default_text_round_trip)
+{
+    rly_config d;
+    const char *text = rly_config_default_text();
+    rly_config_defaults(&d);
+    /* Start from something else, so every key must come from the text. */
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.logging.level = RLY_LOG_TRACE;
+    cfg.logging.format = RLY_LOG_FORMAT_JSON;
+    cfg.auth.auth_enabled = true;
+    cr_assert_eq(rly_config_load_string(&cfg, text, strlen(text), "gen", msg, sizeof(msg)), 0, "%s",
+                 msg);
+    assert_same(&cfg, &d);
+    for (size_t i = 0; i < RLY_CONFIG_NKEYS; i++)
+        cr_assert_gt(cfg.src_line[i], 0, "key %zu not in the default text", i);
+    cr_assert_eq(rly_config_validate(&cfg, "gen", msg, sizeof(msg)), 0, "%s", msg);
+    cr_assert_eq(rly_config_default_text(), text);
+    done();
+}
+
+Test(config, default_text_layout)
+{
+    const char *t = rly_config_default_text();
+    const char *relay = strstr(t, "\n[relay]\n");
+    const char *network = strstr(t, "\n[network]\n");
+    const char *auth = strstr(t, "\n[auth]\n");
+    const char *logging = strstr(t, "\n[logging]\n");
+    cr_assert(relay && network && auth && logging);
+    cr_assert(relay < network && network < auth && auth < logging);
+    cr_assert(strstr(t, "max_reservations = 100              # "));
+    cr_assert(strstr(t, "max_circuit_bytes = 10485760        # "));
+    cr_assert(strstr(t, "tcp_listen_addr = \"/ip4/0.0.0.0/tcp/4001\""));
+    cr_assert(strstr(t, "auth_enabled = false"));
+    cr_assert(strstr(t, "level = \"info\""));
+    cr_assert(strstr(t, "log_format = \"pretty\""));
+    const char *warn = strstr(t, "change auth_token before enabling authentication");
+    cr_assert(warn && warn > auth && warn < logging);
+    /* Every key line carries a comment. */
+    for (const char *line = t; *line; line = strchr(line, '\n') + 1) {
+        const char *end = strchr(line, '\n');
+        cr_assert_not_null(end);
+        if (line[0] != '#' && line[0] != '[' && line[0] != '\n')
+            cr_assert(memchr(line, '#', (size_t)(end - line)), "%.*s", (int)(end - line), line);
+    }
+    done();
+}
+
+Test(config, applies_every_type)
+{
+    const char *text = "# custom\n"
+                       "[relay]\n"
+                       "max_reservations = 200\n"
+                       "max_reservations_per_peer = 10\n"
+                       "max_circuits_per_peer = 8\n"
+                       "max_circuit_duration_secs = 0\n"
+                       "max_circuit_bytes = 0x50_0000\n"
+                       "reservation_ttl_secs = 7_200\n"
+                       "max_circuits = 64\n"
+                       "[network]\n"
+                       "tcp_listen_addr = \"/ip4/127.0.0.1/tcp/0\"\n"
+                       "tcp_listen_addr_v6 = ''\n"
+                       "quic_listen_addr = \"\"\n"
+                       "quic_listen_addr_v6 = '/ip6/::1/udp/4002/quic-v1'\n"
+                       "[auth]\n"
+                       "auth_token = \"s3cr\\u00e9t\"\n"
+                       "auth_enabled = true\n"
+                       "[logging]\n"
+                       "level = \"debug\"\n"
+                       "log_format = \"json\"\n";
+    cr_assert_eq(load(text), 0, "%s", msg);
+    cr_assert_eq(validate(), 0, "%s", msg);
+    cr_assert_eq(cfg.relay.max_reservations, 200);
+    cr_assert_eq(cfg.relay.max_reservations_per_peer, 10);
+    cr_assert_eq(cfg.relay.max_circuits_per_peer, 8);
+    cr_assert_eq(cfg.relay.max_circuit_duration_secs, 0);
+    cr_assert_eq(cfg.relay.max_circuit_bytes, 0x500000);
+    cr_assert_eq(cfg.relay.reservation_ttl_secs, 7200);
+    cr_assert_eq(cfg.relay.max_circuits, 64);
+    cr_assert_str_eq(cfg.network.tcp_listen_addr, "/ip4/127.0.0.1/tcp/0");
+    cr_assert_str_eq(cfg.network.tcp_listen_addr_v6, "");
+    cr_assert_str_eq(cfg.network.quic_listen_addr, "");
+    cr_assert_str_eq(cfg.network.quic_listen_addr_v6, "/ip6/::1/udp/4002/quic-v1");
+    cr_assert_str_eq(cfg.auth.auth_token, "s3cr\xc3\xa9t");
+    cr_assert_eq(cfg.auth.auth_enabled, true);
+    cr_assert_eq(cfg.logging.level, RLY_LOG_DEBUG);
+    cr_assert_eq(cfg.logging.format, RLY_LOG_FORMAT_JSON);
+    done();
+}
+
+Test(config, partial_file_keeps_defaults)
+{
+    cr_assert_eq(load("[relay]\nmax_circuits = 5\n\n[logging]\nlevel = 'trace'\n"), 0, "%s", msg);
+    cr_assert_eq(cfg.relay.max_circuits, 5);
+    cr_assert_eq(cfg.relay.max_reservations, 100);
+    cr_assert_eq(cfg.logging.level, RLY_LOG_TRACE);
+    cr_assert_str_eq(cfg.network.tcp_listen_addr, "/ip4/0.0.0.0/tcp/4001");
+    cr_assert_eq(load(""), 0);
+    cr_assert_eq(load("# only a comment\r\n\r\n[relay]\r\n"), 0, "%s", msg);
+    done();
+}
+
+Test(config, levels_and_formats)
+{
+    static const struct {
+        const char *name;
+        rly_log_level level;
+    } levels[] = {{"trace", RLY_LOG_TRACE},
+                  {"debug", RLY_LOG_DEBUG},
+                  {"info", RLY_LOG_INFO},
+                  {"warn", RLY_LOG_WARN},
+                  {"error", RLY_LOG_ERROR}};
+    char text[64];
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        snprintf(text, sizeof(text), "[logging]\nlevel = \"%s\"\n", levels[i].name);
+        cr_assert_eq(load(text), 0, "%s", msg);
+        cr_assert_eq(cfg.logging.level, levels[i].level);
+    }
+    load_fails("[logging]\nlevel = \"verbose\"\n",
+               "relay.toml:2: [logging] level = \"verbose\" is not valid (allowed trace, debug, "
+               "info, warn, error)");
+    load_fails("[logging]\nlevel = \"INFO\"\n",
+               "relay.toml:2: [logging] level = \"INFO\" is not valid (allowed trace, debug, "
+               "info, warn, error)");
+    load_fails("[logging]\n\nlog_format = \"xml\"\n",
+               "relay.toml:3: [logging] log_format = \"xml\" is not valid (allowed pretty, json)");
+}
+
+Test(config, unknown_keys_suggest)
+{
+    load_fails("[relay]\nmax_circuits = 5\nmax_reservation = 5\n",
+               "relay.toml:3: unknown key 'max_reservation' in [relay] (did you mean "
+               "'max_reservations'?)");
+    load_fails("[relay]\nmax-reservations-per-peer = 5\n",
+               "relay.toml:2: unknown key 'max-reservations-per-peer' in [relay] (did you mean "
+               "'max_reservations_per_peer'?)");
+    load_fails("[network]\ntcp_listen = \"x\"\n",
+               "relay.toml:2: unknown key 'tcp_listen' in [network] (did you mean "
+               "'tcp_listen_addr'?)");
+    load_fails("[logging]\nformat = \"json\"\n",
+               "relay.toml:2: unknown key 'format' in [logging] (did you mean 'log_format'?)");
+    load_fails("[logging]\nlog_level = \"info\"\n",
+               "relay.toml:2: unknown key 'log_level' in [logging] (did you mean 'level'?)");
+    load_fails("[auth]\nAuth_Enabled = true\n",
+               "relay.toml:2: unknown key 'Auth_Enabled' in [auth] (did you mean "
+               "'auth_enabled'?)");
+}
+
+Test(config, unknown_keys_list_or_redirect)
+{
+    load_fails("[relay]\nfoo = 1\n",
+               "relay.toml:2: unknown key 'foo' in [relay] (valid keys: max_reservations, "
+               "max_reservations_per_peer, max_circuits_per_peer, max_circuit_duration_secs, "
+               "max_circuit_bytes, reservation_ttl_secs, max_circuits)");
+    load_fails("[auth]\nzzzzzzzzzzzzzz = 1\n",
+               "relay.toml:2: unknown key 'zzzzzzzzzzzzzz' in [auth] (valid keys: auth_token, "
+               "auth_enabled)");
+    load_fails("[relay]\nlevel = \"info\"\n",
+               "relay.toml:2: unknown key 'level' in [relay] (it belongs in [logging])");
+    load_fails("[auth]\ntcp_listen_addr = \"\"\n",
+               "relay.toml:2: unknown key 'tcp_listen_addr' in [auth] (it belongs in [network])");
+}
+
+Test(config, keys_outside_sections)
+{
+    load_fails("max_reservations = 5\n[relay]\n",
+               "relay.toml:1: key 'max_reservations' must be in a section: put it under "
+               "[relay]");
+    load_fails("# c\nlevle = \"info\"\n",
+               "relay.toml:2: unknown key 'levle' outside any section (did you mean 'level' in "
+               "[logging]?)");
+    load_fails("zzz = 1\n", "relay.toml:1: unknown key 'zzz' outside any section (keys belong in "
+                            "[relay], [network], [auth] or [logging])");
+}
+
+Test(config, unknown_sections)
+{
+    load_fails("[relya]\nmax_reservations = 5\n",
+               "relay.toml:1: unknown section [relya] (did you mean [relay]?)");
+    load_fails("[Network]\n", "relay.toml:1: unknown section [Network] (did you mean [network]?)");
+    load_fails("[log]\nlevel = \"info\"\n",
+               "relay.toml:1: unknown section [log] (did you mean [logging]?)");
+    load_fails("[relay]\nmax_circuits = 5\n\n[metrics]\n",
+               "relay.toml:4: unknown section [metrics] (valid sections: [relay], [network], "
+               "[auth], [logging])");
+    /* The first problem in the file is the one reported. */
+    load_fails("[relay]\nbogus = 1\n[xyzzy]\n",
+               "relay.toml:2: unknown key 'bogus' in [relay] (valid keys: max_reservations, "
+               "max_reservations_per_peer, max_circuits_per_peer, max_circuit_duration_secs, "
+               "max_circuit_bytes, reservation_ttl_secs, max_circuits)");
+    load_fails("[xyzzy]\n[relay]\nbogus = 1\n",
+               "relay.toml:1: unknown section [xyzzy] (valid sections: [relay], [network], "
+               "[auth], [logging])");
+}
+
+Test(config, wrong_types)
+{
+    load_fails("[relay]\nmax_reservations = \"100\"\n",
+               "relay.toml:2: [relay] max_reservations must be an integer, got string");
+    load_fails("[relay]\nmax_circuits = true\n",
+               "relay.toml:2: [relay] max_circuits must be an integer, got boolean");
+    load_fails("[network]\ntcp_listen_addr = 4001\n",
+               "relay.toml:2: [network] tcp_listen_addr must be a string, got integer");
+    load_fails("[auth]\nauth_enabled = \"true\"\n",
+               "relay.toml:2: [auth] auth_enabled must be a boolean (true or false), got string");
+    load_fails("[auth]\nauth_token = [\"a\",\n\"b\"]\n",
+               "relay.toml:2: [auth] auth_token must be a string, got array");
+    load_fails("[logging]\nlevel = 3\n",
+               "relay.toml:2: [logging] level must be a string, got integer");
+    load_fails("[logging]\nlog_format = false\n",
+               "relay.toml:2: [logging] log_format must be a string, got boolean");
+}
+
+Test(config, toml_syntax_errors_name_line_and_column)
+{
+    load_fails("[relay]\nmax_reservations = 1.5\n",
+               "relay.toml:2:20: floats are not supported: '1.5'");
+    load_fails("[relay]\nmax_reservations = 1\nmax_reservations = 2\n",
+               "relay.toml:3:1: duplicate key 'max_reservations' (first set on line 2)");
+    load_fails("[relay]\n[relay]\n", "relay.toml:2:1: duplicate table [relay] (first on line 1)");
+    load_fails("[relay]\nmax_reservations = 99999999999999999999\n",
+               "relay.toml:2:20: integer '99999999999999999999' does not fit in 64 bits "
+               "(signed)");
+    load_fails("[logging]\nlevel = info\n",
+               "relay.toml:2:9: invalid value 'info' (strings must be quoted)");
+}
+
+/* One [relay] integer key with its bounds. |prefix| keeps the cross-key rule satisfied. */
+typedef struct range_case {
+    const char *key;
+    uint64_t min, max;
+    const char *prefix;
+} range_case;
+
+static const range_case ranges[] = {
+    {"max_reservations", 1, 1000000, "max_reservations_per_peer = 1\n"},
+    {"max_reservations_per_peer", 1, 1000, "max_reservations = 1000000\n"},
+    {"max_circuits_per_peer", 1, 100000, ""},
+    {"max_circuits", 1, 1000000, ""},
+    {"max_circuit_duration_secs", 0, 2592000, ""},
+    {"max_circuit_bytes", 0, 9223372036854775807ull, ""},
+    {"reservation_ttl_secs", 1, 604800, ""},
+};
+
+static void range_text(char *out, size_t cap, const range_case *r, const char *value)
+{
+    snprintf(out, cap, "[relay]\n%s%s = %s\n", r->prefix, r->key, value);
+}
+
+static uint32_t range_line(const range_case *r)
+{
+    return r->prefix[0] ? 3 : 2;
+}
+
+static void range_bad(const range_case *r, const char *value, bool at_load)
+{
+    char text[256], want[256];
+    range_text(text, sizeof(text), r, value);
+    snprintf(want, sizeof(want),
+             "relay.toml:%u: [relay] %s = %s is out of range (allowed %llu..%llu)", range_line(r),
+             r->key, value, (unsigned long long)r->min, (unsigned long long)r->max);
+    if (at_load)
+        load_fails(text, want);
+    else
+        invalid(text, want);
+}
+
+Test(config, range_bounds)
+{
+    char text[256], num[32];
+    for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
+        const range_case *r = &ranges[i];
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)r->min);
+        range_text(text, sizeof(text), r, num);
+        ok(text);
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)r->max);
+        range_text(text, sizeof(text), r, num);
+        ok(text);
+        if (r->min > 0) {
+            snprintf(num, sizeof(num), "%llu", (unsigned long long)(r->min - 1));
+            range_bad(r, num, false);
+        }
+        /* Negative values cannot be stored: refused while loading, same message. */
+        range_bad(r, "-1", true);
+        if (r->max < INT64_MAX) {
+            snprintf(num, sizeof(num), "%llu", (unsigned long long)(r->max + 1));
+            range_bad(r, num, false);
+        }
+    }
+    /* max_circuit_bytes' maximum is INT64_MAX: one more is not even a TOML integer. */
+    load_fails("[relay]\nmax_circuit_bytes = 9223372036854775808\n",
+               "relay.toml:2:21: integer '9223372036854775808' does not fit in 64 bits (signed)");
+}
+
+Test(config, reservations_per_peer_not_above_global)
+{
+    invalid("[relay]\nmax_reservations = 4\n",
+            "relay.toml:2: [relay] max_reservations_per_peer = 5 must not be greater than "
+            "max_reservations = 4");
+    invalid("[relay]\nmax_reservations_per_peer = 101\n",
+            "relay.toml:2: [relay] max_reservations_per_peer = 101 must not be greater than "
+            "max_reservations = 100");
+    ok("[relay]\nmax_reservations = 5\n");
+}
+
+Test(config, validate_without_file_lines)
+{
+    rly_config_defaults(&cfg);
+    cfg.relay.max_circuits = 0;
+    cr_assert_eq(rly_config_validate(&cfg, "built-in defaults", msg, sizeof(msg)), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "built-in defaults: [relay] max_circuits = 0 is out of range (allowed "
+                          "1..1000000)");
+    rly_config_defaults(&cfg);
+    memset(cfg.auth.auth_token, 'a', sizeof(cfg.auth.auth_token));
+    cr_assert_eq(rly_config_validate(&cfg, NULL, msg, sizeof(msg)), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "config: [auth] auth_token is too long (at most 1023 bytes)");
+    rly_config_defaults(&cfg);
+    cfg.logging.level = (rly_log_level)9;
+    cr_assert_eq(rly_config_validate(&cfg, "x", NULL, 0), RLY_ERR_CONFIG);
+    cr_assert_eq(rly_config_validate(&cfg, "x", msg, sizeof(msg)), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "x: [logging] level has an invalid value");
+    rly_config_defaults(&cfg);
+    cfg.logging.format = (rly_log_format)7;
+    cr_assert_eq(rly_config_validate(&cfg, "x", msg, sizeof(msg)), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "x: [logging] log_format has an invalid value");
+    done();
+}
+
+Test(config, listen_addrs_valid)
+{
+    ok("[network]\ntcp_listen_addr = \"/ip4/127.0.0.1/tcp/0\"\n"
+       "tcp_listen_addr_v6 = \"/ip6/::1/tcp/65535\"\n"
+       "quic_listen_addr = \"/ip4/127.0.0.1/udp/4001/quic-v1\"\n"
+       "quic_listen_addr_v6 = \"/ip6/::1/udp/1/quic-v1\"\n");
+    ok("[network]\nquic_listen_addr = \"\"\nquic_listen_addr_v6 = \"\"\n");
+    ok("[network]\ntcp_listen_addr = \"\"\n");
+    ok("[network]\ntcp_listen_addr_v6 = \"\"\n");
+}
+
+Test(config, listen_addrs_need_one_tcp)
+{
+    invalid("[network]\ntcp_listen_addr = \"\"\ntcp_listen_addr_v6 = \"\"\n",
+            "relay.toml:2: [network] tcp_listen_addr and tcp_listen_addr_v6 are both empty; at "
+            "least one TCP listener must be enabled");
+}
+
+Test(config, listen_addrs_malformed)
+{
+    invalid("[network]\ntcp_listen_addr = \"/ip4/1.2.3/tcp/1\"\n",
+            "relay.toml:2: [network] tcp_listen_addr = \"/ip4/1.2.3/tcp/1\" is not a valid "
+            "multiaddr (malformed input); expected /ip4/<address>/tcp/<port>, or \"\" to "
+            "disable");
+    invalid("[network]\ntcp_listen_addr = \"/ip4/0.0.0.0/tcp/65536\"\n",
+            "relay.toml:2: [network] tcp_listen_addr = \"/ip4/0.0.0.0/tcp/65536\" is not a valid "
+            "multiaddr (malformed input); expected /ip4/<address>/tcp/<port>, or \"\" to "
+            "disable");
+    invalid("[network]\nquic_listen_addr_v6 = \"/ip6/::/udp\"\n",
+            "relay.toml:2: [network] quic_listen_addr_v6 = \"/ip6/::/udp\" is not a valid "
+            "multiaddr (malformed input); expected /ip6/<address>/udp/<port>/quic-v1, or \"\" "
+            "to disable");
+    invalid("[network]\ntcp_listen_addr_v6 = \"/foo/1\"\n",
+            "relay.toml:2: [network] tcp_listen_addr_v6 = \"/foo/1\" is not a valid multiaddr "
+            "(unknown protocol); expected /ip6/<address>/tcp/<port>, or \"\" to disable");
+    cr_assert_eq(load("[network]\ntcp_listen_addr = \"0.0.0.0:4001\"\n"), 0);
+    cr_assert_eq(validate(), RLY_ERR_CONFIG);
+    cr_assert(strstr(msg, "relay.toml:2: [network] tcp_listen_addr = \"0.0.0.0:4001\" is not a "
+                          "valid multiaddr"),
+              "%s", msg);
+    done();
+}
+
+static void wrong_shape(const char *key, const char *value, const char *shape)
+{
+    char text[256], want[512];
+    snprintf(text, sizeof(text), "[network]\n%s = \"%s\"\n", key, value);
+    snprintf(want, sizeof(want),
+             "relay.toml:2: [network] %s = \"%s\" has the wrong form: expected %s, or \"\" to "
+             "disable",
+             key, value, shape);
+    invalid(text, want);
+}
+
+Test(config, listen_addrs_wrong_shape)
+{
+    const char *tcp4 = "/ip4/<address>/tcp/<port>", *tcp6 = "/ip6/<address>/tcp/<port>";
+    const char *quic4 = "/ip4/<address>/udp/<port>/quic-v1";
+    const char *quic6 = "/ip6/<address>/udp/<port>/quic-v1";
+    wrong_shape("tcp_listen_addr", "/ip4/0.0.0.0/udp/4001/quic-v1", tcp4);
+    wrong_shape("tcp_listen_addr", "/ip4/0.0.0.0/udp/4001", tcp4);
+    wrong_shape("tcp_listen_addr", "/ip6/::/tcp/4001", tcp4);
+    wrong_shape("tcp_listen_addr", "/ip4/0.0.0.0", tcp4);
+    wrong_shape("tcp_listen_addr", "/dns4/example.com/tcp/4001", tcp4);
+    wrong_shape("tcp_listen_addr", "/ip4/0.0.0.0/tcp/4001/p2p-circuit", tcp4);
+    wrong_shape("tcp_listen_addr",
+                "/ip4/0.0.0.0/tcp/4001/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N", tcp4);
+    wrong_shape("tcp_listen_addr_v6", "/ip4/0.0.0.0/tcp/4001", tcp6);
+    wrong_shape("tcp_listen_addr_v6", "/ip6/::/udp/4001/quic-v1", tcp6);
+    wrong_shape("quic_listen_addr", "/ip4/0.0.0.0/tcp/4001", quic4);
+    wrong_shape("quic_listen_addr", "/ip4/0.0.0.0/udp/4001", quic4);
+    wrong_shape("quic_listen_addr", "/ip6/::/udp/4001/quic-v1", quic4);
+    wrong_shape("quic_listen_addr_v6", "/ip4/0.0.0.0/udp/4001/quic-v1", quic6);
+    wrong_shape("quic_listen_addr_v6", "/ip6/::/tcp/4001", quic6);
+}
+
+Test(config, string_lengths)
+{
+    static char text[RLY_CONFIG_TOKEN_MAX + 64];
+    char value[RLY_CONFIG_TOKEN_MAX + 1];
+    memset(value, 'x', sizeof(value));
+    value[RLY_CONFIG_TOKEN_MAX - 1] = '\0';
+    snprintf(text, sizeof(text), "[auth]\nauth_token = \"%s\"\n", value);
+    ok(text);
+    cr_assert_eq(load(text), 0);
+    cr_assert_eq(strlen(cfg.auth.auth_token), RLY_CONFIG_TOKEN_MAX - 1);
+    value[RLY_CONFIG_TOKEN_MAX - 1] = 'x';
+    value[RLY_CONFIG_TOKEN_MAX] = '\0';
+    snprintf(text, sizeof(text), "[auth]\nauth_token = \"%s\"\n", value);
+    load_fails(text, "relay.toml:2: [auth] auth_token is too long (1024 bytes, at most 1023)");
+    /* Addresses: 255 bytes fit the buffer (and then fail as a multiaddr), 256 do not. */
+    value[RLY_CONFIG_ADDR_MAX - 1] = '\0';
+    snprintf(text, sizeof(text), "[network]\ntcp_listen_addr = '%s'\n", value);
+    cr_assert_eq(load(text), 0, "%s", msg);
+    cr_assert_eq(validate(), RLY_ERR_CONFIG);
+    value[RLY_CONFIG_ADDR_MAX - 1] = 'x';
+    value[RLY_CONFIG_ADDR_MAX] = '\0';
+    snprintf(text, sizeof(text), "[network]\n\ntcp_listen_addr = '%s'\n", value);
+    load_fails(text, "relay.toml:3: [network] tcp_listen_addr is too long (256 bytes, at most "
+                     "255)");
+}
+
+Test(config, empty_token)
+{
+    invalid("[auth]\nauth_token = \"\"\n", "relay.toml:2: [auth] auth_token must not be empty");
+    invalid("[auth]\nauth_enabled = true\nauth_token = ''\n",
+            "relay.toml:3: [auth] auth_token must not be empty");
+}
+
+Test(config, later_keys_override_earlier_lines)
+{
+    const char *two = "\n\n[relay]\nmax_circuits = 2000000\n";
+    cr_assert_eq(load("[relay]\nmax_circuits = 0\n"), 0);
+    cr_assert_eq(rly_config_load_string(&cfg, two, strlen(two), "second.toml", msg, sizeof(msg)), 0,
+                 "%s", msg);
+    cr_assert_eq(rly_config_validate(&cfg, "second.toml", msg, sizeof(msg)), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "second.toml:4: [relay] max_circuits = 2000000 is out of range "
+                          "(allowed 1..1000000)");
+    done();
+}
+
+Test(config, null_name_and_no_errmsg)
+{
+    rly_config_defaults(&cfg);
+    cr_assert_eq(rly_config_load_string(&cfg, "x = 1", 5, NULL, NULL, 0), RLY_ERR_CONFIG);
+    cr_assert_eq(rly_config_load_string(&cfg, "[x", 2, NULL, msg, sizeof(msg)), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "config:1:3: expected ']' after table name");
+    char tiny[8];
+    cr_assert_eq(rly_config_load_string(&cfg, "[x]", 3, "relay.toml", tiny, sizeof(tiny)),
+                 RLY_ERR_CONFIG);
+    cr_assert_str_eq(tiny, "relay.t");
+    done();
+}
+
+Test(config, too_large_string)
+{
+    size_t n = RLY_CONFIG_FILE_MAX + 1;
+    char *big = malloc(n);
+    cr_assert_not_null(big);
+    memset(big, '\n', n);
+    rly_config_defaults(&cfg);
+    cr_assert_eq(rly_config_load_string(&cfg, big, n, "big.toml", msg, sizeof(msg)),
+                 RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "big.toml: configuration is too large (1048577 bytes, at most 1048576)");
+    free(big);
+    done();
+}
+
+/* write_file creates a temporary file holding |n| bytes of |data| and returns its path. */
+static void write_file(char *path, size_t cap, const char *data, size_t n)
+{
+    snprintf(path, cap, "/tmp/rly_test_config_XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0, "mkstemp: %s", strerror(errno));
+    cr_assert_eq(write(fd, data, n), (ssize_t)n);
+    close(fd);
+}
+
+Test(config, load_file)
+{
+    char path[64];
+    const char *text = "[relay]\r\nmax_circuits = 7\r\n";
+    write_file(path, sizeof(path), text, strlen(text));
+    rly_config_defaults(&cfg);
+    cr_assert_eq(rly_config_load_file(&cfg, path, msg, sizeof(msg)), 0, "%s", msg);
+    cr_assert_eq(cfg.relay.max_circuits, 7);
+    cr_assert_eq(rly_config_validate(&cfg, path, msg, sizeof(msg)), 0, "%s", msg);
+    unlink(path);
+    done();
+}
+
+Test(config, load_file_errors_name_the_path)
+{
+    char path[64], want[256];
+    const char *text = "[relay]\nmax_circuits = 7\nmax_circuit = 8\n";
+    write_file(path, sizeof(path), text, strlen(text));
+    rly_config_defaults(&cfg);
+    cr_assert_eq(rly_config_load_file(&cfg, path, msg, sizeof(msg)), RLY_ERR_CONFIG);
+    snprintf(want, sizeof(want),
+             "%s:3: unknown key 'max_circuit' in [relay] (did you mean 'max_circuits'?)", path);
+    cr_assert_str_eq(msg, want);
+    cr_assert_eq(cfg.relay.max_circuits, 1024);
+    unlink(path);
+    done();
+}
+
+Test(config, load_file_missing)
+{
+    rly_config_defaults(&cfg);
+    cr_assert_eq(rly_config_load_file(&cfg, "/nonexistent/rly/relay.toml", msg, sizeof(msg)),
+                 RLY_ERR_NOT_FOUND);
+    cr_assert_str_eq(msg, "Configuration file not found: /nonexistent/rly/relay.toml");
+    done();
+}
+
+Test(config, load_file_directory)
+{
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/tmp/rly_test_config_dir_XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    rly_config_defaults(&cfg);
+    int rv = rly_config_load_file(&cfg, dir, msg, sizeof(msg));
+    rmdir(dir);
+    cr_assert_eq(rv, RLY_ERR_IO, "rv %d: %s", rv, msg);
+    cr_assert(strstr(msg, dir), "%s", msg);
+    cr_assert(strstr(msg, "Is a directory"), "%s", msg);
+    done();
+}
+
+Test(config, load_file_unreadable)
+{
+    char path[64];
+    if (geteuid() == 0)
+        cr_skip_test("root can read any file");
+    write_file(path, sizeof(path), "", 0);
+    chmod(path, 0);
+    rly_config_defaults(&cfg);
+    int rv = rly_config_load_file(&cfg, path, msg, sizeof(msg));
+    unlink(path);
+    cr_assert_eq(rv, RLY_ERR_IO, "rv %d: %s", rv, msg);
+    cr_assert(strstr(msg, path) && strstr(msg, "Permission denied"), "%s", msg);
+    done();
+}
+
+Test(config, load_file_size_limit)
+{
+    char path[64], want[256];
+    size_t n = RLY_CONFIG_FILE_MAX;
+    char *big = malloc(n + 1);
+    cr_assert_not_null(big);
+    /* Comment lines of 1024 bytes: exactly the limit loads. */
+    for (size_t i = 0; i < n; i += 1024) {
+        memset(big + i, '#', 1023);
+        big[i + 1023] = '\n';
+    }
+    write_file(path, sizeof(path), big, n);
+    rly_config_defaults(&cfg);
+    cr_assert_eq(rly_config_load_file(&cfg, path, msg, sizeof(msg)), 0, "%s", msg);
+    unlink(path);
+    big[n] = '\n';
+    write_file(path, sizeof(path), big, n + 1);
+    free(big);
+    cr_assert_eq(rly_config_load_file(&cfg, path, msg, sizeof(msg)), RLY_ERR_CONFIG);
+    snprintf(want, sizeof(want), "Configuration file %s is too large (more than 1048576 bytes)",
+             path);
+    cr_assert_str_eq(msg, want);
+    unlink(path);
+    done();
+}
+
+Test(config, level_off_is_not_an_operator_level)
+{
+    rly_config c;
+    char err[RLY_CONFIG_ERRMSG_MAX];
+    const char *text = "[logging]\nlevel = \"off\"\n";
+    rly_config_defaults(&c);
+    cr_assert_eq(rly_config_load_string(&c, text, strlen(text), "relay.toml", err, sizeof(err)),
+                 RLY_ERR_CONFIG);
+    cr_assert(strstr(err, "relay.toml:2:") && strstr(err, "\"off\""), "%s", err);
+    cr_assert_eq(c.logging.level, RLY_LOG_INFO, "a failed load changes nothing");
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
