@@ -1,6 +1,182 @@
+/* main.c: relay-server, the Mesh Relay daemon (SPEC.md).
+ *
+ * Exit codes: 0 success (including a clean shutdown after SIGINT/SIGTERM), 1 a configuration,
+ * identity or start-up error (one line on stderr naming the file/key and the fix), 2 a command
+ * line usage error, 128+N when a second signal N forces an immediate exit. */
+#include <errno.h>
 #include <stdio.h>
-int main(void)
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app/cli.h"
+#include "app/config.h"
+#include "app/files.h"
+#include "app/identity.h"
+#include "app/log_sink.h"
+#include "app/server.h"
+#include "core/peerid.h"
+
+#define EXIT_USAGE 2
+
+typedef struct app {
+    rly_cli cli;
+    rly_config cfg;
+    char config_path[RLY_PATH_MAX];
+    bool config_loaded; /* a file was read (else: built-in defaults) */
+    rly_log_sink sink;
+    rly_log log;
+    char err[2 * RLY_PATH_MAX + 512];
+} app;
+
+static int fail(const char *msg)
 {
-    fputs("relay-server: under construction\n", stderr);
+    fprintf(stderr, "error: %s\n", msg);
     return 1;
+}
+
+static int resolve_config_path(app *a)
+{
+    if (a->cli.config_path) {
+        int n = snprintf(a->config_path, sizeof(a->config_path), "%s", a->cli.config_path);
+        return (n < 0 || (size_t)n >= sizeof(a->config_path)) ? RLY_ERR_NOBUF : 0;
+    }
+    return rly_files_home_path(RLY_MESHNET_DIR "/" RLY_CONFIG_FILE, a->config_path,
+                               sizeof(a->config_path));
+}
+
+static int generate_config(app *a)
+{
+    const char *text = rly_config_default_text();
+    if (rly_files_ensure_parent_dir(a->config_path) != 0) {
+        snprintf(a->err, sizeof(a->err), "Cannot create the directory for %s: %s", a->config_path,
+                 strerror(errno));
+        return fail(a->err);
+    }
+    /* 0600: the file holds the auth token. */
+    int rv = rly_files_write_new(a->config_path, (const uint8_t *)text, strlen(text), 0600,
+                                 a->cli.force);
+    if (rv == RLY_ERR_INVALID_STATE) {
+        snprintf(a->err, sizeof(a->err),
+                 "%s already exists; not overwriting it (use --force to replace it with the "
+                 "defaults)",
+                 a->config_path);
+        return fail(a->err);
+    }
+    if (rv != 0) {
+        snprintf(a->err, sizeof(a->err), "Cannot write %s: %s", a->config_path, strerror(errno));
+        return fail(a->err);
+    }
+    printf("Generated default configuration at %s\n", a->config_path);
+    return 0;
+}
+
+/* Loads the file when one was named or exists at the default path; otherwise keeps the
+ * built-in defaults. Then applies -l and validates. */
+static int load_config(app *a)
+{
+    struct stat st;
+    rly_config_defaults(&a->cfg);
+    if (a->cli.config_path || stat(a->config_path, &st) == 0) {
+        int rv = rly_config_load_file(&a->cfg, a->config_path, a->err, sizeof(a->err));
+        if (rv == RLY_ERR_NOT_FOUND) {
+            size_t n = strlen(a->err);
+            snprintf(a->err + n, sizeof(a->err) - n,
+                     " (create one with 'relay-server --generate-config --config %s')",
+                     a->config_path);
+        }
+        if (rv != 0)
+            return rv;
+        a->config_loaded = true;
+    }
+    if (a->cli.log_level)
+        (void)rly_log_level_parse(a->cli.log_level, &a->cfg.logging.level);
+    return rly_config_validate(&a->cfg, a->config_loaded ? a->config_path : "built-in defaults",
+                               a->err, sizeof(a->err));
+}
+
+static void start_logging(app *a)
+{
+    rly_log_sink_init(&a->sink, a->cfg.logging.format, stderr);
+    a->log.level = a->cfg.logging.level;
+    a->log.sink = rly_log_sink_write;
+    a->log.user_data = &a->sink;
+}
+
+static void log_startup(app *a)
+{
+    RLY_LOGI(&a->log, RLY_TARGET_APP, RLY_MSG("Starting Mesh Relay Server"),
+             RLY_F_STR("version", RLY_VERSION));
+    if (a->config_loaded)
+        RLY_LOGI(&a->log, RLY_TARGET_CONFIG, RLY_MSG("Loaded configuration"),
+                 RLY_F_STR("path", a->config_path));
+    else
+        RLY_LOGI(&a->log, RLY_TARGET_CONFIG,
+                 RLY_MSG("No configuration file found; using built-in defaults"),
+                 RLY_F_STR("path", a->config_path),
+                 RLY_F_STR("hint", "run relay-server --generate-config to create one"));
+    if (a->cfg.auth.auth_enabled && strcmp(a->cfg.auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) == 0)
+        RLY_LOGW(&a->log, RLY_TARGET_CONFIG,
+                 RLY_MSG("SECURITY WARNING: auth_enabled = true with the default auth_token "
+                         "CHANGE_ME_IN_PRODUCTION; anyone who read the docs can authenticate. "
+                         "Set a long random auth_token in [auth]"),
+                 RLY_F_STR("path", a->config_loaded ? a->config_path : "built-in defaults"));
+}
+
+static int run(app *a)
+{
+    char key_path[RLY_PATH_MAX];
+    char pid_text[RLY_PEERID_STR_MAX];
+    rly_keypair kp;
+    rly_peerid pid;
+    bool created = false;
+
+    start_logging(a);
+    log_startup(a);
+    if (rly_files_home_path(RLY_MESHNET_DIR "/" RLY_KEY_FILE, key_path, sizeof(key_path)) != 0)
+        return fail("Cannot find the home directory for ~/.meshnet/relay_keypair.bin (set HOME)");
+    if (rly_identity_load_or_create(key_path, &kp, &created, a->err, sizeof(a->err)) != 0)
+        return fail(a->err);
+    if (rly_keypair_peerid(&kp, &pid) == 0 &&
+        rly_peerid_to_string(&pid, pid_text, sizeof(pid_text)) > 0)
+        RLY_LOGI(&a->log, RLY_TARGET_APP,
+                 RLY_MSG(created ? "Generated new relay identity" : "Loaded relay identity"),
+                 RLY_F_STR("peer_id", pid_text), RLY_F_STR("path", key_path));
+    int rv = rly_server_run(&a->cfg, &kp, &a->log, a->config_loaded ? a->config_path : NULL, stdout,
+                            a->err, sizeof(a->err));
+    rly_keypair_wipe(&kp);
+    if (rv != 0) {
+        RLY_LOGE(&a->log, RLY_TARGET_APP, RLY_MSG("Relay server failed to start"),
+                 RLY_F_STR("error", a->err));
+        return fail(a->err);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static app a; /* large: keep it off the stack */
+    if (rly_cli_parse(&a.cli, argc, argv, a.err, sizeof(a.err)) != 0) {
+        fprintf(stderr, "error: %s\n", a.err);
+        return EXIT_USAGE;
+    }
+    if (a.cli.action == RLY_CLI_HELP) {
+        rly_cli_print_help(stdout);
+        return 0;
+    }
+    if (a.cli.action == RLY_CLI_VERSION) {
+        rly_cli_print_version(stdout);
+        return 0;
+    }
+    if (resolve_config_path(&a) != 0)
+        return fail("Cannot find the home directory for ~/.meshnet/relay.toml (set HOME or "
+                    "pass --config PATH)");
+    if (a.cli.action == RLY_CLI_GENERATE_CONFIG)
+        return generate_config(&a);
+    if (load_config(&a) != 0)
+        return fail(a.err);
+    if (a.cli.action == RLY_CLI_CHECK_CONFIG) {
+        printf("Configuration OK: %s\n", a.config_loaded ? a.config_path : "built-in defaults");
+        return 0;
+    }
+    return run(&a);
 }

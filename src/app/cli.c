@@ -1,0 +1,147 @@
+#include "app/cli.h"
+
+#include <getopt.h>
+#include <string.h>
+
+#include "app/config.h"
+#include "core/log.h"
+
+enum { OPT_GENERATE = 256, OPT_CHECK, OPT_FORCE };
+
+static const struct option options[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"log-level", required_argument, NULL, 'l'},
+    {"generate-config", no_argument, NULL, OPT_GENERATE},
+    {"check-config", no_argument, NULL, OPT_CHECK},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static int set_action(rly_cli *cli, rly_cli_action a, char *errmsg, size_t cap)
+{
+    bool busy = cli->action == RLY_CLI_GENERATE_CONFIG || cli->action == RLY_CLI_CHECK_CONFIG;
+    if (busy && cli->action != a) {
+        snprintf(errmsg, cap, "--generate-config and --check-config cannot be used together");
+        return RLY_ERR_INVALID_ARG;
+    }
+    /* --help and --version win over everything else, as clap does. */
+    if (cli->action != RLY_CLI_HELP && cli->action != RLY_CLI_VERSION)
+        cli->action = a;
+    return 0;
+}
+
+static int check_level(const char *s, char *errmsg, size_t cap)
+{
+    rly_log_level lvl;
+    if (rly_log_level_parse(s, &lvl) == 0 && lvl != RLY_LOG_OFF)
+        return 0;
+    snprintf(errmsg, cap,
+             "invalid value '%s' for '--log-level <LOG_LEVEL>' (allowed: trace, debug, info, "
+             "warn, error)",
+             s);
+    return RLY_ERR_INVALID_ARG;
+}
+
+int rly_cli_parse(rly_cli *cli, int argc, char **argv, char *errmsg, size_t cap)
+{
+    int c, rv = 0;
+    memset(cli, 0, sizeof(*cli));
+    opterr = 0;
+    optind = 0; /* glibc: 0 fully re-initialises getopt between calls */
+    while (rv == 0 && (c = getopt_long(argc, argv, ":c:l:hV", options, NULL)) != -1) {
+        switch (c) {
+        case 'c': cli->config_path = optarg; break;
+        case 'l':
+            cli->log_level = optarg;
+            rv = check_level(optarg, errmsg, cap);
+            break;
+        case OPT_GENERATE: rv = set_action(cli, RLY_CLI_GENERATE_CONFIG, errmsg, cap); break;
+        case OPT_CHECK: rv = set_action(cli, RLY_CLI_CHECK_CONFIG, errmsg, cap); break;
+        case OPT_FORCE: cli->force = true; break;
+        case 'h': cli->action = RLY_CLI_HELP; break;
+        case 'V':
+            if (cli->action != RLY_CLI_HELP)
+                cli->action = RLY_CLI_VERSION;
+            break;
+        case ':':
+            snprintf(errmsg, cap, "option '%s' needs a value (see --help)", argv[optind - 1]);
+            rv = RLY_ERR_INVALID_ARG;
+            break;
+        default:
+            snprintf(errmsg, cap, "unexpected argument '%s' (see --help)", argv[optind - 1]);
+            rv = RLY_ERR_INVALID_ARG;
+            break;
+        }
+    }
+    if (rv == 0 && optind < argc) {
+        snprintf(errmsg, cap, "unexpected argument '%s' (see --help)", argv[optind]);
+        rv = RLY_ERR_INVALID_ARG;
+    }
+    if (rv == 0 && cli->force && cli->action == RLY_CLI_RUN) {
+        snprintf(errmsg, cap, "--force only applies to --generate-config");
+        rv = RLY_ERR_INVALID_ARG;
+    }
+    return rv;
+}
+
+void rly_cli_print_help(FILE *out)
+{
+    rly_config d;
+    rly_config_defaults(&d);
+    fprintf(out, "Mesh Relay Server for NAT traversal and device connectivity\n"
+                 "\n"
+                 "Usage: relay-server [OPTIONS]\n"
+                 "\n"
+                 "Options:\n"
+                 "  -c, --config <CONFIG>\n"
+                 "          Configuration file path [default: ~/.meshnet/relay.toml]\n"
+                 "\n"
+                 "  -l, --log-level <LOG_LEVEL>\n"
+                 "          Override log level (trace, debug, info, warn, error)\n"
+                 "\n"
+                 "      --generate-config\n"
+                 "          Generate default config and exit (refuses to overwrite; see --force)\n"
+                 "\n"
+                 "      --check-config\n"
+                 "          Validate the configuration and exit (0: valid, 1: invalid)\n"
+                 "\n"
+                 "      --force\n"
+                 "          With --generate-config: overwrite an existing file\n"
+                 "\n"
+                 "  -h, --help\n"
+                 "          Print help\n"
+                 "\n"
+                 "  -V, --version\n"
+                 "          Print version\n"
+                 "\n");
+    fprintf(out,
+            "Built-in defaults (used when no configuration file exists):\n"
+            "  [relay]   max_reservations = %llu, max_reservations_per_peer = %llu,\n"
+            "            max_circuits_per_peer = %llu, max_circuits = %llu,\n"
+            "            max_circuit_duration_secs = %llu, max_circuit_bytes = %llu,\n"
+            "            reservation_ttl_secs = %llu\n"
+            "  [network] tcp_listen_addr = \"%s\", tcp_listen_addr_v6 = \"%s\",\n"
+            "            quic_listen_addr = \"%s\", quic_listen_addr_v6 = \"%s\"\n"
+            "  [auth]    auth_enabled = %s, auth_token = \"%s\"\n"
+            "  [logging] level = \"info\", log_format = \"pretty\"\n"
+            "\n"
+            "Files:\n"
+            "  ~/.meshnet/relay.toml          configuration (--generate-config writes it)\n"
+            "  ~/.meshnet/relay_keypair.bin   relay identity (Ed25519), created on first run\n",
+            (unsigned long long)d.relay.max_reservations,
+            (unsigned long long)d.relay.max_reservations_per_peer,
+            (unsigned long long)d.relay.max_circuits_per_peer,
+            (unsigned long long)d.relay.max_circuits,
+            (unsigned long long)d.relay.max_circuit_duration_secs,
+            (unsigned long long)d.relay.max_circuit_bytes,
+            (unsigned long long)d.relay.reservation_ttl_secs, d.network.tcp_listen_addr,
+            d.network.tcp_listen_addr_v6, d.network.quic_listen_addr, d.network.quic_listen_addr_v6,
+            d.auth.auth_enabled ? "true" : "false", d.auth.auth_token);
+}
+
+void rly_cli_print_version(FILE *out)
+{
+    fprintf(out, "relay-server %s\n", RLY_VERSION);
+}

@@ -1,0 +1,94 @@
+/* Command-line parsing (SPEC.md "CLI Options" + --check-config, --force). */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "app/cli.h"
+
+static int parse(rly_cli *cli, char *err, const char *a0, ...)
+{
+    /* getopt wants mutable strings: copy the arguments. */
+    static char storage[16][64];
+    char *argv[16];
+    int argc = 0;
+    va_list ap;
+    snprintf(storage[argc], sizeof(storage[0]), "relay-server");
+    argv[argc] = storage[argc];
+    argc++;
+    va_start(ap, a0);
+    for (const char *a = a0; a && argc < 15; a = va_arg(ap, const char *)) {
+        snprintf(storage[argc], sizeof(storage[0]), "%s", a);
+        argv[argc] = storage[argc];
+        argc++;
+    }
+    va_end(ap);
+    return rly_cli_parse(cli, argc, argv, err, 256);
+}
+
+Test(cli, no_arguments_runs)
+{
+    rly_cli c;
+    char err[256];
+    cr_assert_eq(parse(&c, err, NULL), 0);
+    cr_assert_eq(c.action, RLY_CLI_RUN);
+    cr_assert_null(c.config_path);
+    cr_assert_null(c.log_level);
+}
+
+Test(cli, short_and_long_options)
+{
+    rly_cli c;
+    char err[256];
+    cr_assert_eq(parse(&c, err, "-c", "/etc/r.toml", "-l", "debug", NULL), 0);
+    cr_assert_str_eq(c.config_path, "/etc/r.toml");
+    cr_assert_str_eq(c.log_level, "debug");
+    cr_assert_eq(parse(&c, err, "--config=/x.toml", "--log-level", "warn", NULL), 0);
+    cr_assert_str_eq(c.config_path, "/x.toml");
+    cr_assert_str_eq(c.log_level, "warn");
+}
+
+Test(cli, actions)
+{
+    rly_cli c;
+    char err[256];
+    cr_assert_eq(parse(&c, err, "--generate-config", "--force", NULL), 0);
+    cr_assert_eq(c.action, RLY_CLI_GENERATE_CONFIG);
+    cr_assert(c.force);
+    cr_assert_eq(parse(&c, err, "--check-config", NULL), 0);
+    cr_assert_eq(c.action, RLY_CLI_CHECK_CONFIG);
+    cr_assert_eq(parse(&c, err, "--generate-config", "-h", NULL), 0);
+    cr_assert_eq(c.action, RLY_CLI_HELP);
+    cr_assert_eq(parse(&c, err, "-V", "--check-config", NULL), 0);
+    cr_assert_eq(c.action, RLY_CLI_VERSION);
+}
+
+Test(cli, usage_errors)
+{
+    rly_cli c;
+    char err[256];
+    cr_assert_eq(parse(&c, err, "--nope", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "--nope"));
+    cr_assert_eq(parse(&c, err, "-l", "verbose", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "'verbose'"));
+    cr_assert_eq(parse(&c, err, "-l", "off", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert_eq(parse(&c, err, "-c", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "needs a value"));
+    cr_assert_eq(parse(&c, err, "--force", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert_eq(parse(&c, err, "--generate-config", "--check-config", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert_eq(parse(&c, err, "stray", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "'stray'"));
+}
+
+Test(cli, help_lists_defaults)
+{
+    char *out = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&out, &len);
+    rly_cli_print_help(f);
+    fclose(f);
+    cr_assert(strstr(out, "Usage: relay-server [OPTIONS]"));
+    cr_assert(strstr(out, "max_reservations = 100"));
+    cr_assert(strstr(out, "max_circuit_bytes = 10485760"));
+    cr_assert(strstr(out, "reservation_ttl_secs = 3600"));
+    cr_assert(strstr(out, "/ip6/::/tcp/4001"));
+    free(out);
+}
