@@ -123,7 +123,9 @@ void rly_cli_print_help(FILE *out)
             "            max_circuit_duration_secs = %llu, max_circuit_bytes = %llu,\n"
             "            reservation_ttl_secs = %llu\n"
             "  [network] tcp_listen_addr = \"%s\", tcp_listen_addr_v6 = \"%s\",\n"
-            "            quic_listen_addr = \"%s\", quic_listen_addr_v6 = \"%s\"\n"
+            "            quic_listen_addr = \"%s\", quic_listen_addr_v6 = \"%s\",\n"
+            "            handshake_timeout_secs = %llu, max_pending_handshakes = %llu,\n"
+            "            max_connections = %llu, keepalive_interval_secs = %llu\n"
             "  [auth]    auth_enabled = %s, auth_token = \"%s\"\n"
             "  [logging] level = \"info\", log_format = \"pretty\"\n"
             "\n"
@@ -138,6 +140,10 @@ void rly_cli_print_help(FILE *out)
             (unsigned long long)d.relay.max_circuit_bytes,
             (unsigned long long)d.relay.reservation_ttl_secs, d.network.tcp_listen_addr,
             d.network.tcp_listen_addr_v6, d.network.quic_listen_addr, d.network.quic_listen_addr_v6,
+            (unsigned long long)d.network.handshake_timeout_secs,
+            (unsigned long long)d.network.max_pending_handshakes,
+            (unsigned long long)d.network.max_connections,
+            (unsigned long long)d.network.keepalive_interval_secs,
             d.auth.auth_enabled ? "true" : "false", d.auth.auth_token);
 }
 

@@ -77,6 +77,14 @@ static const keydesc keys[] = {
     KEY_ADDR(network, tcp_listen_addr_v6, C_TCP6, "/ip6/::/tcp/4001", "TCP over IPv6"),
     KEY_ADDR(network, quic_listen_addr, C_QUIC4, "/ip4/0.0.0.0/udp/4001/quic-v1", "QUIC over IPv4"),
     KEY_ADDR(network, quic_listen_addr_v6, C_QUIC6, "/ip6/::/udp/4001/quic-v1", "QUIC over IPv6"),
+    KEY_U64(network, handshake_timeout_secs, 1, 300, 10,
+            "Seconds for a new connection to finish its handshake"),
+    KEY_U64(network, max_pending_handshakes, 1, 100000, 256,
+            "Connections still handshaking; more are refused"),
+    KEY_U64(network, max_connections, 1, 1000000, 10000,
+            "Established connections; more are refused"),
+    KEY_U64(network, keepalive_interval_secs, 0, 3600, 30,
+            "Ping idle connections this often; 0 = off"),
     {"auth", "auth_token", K_STR, C_TOKEN, FIELD(auth, auth_token), RLY_CONFIG_TOKEN_MAX, 0, 0, 0,
      RLY_DEFAULT_AUTH_TOKEN, "Shared secret for token validation"},
     {"auth", "auth_enabled", K_BOOL, C_NONE, FIELD(auth, auth_enabled), 0, 0, 0, 0, NULL,
@@ -96,8 +104,8 @@ typedef struct sectiondesc {
 
 static const sectiondesc sections[] = {
     {"relay", "# Resource limits."},
-    {"network", "# Listen multiaddrs. \"\" disables a listener; at least one TCP listener must "
-                "stay enabled."},
+    {"network", "# Listen multiaddrs (\"\" disables a listener; at least one TCP listener must "
+                "stay enabled)\n# and connection limits."},
     {"auth", "# IMPORTANT: change auth_token before enabling authentication in production!"},
     {"logging", NULL},
 };

@@ -23,7 +23,7 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 15
+#define RLY_CONFIG_NKEYS 19
 
 typedef enum rly_log_format {
     RLY_LOG_FORMAT_PRETTY = 0,
@@ -46,6 +46,10 @@ typedef struct rly_config {
         char tcp_listen_addr_v6[RLY_CONFIG_ADDR_MAX];  /* /ip6/::/tcp/4001 */
         char quic_listen_addr[RLY_CONFIG_ADDR_MAX];    /* /ip4/0.0.0.0/udp/4001/quic-v1 */
         char quic_listen_addr_v6[RLY_CONFIG_ADDR_MAX]; /* /ip6/::/udp/4001/quic-v1 */
+        uint64_t handshake_timeout_secs;  /* default 10: security + muxer upgrade must finish */
+        uint64_t max_pending_handshakes;  /* default 256: connections still upgrading */
+        uint64_t max_connections;         /* default 10000: established connections */
+        uint64_t keepalive_interval_secs; /* default 30: yamux ping on idle connections; 0 off */
     } network;
     struct {
         char auth_token[RLY_CONFIG_TOKEN_MAX]; /* CHANGE_ME_IN_PRODUCTION */

@@ -2,22 +2,21 @@
 
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "core/multiaddr.h"
-#include "transport/tcp/tcp_listener.h"
-
-/* tcp_listen_addr and tcp_listen_addr_v6. QUIC listeners join with the QUIC transport. */
-#define MAX_LISTENERS 2
+#include "swarm/swarm.h"
 
 typedef struct server {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
-    rly_tcp_listener *listeners[MAX_LISTENERS];
-    size_t nlisteners;
+    rly_swarm *swarm;
     const rly_log *log;
     rly_peerid peerid;
+    rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* dialable addresses, without /p2p */
+    size_t naddrs;
     int signals_seen;
 } server;
 
@@ -25,11 +24,10 @@ static void signal_closed(uv_handle_t *h)
 {
 }
 
-static void listener_closed(void *user_data)
+static void swarm_closed(void *user_data)
 {
     server *s = user_data;
-    if (--s->nlisteners > 0)
-        return;
+    s->swarm = NULL;
     /* Every listener and connection is gone: the signal handles are all that keeps the loop. */
     uv_close((uv_handle_t *)&s->sigint, signal_closed);
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
@@ -37,13 +35,11 @@ static void listener_closed(void *user_data)
 
 static void begin_shutdown(server *s)
 {
-    size_t n = s->nlisteners;
-    s->nlisteners++; /* held until every close below has been started */
-    for (size_t i = 0; i < n; i++)
-        rly_tcp_listener_close(s->listeners[i], listener_closed, s);
-    listener_closed(s);
+    if (s->swarm)
+        rly_swarm_close(s->swarm, swarm_closed, s);
+    else
+        swarm_closed(s);
 }
-
 static void on_signal(uv_signal_t *h, int signum)
 {
     server *s = h->data;
@@ -75,8 +71,8 @@ static int listen_addr_error(const char *key, const char *addr, int rv, int uver
     return rv;
 }
 
-static int start_listener(server *s, const char *key, const char *addr, rly_mem *mem,
-                          const char *config_path, char *errmsg, size_t cap)
+static int start_listener(server *s, const char *key, const char *addr, const char *config_path,
+                          char *errmsg, size_t cap)
 {
     rly_multiaddr ma;
     struct sockaddr_storage ss;
@@ -88,20 +84,25 @@ static int start_listener(server *s, const char *key, const char *addr, rly_mem 
         snprintf(errmsg, cap, "%s = \"%s\" is not a TCP listen multiaddr", key, addr);
         return RLY_ERR_CONFIG;
     }
-    rv = rly_tcp_listener_new(&s->listeners[s->nlisteners], &s->loop, (struct sockaddr *)&ss,
-                              s->log, mem, &uverr);
+    rv = rly_swarm_listen_tcp(s->swarm, (struct sockaddr *)&ss, &uverr);
     if (rv != 0)
         return listen_addr_error(key, addr, rv, uverr, config_path, errmsg, cap);
-    s->nlisteners++;
     return 0;
 }
 
-/* Prints one "Listening on:" line per address a peer can dial: an unspecified listen IP
- * (0.0.0.0, ::) is expanded to the interface addresses of its family, as libp2p reports them. */
-static void print_listener(server *s, rly_tcp_listener *l, FILE *out)
+static void add_addr(server *s, const struct sockaddr *sa)
+{
+    if (s->naddrs < RLY_SWARM_MAX_ADDRS &&
+        rly_multiaddr_from_sockaddr(&s->addrs[s->naddrs], sa, RLY_MA_TCP, false) == 0)
+        s->naddrs++;
+}
+
+/* The addresses a peer can dial: an unspecified listen IP (0.0.0.0, ::) becomes the interface
+ * addresses of its family, as libp2p reports them (IPv6 link-local ones need a zone: skipped). */
+static void expand_listen_addr(server *s, const rly_multiaddr *bound)
 {
     struct sockaddr_storage ss;
-    if (rly_tcp_listener_addr(l, &ss) != 0)
+    if (rly_multiaddr_to_sockaddr(bound, &ss, NULL, NULL) != 0)
         return;
     int family = ss.ss_family;
     bool any = family == AF_INET
@@ -109,38 +110,40 @@ static void print_listener(server *s, rly_tcp_listener *l, FILE *out)
                    : IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr);
     uv_interface_address_t *ifs = NULL;
     int nifs = 0;
-    if (any && uv_interface_addresses(&ifs, &nifs) != 0)
-        nifs = 0;
-    for (int i = -1; i < nifs; i++) {
-        struct sockaddr_storage a = ss;
-        if (i >= 0) {
-            const struct sockaddr *ia = (const struct sockaddr *)&ifs[i].address;
-            if (ia->sa_family != family)
-                continue;
-            if (family == AF_INET6 &&
-                IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)ia)->sin6_addr))
-                continue; /* needs a zone: not dialable from elsewhere */
-            uint16_t port = family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                              : ((struct sockaddr_in6 *)&ss)->sin6_port;
-            memcpy(&a, ia,
-                   family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
-            if (family == AF_INET)
-                ((struct sockaddr_in *)&a)->sin_port = port;
-            else
-                ((struct sockaddr_in6 *)&a)->sin6_port = port;
-        } else if (any) {
+    if (!any) {
+        add_addr(s, (struct sockaddr *)&ss);
+        return;
+    }
+    if (uv_interface_addresses(&ifs, &nifs) != 0)
+        return;
+    uint16_t port = family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                      : ((struct sockaddr_in6 *)&ss)->sin6_port;
+    for (int i = 0; i < nifs; i++) {
+        struct sockaddr_storage a;
+        const struct sockaddr *ia = (const struct sockaddr *)&ifs[i].address;
+        if (ia->sa_family != family)
             continue;
-        }
-        rly_multiaddr ma;
-        char text[RLY_MULTIADDR_STR_MAX];
-        if (rly_multiaddr_from_sockaddr(&ma, (struct sockaddr *)&a, RLY_MA_TCP, false) == 0 &&
-            rly_multiaddr_append_p2p(&ma, &s->peerid) == 0 &&
-            rly_multiaddr_to_string(&ma, text, sizeof(text)) > 0) {
-            fprintf(out, "Listening on: %s\n", text);
-            RLY_LOGI(s->log, RLY_TARGET_APP, RLY_MSG("Listening"), RLY_F_STR("address", text));
-        }
+        if (family == AF_INET6 &&
+            IN6_IS_ADDR_LINKLOCAL(&((const struct sockaddr_in6 *)ia)->sin6_addr))
+            continue;
+        memcpy(&a, ia,
+               family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6));
+        if (family == AF_INET)
+            ((struct sockaddr_in *)&a)->sin_port = port;
+        else
+            ((struct sockaddr_in6 *)&a)->sin6_port = port;
+        add_addr(s, (struct sockaddr *)&a);
     }
     uv_free_interface_addresses(ifs, nifs);
+}
+
+static int advertise(server *s)
+{
+    rly_multiaddr bound[RLY_SWARM_MAX_ADDRS];
+    size_t n = rly_swarm_listen_addrs(s->swarm, bound, RLY_SWARM_MAX_ADDRS);
+    for (size_t i = 0; i < n; i++)
+        expand_listen_addr(s, &bound[i]);
+    return rly_swarm_set_advertised_addrs(s->swarm, s->addrs, s->naddrs, (uint64_t)time(NULL));
 }
 
 static void print_banner(server *s, FILE *out)
@@ -150,8 +153,15 @@ static void print_banner(server *s, FILE *out)
         pid[0] = '\0';
     fprintf(out, "Mesh Relay Server is running!\nPress Ctrl+C to stop\n\nLocal PeerId: %s\n\n",
             pid);
-    for (size_t i = 0; i < s->nlisteners; i++)
-        print_listener(s, s->listeners[i], out);
+    for (size_t i = 0; i < s->naddrs; i++) {
+        rly_multiaddr ma = s->addrs[i];
+        char text[RLY_MULTIADDR_STR_MAX];
+        if (rly_multiaddr_append_p2p(&ma, &s->peerid) == 0 &&
+            rly_multiaddr_to_string(&ma, text, sizeof(text)) > 0) {
+            fprintf(out, "Listening on: %s\n", text);
+            RLY_LOGI(s->log, RLY_TARGET_APP, RLY_MSG("Listening"), RLY_F_STR("address", text));
+        }
+    }
     fflush(out);
 }
 
@@ -166,28 +176,46 @@ static int start_signals(server *s)
     return 0;
 }
 
-static int start(server *s, const rly_config *cfg, rly_mem *mem, const char *config_path,
+static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
+{
+    st->agent_version = "mesh-relay/" RLY_VERSION;
+    rly_tcp_settings_default(&st->tcp);
+    st->tcp.handshake_timeout = cfg->network.handshake_timeout_secs * RLY_NS_PER_S;
+    st->tcp.max_pending_handshakes = cfg->network.max_pending_handshakes;
+    st->tcp.max_connections = cfg->network.max_connections;
+    st->tcp.keepalive_interval = cfg->network.keepalive_interval_secs * RLY_NS_PER_S;
+}
+
+static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const char *config_path,
                  char *errmsg, size_t cap)
 {
+    rly_swarm_settings st;
     int rv = start_signals(s);
     if (rv != 0) {
         snprintf(errmsg, cap, "Cannot install signal handlers");
         return rv;
     }
+    swarm_settings(cfg, &st);
+    rv = rly_swarm_new(&s->swarm, &s->loop, kp, &st, s->log, rly_mem_default());
+    if (rv != 0) {
+        snprintf(errmsg, cap, "Cannot start the libp2p stack: %s", rly_strerror(rv));
+        return rv;
+    }
     if (cfg->network.tcp_listen_addr[0])
-        rv = start_listener(s, "tcp_listen_addr", cfg->network.tcp_listen_addr, mem, config_path,
-                            errmsg, cap);
+        rv = start_listener(s, "tcp_listen_addr", cfg->network.tcp_listen_addr, config_path, errmsg,
+                            cap);
     if (rv == 0 && cfg->network.tcp_listen_addr_v6[0])
-        rv = start_listener(s, "tcp_listen_addr_v6", cfg->network.tcp_listen_addr_v6, mem,
-                            config_path, errmsg, cap);
+        rv = start_listener(s, "tcp_listen_addr_v6", cfg->network.tcp_listen_addr_v6, config_path,
+                            errmsg, cap);
+    if (rv == 0 && (rv = advertise(s)) != 0)
+        snprintf(errmsg, cap, "Cannot sign the relay's peer record: %s", rly_strerror(rv));
     return rv;
 }
 
 int rly_server_run(const rly_config *cfg, const rly_keypair *kp, const rly_log *log,
                    const char *config_path, FILE *banner, char *errmsg, size_t cap)
 {
-    server s;
-    rly_mem *mem = rly_mem_default();
+    static server s; /* large (addresses): keep it off the stack */
     int rv;
 
     memset(&s, 0, sizeof(s));
@@ -202,7 +230,7 @@ int rly_server_run(const rly_config *cfg, const rly_keypair *kp, const rly_log *
         return RLY_ERR_IO;
     }
     signal(SIGPIPE, SIG_IGN);
-    rv = start(&s, cfg, mem, config_path, errmsg, cap);
+    rv = start(&s, cfg, kp, config_path, errmsg, cap);
     if (rv == 0) {
         print_banner(&s, banner);
         uv_run(&s.loop, UV_RUN_DEFAULT);

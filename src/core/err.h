@@ -89,6 +89,15 @@ rly_err_class rly_err_class_of(int err);
 
 _Noreturn void rly_assert_fail(const char *expr, const char *file, int line);
 
+/* RLY_IGNORE evaluates |x| and drops its result on purpose (a cast to void does not silence
+ * warn_unused_result): for best-effort calls whose failure changes nothing, e.g. a GoAway on a
+ * connection that is being closed anyway. */
+#define RLY_IGNORE(x)                                                                              \
+    do {                                                                                           \
+        if (x) {                                                                                   \
+        }                                                                                          \
+    } while (0)
+
 #define RLY_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

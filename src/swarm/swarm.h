@@ -1,0 +1,114 @@
+/* swarm.h: connections, the peer table, the protocol router and the built-in services
+ * (identify, identify push, ping) on top of the transports.
+ *
+ * Inbound streams run multistream-select as listener against the registered protocols; the
+ * chosen protocol's handler then owns the stream. Outbound streams (rly_swarm_open_stream) run it
+ * as dialer. The swarm logs SPEC.md's connection events:
+ *   ConnectionEstablished peer_id=<id> endpoint=<rust-style endpoint> num_established=<n>
+ *   ConnectionClosed peer_id=<id> cause=<why> remaining=<n> */
+#ifndef RLY_SWARM_SWARM_H
+#define RLY_SWARM_SWARM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/multiaddr.h"
+#include "crypto/keys.h"
+#include "proto/identify/identify.h"
+#include "transport/conn.h"
+#include "transport/tcp/tcp_transport.h"
+
+#define RLY_SWARM_MAX_PROTOCOLS 16
+#define RLY_SWARM_MAX_ADDRS 16
+#define RLY_IDENTIFY_PROTOCOL_VERSION "ipfs/0.1.0"
+
+typedef struct rly_swarm rly_swarm;
+
+/* A stream negotiated to a registered protocol. |data| (|len| bytes) arrived after the
+ * negotiation in the same read: delivered, not yet consumed. The handler owns |s| from now on
+ * (rly_stream_set_handler) and must consume, and eventually close or reset it. */
+typedef void (*rly_swarm_stream_fn)(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data,
+                                    size_t len);
+
+/* Result of rly_swarm_open_stream: |s| negotiated (owned by the caller), or NULL and |err|. */
+typedef void (*rly_swarm_open_cb)(void *ud, rly_stream *s, int err, const uint8_t *data,
+                                  size_t len);
+
+typedef void (*rly_swarm_dial_cb)(void *ud, rly_conn *c, int err);
+typedef void (*rly_swarm_ping_cb)(void *ud, int err, rly_tstamp rtt);
+/* |id| is valid for the call only (NULL on error). */
+typedef void (*rly_swarm_identify_cb)(void *ud, int err, const rly_identify *id);
+typedef void (*rly_swarm_closed_cb)(void *ud);
+
+/* Observer of connection events (e.g. the relay service: reservations end with the peer's last
+ * connection). */
+typedef struct rly_swarm_observer {
+    void (*on_established)(void *ud, rly_conn *c, size_t num_established);
+    void (*on_closed)(void *ud, rly_conn *c, size_t remaining);
+    void *ud;
+} rly_swarm_observer;
+
+typedef struct rly_swarm_settings {
+    const char *agent_version; /* identify agentVersion, e.g. "mesh-relay/0.1.0" */
+    rly_tcp_settings tcp;
+} rly_swarm_settings;
+
+/* rly_swarm_new creates the swarm on |loop| with the identity |kp| (copied), and registers the
+ * identify, identify push and ping services. |log| is borrowed. Returns 0, RLY_ERR_NOMEM,
+ * RLY_ERR_CRYPTO or RLY_ERR_IO. */
+RLY_NODISCARD int rly_swarm_new(rly_swarm **psw, uv_loop_t *loop, const rly_keypair *kp,
+                                const rly_swarm_settings *settings, const rly_log *log,
+                                rly_mem *mem);
+
+/* rly_swarm_listen_tcp: see rly_tcp_transport_listen. */
+RLY_NODISCARD int rly_swarm_listen_tcp(rly_swarm *sw, const struct sockaddr *sa, int *puv_err);
+
+/* rly_swarm_listen_addrs: the bound listen addresses (see rly_tcp_transport_listen_addrs). */
+size_t rly_swarm_listen_addrs(const rly_swarm *sw, rly_multiaddr *out, size_t cap);
+
+/* rly_swarm_set_advertised_addrs sets the addresses identify announces (and the signed peer
+ * record, re-signed with a new seq). Each is copied; at most RLY_SWARM_MAX_ADDRS.
+ * Returns 0, RLY_ERR_INVALID_ARG or an envelope error. */
+RLY_NODISCARD int rly_swarm_set_advertised_addrs(rly_swarm *sw, const rly_multiaddr *addrs,
+                                                 size_t n, uint64_t seq);
+
+/* rly_swarm_add_protocol registers |fn| for |protocol| (borrowed, usually a constant).
+ * Returns 0 or RLY_ERR_LIMIT. */
+RLY_NODISCARD int rly_swarm_add_protocol(rly_swarm *sw, const char *protocol,
+                                         rly_swarm_stream_fn fn, void *ud);
+
+/* rly_swarm_set_observer installs |obs| (copied; NULL: none). */
+void rly_swarm_set_observer(rly_swarm *sw, const rly_swarm_observer *obs);
+
+/* rly_swarm_dial connects to |ma| (TCP, optionally with /p2p/<id>). |cb| runs once.
+ * Returns 0 or an rly_tcp_transport_dial error (then |cb| is not called). */
+RLY_NODISCARD int rly_swarm_dial(rly_swarm *sw, const rly_multiaddr *ma, rly_swarm_dial_cb cb,
+                                 void *ud);
+
+/* rly_swarm_open_stream opens a stream on |c| and negotiates |protocol| (borrowed until |cb|).
+ * |cb| runs once. Returns 0 or an rly_conn_open_stream error (then |cb| is not called). */
+RLY_NODISCARD int rly_swarm_open_stream(rly_swarm *sw, rly_conn *c, const char *protocol,
+                                        rly_swarm_open_cb cb, void *ud);
+
+/* rly_swarm_ping pings the peer of |c| once (/ipfs/ping/1.0.0). |cb| runs once with the RTT. */
+RLY_NODISCARD int rly_swarm_ping(rly_swarm *sw, rly_conn *c, rly_swarm_ping_cb cb, void *ud);
+
+/* rly_swarm_identify asks the peer of |c| for its identify record. |cb| runs once. */
+RLY_NODISCARD int rly_swarm_identify(rly_swarm *sw, rly_conn *c, rly_swarm_identify_cb cb,
+                                     void *ud);
+
+/* rly_swarm_local_peer returns our peer ID. */
+const rly_peerid *rly_swarm_local_peer(const rly_swarm *sw);
+
+/* rly_swarm_num_connections returns the established connections of |peer| (NULL: all). */
+size_t rly_swarm_num_connections(const rly_swarm *sw, const rly_peerid *peer);
+
+/* rly_swarm_close closes every connection (GoAway first) and the listeners, frees |sw| and then
+ * calls |cb|. */
+void rly_swarm_close(rly_swarm *sw, rly_swarm_closed_cb cb, void *ud);
+
+#endif

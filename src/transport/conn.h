@@ -1,0 +1,60 @@
+/* conn.h: rly_conn, one libp2p connection (secured and multiplexed) as the swarm sees it,
+ * whatever the transport (TCP + Noise + Yamux now, QUIC later). */
+#ifndef RLY_TRANSPORT_CONN_H
+#define RLY_TRANSPORT_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/multiaddr.h"
+#include "core/peerid.h"
+#include "transport/stream.h"
+
+typedef enum rly_conn_dir {
+    RLY_CONN_INBOUND = 0,
+    RLY_CONN_OUTBOUND = 1,
+} rly_conn_dir;
+
+typedef struct rly_conn_ops {
+    /* Opens an outbound stream (not yet negotiated). Returns 0, RLY_ERR_CLOSED or RLY_ERR_LIMIT. */
+    int (*open_stream)(rly_conn *c, rly_stream **ps);
+    /* Closes the connection (GoAway, flush, close); events follow from the transport. */
+    void (*close)(rly_conn *c, int err, const char *cause);
+} rly_conn_ops;
+
+struct rly_conn {
+    const rly_conn_ops *ops;
+    uint64_t id; /* unique per process, for logs */
+    rly_conn_dir dir;
+    rly_peerid peer;       /* the authenticated remote peer */
+    rly_multiaddr remote;  /* the remote transport address, e.g. /ip4/1.2.3.4/tcp/5678 */
+    rly_multiaddr local;   /* our side of it */
+    const char *transport; /* "tcp" or "quic-v1" */
+    void *swarm_data;      /* owned by the swarm */
+};
+
+/* rly_conn_open_stream: see rly_conn_ops.open_stream. */
+static inline RLY_NODISCARD int rly_conn_open_stream(rly_conn *c, rly_stream **ps)
+{
+    return c->ops->open_stream(c, ps);
+}
+
+/* rly_conn_close: see rly_conn_ops.close. */
+static inline void rly_conn_close(rly_conn *c, int err, const char *cause)
+{
+    c->ops->close(c, err, cause);
+}
+
+/* Events a transport delivers to its owner (the swarm). */
+typedef struct rly_conn_events {
+    /* The upgrade finished: |c| is authenticated and multiplexed. */
+    void (*on_established)(void *ud, rly_conn *c);
+    /* The peer opened |s| on |c| (multistream-select not yet run). */
+    void (*on_stream)(void *ud, rly_conn *c, rly_stream *s);
+    /* |c| is closing: |err| 0 for a normal close; |cause| says why. Every stream of |c| has had
+     * its on_close. |c| is freed after this returns. Only for established connections. */
+    void (*on_closed)(void *ud, rly_conn *c, int err, const char *cause);
+} rly_conn_events;
+
+#endif

@@ -1,0 +1,842 @@
+/* tcp_conn.c: one TCP connection: the upgrade pipeline (mss -> noise -> mss -> yamux), Yamux
+ * streams as rly_streams, the write path and the connection timer.
+ *
+ * Input: socket bytes -> (STAGE_SEC_MSS) mss | (STAGE_NOISE) noise handshake | Noise transport
+ * frames -> plaintext -> (STAGE_MUX_MSS) mss | (STAGE_YAMUX) yamux -> stream callbacks.
+ * Output: pulled only when no write is in flight (rly_tcp_conn_flush): module output -> Noise
+ * frames
+ * -> one uv_write. A slow socket therefore stops the pulling, Yamux stream queues fill up, and
+ * stream writers see RLY_ERR_AGAIN: backpressure without unbounded buffers. */
+#include "transport/tcp/tcp_internal.h"
+
+#include <string.h>
+
+static const char *const mux_protocols[] = {"/yamux/1.0.0"};
+static const char *const sec_protocols[] = {RLY_NOISE_PROTOCOL_ID};
+
+static void conn_fail(tcp_conn *c, int err, const char *cause);
+static void update_timer(tcp_conn *c);
+
+/* ---- output buffer ---------------------------------------------------------------------- */
+
+static int out_reserve(tcp_conn *c, size_t n)
+{
+    if (c->out_cap - c->out_len >= n)
+        return 0;
+    size_t cap = c->out_cap ? c->out_cap : 4096;
+    while (cap - c->out_len < n)
+        cap *= 2;
+    uint8_t *p = rly_realloc(c->t->mem, c->out, cap);
+    if (!p)
+        return RLY_ERR_NOMEM;
+    c->out = p;
+    c->out_cap = cap;
+    return 0;
+}
+
+static int out_append(tcp_conn *c, const uint8_t *p, size_t n)
+{
+    int rv = out_reserve(c, n);
+    if (rv == 0 && n) {
+        memcpy(c->out + c->out_len, p, n);
+        c->out_len += n;
+    }
+    return rv;
+}
+
+/* Encrypts |n| plaintext bytes into the output as Noise transport frames. */
+static int out_encrypt(tcp_conn *c, const uint8_t *p, size_t n)
+{
+    size_t need = rly_noise_encrypted_len(n);
+    int rv = out_reserve(c, need);
+    if (rv != 0)
+        return rv;
+    rly_ssize w = rly_noise_encrypt(c->noise, p, n, c->out + c->out_len, need);
+    if (w < 0)
+        return (int)w;
+    c->out_len += (size_t)w;
+    return 0;
+}
+
+/* Moves an rly_dynbuf's bytes (module output before Noise) into the output. */
+static int out_take_dynbuf(tcp_conn *c, rly_dynbuf *b)
+{
+    int rv = out_append(c, b->data, b->len);
+    rly_dynbuf_free(b);
+    return rv;
+}
+
+/* ---- pulling module output -------------------------------------------------------------- */
+
+/* Pulls multistream-select output; encrypted when Noise is already running. */
+static int pull_mss(tcp_conn *c)
+{
+    uint8_t buf[RLY_MSS_MAX_MSG * 2 + 64];
+    while (c->mss && rly_mss_want_write(c->mss)) {
+        rly_ssize n = rly_mss_send(c->mss, buf, sizeof(buf));
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            break;
+        int rv = c->stage == STAGE_SEC_MSS ? out_append(c, buf, (size_t)n)
+                                           : out_encrypt(c, buf, (size_t)n);
+        if (rv != 0)
+            return rv;
+    }
+    return 0;
+}
+
+/* Pulls Yamux frames, one Noise frame at a time, until a write batch is full. */
+static int pull_yamux(tcp_conn *c)
+{
+    uint8_t *plain = c->t->plain_buf;
+    while (c->yamux && c->out_len < TCP_WRITE_BATCH && rly_yamux_want_write(c->yamux)) {
+        rly_ssize n = rly_yamux_send(c->yamux, plain, TCP_PLAIN_CHUNK, rly_tcp_now());
+        if (n < 0)
+            return (int)n;
+        if (n == 0)
+            break;
+        int rv = out_encrypt(c, plain, (size_t)n);
+        if (rv != 0)
+            return rv;
+    }
+    return 0;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    tcp_conn *c = req->data;
+    rly_free(c->t->mem, c->wbuf);
+    c->wbuf = NULL;
+    c->write_inflight = false;
+    if (c->is_closed)
+        return;
+    if (status < 0) {
+        conn_fail(c, RLY_ERR_IO, uv_strerror(status));
+        return;
+    }
+    rly_tcp_conn_flush(c);
+}
+
+void rly_tcp_conn_flush(tcp_conn *c)
+{
+    if (c->is_closed || c->write_inflight)
+        return;
+    int rv = c->stage == STAGE_YAMUX ? pull_yamux(c) : pull_mss(c);
+    if (rv != 0) {
+        conn_fail(c, rv, "output failed");
+        return;
+    }
+    if (c->out_len == 0) {
+        if (c->is_shutting_down)
+            conn_fail(c, 0, "shutdown");
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    c->wbuf = c->out;
+    c->out = NULL;
+    c->out_len = c->out_cap = 0;
+    c->wreq.data = c;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->handle, &b, 1, on_write) != 0) {
+        rly_free(c->t->mem, c->wbuf);
+        c->wbuf = NULL;
+        conn_fail(c, RLY_ERR_IO, "write failed");
+        return;
+    }
+    c->write_inflight = true;
+}
+
+static void mark_dirty(tcp_conn *c)
+{
+    rly_tcp_transport_mark_dirty(c->t, c);
+}
+
+/* ---- rly_stream over Yamux ---------------------------------------------------------------- */
+
+static tcp_stream *as_ts(rly_stream *s)
+{
+    return (tcp_stream *)s;
+}
+
+static rly_ssize ts_write(rly_stream *s, const uint8_t *data, size_t len)
+{
+    tcp_stream *ts = as_ts(s);
+    if (!ts->conn->yamux)
+        return RLY_ERR_CLOSED;
+    rly_ssize n = rly_yamux_stream_write(ts->conn->yamux, ts->yid, data, len);
+    if (n > 0)
+        mark_dirty(ts->conn);
+    if (n == 0 && len > 0)
+        return RLY_ERR_AGAIN;
+    return n;
+}
+
+static int ts_shutdown(rly_stream *s)
+{
+    tcp_stream *ts = as_ts(s);
+    if (!ts->conn->yamux)
+        return RLY_ERR_CLOSED;
+    mark_dirty(ts->conn);
+    return rly_yamux_stream_shutdown(ts->conn->yamux, ts->yid);
+}
+
+static int ts_reset(rly_stream *s)
+{
+    tcp_conn *c = as_ts(s)->conn;
+    uint32_t yid = as_ts(s)->yid;
+    if (!c->yamux)
+        return RLY_ERR_CLOSED;
+    mark_dirty(c);
+    /* on_stream_close runs inside and frees |s|: do not touch it afterwards. */
+    return rly_yamux_stream_reset(c->yamux, yid);
+}
+
+static int ts_consume(rly_stream *s, size_t n)
+{
+    tcp_stream *ts = as_ts(s);
+    if (!ts->conn->yamux)
+        return RLY_ERR_CLOSED;
+    int rv = rly_yamux_stream_consume(ts->conn->yamux, ts->yid, n);
+    if (rv == 0)
+        mark_dirty(ts->conn);
+    return rv;
+}
+
+static const rly_stream_ops tcp_stream_ops = {ts_write, ts_shutdown, ts_reset, ts_consume};
+
+static tcp_stream *stream_new(tcp_conn *c, uint32_t yid, bool outbound)
+{
+    tcp_stream *ts = rly_calloc(c->t->mem, 1, sizeof(*ts));
+    if (!ts)
+        return NULL;
+    ts->base.ops = &tcp_stream_ops;
+    ts->base.conn = &c->base;
+    ts->base.id = ++c->t->next_stream_id;
+    ts->base.is_outbound = outbound;
+    ts->is_announced = outbound; /* only peer-opened streams are announced to the swarm */
+    ts->conn = c;
+    ts->yid = yid;
+    return ts;
+}
+
+/* A peer-opened stream is announced to the swarm at its first event or once the read that
+ * opened it is processed, whichever comes first: never from inside on_stream_open, where the
+ * stream may not be writable yet. */
+static void announce(tcp_stream *ts)
+{
+    tcp_conn *c = ts->conn;
+    if (ts->is_announced)
+        return;
+    ts->is_announced = true;
+    for (tcp_stream **pp = &c->new_streams; *pp; pp = &(*pp)->next_new) {
+        if (*pp == ts) {
+            *pp = ts->next_new;
+            break;
+        }
+    }
+    ts->next_new = NULL;
+    RLY_IGNORE(rly_yamux_stream_set_user_data(c->yamux, ts->yid, ts));
+    c->t->events->on_stream(c->t->events_ud, &c->base, &ts->base);
+}
+
+static void announce_new_streams(tcp_conn *c)
+{
+    while (c->new_streams && !c->is_closed)
+        announce(c->new_streams);
+}
+
+static int y_on_stream_open(rly_yamux *y, uint32_t id, void *ud)
+{
+    tcp_conn *c = ud;
+    if (c->is_shutting_down || c->t->is_closing)
+        return 1;
+    tcp_stream *ts = stream_new(c, id, false);
+    if (!ts)
+        return 1;
+    ts->next_new = c->new_streams;
+    c->new_streams = ts;
+    return 0;
+}
+
+/* The stream object of |id|: attached at the first callback after on_stream_open. */
+static rly_stream *stream_of(rly_yamux *y, uint32_t id, void *sud)
+{
+    if (sud)
+        return sud;
+    tcp_conn *c = rly_yamux_get_user_data(y);
+    for (tcp_stream *ts = c->new_streams; ts; ts = ts->next_new) {
+        if (ts->yid == id) {
+            RLY_IGNORE(rly_yamux_stream_set_user_data(y, id, ts));
+            return &ts->base;
+        }
+    }
+    return NULL;
+}
+
+static int y_on_stream_data(rly_yamux *y, uint32_t id, void *sud, const uint8_t *data, size_t len)
+{
+    rly_stream *s = stream_of(y, id, sud);
+    if (!s)
+        return 0;
+    announce((tcp_stream *)s);
+    if (s->handler && s->handler->on_data)
+        s->handler->on_data(s, s->handler_ud, data, len);
+    else
+        (void)rly_stream_consume(s, len); /* nobody listens: drop, but keep the window open */
+    return 0;
+}
+
+static int y_on_stream_fin(rly_yamux *y, uint32_t id, void *sud)
+{
+    rly_stream *s = stream_of(y, id, sud);
+    if (!s)
+        return 0;
+    announce((tcp_stream *)s);
+    if (s->handler && s->handler->on_fin)
+        s->handler->on_fin(s, s->handler_ud);
+    return 0;
+}
+
+static int y_on_stream_writable(rly_yamux *y, uint32_t id, void *sud)
+{
+    rly_stream *s = stream_of(y, id, sud);
+    if (s && s->handler && s->handler->on_writable)
+        s->handler->on_writable(s, s->handler_ud);
+    return 0;
+}
+
+static int y_on_stream_close(rly_yamux *y, uint32_t id, void *sud, int reason)
+{
+    rly_stream *s = stream_of(y, id, sud);
+    if (!s)
+        return 0;
+    tcp_stream *ts = (tcp_stream *)s;
+    tcp_conn *c = ts->conn;
+    if (!ts->is_announced) {
+        /* Gone before anyone saw it: just forget it. */
+        ts->is_announced = true;
+        for (tcp_stream **pp = &c->new_streams; *pp; pp = &(*pp)->next_new) {
+            if (*pp == ts) {
+                *pp = ts->next_new;
+                break;
+            }
+        }
+    } else if (s->handler && s->handler->on_close) {
+        s->handler->on_close(s, s->handler_ud, reason);
+    }
+    rly_free(c->t->mem, s);
+    return 0;
+}
+
+static int y_on_goaway(rly_yamux *y, uint32_t code, void *ud)
+{
+    tcp_conn *c = ud;
+    RLY_LOGD(c->t->log, RLY_TARGET_TRANSPORT, RLY_MSG("Peer sent GoAway"),
+             RLY_F_U64("conn_id", c->base.id), RLY_F_U64("code", code));
+    return 0;
+}
+
+static const rly_yamux_callbacks yamux_cb = {
+    .on_stream_open = y_on_stream_open,
+    .on_stream_data = y_on_stream_data,
+    .on_stream_fin = y_on_stream_fin,
+    .on_stream_writable = y_on_stream_writable,
+    .on_stream_close = y_on_stream_close,
+    .on_goaway = y_on_goaway,
+};
+
+static int conn_open_stream(rly_conn *base, rly_stream **ps)
+{
+    tcp_conn *c = (tcp_conn *)base;
+    uint32_t id;
+    if (!c->yamux || c->is_shutting_down)
+        return RLY_ERR_CLOSED;
+    tcp_stream *ts = stream_new(c, 0, true);
+    if (!ts)
+        return RLY_ERR_NOMEM;
+    int rv = rly_yamux_open_stream(c->yamux, &id, ts);
+    if (rv != 0) {
+        rly_free(c->t->mem, ts);
+        return rv;
+    }
+    ts->yid = id;
+    mark_dirty(c);
+    *ps = &ts->base;
+    return 0;
+}
+
+static void conn_close_api(rly_conn *base, int err, const char *cause)
+{
+    rly_tcp_conn_shutdown((tcp_conn *)base, cause);
+}
+
+static const rly_conn_ops tcp_conn_ops = {conn_open_stream, conn_close_api};
+
+/* ---- upgrade stages ------------------------------------------------------------------------ */
+
+/* Listener side: the one protocol this stage accepts. */
+static int mss_select(void *ud, const char *proto, size_t len)
+{
+    const tcp_conn *c = ud;
+    const char *want = c->stage == STAGE_SEC_MSS ? sec_protocols[0] : mux_protocols[0];
+    return strlen(want) == len && memcmp(want, proto, len) == 0;
+}
+
+static int start_mss(tcp_conn *c, const char *const *protocols)
+{
+    rly_mss_settings s;
+    rly_mss_settings_default(&s);
+    if (c->base.dir == RLY_CONN_INBOUND) {
+        s.select = mss_select;
+        s.user_data = c;
+    } else {
+        s.protocols = protocols;
+        s.nprotocols = 1;
+    }
+    return rly_mss_new(&c->mss, c->base.dir == RLY_CONN_INBOUND ? RLY_MSS_LISTENER : RLY_MSS_DIALER,
+                       &s, c->t->mem);
+}
+
+static void established(tcp_conn *c)
+{
+    c->is_established = true;
+    c->deadline = RLY_TSTAMP_MAX;
+    c->t->npending--;
+    c->t->nestablished++;
+    c->t->events->on_established(c->t->events_ud, &c->base);
+    if (c->dial_cb && !c->is_closed) {
+        rly_tcp_dial_cb cb = c->dial_cb;
+        c->dial_cb = NULL;
+        cb(c->dial_ud, &c->base, 0);
+    }
+}
+
+static int start_yamux(tcp_conn *c)
+{
+    rly_yamux_settings s;
+    rly_yamux_settings_default(&s);
+    s.keepalive_interval = c->t->settings.keepalive_interval;
+    rly_mss_del(c->mss);
+    c->mss = NULL;
+    if (c->t->nestablished >= c->t->settings.max_connections)
+        return RLY_ERR_LIMIT;
+    int rv = rly_yamux_new(&c->yamux, c->base.dir == RLY_CONN_OUTBOUND, &s, &yamux_cb, c->t->mem,
+                           c->t->log, c);
+    if (rv != 0)
+        return rv;
+    c->stage = STAGE_YAMUX;
+    established(c);
+    return 0;
+}
+
+static int start_noise(tcp_conn *c)
+{
+    rly_dynbuf out;
+    int rv = pull_mss(c); /* the echo of "/noise" goes out before the first Noise message */
+    rly_mss_del(c->mss);
+    c->mss = NULL;
+    if (rv != 0)
+        return rv;
+    rv = rly_noise_new(&c->noise, c->base.dir == RLY_CONN_OUTBOUND, c->t->noise_id,
+                       c->has_expected ? &c->expected : NULL, NULL, c->t->mem);
+    if (rv != 0)
+        return rv;
+    c->stage = STAGE_NOISE;
+    rly_dynbuf_init(&out, c->t->mem, RLY_NOISE_HANDSHAKE_OUT_MAX);
+    rv = rly_noise_start(c->noise, &out);
+    if (rv == 0)
+        rv = out_take_dynbuf(c, &out);
+    else
+        rly_dynbuf_free(&out);
+    return rv;
+}
+
+/* The Noise handshake is done: the peer is authenticated. */
+static int noise_done(tcp_conn *c)
+{
+    c->base.peer = *rly_noise_remote_peerid(c->noise);
+    if (rly_noise_early_muxer(c->noise))
+        return start_yamux(c);
+    c->stage = STAGE_MUX_MSS;
+    return start_mss(c, mux_protocols);
+}
+
+/* Handles multistream-select input; on agreement moves to the next stage. Returns bytes used. */
+static rly_ssize feed_mss(tcp_conn *c, const uint8_t *in, size_t len)
+{
+    rly_ssize used = rly_mss_recv(c->mss, in, len);
+    if (used < 0)
+        return used;
+    switch (rly_mss_get_state(c->mss)) {
+    case RLY_MSS_DONE: {
+        int rv;
+        if (c->stage == STAGE_SEC_MSS) {
+            rv = start_noise(c);
+        } else {
+            rv = pull_mss(c); /* the echo of "/yamux/1.0.0" precedes the first Yamux frame */
+            if (rv == 0)
+                rv = start_yamux(c);
+        }
+        return rv ? rv : used;
+    }
+    case RLY_MSS_REFUSED:
+    case RLY_MSS_FAILED: return RLY_ERR_NEGOTIATION;
+    case RLY_MSS_NEGOTIATING: break;
+    }
+    return used;
+}
+
+static rly_ssize feed_noise_handshake(tcp_conn *c, const uint8_t *in, size_t len)
+{
+    rly_dynbuf out;
+    rly_dynbuf_init(&out, c->t->mem, RLY_NOISE_HANDSHAKE_OUT_MAX);
+    rly_ssize used = rly_noise_handshake_recv(c->noise, in, len, &out);
+    int rv = used < 0 ? (int)used : out_take_dynbuf(c, &out);
+    if (used < 0)
+        rly_dynbuf_free(&out);
+    if (rv == 0 && rly_noise_get_state(c->noise) == RLY_NOISE_TRANSPORT)
+        rv = noise_done(c);
+    return rv ? rv : used;
+}
+
+/* Plaintext from inside Noise: the muxer negotiation, then Yamux. */
+static int feed_plain(tcp_conn *c, const uint8_t *p, size_t len)
+{
+    while (len > 0 && !c->is_closed) {
+        conn_stage before = c->stage;
+        rly_ssize used;
+        if (c->stage == STAGE_MUX_MSS) {
+            used = feed_mss(c, p, len);
+        } else {
+            used = rly_yamux_recv(c->yamux, p, len, rly_tcp_now());
+            announce_new_streams(c);
+        }
+        if (used < 0)
+            return (int)used;
+        if (used == 0 && c->stage == before)
+            break;
+        p += used;
+        len -= (size_t)used;
+    }
+    return 0;
+}
+
+static int feed_transport(tcp_conn *c, uint8_t *in, size_t len)
+{
+    while (!c->is_closed) {
+        uint8_t *plain;
+        size_t plen;
+        int rv = rly_noise_decrypt_next(c->noise, &in, &len, &plain, &plen);
+        if (rv <= 0)
+            return rv;
+        rv = feed_plain(c, plain, plen);
+        if (rv != 0)
+            return rv;
+    }
+    return 0;
+}
+
+static int feed(tcp_conn *c, uint8_t *in, size_t len)
+{
+    while (len > 0 && !c->is_closed) {
+        conn_stage before = c->stage;
+        rly_ssize used;
+        if (c->stage == STAGE_SEC_MSS)
+            used = feed_mss(c, in, len);
+        else if (c->stage == STAGE_NOISE && rly_noise_get_state(c->noise) != RLY_NOISE_TRANSPORT)
+            used = feed_noise_handshake(c, in, len);
+        else
+            return feed_transport(c, in, len);
+        if (used < 0)
+            return (int)used;
+        if (used == 0 && c->stage == before)
+            break;
+        in += used;
+        len -= (size_t)used;
+    }
+    return 0;
+}
+
+static const char *stage_name(conn_stage s)
+{
+    static const char *const names[] = {"security negotiation", "noise handshake",
+                                        "muxer negotiation", "yamux"};
+    return names[s];
+}
+
+/* ---- socket events ------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    tcp_conn *c = h->data;
+    buf->base = (char *)c->t->read_buf;
+    buf->len = sizeof(c->t->read_buf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    tcp_conn *c = s->data;
+    if (nread == 0 || c->is_closed)
+        return;
+    if (nread < 0) {
+        conn_fail(c, nread == UV_EOF ? 0 : RLY_ERR_IO,
+                  nread == UV_EOF ? "remote closed" : uv_strerror((int)nread));
+        return;
+    }
+    int rv = feed(c, (uint8_t *)buf->base, (size_t)nread);
+    if (rv != 0) {
+        conn_fail(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
+        return;
+    }
+    mark_dirty(c);
+    update_timer(c);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    tcp_conn *c = h->data;
+    rly_tstamp now = rly_tcp_now();
+    if (c->is_closed)
+        return;
+    if (now >= c->deadline) {
+        conn_fail(c, RLY_ERR_TIMEOUT, c->is_shutting_down ? "shutdown" : "handshake timeout");
+        return;
+    }
+    if (c->yamux) {
+        int rv = rly_yamux_handle_expiry(c->yamux, now);
+        if (rv != 0) {
+            conn_fail(c, rv, rv == RLY_ERR_TIMEOUT ? "keepalive timeout" : rly_strerror(rv));
+            return;
+        }
+        mark_dirty(c);
+    }
+    update_timer(c);
+}
+
+static void update_timer(tcp_conn *c)
+{
+    rly_tstamp when = c->deadline;
+    if (c->yamux) {
+        rly_tstamp y = rly_yamux_get_expiry(c->yamux);
+        if (y < when)
+            when = y;
+    }
+    if (when == RLY_TSTAMP_MAX) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
+    rly_tstamp now = rly_tcp_now();
+    uint64_t ms = when > now ? (when - now + RLY_NS_PER_MS - 1) / RLY_NS_PER_MS : 0;
+    uv_timer_start(&c->timer, on_timer, ms, 0);
+}
+
+/* ---- life cycle ---------------------------------------------------------------------------- */
+
+static void handle_closed(uv_handle_t *h)
+{
+    tcp_conn *c = h->data;
+    if (--c->open_handles > 0)
+        return;
+    rly_tcp_transport *t = c->t;
+    rly_tcp_transport_unlink(t, c);
+    rly_free(t->mem, c->out);
+    rly_free(t->mem, c);
+    rly_tcp_transport_conn_freed(t);
+}
+
+static void log_failed_handshake(tcp_conn *c, int err, const char *cause)
+{
+    char addr[RLY_MULTIADDR_STR_MAX];
+    if (!rly_log_enabled(c->t->log, RLY_LOG_DEBUG))
+        return;
+    if (rly_multiaddr_to_string(&c->base.remote, addr, sizeof(addr)) < 0)
+        addr[0] = '\0';
+    RLY_LOGD(c->t->log, RLY_TARGET_TRANSPORT, RLY_MSG("Handshake failed"),
+             RLY_F_U64("conn_id", c->base.id), RLY_F_STR("remote_addr", addr),
+             RLY_F_STR("stage", stage_name(c->stage)), RLY_F_STR("reason", cause),
+             RLY_F_STR("error", rly_strerror(err)));
+}
+
+/* Tears the connection down now: streams get on_close, the swarm on_closed (for established
+ * connections) or the dialer its callback; the memory goes once libuv releases the handles. */
+static void conn_fail(tcp_conn *c, int err, const char *cause)
+{
+    if (c->is_closed)
+        return;
+    c->is_closed = true;
+    rly_tcp_transport_unmark_dirty(c->t, c);
+    if (c->is_established) {
+        rly_yamux_del(c->yamux); /* every stream's on_close runs here */
+        c->yamux = NULL;
+        c->t->nestablished--;
+        c->t->events->on_closed(c->t->events_ud, &c->base, err, cause);
+    } else {
+        c->t->npending--;
+        log_failed_handshake(c, err, cause);
+        if (c->dial_cb)
+            c->dial_cb(c->dial_ud, NULL, err ? err : RLY_ERR_CLOSED);
+    }
+    rly_mss_del(c->mss);
+    rly_noise_del(c->noise);
+    c->mss = NULL;
+    c->noise = NULL;
+    uv_close((uv_handle_t *)&c->handle, handle_closed);
+    uv_close((uv_handle_t *)&c->timer, handle_closed);
+}
+
+void rly_tcp_conn_shutdown(tcp_conn *c, const char *cause)
+{
+    if (c->is_closed || c->is_shutting_down)
+        return;
+    if (!c->is_established) {
+        conn_fail(c, RLY_ERR_CLOSED, cause);
+        return;
+    }
+    c->is_shutting_down = true;
+    RLY_IGNORE(rly_yamux_goaway(c->yamux, 0));
+    c->deadline = rly_tcp_now() + TCP_CLOSE_GRACE;
+    update_timer(c);
+    mark_dirty(c);
+}
+
+static tcp_conn *conn_new(rly_tcp_transport *t, rly_conn_dir dir)
+{
+    tcp_conn *c = rly_calloc(t->mem, 1, sizeof(*c));
+    if (!c)
+        return NULL;
+    if (uv_tcp_init(t->loop, &c->handle) != 0) {
+        rly_free(t->mem, c);
+        return NULL;
+    }
+    uv_timer_init(t->loop, &c->timer);
+    c->handle.data = c->timer.data = c;
+    c->open_handles = 2;
+    c->t = t;
+    c->base.ops = &tcp_conn_ops;
+    c->base.id = ++t->next_conn_id;
+    c->base.dir = dir;
+    c->base.transport = "tcp";
+    c->deadline = rly_tcp_now() + t->settings.handshake_timeout;
+    t->npending++;
+    rly_tcp_transport_link(t, c);
+    return c;
+}
+
+static void fill_addrs(tcp_conn *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    if (uv_tcp_getpeername(&c->handle, (struct sockaddr *)&ss, &len) == 0)
+        RLY_IGNORE(rly_multiaddr_from_sockaddr(&c->base.remote, (struct sockaddr *)&ss, RLY_MA_TCP,
+                                               false));
+    len = sizeof(ss);
+    if (uv_tcp_getsockname(&c->handle, (struct sockaddr *)&ss, &len) == 0)
+        RLY_IGNORE(
+            rly_multiaddr_from_sockaddr(&c->base.local, (struct sockaddr *)&ss, RLY_MA_TCP, false));
+}
+
+/* Starts reading and the first stage; the listener also sends its multistream header now. */
+static void conn_start(tcp_conn *c)
+{
+    int rv;
+    fill_addrs(c);
+    uv_tcp_nodelay(&c->handle, 1);
+    rv = start_mss(c, sec_protocols);
+    if (rv == 0)
+        rv = uv_read_start((uv_stream_t *)&c->handle, on_alloc, on_read) == 0 ? 0 : RLY_ERR_IO;
+    if (rv != 0) {
+        conn_fail(c, rv, "start failed");
+        return;
+    }
+    update_timer(c);
+    mark_dirty(c);
+}
+
+void rly_tcp_conn_accept(rly_tcp_transport *t, uv_stream_t *server)
+{
+    tcp_conn *c = conn_new(t, RLY_CONN_INBOUND);
+    if (!c) {
+        RLY_LOGW(t->log, RLY_TARGET_TRANSPORT, RLY_MSG("Accept failed"),
+                 RLY_F_STR("error", "out of memory"));
+        return;
+    }
+    if (uv_accept(server, (uv_stream_t *)&c->handle) != 0) {
+        conn_fail(c, RLY_ERR_IO, "accept failed");
+        return;
+    }
+    fill_addrs(c);
+    if (rly_log_enabled(t->log, RLY_LOG_DEBUG)) {
+        char addr[RLY_MULTIADDR_STR_MAX];
+        if (rly_multiaddr_to_string(&c->base.remote, addr, sizeof(addr)) < 0)
+            addr[0] = '\0';
+        RLY_LOGD(t->log, RLY_TARGET_TRANSPORT, RLY_MSG("Inbound connection"),
+                 RLY_F_U64("conn_id", c->base.id), RLY_F_STR("remote_addr", addr));
+    }
+    if (t->npending > t->settings.max_pending_handshakes) {
+        conn_fail(c, RLY_ERR_LIMIT, "too many pending handshakes (max_pending_handshakes)");
+        return;
+    }
+    if (t->nestablished >= t->settings.max_connections) {
+        conn_fail(c, RLY_ERR_LIMIT, "too many connections (max_connections)");
+        return;
+    }
+    conn_start(c);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    tcp_conn *c = req->data;
+    if (c->is_closed)
+        return;
+    if (status < 0) {
+        conn_fail(c, RLY_ERR_IO, uv_strerror(status));
+        return;
+    }
+    conn_start(c);
+}
+
+/* Splits "/ip4|ip6/.../tcp/<port>[/p2p/<id>]" into a socket address and the expected peer. */
+static int dial_target(const rly_multiaddr *ma, struct sockaddr_storage *ss, tcp_conn *c)
+{
+    rly_multiaddr bare = {.len = 0};
+    rly_ma_component comp;
+    size_t off = 0;
+    int rv;
+    while ((rv = rly_multiaddr_next(ma->bytes, ma->len, &off, &comp)) == 1) {
+        if (comp.code == RLY_MA_P2P) {
+            if (rly_peerid_from_bytes(&c->expected, comp.value, comp.len) != 0)
+                return RLY_ERR_UNSUPPORTED;
+            c->has_expected = true;
+        } else if (rly_multiaddr_append_component(&bare, comp.code, comp.value, comp.len) != 0) {
+            return RLY_ERR_UNSUPPORTED;
+        }
+    }
+    uint32_t tr = 0;
+    bool quic = false;
+    if (rv < 0 || rly_multiaddr_to_sockaddr(&bare, ss, &tr, &quic) != 0 || tr != RLY_MA_TCP)
+        return RLY_ERR_UNSUPPORTED;
+    return 0;
+}
+
+int rly_tcp_conn_dial(rly_tcp_transport *t, const rly_multiaddr *ma, rly_tcp_dial_cb cb, void *ud)
+{
+    struct sockaddr_storage ss;
+    tcp_conn *c = conn_new(t, RLY_CONN_OUTBOUND);
+    if (!c)
+        return RLY_ERR_NOMEM;
+    int rv = dial_target(ma, &ss, c);
+    if (rv == 0) {
+        c->creq.data = c;
+        rv = uv_tcp_connect(&c->creq, &c->handle, (struct sockaddr *)&ss, on_connect) == 0
+                 ? 0
+                 : RLY_ERR_IO;
+    }
+    if (rv != 0) {
+        conn_fail(c, rv, "dial failed");
+        return rv;
+    }
+    c->dial_cb = cb;
+    c->dial_ud = ud;
+    update_timer(c);
+    return 0;
+}

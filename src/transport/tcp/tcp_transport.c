@@ -1,0 +1,218 @@
+/* tcp_transport.c: listeners, dials, connection bookkeeping and the deferred flush of dirty
+ * connections. The per-connection pipeline is in tcp_conn.c. */
+#include "transport/tcp/tcp_internal.h"
+
+#include <string.h>
+
+void rly_tcp_settings_default(rly_tcp_settings *s)
+{
+    s->handshake_timeout = 10 * RLY_NS_PER_S;
+    s->max_pending_handshakes = 256;
+    s->max_connections = 10000;
+    s->keepalive_interval = 30 * RLY_NS_PER_S;
+}
+
+rly_tstamp rly_tcp_now(void)
+{
+    return uv_hrtime();
+}
+
+/* The idle handle runs once per loop iteration while connections are dirty: it flushes them
+ * after the current round of callbacks, so output produced anywhere (a read, a timer, another
+ * connection's stream) is written in one batch and never re-entrantly. */
+static void on_idle(uv_idle_t *h)
+{
+    rly_tcp_transport *t = h->data;
+    while (t->dirty) {
+        tcp_conn *c = t->dirty;
+        t->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        c->is_dirty = false;
+        rly_tcp_conn_flush(c);
+    }
+    uv_idle_stop(&t->idle);
+}
+
+void rly_tcp_transport_mark_dirty(rly_tcp_transport *t, tcp_conn *c)
+{
+    if (c->is_dirty || c->is_closed)
+        return;
+    c->is_dirty = true;
+    c->dirty_next = t->dirty;
+    t->dirty = c;
+    if (!uv_is_active((uv_handle_t *)&t->idle))
+        uv_idle_start(&t->idle, on_idle);
+}
+
+void rly_tcp_transport_unmark_dirty(rly_tcp_transport *t, tcp_conn *c)
+{
+    if (!c->is_dirty)
+        return;
+    for (tcp_conn **pp = &t->dirty; *pp; pp = &(*pp)->dirty_next) {
+        if (*pp == c) {
+            *pp = c->dirty_next;
+            break;
+        }
+    }
+    c->dirty_next = NULL;
+    c->is_dirty = false;
+}
+
+void rly_tcp_transport_link(rly_tcp_transport *t, tcp_conn *c)
+{
+    c->next = t->conns;
+    if (t->conns)
+        t->conns->prev = c;
+    t->conns = c;
+}
+
+void rly_tcp_transport_unlink(rly_tcp_transport *t, tcp_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void handle_closed(uv_handle_t *h);
+
+/* Once closing and every connection is gone: close the idle handle (kept until now so that
+ * connections can still flush their GoAway), then free the transport when libuv is done. */
+static void maybe_finish_close(rly_tcp_transport *t)
+{
+    if (!t->is_closing || t->conns)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&t->idle)) {
+        uv_close((uv_handle_t *)&t->idle, handle_closed);
+        return;
+    }
+    if (t->open_handles > 0)
+        return;
+    rly_tcp_closed_cb cb = t->closed_cb;
+    void *ud = t->closed_ud;
+    rly_free(t->mem, t);
+    if (cb)
+        cb(ud);
+}
+
+void rly_tcp_transport_conn_freed(rly_tcp_transport *t)
+{
+    maybe_finish_close(t);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    rly_tcp_transport *t = h->data;
+    t->open_handles--;
+    maybe_finish_close(t);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    rly_tcp_transport *t = server->data;
+    if (status < 0 || t->is_closing) {
+        RLY_LOGW(t->log, RLY_TARGET_TRANSPORT, RLY_MSG("Accept failed"),
+                 RLY_F_STR("error", uv_strerror(status)));
+        return;
+    }
+    rly_tcp_conn_accept(t, server);
+}
+
+static void listener_abort_closed(uv_handle_t *h)
+{
+    rly_tcp_transport *t = h->data;
+    t->open_handles--;
+}
+
+int rly_tcp_transport_listen(rly_tcp_transport *t, const struct sockaddr *sa, int *puv_err)
+{
+    if (t->nlisteners >= RLY_TCP_MAX_LISTENERS)
+        return RLY_ERR_LIMIT;
+    uv_tcp_t *l = &t->listeners[t->nlisteners];
+    int uverr = uv_tcp_init(t->loop, l);
+    if (uverr == 0) {
+        l->data = t;
+        t->open_handles++;
+        uverr = uv_tcp_bind(l, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
+        if (uverr == 0)
+            uverr = uv_listen((uv_stream_t *)l, RLY_TCP_BACKLOG, on_connection);
+        if (uverr != 0) {
+            uv_close((uv_handle_t *)l, listener_abort_closed);
+            uv_run(t->loop, UV_RUN_NOWAIT);
+        }
+    }
+    if (uverr != 0) {
+        if (puv_err)
+            *puv_err = uverr;
+        return uverr == UV_EADDRINUSE ? RLY_ERR_ADDR_IN_USE : RLY_ERR_IO;
+    }
+    t->nlisteners++;
+    return 0;
+}
+
+size_t rly_tcp_transport_listen_addrs(const rly_tcp_transport *t, rly_multiaddr *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->nlisteners && n < cap; i++) {
+        struct sockaddr_storage ss;
+        int len = sizeof(ss);
+        if (uv_tcp_getsockname(&t->listeners[i], (struct sockaddr *)&ss, &len) == 0 &&
+            rly_multiaddr_from_sockaddr(&out[n], (struct sockaddr *)&ss, RLY_MA_TCP, false) == 0)
+            n++;
+    }
+    return n;
+}
+
+int rly_tcp_transport_new(rly_tcp_transport **pt, uv_loop_t *loop, const rly_tcp_settings *settings,
+                          const rly_noise_identity *id, const rly_conn_events *events,
+                          void *events_ud, const rly_log *log, rly_mem *mem)
+{
+    rly_tcp_transport *t = rly_calloc(mem, 1, sizeof(*t));
+    if (!t)
+        return RLY_ERR_NOMEM;
+    t->loop = loop;
+    t->settings = *settings;
+    t->noise_id = id;
+    t->events = events;
+    t->events_ud = events_ud;
+    t->log = log;
+    t->mem = mem;
+    if (uv_idle_init(loop, &t->idle) != 0) {
+        rly_free(mem, t);
+        return RLY_ERR_IO;
+    }
+    t->idle.data = t;
+    t->open_handles = 1;
+    *pt = t;
+    return 0;
+}
+
+size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t)
+{
+    return t->nestablished;
+}
+
+int rly_tcp_transport_dial(rly_tcp_transport *t, const rly_multiaddr *ma, rly_tcp_dial_cb cb,
+                           void *ud)
+{
+    if (t->is_closing)
+        return RLY_ERR_CLOSED;
+    return rly_tcp_conn_dial(t, ma, cb, ud);
+}
+
+void rly_tcp_transport_close(rly_tcp_transport *t, rly_tcp_closed_cb cb, void *ud)
+{
+    t->is_closing = true;
+    t->closed_cb = cb;
+    t->closed_ud = ud;
+    for (size_t i = 0; i < t->nlisteners; i++)
+        uv_close((uv_handle_t *)&t->listeners[i], handle_closed);
+    for (tcp_conn *c = t->conns, *next; c; c = next) {
+        next = c->next;
+        rly_tcp_conn_shutdown(c, "shutdown");
+    }
+    maybe_finish_close(t);
+}

@@ -1,0 +1,84 @@
+/* tcp_transport.h: libp2p over TCP on the libuv loop (PROTOCOLS.md 2, 3, 4).
+ *
+ * Every connection is upgraded: multistream-select "/noise" -> Noise XX -> multistream-select
+ * "/yamux/1.0.0" (skipped when Noise's early muxer negotiation agreed) -> Yamux. Then it is an
+ * rly_conn whose streams are rly_streams, delivered through rly_conn_events.
+ *
+ * Bounds (rly_tcp_settings): a connection that has not finished its upgrade within
+ * handshake_timeout is closed; at most max_pending_handshakes upgrade at once and at most
+ * max_connections are established (more are accepted and closed at once, with a debug line);
+ * idle connections are pinged every keepalive_interval (Yamux keepalive).
+ *
+ * Reads go into one buffer shared by the whole loop, so an idle connection holds no read buffer;
+ * writes hold a buffer only while a write is in flight. */
+#ifndef RLY_TRANSPORT_TCP_TRANSPORT_H
+#define RLY_TRANSPORT_TCP_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/multiaddr.h"
+#include "core/time.h"
+#include "proto/noise/noise.h"
+#include "transport/conn.h"
+
+#define RLY_TCP_BACKLOG 1024
+#define RLY_TCP_MAX_LISTENERS 8
+
+typedef struct rly_tcp_settings {
+    rly_tstamp handshake_timeout;  /* 10 s */
+    size_t max_pending_handshakes; /* 256 */
+    size_t max_connections;        /* 10000 */
+    rly_tstamp keepalive_interval; /* 30 s; 0: off */
+} rly_tcp_settings;
+
+typedef struct rly_tcp_transport rly_tcp_transport;
+
+/* Called once per dial: |c| established, or NULL with |err| (and a reason in the debug log). */
+typedef void (*rly_tcp_dial_cb)(void *ud, rly_conn *c, int err);
+typedef void (*rly_tcp_closed_cb)(void *ud);
+
+/* rly_tcp_settings_default fills |s| with the defaults above. */
+void rly_tcp_settings_default(rly_tcp_settings *s);
+
+/* rly_tcp_transport_new creates the transport on |loop|. |id| (the Noise identity), |events| and
+ * |log| are borrowed and must outlive it. Returns 0, RLY_ERR_NOMEM or RLY_ERR_IO. */
+RLY_NODISCARD int rly_tcp_transport_new(rly_tcp_transport **pt, uv_loop_t *loop,
+                                        const rly_tcp_settings *settings,
+                                        const rly_noise_identity *id, const rly_conn_events *events,
+                                        void *events_ud, const rly_log *log, rly_mem *mem);
+
+/* rly_tcp_transport_listen binds |sa| (IPv6 sockets are v6-only, so v4 and v6 listeners can
+ * share a port) and accepts connections. On failure stores the libuv error in |*puv_err| (may be
+ * NULL) and returns RLY_ERR_ADDR_IN_USE, RLY_ERR_IO or RLY_ERR_LIMIT (too many listeners). Call it
+ * at set-up, not from a loop callback (a failed socket is closed by running the loop once). */
+RLY_NODISCARD int rly_tcp_transport_listen(rly_tcp_transport *t, const struct sockaddr *sa,
+                                           int *puv_err);
+
+/* rly_tcp_transport_listen_addrs writes the bound addresses ("/ip4|ip6/<ip>/tcp/<port>", the
+ * real port when 0 was asked for) into |out| (|cap| entries). Returns how many. */
+size_t rly_tcp_transport_listen_addrs(const rly_tcp_transport *t, rly_multiaddr *out, size_t cap);
+
+/* rly_tcp_transport_dial connects to |ma| ("/ip4|ip6/<ip>/tcp/<port>[/p2p/<id>]"; with /p2p the
+ * remote must prove that identity) and upgrades as initiator. |cb| runs exactly once, later.
+ * Returns 0, RLY_ERR_UNSUPPORTED (address shape), RLY_ERR_CLOSED (transport closing) or
+ * RLY_ERR_NOMEM; then |cb| is not called. */
+RLY_NODISCARD int rly_tcp_transport_dial(rly_tcp_transport *t, const rly_multiaddr *ma,
+                                         rly_tcp_dial_cb cb, void *ud);
+
+/* rly_tcp_transport_num_connections returns the established connections. */
+size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t);
+
+/* rly_tcp_transport_close stops accepting, sends Yamux GoAway on every connection, flushes and
+ * closes them (forcibly after a short grace period), then frees |t| and calls |cb|. */
+void rly_tcp_transport_close(rly_tcp_transport *t, rly_tcp_closed_cb cb, void *ud);
+
+/* rly_tcp_now returns the loop's monotonic time in rly_tstamp units. */
+rly_tstamp rly_tcp_now(void);
+
+#endif
