@@ -34,3 +34,23 @@ foreach(script ${RLY_INTEG_TESTS})
   set_tests_properties(integ_${name} PROPERTIES LABELS integ TIMEOUT 300
     ENVIRONMENT "RLY_BUILD_DIR=${CMAKE_BINARY_DIR};RLY_SOURCE_DIR=${CMAKE_SOURCE_DIR};RLY_SANITIZE=$<BOOL:${RLY_SANITIZE}>")
 endforeach()
+
+# Interop tests: tests/interop/*.test.mjs, js-libp2p peers (pinned in package-lock.json) against the
+# built relay-server / test_client, run with node's test runner by tests/interop/run.sh. One CTest
+# test per file, so the release and the ASan+UBSan runs each drive their own binaries. The
+# interop_npm_ci fixture first makes tests/interop/node_modules match the lockfile (npm ci, only
+# when it is missing or older than the lockfile).
+file(GLOB RLY_INTEROP_TESTS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/interop/*.test.mjs)
+if(RLY_INTEROP_TESTS)
+  add_test(NAME interop_npm_ci COMMAND bash ${CMAKE_SOURCE_DIR}/tests/interop/run.sh --deps)
+  set_tests_properties(interop_npm_ci PROPERTIES LABELS interop TIMEOUT 600
+    FIXTURES_SETUP rly_interop_node_modules)
+  foreach(script ${RLY_INTEROP_TESTS})
+    get_filename_component(file ${script} NAME)
+    string(REGEX REPLACE "\\.test\\.mjs$" "" name ${file})
+    add_test(NAME interop_${name} COMMAND bash ${CMAKE_SOURCE_DIR}/tests/interop/run.sh ${script})
+    set_tests_properties(interop_${name} PROPERTIES LABELS interop TIMEOUT 300
+      FIXTURES_REQUIRED rly_interop_node_modules
+      ENVIRONMENT "RLY_BUILD_DIR=${CMAKE_BINARY_DIR};RLY_SOURCE_DIR=${CMAKE_SOURCE_DIR};RLY_SANITIZE=$<BOOL:${RLY_SANITIZE}>")
+  endforeach()
+endif()

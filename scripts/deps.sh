@@ -16,6 +16,16 @@ fuzz) want=("${fuzz_pkgs[@]}") ;;
 *) echo "deps.sh: unknown set '$set_name' (build, test, fuzz)" >&2; exit 2 ;;
 esac
 
+# The interop tests (tests/interop) need Node.js >= 18 and npm. A node + npm already on PATH (e.g.
+# a newer Node from elsewhere) is used as it is; otherwise Debian's nodejs and npm are installed.
+node_ok() {
+    command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
+        [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 18 ]
+}
+if [ "$set_name" = test ] && ! node_ok; then
+    want+=(nodejs npm)
+fi
+
 missing=()
 for p in "${want[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then

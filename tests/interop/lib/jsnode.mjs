@@ -1,0 +1,164 @@
+// jsnode.mjs: js-libp2p nodes configured the way a js user would: TCP + Noise + Yamux, identify
+// and ping, defaults otherwise; only the limits that throttle many loopback connections are
+// raised (js allows 5 inbound connections per second per host and 10 pending by default).
+import './env.mjs'
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { OP_TIMEOUT_MS, withTimeout } from './env.mjs'
+
+export const PROTO_IDENTIFY = '/ipfs/id/1.0.0'
+export const PROTO_PING = '/ipfs/ping/1.0.0'
+export const PROTO_HOP = '/libp2p/circuit/relay/0.2.0/hop'
+export const PROTO_STOP = '/libp2p/circuit/relay/0.2.0/stop'
+
+/** The agentVersion js-libp2p sends by default ("js-libp2p/<version> node/<node version>"). */
+export function jsAgentVersion () {
+  const src = readFileSync(new URL('../node_modules/libp2p/dist/src/version.js', import.meta.url), 'utf8')
+  const version = /version = '([^']+)'/.exec(src)?.[1]
+  const name = /name = '([^']+)'/.exec(src)?.[1]
+  return `${name}/${version} node/${process.versions.node}`
+}
+
+/** { proto: 'ip4' | 'ip6', host, port (number), peerId } of a TCP multiaddr (string or Multiaddr). */
+export function tcpParts (addr) {
+  const c = multiaddr(addr.toString()).getComponents()
+  const ip = c.find(x => x.name === 'ip4' || x.name === 'ip6')
+  const tcpc = c.find(x => x.name === 'tcp')
+  return {
+    proto: ip?.name,
+    host: ip?.value,
+    port: tcpc != null ? Number(tcpc.value) : undefined,
+    peerId: c.find(x => x.name === 'p2p')?.value
+  }
+}
+
+/**
+ * createLibp2p with the interop defaults, started. Options:
+ *   listen     listen on /ip4/127.0.0.1/tcp/0 (default false: dial-only)
+ *   listenAddrs explicit listen addresses (overrides `listen`)
+ *   services   extra services merged into { identify, ping }
+ *   transports extra transports appended to [tcp()]
+ *   init       anything else merged into the createLibp2p options
+ */
+export async function createJsNode ({ listen = false, listenAddrs, services = {}, transports = [], init = {} } = {}) {
+  const node = await createLibp2p({
+    addresses: {
+      listen: listenAddrs ?? (listen ? ['/ip4/127.0.0.1/tcp/0'] : [])
+    },
+    transports: [tcp(), ...transports],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      // several concurrent pings on one connection: raise the per-connection stream limits (1/2)
+      ping: ping({ maxOutboundStreams: 256, maxInboundStreams: 256 }),
+      ...services
+    },
+    connectionManager: {
+      maxConnections: 10_000,
+      inboundConnectionThreshold: 10_000,
+      maxIncomingPendingConnections: 10_000,
+      maxParallelDials: 500,
+      maxDialQueueLength: 10_000,
+      ...(init.connectionManager ?? {})
+    },
+    connectionGater: {
+      // loopback only in tests, and js must be allowed to dial it
+      denyDialMultiaddr: async () => false,
+      ...(init.connectionGater ?? {})
+    },
+    ...Object.fromEntries(Object.entries(init).filter(([k]) => k !== 'connectionManager' && k !== 'connectionGater'))
+  })
+  await node.start()
+  return node
+}
+
+/** Stop js nodes; never throws (used in finally blocks), bounded. */
+export async function stopJsNodes (...nodes) {
+  await Promise.all(nodes.filter(n => n != null).map(n =>
+    withTimeout(n.stop(), OP_TIMEOUT_MS, 'libp2p.stop()').catch(() => {})))
+}
+
+/**
+ * Resolve with the detail of the first `event` on `target` (a libp2p node or any EventTarget)
+ * for which `pred(detail)` holds; reject after `timeoutMs`. Attach BEFORE triggering the event.
+ */
+export function waitForEvent (target, event, pred = () => true, { timeoutMs = OP_TIMEOUT_MS } = {}) {
+  let listener
+  const p = new Promise(resolve => {
+    listener = evt => {
+      if (pred(evt.detail)) resolve(evt.detail)
+    }
+    target.addEventListener(event, listener)
+  })
+  const r = withTimeout(p, timeoutMs, `waiting for '${event}'`).finally(() => target.removeEventListener(event, listener))
+  r.catch(() => {}) // a test that fails before awaiting this must not see an unhandled rejection
+  return r
+}
+
+/** AbortSignal for one libp2p operation. */
+export function opSignal (ms = OP_TIMEOUT_MS) {
+  return AbortSignal.timeout(ms)
+}
+
+function socketInodes () {
+  const inodes = new Set()
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))
+      if (m) inodes.add(m[1])
+    } catch {}
+  }
+  return inodes
+}
+
+function hexToIPv4 (h) {
+  return [3, 2, 1, 0].map(i => parseInt(h.slice(i * 2, i * 2 + 2), 16)).join('.')
+}
+
+function hexToIPv6 (h) {
+  // /proc/net/tcp6: four 32-bit words, each in host (little-endian) byte order
+  const bytes = []
+  for (let w = 0; w < 4; w++) {
+    const word = h.slice(w * 8, w * 8 + 8)
+    for (let b = 3; b >= 0; b--) bytes.push(parseInt(word.slice(b * 2, b * 2 + 2), 16))
+  }
+  const groups = []
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16))
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1) // canonical (RFC 5952) form
+}
+
+/**
+ * The local TCP endpoints ({ ip, port }) of this process's established sockets whose remote port
+ * is `remotePort`, read from /proc (the kernel's view, independent of libp2p internals). Used
+ * to know js's own address as the relay sees it (identify observedAddr).
+ */
+export function ownTcpEndpointsTo (remotePort) {
+  const mine = socketInodes()
+  const out = []
+  for (const [file, toIp] of [['/proc/self/net/tcp', hexToIPv4], ['/proc/self/net/tcp6', hexToIPv6]]) {
+    let text
+    try {
+      text = readFileSync(file, 'utf8')
+    } catch {
+      continue
+    }
+    for (const row of text.split('\n').slice(1)) {
+      const c = row.trim().split(/\s+/)
+      if (c.length < 10) continue
+      const [lip, lport] = c[1].split(':')
+      const [, rport] = c[2].split(':')
+      const state = c[3]
+      const inode = c[9]
+      if (state !== '01' || parseInt(rport, 16) !== remotePort || !mine.has(inode)) continue
+      out.push({ ip: toIp(lip), port: parseInt(lport, 16) })
+    }
+  }
+  return out
+}
