@@ -23,11 +23,12 @@
 #define DEFAULT_TEXT_MAX 4096
 
 typedef enum ktype {
-    K_U64,    /* uint64_t; TOML integer */
-    K_STR,    /* char[size]; TOML string */
-    K_BOOL,   /* bool; TOML boolean */
-    K_LEVEL,  /* rly_log_level; TOML string */
-    K_FORMAT, /* rly_log_format; TOML string */
+    K_U64,      /* uint64_t; TOML integer */
+    K_STR,      /* char[size]; TOML string */
+    K_BOOL,     /* bool; TOML boolean */
+    K_LEVEL,    /* rly_log_level; TOML string */
+    K_FORMAT,   /* rly_log_format; TOML string */
+    K_ADDRLIST, /* network.external_addrs: TOML array of multiaddr strings */
 } ktype;
 
 typedef enum kcheck {
@@ -85,6 +86,9 @@ static const keydesc keys[] = {
             "Established connections; more are refused"),
     KEY_U64(network, keepalive_interval_secs, 0, 3600, 30,
             "Ping idle connections this often; 0 = off"),
+    {"network", "external_addrs", K_ADDRLIST, C_NONE, FIELD(network, external_addrs),
+     RLY_CONFIG_ADDR_MAX, 0, RLY_CONFIG_MAX_EXTERNAL, 0, NULL,
+     "Announced addresses, e.g. [\"/dns4/relay.example.com/tcp/4001\"]"},
     {"auth", "auth_token", K_STR, C_TOKEN, FIELD(auth, auth_token), RLY_CONFIG_TOKEN_MAX, 0, 0, 0,
      RLY_DEFAULT_AUTH_TOKEN, "Shared secret for token validation"},
     {"auth", "auth_enabled", K_BOOL, C_NONE, FIELD(auth, auth_enabled), 0, 0, 0, 0, NULL,
@@ -332,6 +336,7 @@ static rly_toml_type toml_type_of(ktype t)
     case K_STR:
     case K_LEVEL:
     case K_FORMAT: return RLY_TOML_STRING;
+    case K_ADDRLIST: return RLY_TOML_ARRAY;
     }
     return RLY_TOML_STRING;
 }
@@ -391,6 +396,25 @@ static int store_string(rly_config *c, const keydesc *k, const char *s, size_t l
     return 0;
 }
 
+/* store_list sets external_addrs, the one list key, from a TOML array of strings. */
+static int store_list(rly_config *c, const keydesc *k, const rly_toml_value *v, uint32_t line,
+                      const ctx *x)
+{
+    if (v->v.arr.len > k->max)
+        return cfg_err(x, line, "[%s] %s lists %zu addresses (at most %llu)", k->section, k->key,
+                       v->v.arr.len, (unsigned long long)k->max);
+    for (size_t i = 0; i < v->v.arr.len; i++) {
+        const rly_toml_string *item = &v->v.arr.items[i];
+        if (item->len >= k->size)
+            return cfg_err(x, line, "[%s] %s: entry %zu is too long (at most %zu bytes)",
+                           k->section, k->key, i + 1, k->size - 1);
+        memcpy(c->network.external_addrs[i], item->ptr, item->len);
+        c->network.external_addrs[i][item->len] = '\0';
+    }
+    c->network.nexternal_addrs = v->v.arr.len;
+    return 0;
+}
+
 static int apply_entry(rly_config *c, const char *section, const rly_toml_entry *e, const ctx *x)
 {
     const rly_toml_value *v = &e->value;
@@ -410,6 +434,8 @@ static int apply_entry(rly_config *c, const char *section, const rly_toml_entry 
         *(uint64_t *)field(c, k) = (uint64_t)v->v.i;
     } else if (k->type == K_BOOL) {
         *(bool *)field(c, k) = v->v.b;
+    } else if (k->type == K_ADDRLIST) {
+        rv = store_list(c, k, v, e->line, x);
     } else {
         rv = store_string(c, k, v->v.s.ptr, v->v.s.len, e->line, x);
     }
@@ -451,7 +477,7 @@ void rly_config_defaults(rly_config *c)
             *(uint64_t *)field(c, k) = k->def_u;
         else if (k->type == K_BOOL)
             *(bool *)field(c, k) = k->def_u != 0;
-        else
+        else if (k->type != K_ADDRLIST) /* lists default to empty: the memset */
             RLY_ASSERT(store_string(c, k, k->def_s, strlen(k->def_s), 0, &quiet) == 0);
     }
 }
@@ -591,6 +617,48 @@ static int check_string(const ctx *x, const keydesc *k, const char *s, uint32_t 
     return check_addr(x, k, s, line);
 }
 
+/* An announced address: /ip4|ip6|dns|dns4|dns6/<host>, then /tcp/<port> or
+ * /udp/<port>/quic-v1, and nothing else (the relay appends /p2p/<its id> itself). */
+static bool announce_shape(const rly_multiaddr *ma)
+{
+    static const uint32_t hosts[] = {RLY_MA_IP4, RLY_MA_IP6, RLY_MA_DNS, RLY_MA_DNS4, RLY_MA_DNS6};
+    rly_ma_component comp[4];
+    size_t off = 0, n = 0;
+    int rv;
+    while (n < 4 && (rv = rly_multiaddr_next(ma->bytes, ma->len, &off, &comp[n])) == 1)
+        n++;
+    if (n < 2 || n > 3 || off != ma->len)
+        return false;
+    bool host = false;
+    for (size_t i = 0; i < RLY_ARRAY_LEN(hosts); i++)
+        host = host || comp[0].code == hosts[i];
+    if (!host)
+        return false;
+    if (n == 2)
+        return comp[1].code == RLY_MA_TCP;
+    return comp[1].code == RLY_MA_UDP && comp[2].code == RLY_MA_QUIC_V1;
+}
+
+static int check_list(const rly_config *c, const keydesc *k, uint32_t line, const ctx *x)
+{
+    for (size_t i = 0; i < c->network.nexternal_addrs; i++) {
+        const char *s = c->network.external_addrs[i];
+        rly_multiaddr ma;
+        int rv = rly_multiaddr_parse(&ma, s);
+        if (rv)
+            return cfg_err(x, line, "[%s] %s: \"%.*s\" is not a valid multiaddr (%s)", k->section,
+                           k->key, clip_str(s), s,
+                           rv == RLY_ERR_UNSUPPORTED ? "unknown protocol" : rly_strerror(rv));
+        if (!announce_shape(&ma))
+            return cfg_err(x, line,
+                           "[%s] %s: \"%.*s\" has the wrong form: expected "
+                           "/ip4|ip6|dns|dns4|dns6/<host>/tcp/<port> or .../udp/<port>/quic-v1, "
+                           "without /p2p",
+                           k->section, k->key, clip_str(s), s);
+    }
+    return 0;
+}
+
 static int check_key(const rly_config *c, const keydesc *k, const ctx *x)
 {
     uint32_t line = c->src_line[k - keys];
@@ -611,6 +679,7 @@ static int check_key(const rly_config *c, const keydesc *k, const ctx *x)
             return cfg_err(x, line, "[%s] %s has an invalid value", k->section, k->key);
         return 0;
     case K_BOOL: return 0;
+    case K_ADDRLIST: return check_list(c, k, line, x);
     }
     return 0;
 }
@@ -669,6 +738,8 @@ static void put_key(char *buf, size_t *pos, const keydesc *k)
         put(buf, pos, "%s = %llu", k->key, (unsigned long long)k->def_u);
     } else if (k->type == K_BOOL) {
         put(buf, pos, "%s = %s", k->key, k->def_u ? "true" : "false");
+    } else if (k->type == K_ADDRLIST) {
+        put(buf, pos, "%s = []", k->key);
     } else {
         /* Defaults are plain text: no quote or backslash that would need an escape. */
         RLY_ASSERT(strpbrk(k->def_s, "\"\\") == NULL);

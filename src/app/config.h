@@ -16,6 +16,8 @@
 
 #define RLY_CONFIG_ADDR_MAX 256
 #define RLY_CONFIG_TOKEN_MAX 1024
+/* Most addresses external_addrs may list. */
+#define RLY_CONFIG_MAX_EXTERNAL 8
 #define RLY_CONFIG_ERRMSG_MAX 512
 /* Largest config file we read. */
 #define RLY_CONFIG_FILE_MAX (1024 * 1024)
@@ -23,7 +25,7 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 19
+#define RLY_CONFIG_NKEYS 20
 
 typedef enum rly_log_format {
     RLY_LOG_FORMAT_PRETTY = 0,
@@ -50,6 +52,11 @@ typedef struct rly_config {
         uint64_t max_pending_handshakes;  /* default 256: connections still upgrading */
         uint64_t max_connections;         /* default 10000: established connections */
         uint64_t keepalive_interval_secs; /* default 30: yamux ping on idle connections; 0 off */
+        /* Addresses peers should dial, announced in identify (and in reservations) instead of
+         * the listen addresses: "/ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>" or
+         * ".../udp/<port>/quic-v1", without /p2p (the relay appends its own). Default: none. */
+        char external_addrs[RLY_CONFIG_MAX_EXTERNAL][RLY_CONFIG_ADDR_MAX];
+        size_t nexternal_addrs;
     } network;
     struct {
         char auth_token[RLY_CONFIG_TOKEN_MAX]; /* CHANGE_ME_IN_PRODUCTION */

@@ -15,8 +15,11 @@ typedef struct server {
     rly_swarm *swarm;
     const rly_log *log;
     rly_peerid peerid;
-    rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* dialable addresses, without /p2p */
+    rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* dialable listen addresses, without /p2p */
     size_t naddrs;
+    rly_multiaddr announce[RLY_SWARM_MAX_ADDRS]; /* what identify announces */
+    size_t nannounce;
+    bool has_external; /* |announce| holds external_addrs, not the listen addresses */
     int signals_seen;
 } server;
 
@@ -137,13 +140,25 @@ static void expand_listen_addr(server *s, const rly_multiaddr *bound)
     uv_free_interface_addresses(ifs, nifs);
 }
 
-static int advertise(server *s)
+/* Identify announces the configured external_addrs when there are any (validated by the
+ * config), otherwise the dialable listen addresses. */
+static int advertise(server *s, const rly_config *cfg)
 {
     rly_multiaddr bound[RLY_SWARM_MAX_ADDRS];
     size_t n = rly_swarm_listen_addrs(s->swarm, bound, RLY_SWARM_MAX_ADDRS);
     for (size_t i = 0; i < n; i++)
         expand_listen_addr(s, &bound[i]);
-    return rly_swarm_set_advertised_addrs(s->swarm, s->addrs, s->naddrs, (uint64_t)time(NULL));
+    s->nannounce = 0;
+    for (size_t i = 0; i < cfg->network.nexternal_addrs && i < RLY_SWARM_MAX_ADDRS; i++)
+        if (rly_multiaddr_parse(&s->announce[s->nannounce], cfg->network.external_addrs[i]) == 0)
+            s->nannounce++;
+    s->has_external = s->nannounce > 0;
+    if (!s->has_external) {
+        memcpy(s->announce, s->addrs, s->naddrs * sizeof(s->addrs[0]));
+        s->nannounce = s->naddrs;
+    }
+    return rly_swarm_set_advertised_addrs(s->swarm, s->announce, s->nannounce,
+                                          (uint64_t)time(NULL));
 }
 
 static void print_banner(server *s, FILE *out)
@@ -160,6 +175,15 @@ static void print_banner(server *s, FILE *out)
             rly_multiaddr_to_string(&ma, text, sizeof(text)) > 0) {
             fprintf(out, "Listening on: %s\n", text);
             RLY_LOGI(s->log, RLY_TARGET_APP, RLY_MSG("Listening"), RLY_F_STR("address", text));
+        }
+    }
+    for (size_t i = 0; s->has_external && i < s->nannounce; i++) {
+        rly_multiaddr ma = s->announce[i];
+        char text[RLY_MULTIADDR_STR_MAX];
+        if (rly_multiaddr_append_p2p(&ma, &s->peerid) == 0 &&
+            rly_multiaddr_to_string(&ma, text, sizeof(text)) > 0) {
+            fprintf(out, "Announcing: %s\n", text);
+            RLY_LOGI(s->log, RLY_TARGET_APP, RLY_MSG("Announcing"), RLY_F_STR("address", text));
         }
     }
     fflush(out);
@@ -207,7 +231,7 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
     if (rv == 0 && cfg->network.tcp_listen_addr_v6[0])
         rv = start_listener(s, "tcp_listen_addr_v6", cfg->network.tcp_listen_addr_v6, config_path,
                             errmsg, cap);
-    if (rv == 0 && (rv = advertise(s)) != 0)
+    if (rv == 0 && (rv = advertise(s, cfg)) != 0)
         snprintf(errmsg, cap, "Cannot sign the relay's peer record: %s", rly_strerror(rv));
     return rv;
 }

@@ -682,3 +682,44 @@ Test(config, level_off_is_not_an_operator_level)
     cr_assert_eq(c.logging.level, RLY_LOG_INFO, "a failed load changes nothing");
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }
+
+Test(config, external_addrs)
+{
+    rly_config c;
+    char err[RLY_CONFIG_ERRMSG_MAX];
+    const char *ok = "[network]\nexternal_addrs = [\"/dns4/r.example/tcp/4001\",\n"
+                     "  \"/ip6/2001:db8::1/udp/4001/quic-v1\", ]\n";
+    rly_config_defaults(&c);
+    cr_assert_eq(c.network.nexternal_addrs, 0);
+    cr_assert_eq(rly_config_load_string(&c, ok, strlen(ok), "r.toml", err, sizeof(err)), 0, "%s",
+                 err);
+    cr_assert_eq(c.network.nexternal_addrs, 2);
+    cr_assert_str_eq(c.network.external_addrs[1], "/ip6/2001:db8::1/udp/4001/quic-v1");
+    cr_assert_eq(rly_config_validate(&c, "r.toml", err, sizeof(err)), 0, "%s", err);
+
+    static const char *const bad[] = {
+        "[network]\nexternal_addrs = "
+        "[\"/ip4/1.2.3.4/tcp/1/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq\"]\n",
+        "[network]\nexternal_addrs = [\"/ip4/1.2.3.4/udp/1\"]\n",
+        "[network]\nexternal_addrs = [\"/tcp/1\"]\n",
+        "[network]\nexternal_addrs = [\"nonsense\"]\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        rly_config_defaults(&c);
+        cr_assert_eq(rly_config_load_string(&c, bad[i], strlen(bad[i]), "r.toml", err, sizeof(err)),
+                     0, "%s", err);
+        cr_assert_eq(rly_config_validate(&c, "r.toml", err, sizeof(err)), RLY_ERR_CONFIG, "%s",
+                     bad[i]);
+        cr_assert(strstr(err, "r.toml:2:") && strstr(err, "external_addrs"), "%s", err);
+    }
+    const char *many =
+        "[network]\nexternal_addrs = [\"/ip4/1.1.1.1/tcp/1\", \"/ip4/1.1.1.1/tcp/2\","
+        "\"/ip4/1.1.1.1/tcp/3\", \"/ip4/1.1.1.1/tcp/4\", \"/ip4/1.1.1.1/tcp/5\","
+        "\"/ip4/1.1.1.1/tcp/6\", \"/ip4/1.1.1.1/tcp/7\", \"/ip4/1.1.1.1/tcp/8\","
+        "\"/ip4/1.1.1.1/tcp/9\"]\n";
+    rly_config_defaults(&c);
+    cr_assert_eq(rly_config_load_string(&c, many, strlen(many), "r.toml", err, sizeof(err)),
+                 RLY_ERR_CONFIG);
+    cr_assert(strstr(err, "at most 8"), "%s", err);
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
