@@ -676,7 +676,7 @@ Test(yamux, write_queue_cap_and_writable)
     check_no_leak();
 }
 
-/* FIN waits behind queued data when the window is closed, and rides on the last Data frame. */
+/* FIN waits behind queued data when the window is closed. */
 Test(yamux, fin_waits_for_window)
 {
     rly_yamux_settings set;
@@ -697,6 +697,29 @@ Test(yamux, fin_waits_for_window)
     cr_assert_eq(rec_get(&s, 1)->nfin, 1);
     peer_free(&c);
     peer_free(&s);
+    check_no_leak();
+}
+
+/* Exact output for open + write + shutdown: SYN (Window Update), a Data frame without flags, then
+ * FIN on a Window Update. js applies a frame's flags before its payload, so a FIN riding on the
+ * Data frame would lose the data. */
+Test(yamux, fin_never_on_data_frame)
+{
+    peer c;
+    peer_init(&c, true, NULL);
+    uint32_t id;
+    cr_assert_eq(rly_yamux_open_stream(c.y, &id, rec_get(&c, 1)), 0);
+    write_all(&c, id, (const uint8_t *)"ping", 4);
+    cr_assert_eq(rly_yamux_stream_shutdown(c.y, id), 0);
+    uint8_t out[128], want[40];
+    size_t n = put(want, RLY_YAMUX_TYPE_WINDOW_UPDATE, RLY_YAMUX_FLAG_SYN, 1, 0);
+    n += put(want + n, RLY_YAMUX_TYPE_DATA, 0, 1, 4);
+    memcpy(want + n, "ping", 4);
+    n += 4;
+    n += put(want + n, RLY_YAMUX_TYPE_WINDOW_UPDATE, RLY_YAMUX_FLAG_FIN, 1, 0);
+    cr_assert_eq(drain(&c, out, sizeof(out), 0), n);
+    cr_assert_arr_eq(out, want, n);
+    peer_free(&c);
     check_no_leak();
 }
 

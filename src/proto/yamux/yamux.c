@@ -331,14 +331,14 @@ static int start_data(rly_yamux *y, rly_yamux_stream *s)
     return 0;
 }
 
-/* ignore_frame: a frame for an unknown, closed or reset stream (PROTOCOLS.md 4: drop silently,
- * rust and go do the same). Only payload-less ones count as frames without progress. */
-static int ignore_frame(rly_yamux *y, rly_tstamp now)
+/* take_if_empty charges a frame that does nothing at all (no flags, no delta, no payload) to
+ * the empty-frame bucket. Frames for closed streams that still carry a FIN, RST or delta are the
+ * normal aftermath of a close and cost us no output, so they are not charged. */
+static int take_if_empty(rly_yamux *y, rly_tstamp now)
 {
-    const rly_yamux_frame *f = &y->ib.f;
-    if (f->type == RLY_YAMUX_TYPE_DATA && f->length > 0)
-        return 0;
-    return take_empty(y, now);
+    if (y->ib.f.flags == 0 && y->ib.f.length == 0)
+        return take_empty(y, now);
+    return 0;
 }
 
 static int on_stream_frame(rly_yamux *y, rly_tstamp now)
@@ -351,9 +351,10 @@ static int on_stream_frame(rly_yamux *y, rly_tstamp now)
         if (rv != 0 || !s)
             return rv;
     } else {
+        /* Unknown, closed or reset stream: drop silently (PROTOCOLS.md 4; rust and go too). */
         s = rly_yamux_stream_find_live(y, f->stream_id);
         if (!s)
-            return ignore_frame(y, now);
+            return take_if_empty(y, now);
     }
     if ((f->flags & RLY_YAMUX_FLAG_ACK) && (s->flags & RLY_YAMUX_SF_LOCAL) &&
         !(s->flags & RLY_YAMUX_SF_ACKED)) {
@@ -366,7 +367,7 @@ static int on_stream_frame(rly_yamux *y, rly_tstamp now)
         return start_data(y, s); /* a FIN is handled after the payload */
     if (f->type == RLY_YAMUX_TYPE_WINDOW_UPDATE && (rv = add_window(y, s)) != 0)
         return rv;
-    if (f->flags == 0 && f->length == 0 && (rv = take_empty(y, now)) != 0)
+    if ((rv = take_if_empty(y, now)) != 0)
         return rv;
     if (f->flags & RLY_YAMUX_FLAG_FIN)
         return on_fin(y, s);
@@ -423,6 +424,9 @@ static int on_goaway(rly_yamux *y, rly_tstamp now)
 static int on_header(rly_yamux *y, rly_tstamp now)
 {
     const rly_yamux_frame *f = &y->ib.f;
+    RLY_LOGT(y->log, TARGET, RLY_MSG("Yamux frame received"), RLY_F_U64("type", f->type),
+             RLY_F_U64("flags", f->flags), RLY_F_U64("stream_id", f->stream_id),
+             RLY_F_U64("length", f->length));
     y->ib.state = RLY_YAMUX_IB_READ_HEADER;
     y->ib.left = 0;
     if (f->type == RLY_YAMUX_TYPE_DATA) {
@@ -530,18 +534,27 @@ rly_ssize rly_yamux_recv(rly_yamux *y, const uint8_t *in, size_t inlen, rly_tsta
 
 /* ---- Outbound ---- */
 
-static size_t put_frame(uint8_t *dest, uint8_t type, uint16_t flags, uint32_t id, uint32_t len)
+static size_t put_frame(rly_yamux *y, uint8_t *dest, const rly_yamux_frame *f)
+{
+    RLY_LOGT(y->log, TARGET, RLY_MSG("Yamux frame sent"), RLY_F_U64("type", f->type),
+             RLY_F_U64("flags", f->flags), RLY_F_U64("stream_id", f->stream_id),
+             RLY_F_U64("length", f->length));
+    rly_yamux_frame_encode(dest, f);
+    return RLY_YAMUX_FRAME_LEN;
+}
+
+static size_t put(rly_yamux *y, uint8_t *dest, uint8_t type, uint16_t flags, uint32_t id,
+                  uint32_t len)
 {
     rly_yamux_frame f = {.type = type, .flags = flags, .stream_id = id, .length = len};
-    rly_yamux_frame_encode(dest, &f);
-    return RLY_YAMUX_FRAME_LEN;
+    return put_frame(y, dest, &f);
 }
 
 static size_t write_goaway(rly_yamux *y, uint8_t *dest)
 {
     y->goaway_pending = false;
     RLY_LOGD(y->log, TARGET, RLY_MSG("Yamux Go Away sent"), RLY_F_U64("code", y->goaway_code));
-    return put_frame(dest, RLY_YAMUX_TYPE_GO_AWAY, 0, 0, y->goaway_code);
+    return put(y, dest, RLY_YAMUX_TYPE_GO_AWAY, 0, 0, y->goaway_code);
 }
 
 static size_t write_cq(rly_yamux *y, uint8_t *dest)
@@ -549,8 +562,7 @@ static size_t write_cq(rly_yamux *y, uint8_t *dest)
     rly_yamux_frame f = cq_pop(y);
     if (f.type == RLY_YAMUX_TYPE_PING)
         y->npingacks--;
-    rly_yamux_frame_encode(dest, &f);
-    return RLY_YAMUX_FRAME_LEN;
+    return put_frame(y, dest, &f);
 }
 
 /* write_stream_ctl writes the Window Update frame a stream owes: the RST of a zombie (which is
@@ -558,7 +570,7 @@ static size_t write_cq(rly_yamux *y, uint8_t *dest)
 static int write_stream_ctl(rly_yamux *y, rly_yamux_stream *s, uint8_t *dest)
 {
     if (s->flags & RLY_YAMUX_SF_RST_PENDING) {
-        put_frame(dest, RLY_YAMUX_TYPE_WINDOW_UPDATE, RLY_YAMUX_FLAG_RST, s->id, 0);
+        put(y, dest, RLY_YAMUX_TYPE_WINDOW_UPDATE, RLY_YAMUX_FLAG_RST, s->id, 0);
         rly_yamux_stream_del(y, s);
         return 0;
     }
@@ -571,7 +583,7 @@ static int write_stream_ctl(rly_yamux *y, rly_yamux_stream *s, uint8_t *dest)
                s->sq_len == 0;
     if (fin)
         flags |= RLY_YAMUX_FLAG_FIN;
-    put_frame(dest, RLY_YAMUX_TYPE_WINDOW_UPDATE, flags, s->id, s->wu_delta);
+    put(y, dest, RLY_YAMUX_TYPE_WINDOW_UPDATE, flags, s->id, s->wu_delta);
     s->wu_delta = 0;
     s->flags &= (uint16_t) ~(RLY_YAMUX_SF_SYN_PENDING | RLY_YAMUX_SF_ACK_PENDING);
     if (fin)
@@ -583,8 +595,7 @@ static int write_stream_ctl(rly_yamux *y, rly_yamux_stream *s, uint8_t *dest)
 }
 
 /* write_data writes one Data frame of |s| into |room| bytes (more than a header), within the
- * peer's window and max_send_frame, then moves |s| to the back of the data list. A FIN rides on
- * the frame that empties the queue. */
+ * peer's window and max_send_frame, then moves |s| to the back of the data list. */
 static int write_data(rly_yamux *y, rly_yamux_stream *s, uint8_t *dest, size_t room, size_t *pn)
 {
     size_t n = min_size(min_size(s->sq_len, s->send_window),
@@ -593,7 +604,7 @@ static int write_data(rly_yamux *y, rly_yamux_stream *s, uint8_t *dest, size_t r
      * payload (stream.js handleData -> processFlags), so it would close the stream and drop the
      * data. The FIN goes out as a Window Update once the queue is empty (write_stream_ctl),
      * as go-yamux sends it. */
-    put_frame(dest, RLY_YAMUX_TYPE_DATA, 0, s->id, (uint32_t)n);
+    put(y, dest, RLY_YAMUX_TYPE_DATA, 0, s->id, (uint32_t)n);
     rly_yamux_stream_take(y, s, dest + RLY_YAMUX_FRAME_LEN, (uint32_t)n);
     s->send_window -= (uint32_t)n;
     rly_yamux_stream_unlink(y, s, RLY_YAMUX_LIST_DATA);
@@ -620,7 +631,7 @@ static int send_one(rly_yamux *y, uint8_t *dest, size_t len, size_t *pn)
     }
     if (y->ping_pending) {
         y->ping_pending = false;
-        *pn = put_frame(dest, RLY_YAMUX_TYPE_PING, RLY_YAMUX_FLAG_SYN, 0, y->ping_value);
+        *pn = put(y, dest, RLY_YAMUX_TYPE_PING, RLY_YAMUX_FLAG_SYN, 0, y->ping_value);
         return 0;
     }
     if (y->goaway_pending) {

@@ -18,7 +18,9 @@
  * Output order in rly_yamux_send: queued control frames (ping ACKs, RSTs of refused streams), our
  * keepalive ping, a Go Away, per-stream control frames (SYN/ACK/window update/FIN/RST, each a
  * Window Update frame, as go and js send them), then Data round-robin across streams, at most
- * |max_send_frame| bytes per frame. A fatal error replaces all of that with one Go Away.
+ * |max_send_frame| bytes per frame. Data frames carry no flags: js applies a frame's flags before
+ * its payload, so a FIN on the last Data frame would drop that data; the FIN follows as a Window
+ * Update. A fatal error replaces all of that with one Go Away.
  *
  * Errors: a fatal session error (peer protocol violation, flood, callback failure, memory) makes
  * rly_yamux_recv return it, queues a Go Away (1 for peer errors, 2 otherwise), and every later
@@ -59,10 +61,10 @@ typedef struct rly_yamux_settings {
     uint32_t max_pending_pings;    /* 64: ping ACKs owed and not yet sent; more: FLOODED. >= 1 */
     uint32_t max_pending_control;  /* 1024: queued control frames (ping ACKs, RSTs of refused
                                       streams); more: FLOODED. >= max_pending_pings */
-    /* Frames that carry no progress (Data without payload or flags, Window Update with delta 0
-     * and no flags, frames for unknown streams, pings) spend a token from a bucket of
-     * |empty_frame_burst| tokens refilled at |empty_frame_rate| per second; an empty bucket is
-     * RLY_ERR_FLOODED (nghttp2 glitch limit). Rates >= 1, bursts >= 1. */
+    /* Frames that carry no progress (Data or Window Update frames with no flags and length 0, on
+     * any stream; pings; Go Aways) spend a token from a bucket of |empty_frame_burst| tokens
+     * refilled at |empty_frame_rate| per second; an empty bucket is RLY_ERR_FLOODED (nghttp2's
+     * glitch limit). Rates >= 1, bursts >= 1. */
     uint32_t empty_frame_burst; /* 1000 */
     uint32_t empty_frame_rate;  /* 100 per second */
     /* Streams reset by the peer, and peer streams we refuse, spend a token from another bucket

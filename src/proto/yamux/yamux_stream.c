@@ -134,8 +134,8 @@ void rly_yamux_stream_unlink(rly_yamux *y, rly_yamux_stream *s, int which)
     s->flags &= (uint16_t)~bit;
 }
 
-/* needs_ctl: a Window Update frame of its own is due (SYN, ACK, window delta, a FIN that no
- * Data frame can carry because the queue is empty, or the RST of a zombie). */
+/* needs_ctl: a Window Update frame of its own is due (SYN, ACK, window delta, the RST of a
+ * zombie, or a FIN once the queue is empty: a FIN never rides on a Data frame, see write_data). */
 static bool needs_ctl(const rly_yamux_stream *s)
 {
     uint16_t f = s->flags;
