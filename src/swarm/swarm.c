@@ -25,42 +25,79 @@ static peer_entry **peer_slot(rly_swarm *sw, const rly_peerid *p)
     return pp;
 }
 
-/* Adds one connection of |p|; returns the peer's count, 0 when out of memory. */
-static size_t peer_add(rly_swarm *sw, const rly_peerid *p)
+/* Adds connection |c| of its peer; returns the peer's count, 0 when out of memory. */
+static size_t peer_add(rly_swarm *sw, rly_conn *c)
 {
-    peer_entry **pp = peer_slot(sw, p);
+    peer_entry **pp = peer_slot(sw, &c->peer);
     if (!*pp) {
         peer_entry *e = rly_calloc(sw->mem, 1, sizeof(*e));
         if (!e)
             return 0;
-        e->id = *p;
+        e->id = c->peer;
         *pp = e;
     }
-    return ++(*pp)->nconns;
+    peer_entry *e = *pp;
+    if (e->nconns == e->cap) {
+        size_t cap = e->cap ? e->cap * 2 : 2;
+        rly_conn **nc = rly_realloc(sw->mem, e->conns, cap * sizeof(*nc));
+        if (!nc) {
+            if (e->nconns == 0) {
+                *pp = e->next;
+                rly_free(sw->mem, e);
+            }
+            return 0;
+        }
+        e->conns = nc;
+        e->cap = cap;
+    }
+    e->conns[e->nconns++] = c;
+    return e->nconns;
 }
 
-/* Removes one connection of |p|; returns the remaining count. */
-static size_t peer_remove(rly_swarm *sw, const rly_peerid *p)
+/* Removes connection |c| of its peer; returns the remaining count. */
+static size_t peer_remove(rly_swarm *sw, rly_conn *c)
 {
-    peer_entry **pp = peer_slot(sw, p);
+    peer_entry **pp = peer_slot(sw, &c->peer);
     peer_entry *e = *pp;
     if (!e)
         return 0;
-    if (--e->nconns > 0)
+    for (size_t i = 0; i < e->nconns; i++) {
+        if (e->conns[i] == c) {
+            e->conns[i] = e->conns[--e->nconns];
+            break;
+        }
+    }
+    if (e->nconns > 0)
         return e->nconns;
     *pp = e->next;
+    rly_free(sw->mem, e->conns);
     rly_free(sw->mem, e);
     return 0;
+}
+
+static const peer_entry *peer_find(const rly_swarm *sw, const rly_peerid *peer)
+{
+    for (const peer_entry *e = sw->peers[peer_hash(peer)]; e; e = e->next)
+        if (rly_peerid_equal(&e->id, peer))
+            return e;
+    return NULL;
+}
+
+rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t conn_id)
+{
+    const peer_entry *e = peer_find(sw, peer);
+    for (size_t i = 0; e && i < e->nconns; i++)
+        if (conn_id == 0 || e->conns[i]->id == conn_id)
+            return e->conns[i];
+    return NULL;
 }
 
 size_t rly_swarm_num_connections(const rly_swarm *sw, const rly_peerid *peer)
 {
     if (!peer)
         return sw->nconns;
-    for (const peer_entry *e = sw->peers[peer_hash(peer)]; e; e = e->next)
-        if (rly_peerid_equal(&e->id, peer))
-            return e->nconns;
-    return 0;
+    const peer_entry *e = peer_find(sw, peer);
+    return e ? e->nconns : 0;
 }
 
 /* ---- connection events -------------------------------------------------------------------- */
@@ -84,7 +121,7 @@ static void on_established(void *ud, rly_conn *c)
 {
     rly_swarm *sw = ud;
     char pid[RLY_PEERID_STR_MAX], ep[2 * RLY_MULTIADDR_STR_MAX + 64];
-    size_t n = peer_add(sw, &c->peer);
+    size_t n = peer_add(sw, c);
     if (n == 0) {
         rly_conn_close(c, RLY_ERR_NOMEM, "out of memory");
         return;
@@ -110,7 +147,7 @@ static void on_closed(void *ud, rly_conn *c, int err, const char *cause)
     char pid[RLY_PEERID_STR_MAX];
     if (!c->swarm_data)
         return; /* never registered (out of memory in on_established) */
-    size_t remaining = peer_remove(sw, &c->peer);
+    size_t remaining = peer_remove(sw, c);
     sw->nconns--;
     if (rly_log_enabled(sw->log, RLY_LOG_INFO)) {
         if (rly_peerid_to_string(&c->peer, pid, sizeof(pid)) < 0)
@@ -321,6 +358,30 @@ int rly_swarm_set_advertised_addrs(rly_swarm *sw, const rly_multiaddr *addrs, si
     return rly_peer_record_seal(&sw->kp, &rec, &sw->peer_record);
 }
 
+const rly_multiaddr *rly_swarm_advertised_addrs(const rly_swarm *sw, size_t *pn)
+{
+    *pn = sw->naddrs;
+    return sw->addrs;
+}
+
+const rly_keypair *rly_swarm_keypair(const rly_swarm *sw)
+{
+    return &sw->kp;
+}
+
+uv_loop_t *rly_swarm_loop(const rly_swarm *sw)
+{
+    return sw->loop;
+}
+
+int rly_swarm_upgrade_stream(rly_swarm *sw, rly_stream *s, rly_conn_dir dir,
+                             const rly_peerid *expected, const rly_multiaddr *remote,
+                             const uint8_t *rest, size_t restlen, rly_swarm_dial_cb cb, void *ud)
+{
+    return rly_tcp_transport_upgrade_stream(sw->tcp, s, dir, expected, remote, rest, restlen, cb,
+                                            ud);
+}
+
 const rly_peerid *rly_swarm_local_peer(const rly_swarm *sw)
 {
     return &sw->local;
@@ -392,6 +453,7 @@ static void tcp_closed(void *ud)
         while (sw->peers[i]) {
             peer_entry *e = sw->peers[i];
             sw->peers[i] = e->next;
+            rly_free(sw->mem, e->conns);
             rly_free(sw->mem, e);
         }
     }

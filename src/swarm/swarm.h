@@ -101,6 +101,26 @@ RLY_NODISCARD int rly_swarm_ping(rly_swarm *sw, rly_conn *c, rly_swarm_ping_cb c
 RLY_NODISCARD int rly_swarm_identify(rly_swarm *sw, rly_conn *c, rly_swarm_identify_cb cb,
                                      void *ud);
 
+/* rly_swarm_find_conn returns the established connection |conn_id| of |peer| (0: any of its
+ * connections), or NULL. */
+rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t conn_id);
+
+/* rly_swarm_advertised_addrs returns the announced addresses (without /p2p) and their count. */
+const rly_multiaddr *rly_swarm_advertised_addrs(const rly_swarm *sw, size_t *pn);
+
+/* rly_swarm_keypair returns the identity (for signing records such as vouchers). */
+const rly_keypair *rly_swarm_keypair(const rly_swarm *sw);
+
+/* rly_swarm_loop returns the loop the swarm runs on. */
+uv_loop_t *rly_swarm_loop(const rly_swarm *sw);
+
+/* rly_swarm_upgrade_stream makes |s| (a circuit's stream) a relayed connection: see
+ * rly_tcp_transport_upgrade_stream. */
+RLY_NODISCARD int rly_swarm_upgrade_stream(rly_swarm *sw, rly_stream *s, rly_conn_dir dir,
+                                           const rly_peerid *expected, const rly_multiaddr *remote,
+                                           const uint8_t *rest, size_t restlen,
+                                           rly_swarm_dial_cb cb, void *ud);
+
 /* rly_swarm_local_peer returns our peer ID. */
 const rly_peerid *rly_swarm_local_peer(const rly_swarm *sw);
 

@@ -15,6 +15,8 @@ typedef struct peer_entry {
     struct peer_entry *next;
     rly_peerid id;
     size_t nconns;
+    size_t cap;
+    rly_conn **conns; /* the peer's established connections */
 } peer_entry;
 
 typedef struct route {

@@ -118,9 +118,26 @@ static void on_write(uv_write_t *req, int status)
     rly_tcp_conn_flush(c);
 }
 
+/* A relayed connection writes into the stream under it; what that stream does not accept yet
+ * stays in |out| until its on_writable (then nothing more is pulled: backpressure). */
+static void flush_to_stream(tcp_conn *c)
+{
+    rly_ssize w = rly_stream_write(c->under, c->out, c->out_len);
+    if (w == RLY_ERR_AGAIN)
+        return;
+    if (w < 0) {
+        conn_fail(c, (int)w, "relayed stream write failed");
+        return;
+    }
+    memmove(c->out, c->out + w, c->out_len - (size_t)w);
+    c->out_len -= (size_t)w;
+    if (c->out_len == 0 && c->is_shutting_down && !rly_yamux_want_write(c->yamux))
+        conn_fail(c, 0, "shutdown");
+}
+
 void rly_tcp_conn_flush(tcp_conn *c)
 {
-    if (c->is_closed || c->write_inflight)
+    if (c->is_closed || c->write_inflight || (c->is_over_stream && c->out_len > 0 && !c->under))
         return;
     int rv = c->stage == STAGE_YAMUX ? pull_yamux(c) : pull_mss(c);
     if (rv != 0) {
@@ -130,6 +147,10 @@ void rly_tcp_conn_flush(tcp_conn *c)
     if (c->out_len == 0) {
         if (c->is_shutting_down)
             conn_fail(c, 0, "shutdown");
+        return;
+    }
+    if (c->is_over_stream) {
+        flush_to_stream(c);
         return;
     }
     uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
@@ -680,7 +701,16 @@ static void conn_fail(tcp_conn *c, int err, const char *cause)
     rly_noise_del(c->noise);
     c->mss = NULL;
     c->noise = NULL;
-    uv_close((uv_handle_t *)&c->handle, handle_closed);
+    if (c->is_over_stream) {
+        rly_stream *under = c->under;
+        c->under = NULL;
+        if (under) {
+            rly_stream_set_handler(under, NULL, NULL);
+            (void)rly_stream_reset(under);
+        }
+    } else {
+        uv_close((uv_handle_t *)&c->handle, handle_closed);
+    }
     uv_close((uv_handle_t *)&c->timer, handle_closed);
 }
 
@@ -699,18 +729,20 @@ void rly_tcp_conn_shutdown(tcp_conn *c, const char *cause)
     mark_dirty(c);
 }
 
-static tcp_conn *conn_new(rly_tcp_transport *t, rly_conn_dir dir)
+static tcp_conn *conn_new(rly_tcp_transport *t, rly_conn_dir dir, rly_stream *under)
 {
     tcp_conn *c = rly_calloc(t->mem, 1, sizeof(*c));
     if (!c)
         return NULL;
-    if (uv_tcp_init(t->loop, &c->handle) != 0) {
+    if (!under && uv_tcp_init(t->loop, &c->handle) != 0) {
         rly_free(t->mem, c);
         return NULL;
     }
     uv_timer_init(t->loop, &c->timer);
     c->handle.data = c->timer.data = c;
-    c->open_handles = 2;
+    c->open_handles = under ? 1 : 2;
+    c->under = under;
+    c->is_over_stream = under != NULL;
     c->t = t;
     c->base.ops = &tcp_conn_ops;
     c->base.id = ++t->next_conn_id;
@@ -754,7 +786,7 @@ static void conn_start(tcp_conn *c)
 
 void rly_tcp_conn_accept(rly_tcp_transport *t, uv_stream_t *server)
 {
-    tcp_conn *c = conn_new(t, RLY_CONN_INBOUND);
+    tcp_conn *c = conn_new(t, RLY_CONN_INBOUND, NULL);
     if (!c) {
         RLY_LOGW(t->log, RLY_TARGET_TRANSPORT, RLY_MSG("Accept failed"),
                  RLY_F_STR("error", "out of memory"));
@@ -821,7 +853,7 @@ static int dial_target(const rly_multiaddr *ma, struct sockaddr_storage *ss, tcp
 int rly_tcp_conn_dial(rly_tcp_transport *t, const rly_multiaddr *ma, rly_tcp_dial_cb cb, void *ud)
 {
     struct sockaddr_storage ss;
-    tcp_conn *c = conn_new(t, RLY_CONN_OUTBOUND);
+    tcp_conn *c = conn_new(t, RLY_CONN_OUTBOUND, NULL);
     if (!c)
         return RLY_ERR_NOMEM;
     int rv = dial_target(ma, &ss, c);
@@ -838,5 +870,86 @@ int rly_tcp_conn_dial(rly_tcp_transport *t, const rly_multiaddr *ma, rly_tcp_dia
     c->dial_cb = cb;
     c->dial_ud = ud;
     update_timer(c);
+    return 0;
+}
+
+/* ---- a connection over a stream (relayed) ------------------------------------------------- */
+
+static void under_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    tcp_conn *c = ud;
+    size_t total = len;
+    /* Noise decrypts in place: work on a copy in the loop's read buffer. */
+    while (len > 0 && !c->is_closed) {
+        size_t n = len < sizeof(c->t->read_buf) ? len : sizeof(c->t->read_buf);
+        memcpy(c->t->read_buf, data, n);
+        int rv = feed(c, c->t->read_buf, n);
+        if (rv != 0) {
+            conn_fail(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
+            return;
+        }
+        data += n;
+        len -= n;
+    }
+    if (c->is_closed || !c->under)
+        return;
+    (void)rly_stream_consume(c->under, total);
+    mark_dirty(c);
+    update_timer(c);
+}
+
+static void under_on_fin(rly_stream *s, void *ud)
+{
+    conn_fail(ud, 0, "remote closed");
+}
+
+static void under_on_writable(rly_stream *s, void *ud)
+{
+    mark_dirty(ud);
+}
+
+static void under_on_close(rly_stream *s, void *ud, int err)
+{
+    tcp_conn *c = ud;
+    c->under = NULL; /* the stream is gone: conn_fail must not reset it */
+    conn_fail(c, err ? err : RLY_ERR_CLOSED, "relayed stream closed");
+}
+
+static const rly_stream_handler under_handler = {
+    .on_data = under_on_data,
+    .on_fin = under_on_fin,
+    .on_writable = under_on_writable,
+    .on_close = under_on_close,
+};
+
+int rly_tcp_conn_over_stream(rly_tcp_transport *t, rly_stream *s, rly_conn_dir dir,
+                             const rly_peerid *expected, const rly_multiaddr *remote,
+                             const uint8_t *rest, size_t restlen, rly_tcp_dial_cb cb, void *ud)
+{
+    tcp_conn *c = conn_new(t, dir, s);
+    if (!c) {
+        (void)rly_stream_reset(s);
+        return RLY_ERR_NOMEM;
+    }
+    if (expected) {
+        c->expected = *expected;
+        c->has_expected = true;
+    }
+    if (remote)
+        c->base.remote = *remote;
+    c->base.transport = "p2p-circuit";
+    c->dial_cb = cb;
+    c->dial_ud = ud;
+    rly_stream_set_handler(s, &under_handler, c);
+    int rv = start_mss(c, sec_protocols);
+    if (rv != 0) {
+        c->dial_cb = NULL;
+        conn_fail(c, rv, "start failed");
+        return rv;
+    }
+    update_timer(c);
+    mark_dirty(c);
+    if (restlen > 0)
+        under_on_data(s, c, rest, restlen);
     return 0;
 }

@@ -40,6 +40,10 @@ typedef struct tcp_stream {
 
 struct tcp_conn {
     rly_conn base; /* first: an rly_conn * is a tcp_conn * */
+    /* The bytes travel over |handle| (a TCP socket) or, for a relayed connection, over |under|
+     * (a stream of another connection: the hop or stop stream of a circuit). */
+    rly_stream *under;
+    bool is_over_stream;
     uv_tcp_t handle;
     uv_timer_t timer;
     rly_tcp_transport *t;
@@ -103,6 +107,9 @@ void rly_tcp_transport_conn_freed(rly_tcp_transport *t);
 /* tcp_conn.c */
 void rly_tcp_conn_accept(rly_tcp_transport *t, uv_stream_t *server);
 int rly_tcp_conn_dial(rly_tcp_transport *t, const rly_multiaddr *ma, rly_tcp_dial_cb cb, void *ud);
+int rly_tcp_conn_over_stream(rly_tcp_transport *t, rly_stream *s, rly_conn_dir dir,
+                             const rly_peerid *expected, const rly_multiaddr *remote,
+                             const uint8_t *rest, size_t restlen, rly_tcp_dial_cb cb, void *ud);
 void rly_tcp_conn_flush(tcp_conn *c);
 void rly_tcp_conn_shutdown(tcp_conn *c, const char *cause);
 

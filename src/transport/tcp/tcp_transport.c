@@ -190,6 +190,18 @@ int rly_tcp_transport_new(rly_tcp_transport **pt, uv_loop_t *loop, const rly_tcp
     return 0;
 }
 
+int rly_tcp_transport_upgrade_stream(rly_tcp_transport *t, rly_stream *s, rly_conn_dir dir,
+                                     const rly_peerid *expected, const rly_multiaddr *remote,
+                                     const uint8_t *rest, size_t restlen, rly_tcp_dial_cb cb,
+                                     void *ud)
+{
+    if (t->is_closing || (dir == RLY_CONN_OUTBOUND && !expected)) {
+        (void)rly_stream_reset(s);
+        return t->is_closing ? RLY_ERR_CLOSED : RLY_ERR_INVALID_ARG;
+    }
+    return rly_tcp_conn_over_stream(t, s, dir, expected, remote, rest, restlen, cb, ud);
+}
+
 size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t)
 {
     return t->nestablished;

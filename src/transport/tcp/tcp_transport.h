@@ -71,6 +71,19 @@ size_t rly_tcp_transport_listen_addrs(const rly_tcp_transport *t, rly_multiaddr 
 RLY_NODISCARD int rly_tcp_transport_dial(rly_tcp_transport *t, const rly_multiaddr *ma,
                                          rly_tcp_dial_cb cb, void *ud);
 
+/* rly_tcp_transport_upgrade_stream runs the same upgrade (mss -> Noise -> mss -> Yamux) over
+ * |s|, a stream of another connection, making it a connection of its own: how a relayed
+ * connection is built over a circuit's hop or stop stream. |dir| OUTBOUND: we are the dialer
+ * (initiator); the remote must be |expected| (required then). |remote| (copied) is the
+ * connection's remote address, normally "<relay addr>/p2p/<relay>/p2p-circuit/p2p/<peer>".
+ * |rest| (|restlen| bytes, delivered on |s| but not consumed) is fed first. |s| is taken: its
+ * handler is replaced and it is reset when the connection closes. |cb| runs once.
+ * Returns 0, RLY_ERR_INVALID_ARG or RLY_ERR_NOMEM (then |s| is reset and |cb| not called). */
+RLY_NODISCARD int rly_tcp_transport_upgrade_stream(rly_tcp_transport *t, rly_stream *s,
+                                                   rly_conn_dir dir, const rly_peerid *expected,
+                                                   const rly_multiaddr *remote, const uint8_t *rest,
+                                                   size_t restlen, rly_tcp_dial_cb cb, void *ud);
+
 /* rly_tcp_transport_num_connections returns the established connections. */
 size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t);
 
