@@ -676,6 +676,43 @@ Test(yamux, write_queue_cap_and_writable)
     check_no_leak();
 }
 
+/* The session cap bounds what all streams together may queue (a peer that never reads cannot
+ * make the relay hold max_stream_buffer per stream), and a stream refused for it is woken once
+ * the session drains, even though its own queue is empty. */
+Test(yamux, session_buffer_cap_and_wake)
+{
+    rly_yamux_settings set;
+    rly_yamux_settings_default(&set);
+    set.max_stream_buffer = 1000;
+    set.max_session_buffer = 1500;
+    peer c, s;
+    open_pair(&c, &s, &set, NULL);
+    uint32_t id2;
+    cr_assert_eq(rly_yamux_open_stream(c.y, &id2, rec_get(&c, 3)), 0);
+    cr_assert_eq(id2, 3);
+    uint8_t d[1000] = {0};
+    cr_assert_eq(rly_yamux_stream_write(c.y, 1, d, 1000), 1000);
+    cr_assert_eq(rly_yamux_stream_write(c.y, 3, d, 1000), 500, "capped by the session");
+    cr_assert_eq(rly_yamux_stream_write(c.y, 3, d, 1), RLY_ERR_AGAIN);
+    cr_assert_eq(rly_yamux_stream_write(c.y, 1, d, 1), RLY_ERR_AGAIN, "stream 1 is full too");
+    pump(&c, &s);
+    cr_assert_eq(rec_get(&c, 1)->nwritable, 1);
+    cr_assert_eq(rec_get(&c, 3)->nwritable, 1);
+    cr_assert_eq(rec_get(&s, 1)->data.len, 1000);
+    cr_assert_eq(rec_get(&s, 3)->data.len, 500);
+    cr_assert_eq(rly_yamux_stream_write(c.y, 3, d, 1000), 1000, "room again after draining");
+    /* A stream blocked only by the session, with nothing of its own queued, is woken too. */
+    cr_assert_eq(rly_yamux_stream_write(c.y, 1, d, 1000), 500);
+    cr_assert_eq(rly_yamux_stream_write(c.y, 1, d, 1), RLY_ERR_AGAIN);
+    pump(&c, &s);
+    cr_assert_eq(rec_get(&c, 1)->nwritable, 2);
+    cr_assert_eq(rec_get(&s, 1)->data.len, 1500);
+    cr_assert_eq(rec_get(&s, 3)->data.len, 1500);
+    peer_free(&c);
+    peer_free(&s);
+    check_no_leak();
+}
+
 /* FIN waits behind queued data when the window is closed. */
 Test(yamux, fin_waits_for_window)
 {

@@ -28,6 +28,7 @@ static const rly_yamux_settings default_settings = {
     .recv_window = RLY_YAMUX_INITIAL_WINDOW,
     .max_send_frame = 16u * 1024u,
     .max_stream_buffer = 256u * 1024u,
+    .max_session_buffer = 1024u * 1024u,
     .max_pending_pings = 64,
     .max_pending_control = 1024,
     .empty_frame_burst = 1000,
@@ -61,6 +62,7 @@ static bool settings_ok(const rly_yamux_settings *s)
            in_range(s->max_ack_backlog, 1, MAX_STREAMS_CAP) &&
            in_range(s->recv_window, RLY_YAMUX_INITIAL_WINDOW, MAX_RECV_WINDOW) &&
            in_range(s->max_send_frame, 1, MAX_SEND_FRAME) && s->max_stream_buffer >= 1 &&
+           s->max_session_buffer >= 1 &&
            in_range(s->max_pending_pings, 1, s->max_pending_control) &&
            in_range(s->max_pending_control, 1, MAX_STREAMS_CAP) && s->empty_frame_burst >= 1 &&
            in_range(s->empty_frame_rate, 1, MAX_RATE) && s->stream_reset_burst >= 1 &&
@@ -606,6 +608,7 @@ static int write_data(rly_yamux *y, rly_yamux_stream *s, uint8_t *dest, size_t r
      * as go-yamux sends it. */
     put(y, dest, RLY_YAMUX_TYPE_DATA, 0, s->id, (uint32_t)n);
     rly_yamux_stream_take(y, s, dest + RLY_YAMUX_FRAME_LEN, (uint32_t)n);
+    y->queued -= n;
     s->send_window -= (uint32_t)n;
     rly_yamux_stream_unlink(y, s, RLY_YAMUX_LIST_DATA);
     rly_yamux_stream_schedule(y, s);
@@ -615,7 +618,7 @@ static int write_data(rly_yamux *y, rly_yamux_stream *s, uint8_t *dest, size_t r
         if (y->cb.on_stream_writable && y->cb.on_stream_writable(y, s->id, s->user_data) != 0)
             return RLY_ERR_CALLBACK_FAILURE;
     }
-    return 0;
+    return rly_yamux_stream_wake_blocked(y);
 }
 
 /* send_one writes the highest-priority pending frame into |dest| if it fits; |*pn| is its size

@@ -58,6 +58,8 @@ typedef struct rly_yamux_settings {
                                       <= 1 GiB. No auto-tuning: this is also the maximum. */
     uint32_t max_send_frame;       /* 16 KiB (rust): Data payload per frame we send. 1..1 MiB */
     uint32_t max_stream_buffer;    /* 256 KiB: bytes queued per stream by stream_write. >= 1 */
+    uint32_t max_session_buffer;   /* 1 MiB: bytes queued by all streams together; a peer that
+                                      does not read cannot make the session hold more. >= 1 */
     uint32_t max_pending_pings;    /* 64: ping ACKs owed and not yet sent; more: FLOODED. >= 1 */
     uint32_t max_pending_control;  /* 1024: queued control frames (ping ACKs, RSTs of refused
                                       streams); more: FLOODED. >= max_pending_pings */

@@ -19,6 +19,7 @@ enum {
     RLY_YAMUX_SF_WANT_WRITABLE = 1u << 8, /* a write was short: call on_stream_writable */
     RLY_YAMUX_SF_IN_CTL = 1u << 9,        /* linked in the control list */
     RLY_YAMUX_SF_IN_DATA = 1u << 10,      /* linked in the data list */
+    RLY_YAMUX_SF_WAKE = 1u << 11,         /* to be woken by rly_yamux_stream_wake_blocked */
 };
 
 /* The two output lists a stream can be in (round-robin FIFOs). */
@@ -96,6 +97,8 @@ struct rly_yamux {
     uint32_t ninbound;
     uint32_t noutbound;
     uint32_t nbacklog; /* our streams not ACKed yet */
+    size_t queued;     /* bytes in all send queues (capped by max_session_buffer) */
+    bool has_blocked;  /* a stream_write was refused for the session cap: wake writers */
     uint64_t next_id;
     rly_yamux_list lists[2];
 
@@ -125,6 +128,11 @@ struct rly_yamux {
 };
 
 /* yamux_stream.c: the stream table and send queues. */
+
+/* rly_yamux_stream_wake_blocked calls on_stream_writable for every stream that wants it, once
+ * the session's queued bytes are back under half the session cap. Returns 0 or
+ * RLY_ERR_CALLBACK_FAILURE. */
+RLY_NODISCARD int rly_yamux_stream_wake_blocked(rly_yamux *y);
 
 /* rly_yamux_stream_find returns the stream |id| (zombies included), NULL if none. */
 rly_yamux_stream *rly_yamux_stream_find(const rly_yamux *y, uint32_t id);

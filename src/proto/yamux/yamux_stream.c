@@ -166,6 +166,7 @@ void rly_yamux_stream_schedule(rly_yamux *y, rly_yamux_stream *s)
 
 static void queue_clear(rly_yamux *y, rly_yamux_stream *s)
 {
+    y->queued -= s->sq_len; /* bytes dropped by a reset or a close */
     rly_free(y->mem, s->sq);
     s->sq = NULL;
     s->sq_cap = s->sq_head = s->sq_len = 0;
@@ -260,6 +261,7 @@ static int queue_append(rly_yamux *y, rly_yamux_stream *s, const uint8_t *data, 
     memcpy(s->sq + tail, data, first);
     memcpy(s->sq, data + first, n - first);
     s->sq_len += n;
+    y->queued += n;
     return 0;
 }
 
@@ -294,6 +296,13 @@ rly_ssize rly_yamux_stream_write(rly_yamux *y, uint32_t id, const uint8_t *data,
     if (len == 0)
         return 0;
     uint32_t space = y->set.max_stream_buffer - s->sq_len;
+    size_t session_space =
+        y->queued < y->set.max_session_buffer ? y->set.max_session_buffer - y->queued : 0;
+    if (session_space < space) {
+        space = (uint32_t)session_space;
+        if (space < len)
+            y->has_blocked = true; /* woken by rly_yamux_stream_wake_blocked */
+    }
     if (space == 0) {
         s->flags |= RLY_YAMUX_SF_WANT_WRITABLE;
         return RLY_ERR_AGAIN;
@@ -398,5 +407,39 @@ int rly_yamux_stream_get_info(const rly_yamux *y, uint32_t id, rly_yamux_stream_
     info->unconsumed = s->recv_unconsumed;
     info->is_local_closed = (s->flags & RLY_YAMUX_SF_FIN_PENDING) != 0;
     info->is_remote_closed = (s->flags & RLY_YAMUX_SF_FIN_RECV) != 0;
+    return 0;
+}
+
+/* next_to_wake returns a stream marked RLY_YAMUX_SF_WAKE, NULL if none is left. */
+static rly_yamux_stream *next_to_wake(const rly_yamux *y)
+{
+    for (uint32_t b = 0; y->buckets && b < (1u << y->bucket_bits); b++)
+        for (rly_yamux_stream *s = y->buckets[b]; s; s = s->hnext)
+            if (s->flags & RLY_YAMUX_SF_WAKE)
+                return s;
+    return NULL;
+}
+
+int rly_yamux_stream_wake_blocked(rly_yamux *y)
+{
+    if (!y->has_blocked || y->queued > y->set.max_session_buffer / 2 || !y->buckets)
+        return 0;
+    y->has_blocked = false;
+    /* Mark first, then wake one at a time from a fresh scan: a callback may write, open, close
+     * or reset streams (and so rehash the table) while we go. */
+    for (uint32_t b = 0; b < (1u << y->bucket_bits); b++) {
+        for (rly_yamux_stream *s = y->buckets[b]; s; s = s->hnext) {
+            if ((s->flags & RLY_YAMUX_SF_WANT_WRITABLE) && s->sq_len == 0) {
+                s->flags &= (uint16_t)~RLY_YAMUX_SF_WANT_WRITABLE;
+                s->flags |= RLY_YAMUX_SF_WAKE;
+            }
+        }
+    }
+    rly_yamux_stream *s;
+    while ((s = next_to_wake(y)) != NULL) {
+        s->flags &= (uint16_t)~RLY_YAMUX_SF_WAKE;
+        if (y->cb.on_stream_writable && y->cb.on_stream_writable(y, s->id, s->user_data) != 0)
+            return RLY_ERR_CALLBACK_FAILURE;
+    }
     return 0;
 }
