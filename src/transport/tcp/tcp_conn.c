@@ -131,8 +131,8 @@ static void flush_to_stream(tcp_conn *c)
     }
     memmove(c->out, c->out + w, c->out_len - (size_t)w);
     c->out_len -= (size_t)w;
-    if (c->out_len == 0 && c->is_shutting_down && !rly_yamux_want_write(c->yamux))
-        conn_fail(c, 0, "shutdown");
+    if (c->out_len == 0 && c->is_shutting_down && !(c->yamux && rly_yamux_want_write(c->yamux)))
+        conn_fail(c, c->close_err, c->close_cause);
 }
 
 void rly_tcp_conn_flush(tcp_conn *c)
@@ -146,7 +146,7 @@ void rly_tcp_conn_flush(tcp_conn *c)
     }
     if (c->out_len == 0) {
         if (c->is_shutting_down)
-            conn_fail(c, 0, "shutdown");
+            conn_fail(c, c->close_err, c->close_cause);
         return;
     }
     if (c->is_over_stream) {
@@ -530,7 +530,8 @@ static int feed_plain(tcp_conn *c, const uint8_t *p, size_t len)
             used = feed_mss(c, p, len);
         } else {
             used = rly_yamux_recv(c->yamux, p, len, rly_tcp_now());
-            announce_new_streams(c);
+            if (used >= 0) /* a failed session announces nothing: its streams are dead */
+                announce_new_streams(c);
         }
         if (used < 0)
             return (int)used;
@@ -594,6 +595,22 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof(c->t->read_buf);
 }
 
+/* The peer broke the protocol: stop reading, let what is already queued go out (the "na"
+ * answers, Yamux's GoAway with its error code), then close; cut after TCP_CLOSE_GRACE. */
+static void fail_after_flush(tcp_conn *c, int err, const char *cause)
+{
+    if (c->is_closed || c->is_shutting_down)
+        return;
+    c->is_shutting_down = true;
+    c->close_err = err;
+    c->close_cause = cause;
+    c->deadline = rly_tcp_now() + TCP_CLOSE_GRACE;
+    if (!c->is_over_stream)
+        uv_read_stop((uv_stream_t *)&c->handle);
+    update_timer(c);
+    mark_dirty(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     tcp_conn *c = s->data;
@@ -606,7 +623,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     int rv = feed(c, (uint8_t *)buf->base, (size_t)nread);
     if (rv != 0) {
-        conn_fail(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
+        fail_after_flush(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
         return;
     }
     mark_dirty(c);
@@ -620,7 +637,10 @@ static void on_timer(uv_timer_t *h)
     if (c->is_closed)
         return;
     if (now >= c->deadline) {
-        conn_fail(c, RLY_ERR_TIMEOUT, c->is_shutting_down ? "shutdown" : "handshake timeout");
+        if (c->is_shutting_down)
+            conn_fail(c, c->close_err, c->close_cause);
+        else
+            conn_fail(c, RLY_ERR_TIMEOUT, "handshake timeout");
         return;
     }
     if (c->yamux) {
@@ -675,7 +695,7 @@ static void log_failed_handshake(tcp_conn *c, int err, const char *cause)
     RLY_LOGD(c->t->log, RLY_TARGET_TRANSPORT, RLY_MSG("Handshake failed"),
              RLY_F_U64("conn_id", c->base.id), RLY_F_STR("remote_addr", addr),
              RLY_F_STR("stage", stage_name(c->stage)), RLY_F_STR("reason", cause),
-             RLY_F_STR("error", rly_strerror(err)));
+             RLY_F_STR("error", err ? rly_strerror(err) : "closed by peer"));
 }
 
 /* Tears the connection down now: streams get on_close, the swarm on_closed (for established
@@ -723,6 +743,8 @@ void rly_tcp_conn_shutdown(tcp_conn *c, const char *cause)
         return;
     }
     c->is_shutting_down = true;
+    c->close_err = 0;
+    c->close_cause = cause;
     RLY_IGNORE(rly_yamux_goaway(c->yamux, 0));
     c->deadline = rly_tcp_now() + TCP_CLOSE_GRACE;
     update_timer(c);
@@ -885,7 +907,7 @@ static void under_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t l
         memcpy(c->t->read_buf, data, n);
         int rv = feed(c, c->t->read_buf, n);
         if (rv != 0) {
-            conn_fail(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
+            fail_after_flush(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
             return;
         }
         data += n;

@@ -54,6 +54,8 @@ struct tcp_conn {
     bool is_established;
     bool is_closed;        /* torn down; waiting for libuv to release the handles */
     bool is_shutting_down; /* GoAway sent: close once the output is flushed */
+    int close_err;         /* why, once the output is flushed (0: a clean shutdown) */
+    const char *close_cause;
     bool write_inflight;
     unsigned open_handles;
     rly_mss *mss;
