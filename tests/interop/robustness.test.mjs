@@ -1,0 +1,648 @@
+// robustness.test.mjs: ONE relay (small limits: handshake_timeout_secs = 2,
+// max_pending_handshakes = 32, keepalive 2 s) is attacked with raw sockets (node:net, hand-made
+// multistream-select / Noise / Yamux bytes from lib/raw.mjs) and misbehaving js peers, while a
+// good js-libp2p peer stays connected and is pinged throughout. Every bad connection must be
+// closed by the relay within a bound, and where the relay logs it (debug "Handshake failed",
+// info "ConnectionClosed") with the matching stage / reason / error. At the end the good peer's
+// connection is the same one, identify still works, the relay's RSS has not grown by more than
+// RSS_BOUND_MIB, the pending-handshake counter has not leaked, and the relay exits 0 on SIGTERM
+// (under ASan that also means no leak and no UB report).
+//
+// The tests share the relay and run in order; each one names the attack it makes.
+// Run by hand: RLY_BUILD_DIR=build tests/interop/run.sh tests/interop/robustness.test.mjs
+import './polyfill.mjs'
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { performance } from 'node:perf_hooks'
+import { after, before, describe, test } from 'node:test'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  OP_TIMEOUT_MS, PROTO_IDENTIFY, PROTO_PING, annotate, createJsNode, loopbackConfig, opSignal, sleep,
+  startRelay, stopJsNodes, tcpParts, waitUntil
+} from './lib/index.mjs'
+import {
+  MSS_HEADER, YAMUX, YamuxDecoder, mssMsg, noiseFrame, noiseHandshake, rawConnect, rawIdentity,
+  selectNoise, uvarint, waitClosed, yamuxFrame
+} from './lib/raw.mjs'
+
+const HS_TIMEOUT_S = 2
+const MAX_PENDING = 32
+const KEEPALIVE_S = 2
+const KEEPALIVE_ANSWER_S = 10 // yamux keepalive_timeout (fixed in yamux.c)
+const MAX_INBOUND_STREAMS = 1000 // yamux.h default
+const MSS_MAX_ATTEMPTS = 16 // mss.h RLY_MSS_MAX_ATTEMPTS
+// A bad connection must be closed within the handshake timeout plus this slack (ASan, loaded CI).
+const CLOSE_SLACK_MS = 8_000
+const CLOSE_BOUND_MS = HS_TIMEOUT_S * 1000 + CLOSE_SLACK_MS
+const RSS_BOUND_MIB = 64
+const PING_INTERVAL_MS = 200
+// case 8: streams a non-reading peer fills (x 256 KiB: 100 MiB, well above RSS_BOUND_MIB if the
+// relay queued every echo)
+const NONREADER_STREAMS = 400
+
+const STAGE_SEC = 'security negotiation'
+const STAGE_NOISE = 'noise handshake'
+const STAGE_MUX = 'muxer negotiation'
+const REASON_TIMEOUT = 'handshake timeout'
+const REASON_PENDING = 'too many pending handshakes (max_pending_handshakes)'
+const ERR_NEGOTIATION = 'protocol negotiation failed'
+
+/** loopbackConfig() with our [network] limits added to its [network] table. */
+function robustnessConfig () {
+  const limits = [
+    `handshake_timeout_secs = ${HS_TIMEOUT_S}`,
+    `max_pending_handshakes = ${MAX_PENDING}`,
+    'max_connections = 200',
+    `keepalive_interval_secs = ${KEEPALIVE_S}`
+  ].join('\n')
+  const cfg = loopbackConfig()
+  assert.ok(cfg.startsWith('[network]\n'), 'loopbackConfig() layout changed')
+  return cfg.replace('[network]\n', `[network]\n${limits}\n`)
+}
+
+function vmRssKiB (pid) {
+  const m = /^VmRSS:\s+(\d+)\s+kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  assert.ok(m, `no VmRSS in /proc/${pid}/status`)
+  return Number(m[1])
+}
+
+// ---- shared state -------------------------------------------------------------------------------
+
+let relay
+let host
+let port
+let good // the good js node
+let goodConn // its one connection to the relay
+let pinger
+let rssBeforeKiB
+let rssPeakKiB = 0
+const raws = new Set() // every raw connection, destroyed in after()
+let silent // an authenticated raw peer that never answers the relay's keepalive pings
+
+async function connect () {
+  const c = await rawConnect(host, port)
+  raws.add(c)
+  return c
+}
+
+function sampleRss () {
+  if (relay?.running()) rssPeakKiB = Math.max(rssPeakKiB, vmRssKiB(relay.pid))
+}
+
+/**
+ * Ping the good peer every PING_INTERVAL_MS (its existing connection), recording each result with
+ * its start time, until stopped.
+ */
+function startPinger (node, peer) {
+  const p = { oks: [], failures: [], running: true }
+  p.loop = (async () => {
+    while (p.running) {
+      const start = performance.now()
+      try {
+        await node.services.ping.ping(peer, { signal: opSignal(OP_TIMEOUT_MS) })
+        p.oks.push({ start, end: performance.now() })
+      } catch (err) {
+        p.failures.push({ start, error: `${err.name}: ${err.message}` })
+      }
+      sampleRss()
+      await sleep(PING_INTERVAL_MS)
+    }
+  })()
+  p.stop = async () => {
+    p.running = false
+    await p.loop
+  }
+  return p
+}
+
+/** A background ping that started at or after `t` has succeeded (bounded); no ping failed. */
+async function goodPingSince (t, what) {
+  await waitUntil(() => pinger.oks.some(o => o.start >= t) || pinger.failures.length > 0,
+    { timeoutMs: 2 * OP_TIMEOUT_MS, what: `a ping of the good peer ${what}` })
+  assert.deepEqual(pinger.failures, [], `pings of the good peer failed (${what})`)
+  assert.equal(goodConn.status, 'open', `the good peer's connection is ${goodConn.status} (${what})`)
+}
+
+/** The relay's "Handshake failed" record for the raw connection `c` (bounded wait). */
+function handshakeFailedLog (c) {
+  const ra = `/ip4/127.0.0.1/tcp/${c.localPort}`
+  return relay.waitForLog(l => l.message === 'Handshake failed' && l.fields.remote_addr === ra,
+    { what: `"Handshake failed" remote_addr=${ra}` })
+}
+
+function matches (value, expected) {
+  if (expected == null) return true
+  if (Array.isArray(expected)) return expected.some(e => matches(value, e))
+  if (expected instanceof RegExp) return expected.test(value)
+  return value === expected
+}
+
+/**
+ * `c` is closed by the relay within `boundMs`, and the relay logged "Handshake failed" for it with
+ * the expected stage / reason / error (a string, RegExp or array of them; null: any).
+ * Resolves with { rec, ms } (ms: from connect to close).
+ */
+async function expectHandshakeFailed (c, what, { stage, reason, error, boundMs = CLOSE_BOUND_MS } = {}) {
+  const { at } = await waitClosed(c, boundMs, what)
+  const rec = await handshakeFailedLog(c)
+  const ms = Math.round(at - c.openedAt)
+  const desc = `${what}: ${rec.line}`
+  assert.ok(matches(rec.fields.stage, stage), `stage ${rec.fields.stage}, expected ${stage} (${desc})`)
+  assert.ok(rec.fields.reason, `no reason field (${desc})`)
+  assert.ok(matches(rec.fields.reason, reason), `reason ${rec.fields.reason}, expected ${reason} (${desc})`)
+  assert.ok(matches(rec.fields.error, error), `error ${rec.fields.error}, expected ${error} (${desc})`)
+  console.log(`# ${what}: closed after ${ms} ms; stage="${rec.fields.stage}" reason="${rec.fields.reason}" error="${rec.fields.error}"`)
+  return { rec, ms }
+}
+
+/** A raw peer through multistream-select and Noise (early muxer: Yamux), seen as established. */
+async function authedRaw (opts = {}) {
+  const c = await connect()
+  await selectNoise(c)
+  const t = await noiseHandshake(c, opts)
+  const est = await relay.waitForLog(l => l.message === 'ConnectionEstablished' && l.fields.peer_id === t.peerId,
+    { what: `ConnectionEstablished of raw peer ${t.peerId}` })
+  return { c, t, peerId: t.peerId, est }
+}
+
+/**
+ * `peerId`'s raw connection is closed by the relay (bounded) and logged ConnectionClosed with the
+ * expected error / cause. yamuxError: the "Yamux session failed" debug record with that error (and,
+ * with protoReason, a "Yamux protocol error" record) comes right before the ConnectionClosed.
+ */
+async function expectConnectionClosed (c, peerId, what, { error, cause, yamuxError, protoReason, boundMs = CLOSE_BOUND_MS } = {}) {
+  const { at } = await waitClosed(c, boundMs, what)
+  const rec = await relay.waitForLog(l => l.message === 'ConnectionClosed' && l.fields.peer_id === peerId,
+    { what: `ConnectionClosed peer_id=${peerId}` })
+  assert.ok(matches(rec.fields.error, error), `error ${rec.fields.error}, expected ${error} (${what}: ${rec.line})`)
+  assert.ok(matches(rec.fields.cause, cause), `cause ${rec.fields.cause}, expected ${cause} (${what}: ${rec.line})`)
+  if (yamuxError != null) {
+    // the records the failure produced, newest first: the protocol error, the session failure
+    // and the GoAway the relay flushes before closing (swarm records of this connection skipped)
+    const prior = []
+    for (let i = relay.logs.indexOf(rec) - 1; i >= 0 && prior.length < 3; i--) {
+      const l = relay.logs[i]
+      if (l.fields.conn_id === rec.fields.conn_id && l.message === 'Inbound stream refused') continue
+      prior.push(l)
+    }
+    const failed = prior.find(l => l.message === 'Yamux session failed')
+    assert.ok(failed, `no "Yamux session failed" record right before ${rec.line}:\n${prior.map(l => l.line).join('\n')}`)
+    assert.equal(failed.fields.error, yamuxError, failed.line)
+    if (protoReason != null) {
+      const pe = prior.find(l => l.message === 'Yamux protocol error')
+      assert.ok(pe, `no "Yamux protocol error" record right before ${rec.line}`)
+      assert.ok(matches(pe.fields.reason, protoReason), `Yamux protocol error reason ${pe.fields.reason}, expected ${protoReason}`)
+    }
+  }
+  console.log(`# ${what}: closed after ${Math.round(at - c.openedAt)} ms; cause="${rec.fields.cause}" error="${rec.fields.error}" (received ${c.bytesIn} bytes)`)
+  return rec
+}
+
+/**
+ * The Yamux frames the relay sent on an authenticated raw connection that are still buffered
+ * (e.g. after it closed): decrypted and decoded, best effort.
+ */
+async function leftoverYamuxFrames (r) {
+  const dec = new YamuxDecoder()
+  const frames = []
+  while (r.c.buffered >= 2) {
+    try {
+      frames.push(...dec.push(await r.t.recv({ timeoutMs: 100 })))
+    } catch {
+      break
+    }
+  }
+  return frames
+}
+
+/** Run a test body; on failure attach the relay's output tail. */
+async function withTail (fn) {
+  try {
+    await fn()
+    sampleRss()
+  } catch (err) {
+    throw annotate(err, relay?.describe() ?? '(no relay)')
+  }
+}
+
+// ---- the suite ------------------------------------------------------------------------------------
+
+describe('robustness: one relay under attack while a good js peer keeps working', () => {
+  before(async () => {
+    relay = await startRelay({ config: robustnessConfig() })
+    ;({ host, port } = tcpParts(relay.tcp4))
+    good = await createJsNode()
+    goodConn = await good.dial(multiaddr(relay.tcp4), { signal: opSignal() })
+    assert.equal(goodConn.remotePeer.toString(), relay.peerId)
+    for (let i = 0; i < 3; i++) await good.services.ping.ping(goodConn.remotePeer, { signal: opSignal() })
+    // an authenticated peer that then stays silent: the keepalive must close it (checked at the end)
+    silent = await authedRaw()
+    rssBeforeKiB = vmRssKiB(relay.pid)
+    rssPeakKiB = rssBeforeKiB
+    pinger = startPinger(good, goodConn.remotePeer)
+  })
+
+  after(async () => {
+    await pinger?.stop()
+    for (const c of raws) c.destroy()
+    await stopJsNodes(good)
+    await relay?.stop() // idempotent; the last test checks the exit code
+  })
+
+  test('1. garbage instead of the multistream header: random bytes, an HTTP request, silence', { timeout: 60_000 }, async () => {
+    await withTail(async () => {
+      const t0 = performance.now()
+      const rnd = await connect()
+      rnd.write(randomBytes(256))
+      const http = await connect()
+      http.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: robustness-test/1.0\r\nAccept: */*\r\nConnection: keep-alive\r\n\r\n')
+      const zero = await connect()
+      zero.write(Buffer.from([0x00])) // a message of length 0
+      const quiet = await connect() // connects and sends nothing at all
+      await goodPingSince(t0, 'during attack 1')
+      // random bytes: rejected at once, or (a plausible length prefix) left waiting: timeout
+      await expectHandshakeFailed(rnd, '256 random bytes', { stage: STAGE_SEC, reason: [STAGE_SEC, REASON_TIMEOUT] })
+      await expectHandshakeFailed(http, 'an HTTP request', { stage: STAGE_SEC, reason: STAGE_SEC, error: ERR_NEGOTIATION })
+      await expectHandshakeFailed(zero, 'a zero-length mss message', { stage: STAGE_SEC, reason: STAGE_SEC, error: ERR_NEGOTIATION })
+      await expectHandshakeFailed(quiet, 'a silent connection', { stage: STAGE_SEC, reason: REASON_TIMEOUT, error: 'timed out' })
+      await goodPingSince(performance.now(), 'after attack 1')
+    })
+  })
+
+  test('2. Noise stage: truncated msg1 then silence, msg1 too short, 65535-byte frames', { timeout: 60_000 }, async () => {
+    await withTail(async () => {
+      const t0 = performance.now()
+      // truncated msg1: the frame announces 32 bytes, 10 arrive, then nothing
+      const trunc = await connect()
+      await selectNoise(trunc)
+      trunc.write(Buffer.concat([Buffer.from([0x00, 0x20]), randomBytes(10)]))
+      // msg1 of the wrong length: a complete 10-byte frame
+      const short = await connect()
+      await selectNoise(short)
+      short.write(noiseFrame(randomBytes(10)))
+      // a frame announcing 65535 bytes, 100 of them, then our FIN
+      const fin = await connect()
+      await selectNoise(fin)
+      fin.write(Buffer.concat([Buffer.from([0xff, 0xff]), randomBytes(100)]))
+      fin.end()
+      // a frame announcing 65535 bytes, 100 of them, then silence
+      const big = await connect()
+      await selectNoise(big)
+      big.write(Buffer.concat([Buffer.from([0xff, 0xff]), randomBytes(100)]))
+      // a complete 65535-byte msg1 (32 bytes of e, then a "payload" the responder may ignore), then
+      // silence: the relay answers or rejects it; either way the connection must end
+      const full = await connect()
+      await selectNoise(full)
+      full.write(noiseFrame(randomBytes(65535)))
+      await goodPingSince(t0, 'during attack 2')
+
+      await expectHandshakeFailed(trunc, 'truncated msg1, then silence', { stage: STAGE_NOISE, reason: REASON_TIMEOUT, error: 'timed out' })
+      await expectHandshakeFailed(short, 'a 10-byte msg1', { stage: STAGE_NOISE, reason: STAGE_NOISE, error: 'handshake failed' })
+      await expectHandshakeFailed(fin, '65535 announced, 100 sent, FIN', { stage: STAGE_NOISE, reason: 'remote closed' })
+      await expectHandshakeFailed(big, '65535 announced, 100 sent, silence', { stage: STAGE_NOISE, reason: REASON_TIMEOUT, error: 'timed out' })
+      await expectHandshakeFailed(full, 'a 65535-byte msg1, then silence', { stage: STAGE_NOISE, reason: [REASON_TIMEOUT, STAGE_NOISE] })
+      await goodPingSince(performance.now(), 'after attack 2')
+    })
+  })
+
+  test('3. multistream-select limits: messages over 1024 bytes, 20 refused proposals (also inside Noise)', { timeout: 60_000 }, async () => {
+    await withTail(async () => {
+      const t0 = performance.now()
+      const bigHeader = await connect() // the very first message is 2000 bytes long
+      bigHeader.write(Buffer.concat([uvarint(2000), Buffer.alloc(1999, 0x61), Buffer.from('\n')]))
+      const bigProposal = await connect() // a valid header, then a 1025-byte proposal
+      bigProposal.write(Buffer.concat([mssMsg(MSS_HEADER), uvarint(1025), Buffer.from('/'), Buffer.alloc(1023, 0x62), Buffer.from('\n')]))
+      const hugeLen = await connect() // a length prefix of 2^28 and nothing else
+      hugeLen.write(Buffer.concat([mssMsg(MSS_HEADER), uvarint(2 ** 28)]))
+      const attempts = await connect() // 20 proposals the relay does not speak
+      attempts.write(Buffer.concat([mssMsg(MSS_HEADER), ...Array.from({ length: 20 }, (_, i) => mssMsg(`/not-noise/${i}`))]))
+      // the same inside Noise: no early muxer, then 20 unknown muxers
+      const inner = await connect()
+      await selectNoise(inner)
+      const t = await noiseHandshake(inner, { muxers: [] })
+      t.send(Buffer.concat([mssMsg(MSS_HEADER), ...Array.from({ length: 20 }, (_, i) => mssMsg(`/not-yamux/${i}`))]))
+      await goodPingSince(t0, 'during attack 3')
+
+      await expectHandshakeFailed(bigHeader, 'a 2000-byte first message', { stage: STAGE_SEC, reason: STAGE_SEC, error: ERR_NEGOTIATION })
+      await expectHandshakeFailed(bigProposal, 'a 1025-byte proposal', { stage: STAGE_SEC, reason: STAGE_SEC, error: ERR_NEGOTIATION })
+      await expectHandshakeFailed(hugeLen, 'a 2^28 length prefix', { stage: STAGE_SEC, reason: STAGE_SEC, error: ERR_NEGOTIATION })
+      await expectHandshakeFailed(attempts, '20 refused proposals', { stage: STAGE_SEC, reason: STAGE_SEC, error: ERR_NEGOTIATION })
+      // what the relay answered before it gave up: its header, then at most 16 "na"
+      const out = attempts.drain()
+      const na = Buffer.from([0x03, 0x6e, 0x61, 0x0a])
+      let nas = 0
+      for (let i = out.indexOf(na); i >= 0; i = out.indexOf(na, i + 1)) nas++
+      assert.ok(out.subarray(0, 20).equals(mssMsg(MSS_HEADER)), `the relay did not send its header first: ${out.subarray(0, 32).toString('hex')}`)
+      assert.ok(nas <= MSS_MAX_ATTEMPTS, `${nas} "na" answers (max_attempts ${MSS_MAX_ATTEMPTS})`)
+      console.log(`# 20 refused proposals: the relay answered ${nas} "na" before closing`)
+      await expectHandshakeFailed(inner, '20 refused muxers inside Noise', { stage: STAGE_MUX, reason: STAGE_MUX, error: ERR_NEGOTIATION })
+      await goodPingSince(performance.now(), 'after attack 3')
+    })
+  })
+
+  test('4. Noise msg3: garbage after a real msg1/msg2, garbage after a random msg1, a bad identity signature, a garbage payload', { timeout: 60_000 }, async () => {
+    await withTail(async () => {
+      const t0 = performance.now()
+      const garbage3 = await connect()
+      await selectNoise(garbage3)
+      await noiseHandshake(garbage3, { msg3Override: randomBytes(200) })
+      const blind = await connect() // msg1 = 32 random bytes, then a garbage "msg3" without reading msg2
+      await selectNoise(blind)
+      blind.write(noiseFrame(randomBytes(32)))
+      await blind.readNoiseFrame({ what: 'msg2' })
+      blind.write(noiseFrame(randomBytes(96)))
+      const badSig = await connect()
+      await selectNoise(badSig)
+      const badSigId = await rawIdentity()
+      await noiseHandshake(badSig, { identity: badSigId, badSignature: true })
+      const badPayload = await connect()
+      await selectNoise(badPayload)
+      const badPayloadId = await rawIdentity()
+      await noiseHandshake(badPayload, { identity: badPayloadId, payloadOverride: randomBytes(80) })
+      await goodPingSince(t0, 'during attack 4')
+
+      await expectHandshakeFailed(garbage3, 'a garbage msg3', { stage: STAGE_NOISE, reason: STAGE_NOISE, error: 'handshake failed' })
+      await expectHandshakeFailed(blind, 'random msg1, garbage msg3', { stage: STAGE_NOISE, reason: STAGE_NOISE, error: 'handshake failed' })
+      await expectHandshakeFailed(badSig, 'a msg3 with a bad identity signature', { stage: STAGE_NOISE, reason: STAGE_NOISE, error: ['invalid signature', 'handshake failed'] })
+      await expectHandshakeFailed(badPayload, 'a msg3 with a garbage payload', { stage: STAGE_NOISE, reason: STAGE_NOISE })
+      // never authenticated: no ConnectionEstablished for either identity
+      for (const id of [badSigId.peerId, badPayloadId.peerId]) {
+        assert.equal(relay.findLogs(l => l.message === 'ConnectionEstablished' && l.fields.peer_id === id).length, 0,
+          `the relay established a connection for ${id} despite a bad msg3`)
+      }
+      await goodPingSince(performance.now(), 'after attack 4')
+    })
+  })
+
+  test(`5. slow-loris: 50 connections dripping one header byte per second; max_pending_handshakes = ${MAX_PENDING}`, { timeout: 60_000 }, async () => {
+    await withTail(async () => {
+      const N = 50
+      const drip = Buffer.concat([mssMsg(MSS_HEADER), mssMsg('/noise')])
+      const t0 = performance.now()
+      const conns = []
+      const timers = []
+      try {
+        for (let i = 0; i < N; i++) {
+          const c = await connect()
+          conns.push(c)
+          let off = 0
+          const send = () => {
+            if (c.isClosed || off >= drip.length) return
+            c.write(drip.subarray(off, off + 1))
+            off++
+          }
+          send()
+          timers.push(setInterval(send, 1000))
+        }
+        const opened = performance.now() - t0
+        await goodPingSince(t0, 'during the slow-loris')
+        const results = []
+        for (const [i, c] of conns.entries()) {
+          const { at } = await waitClosed(c, CLOSE_BOUND_MS, `slow-loris connection #${i + 1}`)
+          const rec = await handshakeFailedLog(c)
+          results.push({ c, at, rec })
+        }
+        const refused = results.filter(r => r.rec.fields.reason === REASON_PENDING)
+        const timedOut = results.filter(r => r.rec.fields.reason === REASON_TIMEOUT)
+        const other = results.filter(r => r.rec.fields.reason !== REASON_PENDING && r.rec.fields.reason !== REASON_TIMEOUT)
+        console.log(`# slow-loris: ${N} connections opened in ${Math.round(opened)} ms; ${timedOut.length} closed by the handshake timeout (last after ${Math.round(Math.max(...timedOut.map(r => r.at - r.c.openedAt)))} ms), ${refused.length} refused (last after ${Math.round(Math.max(0, ...refused.map(r => r.at - r.c.openedAt)))} ms)`)
+        assert.deepEqual(other.map(r => r.rec.line), [], 'slow-loris connections closed for another reason')
+        assert.equal(refused.length, N - MAX_PENDING, `refused by max_pending_handshakes (opened in ${Math.round(opened)} ms)`)
+        assert.equal(timedOut.length, MAX_PENDING, 'closed by the handshake timeout')
+        // refused at once: before any accepted one timed out, and without a byte of multistream
+        const firstTimeout = Math.min(...timedOut.map(r => r.at))
+        for (const r of refused) {
+          assert.ok(r.at < firstTimeout, `a refused connection closed only after the first timeout (${r.rec.line})`)
+          assert.equal(r.c.bytesIn, 0, `the relay sent ${r.c.bytesIn} bytes on a refused connection`)
+          assert.equal(r.rec.fields.error, 'resource limit exceeded', r.rec.line)
+        }
+        for (const r of timedOut) assert.equal(r.rec.fields.error, 'timed out', r.rec.line)
+      } finally {
+        for (const t of timers) clearInterval(t)
+      }
+      await goodPingSince(performance.now(), 'after the slow-loris')
+    })
+  })
+
+  test('6. stream flood from an authenticated js peer: 2000 streams opened at once, none closed', { timeout: 90_000 }, async () => {
+    await withTail(async () => {
+      const N = 2000
+      // no ping service of its own, so only the per-call maxOutboundStreams limits js
+      const attacker = await createJsNode({ init: { services: {}, streamMuxers: [yamux({ maxOutboundStreams: 5000 })] } })
+      try {
+        const aconn = await attacker.dial(multiaddr(relay.tcp4), { signal: opSignal() })
+        const aid = attacker.peerId.toString()
+        await relay.waitForLog(l => l.message === 'ConnectionEstablished' && l.fields.peer_id === aid, { what: 'attacker ConnectionEstablished' })
+        const t0 = performance.now()
+        const results = await Promise.allSettled(Array.from({ length: N }, () =>
+          aconn.newStream(PROTO_PING, { maxOutboundStreams: 5000, runOnLimitedConnection: true, signal: AbortSignal.timeout(30_000) })))
+        const ms = Math.round(performance.now() - t0)
+        sampleRss()
+        const ok = results.filter(r => r.status === 'fulfilled').map(r => r.value)
+        const errors = new Map()
+        for (const r of results.filter(r => r.status === 'rejected')) {
+          const k = `${r.reason?.name}: ${r.reason?.message}`.slice(0, 120)
+          errors.set(k, (errors.get(k) ?? 0) + 1)
+        }
+        console.log(`# stream flood: ${N} streams in ${ms} ms: ${ok.length} negotiated, ${N - ok.length} refused; attacker connection ${aconn.status}; errors ${JSON.stringify([...errors])}`)
+        await goodPingSince(t0, 'during the stream flood')
+        assert.ok(ok.length <= MAX_INBOUND_STREAMS, `the relay accepted ${ok.length} streams on one connection (max_inbound_streams ${MAX_INBOUND_STREAMS})`)
+        const closed = relay.findLogs(l => l.message === 'ConnectionClosed' && l.fields.peer_id === aid)
+        if (aconn.status === 'open' && closed.length === 0) {
+          // still open: the excess was reset, and the accepted streams still work
+          assert.ok(ok.length > 0, 'the connection stayed open but no stream was accepted')
+          const s = ok[0]
+          const payload = randomBytes(32)
+          s.send(payload)
+          const echo = await (async () => {
+            for await (const chunk of s) return chunk.subarray()
+          })()
+          assert.ok(echo && Buffer.from(echo).equals(payload), 'ping on a flood stream was not echoed')
+        } else {
+          console.log(`# stream flood: the relay closed the attacker's connection: ${closed[0]?.line}`)
+        }
+        await goodPingSince(performance.now(), 'after the stream flood')
+      } finally {
+        await stopJsNodes(attacker)
+      }
+      const aid = attacker.peerId.toString()
+      await relay.waitForLog(l => l.message === 'ConnectionClosed' && l.fields.peer_id === aid,
+        { what: `ConnectionClosed of the flooding js peer ${aid}` })
+    })
+  })
+
+  test('7. Yamux violations and floods from authenticated raw peers; garbage inside Noise', { timeout: 60_000 }, async () => {
+    await withTail(async () => {
+      const t0 = performance.now()
+      const version = await authedRaw()
+      version.t.send(yamuxFrame({ version: 1, type: YAMUX.WINDOW_UPDATE, flags: YAMUX.SYN, streamId: 1 }))
+      const parity = await authedRaw()
+      parity.t.send(yamuxFrame({ type: YAMUX.WINDOW_UPDATE, flags: YAMUX.SYN, streamId: 2 }))
+      const badType = await authedRaw()
+      badType.t.send(yamuxFrame({ type: 7, streamId: 1 }))
+      const overrun = await authedRaw()
+      overrun.t.send(Buffer.concat([
+        yamuxFrame({ type: YAMUX.WINDOW_UPDATE, flags: YAMUX.SYN, streamId: 1 }),
+        yamuxFrame({ type: YAMUX.DATA, streamId: 1, payload: Buffer.alloc(300 * 1024) })]))
+      const pings = await authedRaw()
+      pings.t.send(Buffer.concat(Array.from({ length: 1500 }, (_, i) => yamuxFrame({ type: YAMUX.PING, flags: YAMUX.SYN, length: i }))))
+      const empties = await authedRaw() // 1500 empty Data frames for a stream that does not exist
+      empties.t.send(Buffer.concat(Array.from({ length: 1500 }, () => yamuxFrame({ type: YAMUX.DATA, streamId: 99 }))))
+      const synFlood = await authedRaw() // 3000 SYNs: beyond the streams cap and the reset budget
+      synFlood.t.send(Buffer.concat(Array.from({ length: 3000 }, (_, i) => yamuxFrame({ type: YAMUX.WINDOW_UPDATE, flags: YAMUX.SYN, streamId: 2 * i + 1 }))))
+      const noiseGarbage = await authedRaw() // a transport frame that does not decrypt
+      noiseGarbage.t.sendRaw(noiseFrame(randomBytes(64)))
+      await goodPingSince(t0, 'during attack 7')
+
+      const PROTO = 'protocol error'
+      const FLOOD = 'flood limit exceeded'
+      await expectConnectionClosed(version.c, version.peerId, 'yamux version 1', { error: PROTO, yamuxError: PROTO, protoReason: 'unknown version or type' })
+      await expectConnectionClosed(parity.c, parity.peerId, 'a SYN with an even stream ID', { error: PROTO, yamuxError: PROTO, protoReason: /parity/ })
+      await expectConnectionClosed(badType.c, badType.peerId, 'yamux frame type 7', { error: PROTO, yamuxError: PROTO, protoReason: 'unknown version or type' })
+      await expectConnectionClosed(overrun.c, overrun.peerId, '300 KiB of Data in a 256 KiB window', { error: 'flow control violation', yamuxError: 'flow control violation' })
+      await expectConnectionClosed(pings.c, pings.peerId, '1500 pings at once', { error: FLOOD, yamuxError: FLOOD })
+      await expectConnectionClosed(empties.c, empties.peerId, '1500 empty frames', { error: FLOOD, yamuxError: FLOOD })
+      await expectConnectionClosed(synFlood.c, synFlood.peerId, '3000 SYNs at once', { error: FLOOD, yamuxError: FLOOD })
+      await expectConnectionClosed(noiseGarbage.c, noiseGarbage.peerId, 'a garbage Noise transport frame', { error: 'crypto failure' })
+      // Not asserted (see the report): streams of a failed session announced to the swarm, which
+      // logs each as "Inbound stream refused error=out of memory"; the Go Away reaching the peer
+      const cid = relay.findLogs(l => l.message === 'ConnectionClosed' && l.fields.peer_id === synFlood.peerId)[0].fields.conn_id
+      const oom = relay.findLogs(l => l.message === 'Inbound stream refused' && l.fields.conn_id === cid)
+      console.log(`# 3000 SYNs: ${oom.length} "Inbound stream refused" records on that connection${oom.length ? ` (error="${oom[0].fields.error}")` : ''}`)
+      for (const [what, r] of [['version 1', version], ['even SYN', parity], ['overrun', overrun], ['ping flood', pings]]) {
+        const ga = (await leftoverYamuxFrames(r)).filter(f => f.type === YAMUX.GO_AWAY)
+        console.log(`# ${what}: Go Away received before the close: ${ga.length > 0 ? `yes (code ${ga[0].length})` : 'no'}`)
+      }
+
+      // 1500 SYNs at once (within the reset budget): every SYN is answered, ACK (at most
+      // max_inbound_streams) or RST, and the connection stays up
+      const streams = await authedRaw()
+      const N = 1500
+      streams.t.send(Buffer.concat(Array.from({ length: N }, (_, i) => yamuxFrame({ type: YAMUX.WINDOW_UPDATE, flags: YAMUX.SYN, streamId: 2 * i + 1 }))))
+      const dec = new YamuxDecoder()
+      const acked = new Set()
+      const reset = new Set()
+      const deadline = performance.now() + 2 * OP_TIMEOUT_MS
+      while (acked.size + reset.size < N) {
+        const left = deadline - performance.now()
+        assert.ok(left > 0 && !streams.c.isClosed, `after ${N} SYNs: ${acked.size} ACK + ${reset.size} RST answered, connection ${streams.c.isClosed ? 'closed' : 'open'}`)
+        for (const f of dec.push(await streams.t.recv({ timeoutMs: left }))) {
+          if (f.type === YAMUX.PING && f.flags === YAMUX.SYN) streams.t.send(yamuxFrame({ type: YAMUX.PING, flags: YAMUX.ACK, length: f.length }))
+          if (f.type === YAMUX.DATA || f.type === YAMUX.WINDOW_UPDATE) {
+            if (f.flags & YAMUX.ACK) acked.add(f.streamId)
+            if (f.flags & YAMUX.RST) reset.add(f.streamId)
+          }
+        }
+      }
+      console.log(`# ${N} SYNs: ${acked.size} ACKed, ${reset.size} reset; connection open`)
+      assert.ok(acked.size <= MAX_INBOUND_STREAMS, `${acked.size} streams accepted (max ${MAX_INBOUND_STREAMS})`)
+      assert.equal(acked.size + reset.size, N)
+      // the connection still works: a yamux ping is answered
+      streams.t.send(yamuxFrame({ type: YAMUX.PING, flags: YAMUX.SYN, length: 0xC0FFEE }))
+      let pong = false
+      while (!pong) {
+        for (const f of dec.push(await streams.t.recv())) {
+          if (f.type === YAMUX.PING && f.flags === YAMUX.ACK && f.length === 0xC0FFEE) pong = true
+          if (f.type === YAMUX.PING && f.flags === YAMUX.SYN) streams.t.send(yamuxFrame({ type: YAMUX.PING, flags: YAMUX.ACK, length: f.length }))
+        }
+      }
+      sampleRss()
+      streams.c.end()
+      await expectConnectionClosed(streams.c, streams.peerId, `our FIN after ${N} SYNs`, { error: 'none', cause: 'remote closed' })
+      await goodPingSince(performance.now(), 'after attack 7')
+    })
+  })
+
+  test(`8. a peer that never reads: ${NONREADER_STREAMS} ping streams each filled to its 256 KiB window, no echo read`, { timeout: 90_000 }, async () => {
+    await withTail(async () => {
+      const nr = await authedRaw()
+      nr.c.pauseReading()
+      const rss0 = vmRssKiB(relay.pid)
+      let peak = rss0
+      const t0 = performance.now()
+      const neg = Buffer.concat([mssMsg(MSS_HEADER), mssMsg(PROTO_PING)])
+      for (let i = 0; i < NONREADER_STREAMS; i++) {
+        const id = 2 * i + 1
+        nr.t.send(Buffer.concat([
+          yamuxFrame({ type: YAMUX.WINDOW_UPDATE, flags: YAMUX.SYN, streamId: id }),
+          yamuxFrame({ type: YAMUX.DATA, streamId: id, payload: neg }),
+          // exactly the rest of the stream's receive window: ping requests whose echoes we never read
+          yamuxFrame({ type: YAMUX.DATA, streamId: id, payload: Buffer.alloc(256 * 1024 - neg.length, 0x5a) })
+        ]))
+      }
+      // let the relay take in what it will: until neither its RSS nor our unsent bytes change for
+      // 1.5 s (a relay with backpressure stops reading; one without takes everything), bounded
+      let stableSince = performance.now()
+      let last = ''
+      const deadline = performance.now() + 25_000
+      while (performance.now() < deadline && performance.now() - stableSince < 1500) {
+        await sleep(250)
+        const now = vmRssKiB(relay.pid)
+        peak = Math.max(peak, now)
+        const state = `${now}/${nr.c.pendingWrite}`
+        if (state !== last) stableSince = performance.now()
+        last = state
+      }
+      sampleRss()
+      await goodPingSince(t0, 'while a peer does not read')
+      const grownMiB = (peak - rss0) / 1024
+      console.log(`# a peer that never reads: sent ${NONREADER_STREAMS} x 256 KiB in ${Math.round(performance.now() - t0)} ms (${(nr.c.pendingWrite / 1048576).toFixed(1)} MiB not taken by the relay); relay VmRSS ${rss0} kB -> peak ${peak} kB (+${grownMiB.toFixed(1)} MiB); connection ${nr.c.isClosed ? 'closed by the relay' : 'open'}`)
+      nr.c.destroy()
+      await waitClosed(nr.c, OP_TIMEOUT_MS, 'the non-reading connection (destroyed by us)')
+      await relay.waitForLog(l => l.message === 'ConnectionClosed' && l.fields.peer_id === nr.peerId,
+        { what: `ConnectionClosed of the non-reading peer ${nr.peerId}` })
+      assert.ok(grownMiB <= RSS_BOUND_MIB,
+        `the relay buffered ${grownMiB.toFixed(1)} MiB for ONE connection that does not read (bound ${RSS_BOUND_MIB} MiB): ` +
+        'per-stream send queues (max_stream_buffer) are not capped per connection')
+      await goodPingSince(performance.now(), 'after the non-reading peer')
+    })
+  })
+
+  test('the good peer still works (same connection, pings, identify); nothing leaked', { timeout: 90_000 }, async () => {
+    await withTail(async () => {
+      // the silent authenticated peer: closed by the keepalive (ping after 2 s idle, no answer in 10 s)
+      await expectConnectionClosed(silent.c, silent.peerId, 'an authenticated peer that never answers keepalive pings',
+        { cause: 'keepalive timeout', boundMs: (KEEPALIVE_S + KEEPALIVE_ANSWER_S) * 1000 + CLOSE_SLACK_MS })
+      // every raw connection the relay had to close is closed (those we ended ourselves too)
+      const open = [...raws].filter(c => !c.isClosed)
+      assert.deepEqual(open.map(c => c.localPort), [], 'raw connections still open')
+
+      // the pending-handshake counter did not leak: MAX_PENDING new handshakes at once are served
+      const fresh = await Promise.all(Array.from({ length: MAX_PENDING }, () => connect()))
+      await Promise.all(fresh.map(c => selectNoise(c)))
+      for (const c of fresh) c.destroy()
+      await Promise.all(fresh.map(c => handshakeFailedLog(c)))
+
+      await pinger.stop()
+      assert.deepEqual(pinger.failures, [], 'pings of the good peer failed')
+      console.log(`# good peer: ${pinger.oks.length} background pings succeeded, none failed`)
+      assert.equal(goodConn.status, 'open')
+      const gid = good.peerId.toString()
+      assert.equal(relay.findLogs(l => l.message === 'ConnectionEstablished' && l.fields.peer_id === gid).length, 1, 'the good peer was reconnected')
+      assert.equal(relay.findLogs(l => l.message === 'ConnectionClosed' && l.fields.peer_id === gid).length, 0, 'the good peer\'s connection was closed')
+      assert.deepEqual(good.getConnections(goodConn.remotePeer).map(c => c.id), [goodConn.id])
+      for (let i = 0; i < 3; i++) await good.services.ping.ping(goodConn.remotePeer, { signal: opSignal() })
+      const id = await good.services.identify.identify(goodConn, { signal: opSignal() })
+      assert.ok(id.agentVersion?.startsWith('mesh-relay/'), `agentVersion ${id.agentVersion}`)
+      for (const p of [PROTO_IDENTIFY, PROTO_PING]) assert.ok(id.protocols.includes(p), `identify protocols ${id.protocols}`)
+
+      // memory: all attack connections are gone; RSS must not have grown without bound
+      await sleep(500)
+      const rssAfterKiB = vmRssKiB(relay.pid)
+      sampleRss()
+      const grownMiB = (rssAfterKiB - rssBeforeKiB) / 1024
+      console.log(`# relay VmRSS: before ${rssBeforeKiB} kB, peak ${rssPeakKiB} kB, after ${rssAfterKiB} kB (grew ${grownMiB.toFixed(1)} MiB; bound ${RSS_BOUND_MIB} MiB)`)
+      assert.ok(grownMiB <= RSS_BOUND_MIB, `relay VmRSS grew by ${grownMiB.toFixed(1)} MiB (before ${rssBeforeKiB} kB, after ${rssAfterKiB} kB, peak ${rssPeakKiB} kB; if case 8 failed, its buffers are the likely cause)`)
+    })
+  })
+
+  test('the relay is still running and exits 0 on SIGTERM', { timeout: 30_000 }, async () => {
+    assert.ok(relay.running(), `the relay exited during the test\n${relay.describe()}`)
+    await stopJsNodes(good)
+    for (const c of raws) c.destroy()
+    const r = await relay.stop()
+    assert.ok(!r.killed && r.code === 0, `relay did not exit cleanly after SIGTERM: ${JSON.stringify(r)}\n${relay.describe()}`)
+  })
+})
