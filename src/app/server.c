@@ -7,12 +7,14 @@
 #include <uv.h>
 
 #include "core/multiaddr.h"
+#include "relay/relay.h"
 #include "swarm/swarm.h"
 
 typedef struct server {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm;
     rly_swarm *swarm;
+    rly_relay *relay;
     const rly_log *log;
     rly_peerid peerid;
     rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* dialable listen addresses, without /p2p */
@@ -31,6 +33,8 @@ static void swarm_closed(void *user_data)
 {
     server *s = user_data;
     s->swarm = NULL;
+    rly_relay_del(s->relay); /* after the swarm: its streams referred to the relay */
+    s->relay = NULL;
     /* Every listener and connection is gone: the signal handles are all that keeps the loop. */
     uv_close((uv_handle_t *)&s->sigint, signal_closed);
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
@@ -38,6 +42,8 @@ static void swarm_closed(void *user_data)
 
 static void begin_shutdown(server *s)
 {
+    if (s->relay)
+        rly_relay_shutdown(s->relay);
     if (s->swarm)
         rly_swarm_close(s->swarm, swarm_closed, s);
     else
@@ -210,6 +216,18 @@ static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
     st->tcp.keepalive_interval = cfg->network.keepalive_interval_secs * RLY_NS_PER_S;
 }
 
+static void relay_settings(const rly_config *cfg, rly_relay_settings *rs)
+{
+    rly_relay_settings_default(rs);
+    rs->limits.max_reservations = cfg->relay.max_reservations;
+    rs->limits.max_reservations_per_peer = cfg->relay.max_reservations_per_peer;
+    rs->limits.ttl = cfg->relay.reservation_ttl_secs * RLY_NS_PER_S;
+    rs->limits.max_circuits = cfg->relay.max_circuits;
+    rs->limits.max_circuits_per_peer = cfg->relay.max_circuits_per_peer;
+    rs->max_circuit_duration = cfg->relay.max_circuit_duration_secs * RLY_NS_PER_S;
+    rs->max_circuit_bytes = cfg->relay.max_circuit_bytes;
+}
+
 static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const char *config_path,
                  char *errmsg, size_t cap)
 {
@@ -233,6 +251,13 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
                             errmsg, cap);
     if (rv == 0 && (rv = advertise(s, cfg)) != 0)
         snprintf(errmsg, cap, "Cannot sign the relay's peer record: %s", rly_strerror(rv));
+    if (rv == 0) {
+        rly_relay_settings rs;
+        relay_settings(cfg, &rs);
+        rv = rly_relay_new(&s->relay, s->swarm, &rs, s->log, rly_mem_default());
+        if (rv != 0)
+            snprintf(errmsg, cap, "Cannot start the relay service: %s", rly_strerror(rv));
+    }
     return rv;
 }
 

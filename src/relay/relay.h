@@ -1,0 +1,52 @@
+/* relay.h: the Circuit Relay v2 service (PROTOCOLS.md 8) on the swarm: the hop protocol
+ * (RESERVE, CONNECT), STOP streams to destinations, circuits bridged with limits, reservation
+ * expiry, and SPEC.md's relay events:
+ *   ReservationReqAccepted peer_id renewed        ReservationReqDenied peer_id status reason
+ *   ReservationTimedOut peer_id                   CircuitReqAccepted src_peer_id dst_peer_id
+ *   CircuitReqDenied src_peer_id dst_peer_id status reason
+ *   CircuitClosed src_peer_id dst_peer_id error bytes_src_to_dst bytes_dst_to_src duration_ms
+ *
+ * Reservations belong to the connection they were made on and end with it; the relay never dials
+ * a destination, it only opens a STOP stream on the destination's reserving connection. */
+#ifndef RLY_RELAY_RELAY_H
+#define RLY_RELAY_RELAY_H
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "relay/reservation.h"
+#include "swarm/swarm.h"
+
+typedef struct rly_relay rly_relay;
+
+typedef struct rly_relay_settings {
+    rly_relay_limits limits;         /* reservations, circuits, reservation TTL */
+    rly_tstamp max_circuit_duration; /* 0: no time limit */
+    uint64_t max_circuit_bytes;      /* per direction; 0: no data limit */
+    rly_tstamp hop_timeout;          /* to read a hop request: 30 s */
+    rly_tstamp stop_timeout;         /* to open the STOP stream and get the answer: 30 s */
+} rly_relay_settings;
+
+/* rly_relay_settings_default fills |s| with SPEC.md's defaults. */
+void rly_relay_settings_default(rly_relay_settings *s);
+
+/* rly_relay_new registers the hop protocol on |sw| (borrowed; it must outlive the relay until
+ * rly_relay_del) and takes over its connection observer. Reservation replies carry the swarm's
+ * advertised addresses at the time of the call, each with /p2p/<relay>.
+ * Returns 0, RLY_ERR_NOMEM, RLY_ERR_LIMIT (protocol table full) or RLY_ERR_INVALID_ARG (no
+ * address to announce). */
+RLY_NODISCARD int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *settings,
+                                const rly_log *log, rly_mem *mem);
+
+/* rly_relay_shutdown refuses new requests and resets every circuit (call before closing the
+ * swarm). */
+void rly_relay_shutdown(rly_relay *r);
+
+/* rly_relay_del frees the relay. Call after the swarm has closed (its streams reference |r|). */
+void rly_relay_del(rly_relay *r);
+
+/* Counters for tests and metrics. */
+size_t rly_relay_num_reservations(const rly_relay *r);
+size_t rly_relay_num_circuits(const rly_relay *r);
+
+#endif
