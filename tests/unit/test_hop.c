@@ -415,3 +415,25 @@ Test(hop, client_parse_reply_errors)
                  RLY_ERR_MALFORMED);
     end_check();
 }
+
+Test(hop, out_of_memory)
+{
+    /* The reader's buffer cannot be had: REJECT, answered CONNECTION_FAILED, nothing leaks. */
+    uint8_t in[WIRE_MAX];
+    size_t n = wire("hop_connect_ed25519", in, sizeof(in));
+    rly_mem mem;
+    rly_mem_init(&mem);
+    mem.fail_nth = 1;
+    rly_hop h;
+    rly_dynbuf out;
+    rly_dynbuf_init(&out, NULL, WIRE_MAX);
+    rly_hop_init(&h, &mem, RLY_TSTAMP_MAX);
+    cr_assert_eq(rly_hop_recv(&h, in, n), RLY_ERR_NOMEM);
+    cr_assert_eq(rly_hop_get_state(&h), RLY_HOP_REJECT);
+    cr_assert_eq(rly_hop_reply_err(&h, RLY_ERR_NOMEM, &out), 0);
+    assert_bytes(&out, "hop_status_203");
+    rly_hop_free(&h);
+    rly_dynbuf_free(&out);
+    cr_assert_eq(mem.live_bytes, 0);
+    end_check();
+}

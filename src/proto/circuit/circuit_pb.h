@@ -199,8 +199,8 @@ void rly_circuit_pb_reader_free(rly_circuit_pb_reader *r);
  * |*pmsg| is NULL and all of |in| was consumed. Later calls consume nothing, return 0 and give the
  * same message again.
  * Returns the bytes consumed, or (sticky: every later call returns it again)
- * RLY_ERR_FRAME_TOO_LARGE (body over RLY_CIRCUIT_MAX_MSG), RLY_ERR_MALFORMED (non-minimal
- * uvarint prefix) or RLY_ERR_NOMEM. */
+ * RLY_ERR_FRAME_TOO_LARGE (body over RLY_CIRCUIT_MAX_MSG: a prefix over 4096, or longer than 2
+ * bytes), RLY_ERR_MALFORMED (non-minimal uvarint prefix) or RLY_ERR_NOMEM. */
 RLY_NODISCARD rly_ssize rly_circuit_pb_reader_recv(rly_circuit_pb_reader *r, const uint8_t *in,
                                                    size_t len, const uint8_t **pmsg,
                                                    size_t *pmsglen);
