@@ -86,6 +86,9 @@ run_relay() {
 start_relay() {
     local home=$1 out=$2
     shift 2
+    # Remove the previous run's output first: the shell truncates it only once the child runs,
+    # and the wait below must not see an old banner.
+    rm -f "$out.out" "$out.err"
     HOME="$home" "$RELAY" "$@" >"$out.out" 2>"$out.err" &
     RELAY_PID=$!
     STARTED_PIDS+=("$RELAY_PID")
