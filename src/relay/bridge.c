@@ -83,6 +83,8 @@ void rly_bridge_abort(rly_bridge *c, const char *reason)
 
 static int pending_append(side *f, const uint8_t *p, size_t n)
 {
+    if (n == 0) /* the usual start: no leftovers (and memcpy must not see NULL) */
+        return 0;
     if (n > RLY_BRIDGE_PENDING_MAX - f->plen)
         return RLY_ERR_NOBUF;
     if (f->pcap - f->plen < n) {
