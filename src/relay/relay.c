@@ -133,7 +133,7 @@ static void on_dropped(void *ud, const rly_reservation_info *info)
              RLY_F_U64("conn_id", info->conn_id));
 }
 
-static void on_conn_closed(void *ud, rly_conn *c, size_t remaining)
+static void on_conn_closed(void *ud, rly_conn *c, size_t remaining, int err, const char *cause)
 {
     rly_relay *r = ud;
     (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, remaining, on_dropped,
@@ -689,7 +689,7 @@ void rly_relay_del(rly_relay *r)
 {
     if (!r)
         return;
-    rly_swarm_set_observer(r->sw, NULL);
+    /* The swarm is gone already (relay.h): its observer must not be touched. */
     uv_close((uv_handle_t *)&r->expiry_timer, expiry_timer_closed);
 }
 

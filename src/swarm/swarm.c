@@ -157,7 +157,7 @@ static void on_closed(void *ud, rly_conn *c, int err, const char *cause)
                  RLY_F_U64("conn_id", c->id), RLY_F_STR("error", err ? rly_strerror(err) : "none"));
     }
     if (sw->observer.on_closed)
-        sw->observer.on_closed(sw->observer.ud, c, remaining);
+        sw->observer.on_closed(sw->observer.ud, c, remaining, err, cause ? cause : "closed");
 }
 
 /* ---- multistream-select on streams ---------------------------------------------------------- */

@@ -45,10 +45,12 @@ typedef void (*rly_swarm_identify_cb)(void *ud, int err, const rly_identify *id)
 typedef void (*rly_swarm_closed_cb)(void *ud);
 
 /* Observer of connection events (e.g. the relay service: reservations end with the peer's last
- * connection). */
+ * connection). on_closed gets what the transport reported: |err| 0 for a normal close (else the
+ * error, e.g. RLY_ERR_RESET when a relayed connection's stream was reset) and |cause| (static
+ * text, never NULL). */
 typedef struct rly_swarm_observer {
     void (*on_established)(void *ud, rly_conn *c, size_t num_established);
-    void (*on_closed)(void *ud, rly_conn *c, size_t remaining);
+    void (*on_closed)(void *ud, rly_conn *c, size_t remaining, int err, const char *cause);
     void *ud;
 } rly_swarm_observer;
 

@@ -900,19 +900,30 @@ int rly_tcp_conn_dial(rly_tcp_transport *t, const rly_multiaddr *ma, rly_tcp_dia
 static void under_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {
     tcp_conn *c = ud;
-    size_t total = len;
-    /* Noise decrypts in place: work on a copy in the loop's read buffer. */
+    size_t total = len, cap = len < TCP_READ_BUF ? len : TCP_READ_BUF;
+    /* Noise decrypts in place: work on a copy. Not in the loop's shared read buffer: |data| comes
+     * from the read of the connection under us, which is still being processed from that buffer
+     * (its next Noise frames sit there). */
+    if (len == 0)
+        return;
+    uint8_t *buf = rly_malloc(c->t->mem, cap);
+    if (!buf) {
+        fail_after_flush(c, RLY_ERR_NOMEM, "out of memory");
+        return;
+    }
     while (len > 0 && !c->is_closed) {
-        size_t n = len < sizeof(c->t->read_buf) ? len : sizeof(c->t->read_buf);
-        memcpy(c->t->read_buf, data, n);
-        int rv = feed(c, c->t->read_buf, n);
+        size_t n = len < cap ? len : cap;
+        memcpy(buf, data, n);
+        int rv = feed(c, buf, n);
         if (rv != 0) {
+            rly_free(c->t->mem, buf);
             fail_after_flush(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
             return;
         }
         data += n;
         len -= n;
     }
+    rly_free(c->t->mem, buf);
     if (c->is_closed || !c->under)
         return;
     (void)rly_stream_consume(c->under, total);
