@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include <sodium.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -125,18 +126,26 @@ static int verify_pkey(EVP_PKEY *pk, const EVP_MD *md, bool is_rsa, const uint8_
     return rv == 0 ? 0 : fail(rv);
 }
 
+/* Ed25519 verification and X25519 run on libsodium: on this project's machines it verifies in
+ * about half the time of OpenSSL 3.0 (49-57 us against 110 us) and multiplies in 31 us against
+ * 41-48 us, and these three operations are most of a Noise handshake's cost (bench/RESULTS.md).
+ * libsodium is also stricter: it rejects non-canonical signatures and small-order keys. */
+static int sodium_ready(void)
+{
+    static int ready;
+    if (!ready)
+        ready = sodium_init() >= 0 ? 1 : -1;
+    return ready > 0 ? 0 : RLY_ERR_CRYPTO;
+}
+
 int rly_ed25519_verify(const uint8_t *pub, size_t publen, const uint8_t *msg, size_t len,
                        const uint8_t *sig, size_t siglen)
 {
     if (!pub || publen != RLY_ED25519_PUB_LEN || siglen != RLY_ED25519_SIG_LEN)
         return RLY_ERR_MALFORMED;
-    /* Import does not check the point; an invalid one simply fails verification below. */
-    EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pub, publen);
-    if (!pk)
-        return fail(RLY_ERR_MALFORMED);
-    int rv = verify_pkey(pk, NULL, false, msg, len, sig, siglen);
-    EVP_PKEY_free(pk);
-    return rv;
+    if (sodium_ready() != 0)
+        return RLY_ERR_CRYPTO;
+    return crypto_sign_verify_detached(sig, msg, len, pub) == 0 ? 0 : RLY_ERR_SIGNATURE;
 }
 
 /* parse_spki decodes a DER SubjectPublicKeyInfo that must fill all |len| bytes (go's x509 parser
@@ -288,20 +297,11 @@ int rly_ecdsa_verify(const uint8_t *spki, size_t spkilen, const uint8_t *msg, si
 
 int rly_x25519_from_private(rly_x25519_keypair *kp, const uint8_t priv[RLY_X25519_LEN])
 {
-    /* The one place a public key is derived: OpenSSL computes it when it imports a bare private
-     * key. Every later DH hands it both halves (x25519_pkey). */
-    EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, RLY_X25519_LEN);
-    size_t n = RLY_X25519_LEN;
-    int rv = RLY_ERR_CRYPTO;
-    if (pk && EVP_PKEY_get_raw_public_key(pk, kp->pub, &n) == 1 && n == RLY_X25519_LEN) {
-        memmove(kp->priv, priv, RLY_X25519_LEN);
-        rv = 0;
-    }
-    EVP_PKEY_free(pk);
-    if (rv != 0) {
+    if (sodium_ready() != 0 || crypto_scalarmult_base(kp->pub, priv) != 0) {
         rly_zeroize(kp, sizeof(*kp));
-        return fail(rv);
+        return RLY_ERR_CRYPTO;
     }
+    memmove(kp->priv, priv, RLY_X25519_LEN);
     return 0;
 }
 
@@ -315,34 +315,10 @@ int rly_x25519_generate(rly_x25519_keypair *kp)
     return rv;
 }
 
-/* x25519_pkey imports both halves of |kp|: with the public key given, OpenSSL does not derive it
- * again, which halves the cost of a DH. NULL on failure. */
-static EVP_PKEY *x25519_pkey(const rly_x25519_keypair *kp)
-{
-    /* OSSL_PARAM takes non-const buffers: hand it a copy, wiped below. */
-    rly_x25519_keypair copy = *kp;
-    OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PRIV_KEY, copy.priv, RLY_X25519_LEN),
-        OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, copy.pub, RLY_X25519_LEN),
-        OSSL_PARAM_construct_end(),
-    };
-    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
-    EVP_PKEY *pk = NULL;
-    if (!ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pk, EVP_PKEY_KEYPAIR, params) != 1) {
-        EVP_PKEY_free(pk);
-        pk = NULL;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    rly_zeroize(&copy, sizeof(copy));
-    return pk;
-}
-
-/* is_all_zero is constant time: the shared secret must not leak through timing. */
-static bool is_all_zero(const uint8_t *p, size_t len)
+static bool is_all_zero(const uint8_t *p, size_t n)
 {
     uint8_t acc = 0;
-    for (size_t i = 0; i < len; i++)
+    for (size_t i = 0; i < n; i++)
         acc |= p[i];
     return acc == 0;
 }
@@ -350,23 +326,12 @@ static bool is_all_zero(const uint8_t *p, size_t len)
 int rly_x25519_dh(const rly_x25519_keypair *kp, const uint8_t peer[RLY_X25519_LEN],
                   uint8_t out[RLY_X25519_LEN])
 {
-    EVP_PKEY *pk = x25519_pkey(kp);
-    EVP_PKEY *peer_pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, peer, RLY_X25519_LEN);
-    EVP_PKEY_CTX *ctx = pk ? EVP_PKEY_CTX_new_from_pkey(NULL, pk, NULL) : NULL;
-    size_t n = RLY_X25519_LEN;
-    int rv = RLY_ERR_CRYPTO;
-    /* OpenSSL already refuses an all-zero result (a low-order peer point); the explicit check
+    /* crypto_scalarmult refuses an all-zero result (a low-order peer point); the explicit check
      * keeps that guarantee whatever the backend does (Noise rev34 section 12.1). */
-    if (ctx && peer_pk && EVP_PKEY_derive_init(ctx) == 1 &&
-        EVP_PKEY_derive_set_peer(ctx, peer_pk) == 1 && EVP_PKEY_derive(ctx, out, &n) == 1 &&
-        n == RLY_X25519_LEN && !is_all_zero(out, RLY_X25519_LEN))
-        rv = 0;
-    EVP_PKEY_CTX_free(ctx);
-    EVP_PKEY_free(peer_pk);
-    EVP_PKEY_free(pk);
-    if (rv != 0) {
+    if (sodium_ready() != 0 || crypto_scalarmult(out, kp->priv, peer) != 0 ||
+        is_all_zero(out, RLY_X25519_LEN)) {
         rly_zeroize(out, RLY_X25519_LEN);
-        return fail(rv);
+        return RLY_ERR_CRYPTO;
     }
     return 0;
 }
