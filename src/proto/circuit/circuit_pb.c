@@ -9,6 +9,7 @@
 
 #include <string.h>
 
+#include "core/pb.h"
 #include "core/varint.h"
 
 /* Field numbers (PROTOCOLS.md 8.2 table). */
@@ -28,89 +29,8 @@
 #define LIMIT_DURATION 1
 #define LIMIT_DATA 2
 
-#define WIRE_VARINT 0
-#define WIRE_I64 1
-#define WIRE_LEN 2
-#define WIRE_I32 5
-/* Protobuf varints are at most 10 bytes; field numbers at most 2^29 - 1. */
-#define PB_VARINT_MAX 10
-#define PB_FIELD_MAX ((UINT64_C(1) << 29) - 1)
 /* uvarint(RLY_CIRCUIT_MAX_MSG) takes 2 bytes. */
 #define PREFIX_MAX 2
-
-typedef struct pb_field {
-    uint32_t num;
-    unsigned wire;
-    uint64_t v;       /* varint value */
-    const uint8_t *p; /* length-delimited value */
-    size_t len;
-} pb_field;
-
-/* pb_varint reads a protobuf varint at |*poff|: non-minimal encodings and 64-bit values are
- * allowed (unlike multiformats uvarints); a 10th byte carrying more than bit 63 is not. */
-static int pb_varint(const uint8_t *p, size_t len, size_t *poff, uint64_t *pv)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < PB_VARINT_MAX; i++) {
-        if (*poff == len)
-            return RLY_ERR_MALFORMED;
-        uint8_t b = p[(*poff)++];
-        if (i == PB_VARINT_MAX - 1 && b > 1)
-            return RLY_ERR_MALFORMED;
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *pv = v;
-            return 0;
-        }
-    }
-    return RLY_ERR_MALFORMED;
-}
-
-static int pb_skip(size_t len, size_t *poff, size_t n)
-{
-    if (n > len - *poff)
-        return RLY_ERR_MALFORMED;
-    *poff += n;
-    return 0;
-}
-
-static int pb_len_value(const uint8_t *p, size_t len, size_t *poff, pb_field *f)
-{
-    int rv = pb_varint(p, len, poff, &f->v);
-    if (rv == 0 && f->v > len - *poff)
-        rv = RLY_ERR_MALFORMED;
-    if (rv == 0) {
-        f->p = p + *poff;
-        f->len = (size_t)f->v;
-        *poff += f->len;
-    }
-    return rv;
-}
-
-/* pb_next reads the field at |*poff|. Returns 1 (field in |f|), 0 at the end, or
- * RLY_ERR_MALFORMED. Groups (wire types 3 and 4) were never part of these messages. */
-static int pb_next(const uint8_t *p, size_t len, size_t *poff, pb_field *f)
-{
-    uint64_t key;
-    if (*poff == len)
-        return 0;
-    int rv = pb_varint(p, len, poff, &key);
-    if (rv != 0)
-        return rv;
-    if ((key >> 3) == 0 || (key >> 3) > PB_FIELD_MAX)
-        return RLY_ERR_MALFORMED;
-    memset(f, 0, sizeof(*f));
-    f->num = (uint32_t)(key >> 3);
-    f->wire = (unsigned)(key & 7);
-    switch (f->wire) {
-    case WIRE_VARINT: rv = pb_varint(p, len, poff, &f->v); break;
-    case WIRE_I64: rv = pb_skip(len, poff, 8); break;
-    case WIRE_I32: rv = pb_skip(len, poff, 4); break;
-    case WIRE_LEN: rv = pb_len_value(p, len, poff, f); break;
-    default: rv = RLY_ERR_MALFORMED;
-    }
-    return rv != 0 ? rv : 1;
-}
 
 /* Encoding. Sizes first (every field number is < 16, so a tag is one byte), then the bytes. */
 
@@ -204,13 +124,13 @@ static void w_tag(pb_writer *w, unsigned num, unsigned wire)
 
 static void w_uint(pb_writer *w, unsigned num, uint64_t v)
 {
-    w_tag(w, num, WIRE_VARINT);
+    w_tag(w, num, RLY_PB_WIRE_VARINT);
     w_varint(w, v);
 }
 
 static void w_bytes(pb_writer *w, unsigned num, const uint8_t *p, size_t n)
 {
-    w_tag(w, num, WIRE_LEN);
+    w_tag(w, num, RLY_PB_WIRE_LEN);
     w_varint(w, n);
     RLY_ASSERT(sizeof(w->buf) - w->len >= n);
     if (n)
@@ -220,7 +140,7 @@ static void w_bytes(pb_writer *w, unsigned num, const uint8_t *p, size_t n)
 
 static void w_limit(pb_writer *w, unsigned num, const rly_circuit_limit *l)
 {
-    w_tag(w, num, WIRE_LEN);
+    w_tag(w, num, RLY_PB_WIRE_LEN);
     w_varint(w, limit_len(l));
     if (l->duration)
         w_uint(w, LIMIT_DURATION, l->duration);
@@ -230,14 +150,14 @@ static void w_limit(pb_writer *w, unsigned num, const rly_circuit_limit *l)
 
 static void w_peer(pb_writer *w, unsigned num, const rly_peerid *id)
 {
-    w_tag(w, num, WIRE_LEN);
+    w_tag(w, num, RLY_PB_WIRE_LEN);
     w_varint(w, peer_len(id));
     w_bytes(w, PEER_ID, id->bytes, id->len);
 }
 
 static void w_rsv(pb_writer *w, unsigned num, const rly_circuit_reservation *r)
 {
-    w_tag(w, num, WIRE_LEN);
+    w_tag(w, num, RLY_PB_WIRE_LEN);
     w_varint(w, rsv_len(r));
     w_uint(w, RSV_EXPIRE, r->expire);
     for (size_t i = 0; i < r->naddrs; i++)
@@ -321,26 +241,27 @@ int rly_circuit_pb_encode_stop(const rly_circuit_stop_msg *m, rly_dynbuf *out)
 /* Decoding. Embedded messages decode into what the message already holds, so a repeated one
  * merges into the earlier one, as protobuf specifies. */
 
-static int decode_peer(rly_peerid *id, const pb_field *f)
+static int decode_peer(rly_peerid *id, const rly_pb_field *f)
 {
-    pb_field g;
+    rly_pb_field g;
     size_t off = 0;
     int rv;
-    while ((rv = pb_next(f->p, f->len, &off, &g)) == 1) {
+    while ((rv = rly_pb_next(f->p, f->len, &off, &g)) == 1) {
         /* Peer.addrs (2) fall through as unknown: the relay never dials (8.5). */
-        if (g.num == PEER_ID && g.wire == WIRE_LEN && rly_peerid_from_bytes(id, g.p, g.len) != 0)
+        if (g.num == PEER_ID && g.wire == RLY_PB_WIRE_LEN &&
+            rly_peerid_from_bytes(id, g.p, g.len) != 0)
             return RLY_ERR_MALFORMED;
     }
     return rv;
 }
 
-static int decode_limit(rly_circuit_limit *l, const pb_field *f)
+static int decode_limit(rly_circuit_limit *l, const rly_pb_field *f)
 {
-    pb_field g;
+    rly_pb_field g;
     size_t off = 0;
     int rv;
-    while ((rv = pb_next(f->p, f->len, &off, &g)) == 1) {
-        if (g.wire != WIRE_VARINT)
+    while ((rv = rly_pb_next(f->p, f->len, &off, &g)) == 1) {
+        if (g.wire != RLY_PB_WIRE_VARINT)
             continue;
         /* uint32 fields keep the low 32 bits of a longer varint, as protobuf decoders do. */
         if (g.num == LIMIT_DURATION)
@@ -352,7 +273,7 @@ static int decode_limit(rly_circuit_limit *l, const pb_field *f)
 }
 
 /* add_addr keeps a Reservation address that parses, while there is room (go skips the others). */
-static void add_addr(rly_circuit_reservation *r, const pb_field *g)
+static void add_addr(rly_circuit_reservation *r, const rly_pb_field *g)
 {
     rly_multiaddr ma;
     if (r->naddrs == RLY_CIRCUIT_MAX_ADDRS || g->len == 0 ||
@@ -363,33 +284,33 @@ static void add_addr(rly_circuit_reservation *r, const pb_field *g)
     r->naddrs++;
 }
 
-static int decode_rsv(rly_circuit_reservation *r, const pb_field *f)
+static int decode_rsv(rly_circuit_reservation *r, const rly_pb_field *f)
 {
-    pb_field g;
+    rly_pb_field g;
     size_t off = 0;
     int rv;
-    while ((rv = pb_next(f->p, f->len, &off, &g)) == 1) {
-        if (g.num == RSV_EXPIRE && g.wire == WIRE_VARINT)
+    while ((rv = rly_pb_next(f->p, f->len, &off, &g)) == 1) {
+        if (g.num == RSV_EXPIRE && g.wire == RLY_PB_WIRE_VARINT)
             r->expire = g.v;
-        else if (g.num == RSV_ADDRS && g.wire == WIRE_LEN)
+        else if (g.num == RSV_ADDRS && g.wire == RLY_PB_WIRE_LEN)
             add_addr(r, &g);
-        else if (g.num == RSV_VOUCHER && g.wire == WIRE_LEN)
+        else if (g.num == RSV_VOUCHER && g.wire == RLY_PB_WIRE_LEN)
             r->voucher = (rly_circuit_bytes){g.p, g.len};
     }
     return rv;
 }
 
-static int hop_field(void *msg, const pb_field *f)
+static int hop_field(void *msg, const rly_pb_field *f)
 {
     rly_circuit_hop_msg *m = msg;
     /* A known number with another wire type is an unknown field to protobuf: skipped. */
-    if (f->wire == WIRE_VARINT && f->num == HOP_TYPE)
+    if (f->wire == RLY_PB_WIRE_VARINT && f->num == HOP_TYPE)
         m->type = (uint32_t)f->v;
-    if (f->wire == WIRE_VARINT && f->num == HOP_STATUS) {
+    if (f->wire == RLY_PB_WIRE_VARINT && f->num == HOP_STATUS) {
         m->status = (uint32_t)f->v;
         m->has_status = true;
     }
-    if (f->wire != WIRE_LEN)
+    if (f->wire != RLY_PB_WIRE_LEN)
         return 0;
     switch (f->num) {
     case HOP_PEER: m->has_peer = true; return decode_peer(&m->peer, f);
@@ -399,16 +320,16 @@ static int hop_field(void *msg, const pb_field *f)
     }
 }
 
-static int stop_field(void *msg, const pb_field *f)
+static int stop_field(void *msg, const rly_pb_field *f)
 {
     rly_circuit_stop_msg *m = msg;
-    if (f->wire == WIRE_VARINT && f->num == STOP_TYPE)
+    if (f->wire == RLY_PB_WIRE_VARINT && f->num == STOP_TYPE)
         m->type = (uint32_t)f->v;
-    if (f->wire == WIRE_VARINT && f->num == STOP_STATUS) {
+    if (f->wire == RLY_PB_WIRE_VARINT && f->num == STOP_STATUS) {
         m->status = (uint32_t)f->v;
         m->has_status = true;
     }
-    if (f->wire != WIRE_LEN)
+    if (f->wire != RLY_PB_WIRE_LEN)
         return 0;
     switch (f->num) {
     case STOP_PEER: m->has_peer = true; return decode_peer(&m->peer, f);
@@ -418,16 +339,16 @@ static int stop_field(void *msg, const pb_field *f)
 }
 
 /* decode zeroes |m| (|size| bytes), then feeds each top-level field to |fn|. */
-static int decode(void *m, size_t size, int (*fn)(void *, const pb_field *), const uint8_t *pb,
+static int decode(void *m, size_t size, int (*fn)(void *, const rly_pb_field *), const uint8_t *pb,
                   size_t len)
 {
-    pb_field f;
+    rly_pb_field f;
     size_t off = 0;
     int rv;
     memset(m, 0, size);
     if (len > RLY_CIRCUIT_MAX_MSG)
         return RLY_ERR_FRAME_TOO_LARGE;
-    while ((rv = pb_next(pb, len, &off, &f)) == 1) {
+    while ((rv = rly_pb_next(pb, len, &off, &f)) == 1) {
         rv = fn(m, &f);
         if (rv != 0)
             break;

@@ -13,6 +13,7 @@
 
 #include <string.h>
 
+#include "core/pb.h"
 #include "core/varint.h"
 #include "crypto/keys.h"
 
@@ -26,85 +27,8 @@ _Static_assert(RLY_IDENTIFY_MAX_PUBKEY >= RLY_PUBKEY_PB_MAX, "identify must hold
 #define F_PROTOVER 5
 #define F_AGENTVER 6
 #define F_SPR 8
-#define WIRE_VARINT 0
-#define WIRE_I64 1
-#define WIRE_LEN 2
-#define WIRE_I32 5
-/* Protobuf varints are at most 10 bytes; field numbers at most 2^29 - 1. */
-#define PB_VARINT_MAX 10
-#define PB_FIELD_MAX ((UINT64_C(1) << 29) - 1)
 /* A prefix for a body of up to RLY_IDENTIFY_MAX_RECV (< 2^14) bytes is at most 2 bytes. */
 #define PREFIX_MAX 2
-
-typedef struct pb_field {
-    uint32_t num;
-    unsigned wire;
-    const uint8_t *p; /* length-delimited value */
-    size_t len;
-} pb_field;
-
-/* pb_varint reads a protobuf varint at |*poff|. Unlike multiformats uvarints, protobuf allows
- * non-minimal encodings and 64-bit values; only a 10th byte carrying more than bit 63 is bad. */
-static int pb_varint(const uint8_t *p, size_t len, size_t *poff, uint64_t *pv)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < PB_VARINT_MAX; i++) {
-        if (*poff == len)
-            return RLY_ERR_MALFORMED;
-        uint8_t b = p[(*poff)++];
-        if (i == PB_VARINT_MAX - 1 && b > 1)
-            return RLY_ERR_MALFORMED;
-        v |= (uint64_t)(b & 0x7f) << (7 * i);
-        if (!(b & 0x80)) {
-            *pv = v;
-            return 0;
-        }
-    }
-    return RLY_ERR_MALFORMED;
-}
-
-static int pb_skip(size_t len, size_t *poff, size_t n)
-{
-    if (n > len - *poff)
-        return RLY_ERR_MALFORMED;
-    *poff += n;
-    return 0;
-}
-
-/* pb_next reads the field at |*poff|. Returns 1 (field in |f|), 0 at the end, or
- * RLY_ERR_MALFORMED. Groups (wire types 3 and 4) were never used by identify and are refused. */
-static int pb_next(const uint8_t *p, size_t len, size_t *poff, pb_field *f)
-{
-    uint64_t key, v;
-    if (*poff == len)
-        return 0;
-    int rv = pb_varint(p, len, poff, &key);
-    if (rv != 0)
-        return rv;
-    if ((key >> 3) == 0 || (key >> 3) > PB_FIELD_MAX)
-        return RLY_ERR_MALFORMED;
-    f->num = (uint32_t)(key >> 3);
-    f->wire = (unsigned)(key & 7);
-    f->p = NULL;
-    f->len = 0;
-    switch (f->wire) {
-    case WIRE_VARINT: rv = pb_varint(p, len, poff, &v); break;
-    case WIRE_I64: rv = pb_skip(len, poff, 8); break;
-    case WIRE_I32: rv = pb_skip(len, poff, 4); break;
-    case WIRE_LEN:
-        rv = pb_varint(p, len, poff, &v);
-        if (rv == 0 && v > len - *poff)
-            rv = RLY_ERR_MALFORMED;
-        if (rv == 0) {
-            f->p = p + *poff;
-            f->len = (size_t)v;
-            *poff += (size_t)v;
-        }
-        break;
-    default: rv = RLY_ERR_MALFORMED;
-    }
-    return rv != 0 ? rv : 1;
-}
 
 void rly_identify_init(rly_identify *id, rly_mem *mem)
 {
@@ -148,7 +72,7 @@ static char *dup_text(rly_mem *mem, const uint8_t *p, size_t n)
 
 /* set_bytes replaces a bytes field (present values replace, PROTOCOLS.md 6 "merges"). Values
  * over |max| are ignored: no real key or record is that long. */
-static int set_bytes(rly_identify *id, const uint8_t **pfield, size_t *pflen, const pb_field *f,
+static int set_bytes(rly_identify *id, const uint8_t **pfield, size_t *pflen, const rly_pb_field *f,
                      size_t max)
 {
     if (f->len == 0 || f->len > max)
@@ -164,7 +88,7 @@ static int set_bytes(rly_identify *id, const uint8_t **pfield, size_t *pflen, co
 
 /* set_version replaces protocolVersion or agentVersion; an overlong value or one holding a NUL
  * (not representable as a C string) counts as absent. */
-static int set_version(rly_identify *id, const char **pfield, const pb_field *f)
+static int set_version(rly_identify *id, const char **pfield, const rly_pb_field *f)
 {
     if (f->len > RLY_IDENTIFY_MAX_VERSION_LEN || memchr(f->p, '\0', f->len))
         return 0;
@@ -188,7 +112,7 @@ static size_t slots(size_t n)
     return s;
 }
 
-static int add_addr(rly_identify *id, const pb_field *f)
+static int add_addr(rly_identify *id, const rly_pb_field *f)
 {
     rly_multiaddr ma;
     size_t n = id->nlisten_addrs;
@@ -208,7 +132,7 @@ static int add_addr(rly_identify *id, const pb_field *f)
     return 0;
 }
 
-static int add_protocol(rly_identify *id, const pb_field *f)
+static int add_protocol(rly_identify *id, const rly_pb_field *f)
 {
     size_t n = id->nprotocols;
     if (n == RLY_IDENTIFY_MAX_PROTOCOLS || f->len == 0 || f->len > RLY_IDENTIFY_MAX_PROTOCOL_LEN ||
@@ -228,10 +152,10 @@ static int add_protocol(rly_identify *id, const pb_field *f)
     return 0;
 }
 
-static int store(rly_identify *id, const pb_field *f)
+static int store(rly_identify *id, const rly_pb_field *f)
 {
     /* A known number with another wire type is an unknown field to protobuf: skip it. */
-    if (f->wire != WIRE_LEN)
+    if (f->wire != RLY_PB_WIRE_LEN)
         return 0;
     switch (f->num) {
     case F_PUBKEY:
@@ -253,18 +177,18 @@ static int store(rly_identify *id, const pb_field *f)
 
 int rly_identify_decode(rly_identify *id, const uint8_t *pb, size_t len)
 {
-    pb_field f;
+    rly_pb_field f;
     size_t off = 0;
     int rv;
     if (len > RLY_IDENTIFY_MAX_RECV)
         return RLY_ERR_FRAME_TOO_LARGE;
     /* First pass: structure only, so a broken message changes nothing. */
-    while ((rv = pb_next(pb, len, &off, &f)) == 1)
+    while ((rv = rly_pb_next(pb, len, &off, &f)) == 1)
         ;
     if (rv < 0)
         return rv;
     off = 0;
-    while (pb_next(pb, len, &off, &f) == 1) {
+    while (rly_pb_next(pb, len, &off, &f) == 1) {
         rv = store(id, &f);
         if (rv != 0)
             return rv;
@@ -324,7 +248,7 @@ static size_t body_len(const rly_identify *id, bool with_spr)
 
 static int put_field(rly_dynbuf *b, unsigned num, const void *p, size_t n)
 {
-    int rv = rly_dynbuf_append_byte(b, (uint8_t)(num << 3 | WIRE_LEN));
+    int rv = rly_dynbuf_append_byte(b, (uint8_t)(num << 3 | RLY_PB_WIRE_LEN));
     if (rv == 0)
         rv = rly_varint_append(b, n);
     if (rv == 0)
