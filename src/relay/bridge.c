@@ -264,9 +264,11 @@ int rly_bridge_start(rly_bridge **pc, uv_loop_t *loop, rly_stream *src, const ui
     }
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
+    /* libuv times from its cached loop time: refresh it so the limit is not cut short by the
+     * time already spent in this loop iteration. */
+    uv_update_time(loop);
     if (limits->duration > 0)
-        uv_timer_start(&c->timer, on_timer, (limits->duration + RLY_NS_PER_MS - 1) / RLY_NS_PER_MS,
-                       0);
+        uv_timer_start(&c->timer, on_timer, rly_tstamp_ms_ceil(limits->duration), 0);
     rly_stream_set_handler(src, &circuit_handler, &c->sides[0]);
     rly_stream_set_handler(dst, &circuit_handler, &c->sides[1]);
     *pc = c;

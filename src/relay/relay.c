@@ -119,9 +119,7 @@ static void arm_expiry(rly_relay *r)
         uv_timer_stop(&r->expiry_timer);
         return;
     }
-    rly_tstamp now = rly_tcp_now();
-    uint64_t ms = when > now ? (when - now + RLY_NS_PER_MS - 1) / RLY_NS_PER_MS : 0;
-    uv_timer_start(&r->expiry_timer, on_expiry_timer, ms, 0);
+    uv_timer_start(&r->expiry_timer, on_expiry_timer, rly_tstamp_ms_until(when, rly_tcp_now()), 0);
 }
 
 static void on_dropped(void *ud, const rly_reservation_info *info)
@@ -171,11 +169,12 @@ static void ctx_maybe_free(hop_ctx *x)
     uv_close((uv_handle_t *)&x->timer, ctx_freed);
 }
 
+static void on_hop_timer(uv_timer_t *t);
+
+/* (Re)arms the hop stream's one timer: the request deadline, then the destination's. */
 static void arm_deadline(hop_ctx *x, rly_tstamp deadline)
 {
-    rly_tstamp now = rly_tcp_now();
-    uint64_t ms = deadline > now ? (deadline - now + RLY_NS_PER_MS - 1) / RLY_NS_PER_MS : 0;
-    uv_timer_start(&x->timer, NULL, ms, 0);
+    uv_timer_start(&x->timer, on_hop_timer, rly_tstamp_ms_until(deadline, rly_tcp_now()), 0);
 }
 
 /* Writes |b| to the hop stream and closes our side: the end of every hop exchange that does not
@@ -614,8 +613,7 @@ static void on_hop_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t 
         r->ctxs->prev = x;
     r->ctxs = x;
     rly_stream_set_handler(s, &hop_handler, x);
-    uv_timer_start(&x->timer, on_hop_timer,
-                   (r->settings.hop_timeout + RLY_NS_PER_MS - 1) / RLY_NS_PER_MS, 0);
+    arm_deadline(x, deadline);
     if (len > 0)
         hop_on_data(s, x, data, len);
 }

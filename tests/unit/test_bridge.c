@@ -190,7 +190,8 @@ Test(bridge, duration_limit)
     cr_assert(src->reset && dst->reset);
     cr_assert_eq(rep.calls, 1);
     cr_assert_str_eq(rep.reason, "duration limit");
-    cr_assert(rep.st.duration >= 20 * RLY_NS_PER_MS);
+    /* libuv timers have millisecond granularity: allow the last millisecond. */
+    cr_assert(rep.st.duration >= 19 * RLY_NS_PER_MS);
     finish();
 }
 

@@ -666,9 +666,7 @@ static void update_timer(tcp_conn *c)
         uv_timer_stop(&c->timer);
         return;
     }
-    rly_tstamp now = rly_tcp_now();
-    uint64_t ms = when > now ? (when - now + RLY_NS_PER_MS - 1) / RLY_NS_PER_MS : 0;
-    uv_timer_start(&c->timer, on_timer, ms, 0);
+    uv_timer_start(&c->timer, on_timer, rly_tstamp_ms_until(when, rly_tcp_now()), 0);
 }
 
 /* ---- life cycle ---------------------------------------------------------------------------- */
