@@ -9,12 +9,20 @@
 #        - RSS and kernel memory per idle connection at 1k and 10k open connections ("hold").
 #      The server runs on core 1 (taskset -c 1), the load generator on core 0, so the server has
 #      exactly one core. Every server is started fresh, on 127.0.0.1 port 0, and stopped by PID.
+#   3. Relay (skip with BENCH_SKIP_RELAY=1): our relay and a js-libp2p relay (bench/js_relay.mjs,
+#      circuitRelayServer with its limits off), driven by the same C clients: throughput through
+#      one circuit (build/test_client --send), circuit setup latency and reservations per second
+#      (build/bench/bench_circuit); ceilings from build/bench/bench_copy (a plain copy loop, a
+#      copy loop that decrypts and re-encrypts Noise frames, the crypto alone in memory).
 #
 # Knobs (environment): BENCH_CONCURRENCY (dials in flight, 128), BENCH_SECONDS (churn window, 5),
 # BENCH_CONNS (largest hold checkpoint, 10000), BENCH_JS_HOLD_SECONDS (bound on the js hold run,
 # 600: js-libp2p accepts ever more slowly as connections accumulate and needs about 8 minutes to
 # reach 10k here, so `make bench` takes about 12 minutes; a smaller bound measures js at the
 # count it reached), BENCH_SKIP_JS=1 (ours only).
+# Relay section: BENCH_SKIP_RELAY=1, BENCH_RELAY_BYTES (bytes through the circuit, 1 GiB),
+# BENCH_CIRCUITS (sequential CONNECTs, 1000), BENCH_RESERVE_PEERS (identities, 1000),
+# BENCH_RESERVE_SECONDS (refresh window, 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -23,13 +31,20 @@ SECS=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNS:-10000}
 JS_HOLD_MAX=${BENCH_JS_HOLD_SECONDS:-600}
 SETTLE_MS=2000
+RELAY_BYTES=${BENCH_RELAY_BYTES:-1073741824}
+NCIRCUITS=${BENCH_CIRCUITS:-1000}
+RES_PEERS=${BENCH_RESERVE_PEERS:-1000}
+RES_SECS=${BENCH_RESERVE_SECONDS:-3}
 out=bench/RESULTS.md
 
-cmake --build "$BUILD" -j "$(nproc)" --target relay-server bench_core bench_noise bench_connect >/dev/null
+cmake --build "$BUILD" -j "$(nproc)" --target relay-server bench_core bench_noise bench_connect \
+    bench_circuit bench_copy test_client >/dev/null
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rly-bench.XXXXXX")
 server_pid=
+listener_pid=
 cleanup() {
+    stop_listener
     stop_server
     rm -rf "$tmp"
 }
@@ -158,6 +173,121 @@ bench_server() {
     stop_server
 }
 
+# ---- relay benchmarks --------------------------------------------------------------------------
+# Our relay with the circuit limits off ([relay] max_circuit_bytes = 0, max_circuit_duration_secs
+# = 0: unlimited) and the reservation and circuit counts raised.
+start_relay_circuit() {
+    mkdir -p "$tmp/home"
+    cat >"$tmp/relay-circuit.toml" <<'EOF'
+[relay]
+max_reservations = 1000000
+max_reservations_per_peer = 1000
+max_circuits_per_peer = 100000
+max_circuits = 1000000
+max_circuit_duration_secs = 0
+max_circuit_bytes = 0
+
+[network]
+tcp_listen_addr = "/ip4/127.0.0.1/tcp/0"
+tcp_listen_addr_v6 = ""
+quic_listen_addr = ""
+quic_listen_addr_v6 = ""
+max_connections = 20000
+max_pending_handshakes = 4096
+
+[logging]
+level = "warn"
+EOF
+    HOME="$tmp/home" "${SRV_PIN[@]}" "$BUILD/relay-server" --config "$tmp/relay-circuit.toml" \
+        >"$tmp/server.out" 2>"$tmp/server.err" &
+    server_pid=$!
+    server_ma=$(wait_listen "$tmp/server.out" "$server_pid") || {
+        log "relay-server did not start:"
+        cat "$tmp/server.err" >&2
+        return 1
+    }
+}
+
+start_js_relay() {
+    "${SRV_PIN[@]}" node bench/js_relay.mjs >"$tmp/server.out" 2>"$tmp/server.err" &
+    server_pid=$!
+    server_ma=$(wait_listen "$tmp/server.out" "$server_pid") || {
+        log "js_relay.mjs did not start:"
+        cat "$tmp/server.err" >&2
+        return 1
+    }
+}
+
+stop_listener() {
+    [ -n "$listener_pid" ] || return 0
+    kill -TERM "$listener_pid" 2>/dev/null || true
+    wait "$listener_pid" 2>/dev/null || true
+    listener_pid=
+}
+
+# utime + stime of PID in clock ticks; "busy total" ticks of cpu N from /proc/stat.
+proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
+
+# relay_tput KIND (relay|js): a listening test_client (no --name: a fresh identity), then a second
+# one pushing RELAY_BYTES through the relay to it (/mesh-relay/sink/1.0.0); writes one line
+# "tput mbps= seconds= bytes= server_cpu_s= server_cpu_util= core0_util= core1_util=" to
+# $tmp/KIND.tput (core utilisation from /proc/stat over the transfer).
+relay_tput() {
+    local kind=$1 bid c0 c1 a0 a1 a2 a3 b0 b1 b2 b3 line i secs hz
+    "${CLI_PIN[@]}" "$BUILD/test_client" --relay "$server_ma" >"$tmp/$kind.listener" 2>&1 &
+    listener_pid=$!
+    for i in $(seq 1 300); do
+        grep -q '^listening on ' "$tmp/$kind.listener" && break
+        sleep 0.1
+    done
+    bid=$(sed -n 's/^local peer_id=//p' "$tmp/$kind.listener")
+    grep -q '^listening on ' "$tmp/$kind.listener" || {
+        log "the listening test_client did not reserve:"
+        cat "$tmp/$kind.listener" >&2
+        return 1
+    }
+    c0=$(proc_ticks "$server_pid")
+    read -r a0 a1 < <(cpu_ticks 0)
+    read -r b0 b1 < <(cpu_ticks 1)
+    "${CLI_PIN[@]}" "$BUILD/test_client" --relay "$server_ma" --dial "$bid" --send "$RELAY_BYTES" \
+        --timeout 600 >"$tmp/$kind.sender" 2>&1 || {
+        log "test_client --send through the $kind relay failed:"
+        cat "$tmp/$kind.sender" >&2
+        return 1
+    }
+    c1=$(proc_ticks "$server_pid")
+    read -r a2 a3 < <(cpu_ticks 0)
+    read -r b2 b3 < <(cpu_ticks 1)
+    line=$(grep -m1 '^sent bytes=' "$tmp/$kind.sender")
+    secs=$(field "$line" seconds)
+    hz=$(getconf CLK_TCK)
+    echo "tput mbps=$(field "$line" mbps) seconds=$secs bytes=$(field "$line" bytes)" \
+        "server_cpu_s=$(calc %.2f '(b - a) / hz' -v a="$c0" -v b="$c1" -v hz="$hz")" \
+        "server_cpu_util=$(calc %.2f '(b - a) / hz / s' -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$secs")" \
+        "core0_util=$(calc %.2f '(b - a) / (d - c)' -v a="$a0" -v b="$a2" -v c="$a1" -v d="$a3")" \
+        "core1_util=$(calc %.2f '(b - a) / (d - c)' -v a="$b0" -v b="$b2" -v c="$b1" -v d="$b3")" \
+        >"$tmp/$kind.tput"
+    stop_listener
+}
+
+# bench_relay KIND (relay|js): bench_circuit, then the throughput run, on one fresh server.
+bench_relay() {
+    local kind=$1
+    log "$kind relay: circuit setup ($NCIRCUITS CONNECTs), reservations ($RES_PEERS peers)"
+    if [ "$kind" = relay ]; then start_relay_circuit; else start_js_relay; fi
+    "${CLI_PIN[@]}" "$BUILD/bench/bench_circuit" --relay "$server_ma" --server-pid "$server_pid" \
+        --circuits "$NCIRCUITS" --reserve-peers "$RES_PEERS" --reserve-seconds "$RES_SECS" \
+        --timeout 300 >"$tmp/$kind.circuit" 2>"$tmp/$kind.circuit.err" || {
+        log "bench_circuit ($kind) failed:"
+        cat "$tmp/$kind.circuit.err" >&2
+        return 1
+    }
+    log "$kind relay: $RELAY_BYTES bytes through one circuit"
+    relay_tput "$kind"
+    stop_server
+}
+
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=
@@ -181,6 +311,20 @@ elif ! tests/interop/run.sh --deps >&2; then
 fi
 if [ "$js_status" = ok ]; then
     bench_server js
+fi
+relay_status=ok
+if [ "${BENCH_SKIP_RELAY:-0}" = 1 ]; then
+    relay_status="skipped (BENCH_SKIP_RELAY=1)"
+fi
+if [ "$relay_status" = ok ]; then
+    log "copy-loop ceilings (bench_copy: plain, Noise decrypt + re-encrypt, crypto in memory)"
+    "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" >"$tmp/copy.plain"
+    "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" --noise >"$tmp/copy.noise"
+    "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" --crypto >"$tmp/copy.crypto"
+    bench_relay relay
+    if [ "$js_status" = ok ]; then
+        bench_relay js
+    fi
 fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 t_total=$(($(date +%s) - t_start))
@@ -380,4 +524,159 @@ passfail() { if [ "$1" = 1 ]; then echo "**pass**"; else echo "**FAIL**"; fi; }
     echo
     echo "</details>"
 } >"$out"
+
+# ---- relay section ---------------------------------------------------------------------------
+{
+    echo
+    echo "## Relay: throughput, circuit setup, reservations"
+    echo
+    if [ "$relay_status" != ok ]; then
+        echo "$relay_status."
+    else
+        cl() { grep -m1 "^$2 " "$tmp/$1" 2>/dev/null || true; }
+        tp() { cl "$1.tput" tput; }
+        cp_plain=$(field "$(cl copy.plain copy)" mbps)
+        cp_noise=$(field "$(cl copy.noise copy)" mbps)
+        cp_crypto=$(field "$(cl copy.crypto copy)" mbps)
+        echo "- **Our relay**: \`$BUILD/relay-server\` as above plus \`[relay] max_circuit_bytes = 0\`,"
+        echo "  \`max_circuit_duration_secs = 0\` (unlimited), \`max_reservations = 1000000\`,"
+        echo "  \`max_reservations_per_peer = 1000\`, \`max_circuits = 1000000\`, \`max_circuits_per_peer = 100000\`."
+        if [ -f "$tmp/js.tput" ]; then
+            echo "- **js-libp2p relay**: \`node bench/js_relay.mjs\`: the js node above plus \`circuitRelayServer\`"
+            echo "  (@libp2p/circuit-relay-v2) with \`reservations.applyDefaultLimit: false\` (no circuit limit),"
+            echo "  \`maxReservations: 1000000\`, \`maxInboundHopStreams: 256\`."
+        else
+            echo "- **js-libp2p relay**: $js_status."
+        fi
+        echo "- Both are driven by the same C clients (our library), pinned to core 0; the relay gets core 1."
+        echo
+        echo "### Throughput through one circuit"
+        echo
+        echo "A listening \`$BUILD/test_client\` (reserves, serves \`/mesh-relay/sink/1.0.0\`) and a dialling one"
+        echo "(\`--dial <id> --send $RELAY_BYTES\`), both on core 0; the relay on core 1. The payload is"
+        echo "encrypted end to end (Noise + Yamux inside the circuit) and the relay decrypts and re-encrypts"
+        echo "the outer Noise layer of both legs, so each client does two Noise layers and two Yamux layers"
+        echo "per byte, on the one core they share. MB/s = 10^6 bytes/s as test_client prints it."
+        echo "*Per relay CPU-second*: bytes over the relay's own CPU time (utime + stime, /proc) during"
+        echo "the transfer: what one fully used relay core would move, when the clients are the"
+        echo "bottleneck (see the core 0 column)."
+        echo
+        echo "| relay | MB/s (wall) | relay CPU use | MB per relay CPU-second | core 0 (clients) busy | seconds |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+        for kind in relay js; do
+            l=$(tp $kind)
+            [ -n "$l" ] || continue
+            name=$([ $kind = relay ] && echo "our relay" || echo "js-libp2p relay")
+            echo "| $name | $(num "$(field "$l" mbps)") | $(calc '%.0f %%' 'u * 100' -v u="$(field "$l" server_cpu_util)") | $(calc %.0f 'b / 1e6 / c' -v b="$(field "$l" bytes)" -v c="$(field "$l" server_cpu_s)") | $(calc '%.0f %%' 'u * 100' -v u="$(field "$l" core0_util)") | $(field "$l" seconds) |"
+        done
+        r=$(tp relay)
+        r_mbps=$(field "$r" mbps)
+        r_cpu=$(calc %.1f 'b / 1e6 / c' -v b="$(field "$r" bytes)" -v c="$(field "$r" server_cpu_s)")
+        j=$(tp js)
+        if [ -n "$j" ]; then
+            j_mbps=$(field "$j" mbps)
+            j_cpu=$(calc %.1f 'b / 1e6 / c' -v b="$(field "$j" bytes)" -v c="$(field "$j" server_cpu_s)")
+            echo "| **ratio ours / js** | **$(calc '%.1fx' 'a / b' -v a="$r_mbps" -v b="$j_mbps")** | | **$(calc '%.1fx' 'a / b' -v a="$r_cpu" -v b="$j_cpu")** | | |"
+        fi
+        echo
+        echo "Ceilings (\`$BUILD/bench/bench_copy --bytes $RELAY_BYTES\`, bench/bench_copy.c): one process, real"
+        echo "loopback TCP sockets, the copying threads on core 1, pusher and sink on core 0; the relay"
+        echo "threads' CPU time is measured."
+        echo
+        echo "| ceiling | MB/s (wall) | relay CPU use | MB per relay CPU-second | ours / ceiling (wall) | ours / ceiling (per CPU-second) |"
+        echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+        for c in plain noise crypto; do
+            l=$(cl copy.$c copy)
+            case $c in
+            plain) name="plain TCP copy loop, no protocol (\`bench_copy\`)" ;;
+            noise) name="copy loop that decrypts and re-encrypts Noise frames (\`bench_copy --noise\`)" ;;
+            crypto) name="decrypt + re-encrypt in memory, no sockets (\`bench_copy --crypto\`)" ;;
+            esac
+            pc=$(calc %.1f 'b / 1e6 / c' -v b="$(field "$l" bytes)" -v c="$(field "$l" relay_cpu_s)")
+            echo "| $name | $(num "$(field "$l" mbps)") | $(calc '%.0f %%' 'u * 100' -v u="$(field "$l" relay_cpu_util)") | $(num "$pc") | $(calc '%.0f %%' 'a / b * 100' -v a="$r_mbps" -v b="$(field "$l" mbps)") | $(calc '%.0f %%' 'a / b * 100' -v a="$r_cpu" -v b="$pc") |"
+        done
+        echo
+        noise_pc=$(calc %.1f 'b / 1e6 / c' -v b="$(field "$(cl copy.noise copy)" bytes)" -v c="$(field "$(cl copy.noise copy)" relay_cpu_s)")
+        echo "Targets: >= 80 % of the decrypt-and-re-encrypt copy loop ($(num "$cp_noise") MB/s wall, $(num "$noise_pc") MB per CPU-second):"
+        echo "$(passfail "$(calc %d 'a >= 0.8 * b' -v a="$r_mbps" -v b="$cp_noise")") on the wall clock ($(num "$r_mbps") MB/s),"
+        echo "$(passfail "$(calc %d 'a >= 0.8 * b' -v a="$r_cpu" -v b="$noise_pc")") per relay CPU-second ($(num "$r_cpu") MB)."
+        if [ -n "$j" ]; then
+            echo ">= 5x the js relay: $(passfail "$(calc %d 'a >= 5 * b' -v a="$r_mbps" -v b="$j_mbps")") on the wall clock,"
+            echo "$(passfail "$(calc %d 'a >= 5 * b' -v a="$r_cpu" -v b="$j_cpu")") per relay CPU-second."
+        fi
+        echo
+        echo "### Circuit setup latency"
+        echo
+        echo "\`$BUILD/bench/bench_circuit\` (bench/bench_circuit.c, our library, core 0): a listener identity reserves"
+        echo "and answers every STOP CONNECT with OK at once; a dialler sends $NCIRCUITS CONNECTs to it one after"
+        echo "another (after 5 warm-up), each on a new hop stream over one connection, reset when the OK"
+        echo "is in. *CONNECT -> OK*: from writing the CONNECT to reading the OK (the relay's STOP round"
+        echo "trip to the listener included); *stream open -> OK* adds the Yamux stream and"
+        echo "multistream-select negotiation of the hop protocol."
+        echo
+        echo "| relay | CONNECT -> OK p50 / p99 (ms) | stream open -> OK p50 / p99 (ms) | circuits/s (sequential) | relay CPU-seconds |"
+        echo "| --- | ---: | ---: | ---: | ---: |"
+        for kind in relay js; do
+            l=$(cl $kind.circuit circuit)
+            [ -n "$l" ] || continue
+            name=$([ $kind = relay ] && echo "our relay" || echo "js-libp2p relay")
+            echo "| $name | $(field "$l" lat_p50_ms) / $(field "$l" lat_p99_ms) | $(field "$l" open_p50_ms) / $(field "$l" open_p99_ms) | $(num "$(field "$l" per_sec)") | $(field "$l" server_cpu_s) |"
+        done
+        rl=$(cl relay.circuit circuit)
+        jl=$(cl js.circuit circuit)
+        if [ -n "$jl" ]; then
+            echo "| **ratio js / ours** | **$(calc '%.1fx' 'b / a' -v a="$(field "$rl" lat_p50_ms)" -v b="$(field "$jl" lat_p50_ms)") / $(calc '%.1fx' 'b / a' -v a="$(field "$rl" lat_p99_ms)" -v b="$(field "$jl" lat_p99_ms)")** | | **$(calc '%.1fx' 'a / b' -v a="$(field "$rl" per_sec)" -v b="$(field "$jl" per_sec)")** (ours / js) | |"
+        fi
+        echo
+        echo "### Reservations per second"
+        echo
+        echo "The same tool: $RES_PEERS more identities connect (one connection each); *new*: each sends"
+        echo "one RESERVE, all at once (first sent -> last OK); *refresh*: for $RES_SECS s each connection"
+        echo "RESERVEs again as soon as its answer is in (one in flight per connection, a fresh hop stream"
+        echo "each time). Both relays sign a voucher per answer."
+        echo
+        echo "| relay | new reservations/s ($RES_PEERS peers) | refreshes/s | relay CPU use (refresh) | refreshes per relay CPU-second |"
+        echo "| --- | ---: | ---: | ---: | ---: |"
+        for kind in relay js; do
+            n=$(cl $kind.circuit reserve_new)
+            f=$(cl $kind.circuit reserve_refresh)
+            [ -n "$f" ] || continue
+            name=$([ $kind = relay ] && echo "our relay" || echo "js-libp2p relay")
+            echo "| $name | $(num "$(field "$n" per_sec)") | $(num "$(field "$f" per_sec)") | $(calc '%.0f %%' 'u * 100' -v u="$(field "$f" server_cpu_util)") | $(num "$(field "$f" per_server_cpu_s)") |"
+        done
+        if [ -n "$(cl js.circuit reserve_refresh)" ]; then
+            rn=$(cl relay.circuit reserve_new)
+            jn=$(cl js.circuit reserve_new)
+            rf=$(cl relay.circuit reserve_refresh)
+            jf=$(cl js.circuit reserve_refresh)
+            echo "| **ratio ours / js** | **$(calc '%.1fx' 'a / b' -v a="$(field "$rn" per_sec)" -v b="$(field "$jn" per_sec)")** | **$(calc '%.1fx' 'a / b' -v a="$(field "$rf" per_sec)" -v b="$(field "$jf" per_sec)")** | | **$(calc '%.1fx' 'a / b' -v a="$(field "$rf" per_server_cpu_s)" -v b="$(field "$jf" per_server_cpu_s)")** |"
+        fi
+        echo
+        echo "### Relay commands"
+        echo
+        echo '```sh'
+        echo "$BUILD/bench/bench_copy --bytes $RELAY_BYTES            # plain copy loop"
+        echo "$BUILD/bench/bench_copy --bytes $RELAY_BYTES --noise    # decrypt + re-encrypt copy loop"
+        echo "$BUILD/bench/bench_copy --bytes $RELAY_BYTES --crypto   # the crypto alone, in memory"
+        echo "HOME=<tmp>/home ${SRV_PIN[*]} $BUILD/relay-server --config <tmp>/relay-circuit.toml   # the [relay] keys above"
+        [ -f "$tmp/js.tput" ] && echo "${SRV_PIN[*]} node bench/js_relay.mjs"
+        echo "${CLI_PIN[*]} $BUILD/bench/bench_circuit --relay <ma> --server-pid <pid> --circuits $NCIRCUITS --reserve-peers $RES_PEERS --reserve-seconds $RES_SECS"
+        echo "${CLI_PIN[*]} $BUILD/test_client --relay <ma> &                 # listener: prints local peer_id=<id>"
+        echo "${CLI_PIN[*]} $BUILD/test_client --relay <ma> --dial <id> --send $RELAY_BYTES"
+        echo '```'
+        echo
+        echo "<details><summary>Raw relay-benchmark output</summary>"
+        echo
+        echo '```'
+        for f in copy.plain copy.noise copy.crypto relay.circuit relay.tput js.circuit js.tput; do
+            [ -f "$tmp/$f" ] || continue
+            echo "# $f"
+            cat "$tmp/$f"
+        done
+        echo '```'
+        echo
+        echo "</details>"
+    fi
+} >>"$out"
+
 cat "$out"

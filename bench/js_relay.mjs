@@ -1,0 +1,54 @@
+// js_relay.mjs: the js-libp2p Circuit Relay v2 server `make bench` compares our relay with
+// (scripts/bench.sh, "Relay" section).
+//
+//   node bench/js_relay.mjs
+//
+// The js node of js_server.mjs (tests/interop/lib/jsnode.mjs: TCP + Noise + Yamux, identify, ping;
+// connection monitor off) plus circuitRelayServer from @libp2p/circuit-relay-v2, with the limits
+// that would cap a benchmark raised: reservations.applyDefaultLimit false (no 2 min / 128 KiB
+// circuit limit: unlimited circuits), maxReservations 1e6, 256 hop streams per connection.
+//
+// Prints "Listening on: <multiaddr>/p2p/<id>" and "pid <pid>", then runs until SIGTERM/SIGINT.
+import '../tests/interop/polyfill.mjs'
+import { circuitRelayServer } from '../tests/interop/node_modules/@libp2p/circuit-relay-v2/dist/src/index.js'
+import { createJsNode } from '../tests/interop/lib/jsnode.mjs'
+
+const node = await createJsNode({
+  listen: true,
+  services: {
+    relay: circuitRelayServer({
+      maxInboundHopStreams: 256,
+      reservations: {
+        maxReservations: 1_000_000,
+        applyDefaultLimit: false
+      }
+    })
+  },
+  init: {
+    connectionManager: {
+      maxConnections: 20_000,
+      inboundConnectionThreshold: 1_000_000,
+      maxIncomingPendingConnections: 20_000
+    },
+    connectionMonitor: { enabled: false }
+  }
+})
+
+for (const ma of node.getMultiaddrs()) {
+  process.stdout.write(`Listening on: ${ma.toString()}\n`)
+}
+process.stdout.write(`pid ${process.pid}\n`)
+
+let stopping = false
+async function stop () {
+  if (stopping) return
+  stopping = true
+  const force = setTimeout(() => process.exit(0), 10_000)
+  force.unref()
+  try {
+    await node.stop()
+  } catch {}
+  process.exit(0)
+}
+process.on('SIGTERM', stop)
+process.on('SIGINT', stop)
