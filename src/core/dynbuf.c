@@ -40,7 +40,7 @@ void rly_dynbuf_reset(rly_dynbuf *b)
 
 int rly_dynbuf_reserve(rly_dynbuf *b, size_t n)
 {
-    if (n > b->max - b->len || b->len + n > b->max)
+    if (n > b->max - b->len) /* len <= max always holds */
         return RLY_ERR_NOBUF;
     size_t need = b->len + n + 1; /* + the trailing NUL */
     if (need <= b->cap)
