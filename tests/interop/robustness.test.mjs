@@ -179,11 +179,14 @@ async function expectConnectionClosed (c, peerId, what, { error, cause, yamuxErr
   assert.ok(matches(rec.fields.error, error), `error ${rec.fields.error}, expected ${error} (${what}: ${rec.line})`)
   assert.ok(matches(rec.fields.cause, cause), `cause ${rec.fields.cause}, expected ${cause} (${what}: ${rec.line})`)
   if (yamuxError != null) {
-    // the records the failure produced, newest first: the protocol error, the session failure
-    // and the GoAway the relay flushes before closing (swarm records of this connection skipped)
+    // the records the failure produced: everything logged between this peer's
+    // ConnectionEstablished and its ConnectionClosed (Yamux records carry no connection id, and
+    // the good peer's records may interleave, so the window is bounded by this connection's own
+    // events rather than by a record count)
     const prior = []
-    for (let i = relay.logs.indexOf(rec) - 1; i >= 0 && prior.length < 3; i--) {
+    for (let i = relay.logs.indexOf(rec) - 1; i >= 0; i--) {
       const l = relay.logs[i]
+      if (l.message === 'ConnectionEstablished' && l.fields.peer_id === peerId) break
       if (l.fields.conn_id === rec.fields.conn_id && l.message === 'Inbound stream refused') continue
       prior.push(l)
     }
