@@ -11,6 +11,10 @@ the byte stream (a client's hop stream for fuzz_hop, a target's stop answer for 
 """
 import os
 import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seedlib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VEC = os.path.join(ROOT, "tests", "vectors", "circuit")
@@ -52,32 +56,6 @@ def frame(body):
     return uv(len(body)) + body
 
 
-def slug(text, limit=48):
-    s = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
-    return (s or "empty")[:limit]
-
-
-class Corpus:
-    def __init__(self, target):
-        self.dir = os.path.join(OUT, target)
-        os.makedirs(self.dir, exist_ok=True)
-        for old in os.listdir(self.dir):
-            if old.startswith("seed_"):
-                os.remove(os.path.join(self.dir, old))
-        self.names = set()
-
-    def add(self, desc, data):
-        if len(self.names) >= MAX_SEEDS:
-            return
-        name = "seed_" + slug(desc)
-        base, i = name, 2
-        while name in self.names:
-            name, i = "%s_%d" % (base, i), i + 1
-        self.names.add(name)
-        with open(os.path.join(self.dir, name), "wb") as f:
-            f.write(data)
-
-
 def wire():
     return {f[0]: bytes.fromhex(f[1]) for _, f in rows("wire.txt")}
 
@@ -99,7 +77,7 @@ def reserve_ok(v):
 
 
 def hop_seeds():
-    c = Corpus("hop")
+    c = seedlib.Corpus("hop", MAX_SEEDS, 48)
     w = wire()
     c.add("reserve go rust js", b"\x00" + w["hop_reserve"])
     c.add("reserve byte by byte then fin junk", b"\x01" + w["hop_reserve"] + b"\xff\xff")
@@ -118,7 +96,7 @@ def hop_seeds():
 
 
 def stop_seeds():
-    c = Corpus("stop")
+    c = seedlib.Corpus("stop", MAX_SEEDS, 48)
     w = wire()
     ok = w["stop_status_100"]
     c.add("status ok then target bytes", b"\x00" + ok + MULTISTREAM)

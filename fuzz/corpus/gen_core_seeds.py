@@ -6,7 +6,10 @@ cases), so seeds and unit tests share one source of truth. Re-run after changing
     python3 fuzz/corpus/gen_core_seeds.py
 """
 import os
-import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seedlib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VEC = os.path.join(ROOT, "tests", "vectors")
@@ -22,34 +25,8 @@ def rows(name):
                 yield line.split("\t")
 
 
-def slug(text, limit=40):
-    s = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
-    return (s or "empty")[:limit]
-
-
-class Corpus:
-    def __init__(self, target):
-        self.dir = os.path.join(OUT, target)
-        os.makedirs(self.dir, exist_ok=True)
-        for old in os.listdir(self.dir):
-            if old.startswith("seed_"):
-                os.remove(os.path.join(self.dir, old))
-        self.names = set()
-
-    def add(self, desc, data):
-        if len(self.names) >= MAX_SEEDS:
-            return
-        name = "seed_" + slug(desc)
-        base, i = name, 2
-        while name in self.names:
-            name, i = "%s_%d" % (base, i), i + 1
-        self.names.add(name)
-        with open(os.path.join(self.dir, name), "wb") as f:
-            f.write(data if isinstance(data, bytes) else data.encode())
-
-
 def varint():
-    c = Corpus("varint")
+    c = seedlib.Corpus("varint", MAX_SEEDS, 40)
     for hexs, want in rows("varint.txt"):
         c.add(("bad_" + want[1:] + "_" if want.startswith("!") else "v") + hexs[:20],
               bytes.fromhex(hexs))
@@ -57,7 +34,7 @@ def varint():
 
 
 def multiaddr_bytes():
-    c = Corpus("multiaddr_bytes")
+    c = seedlib.Corpus("multiaddr_bytes", MAX_SEEDS, 40)
     good = [r for r in rows("multiaddr.txt") if len(r) == 2]
     for text, hexs in good[:20]:
         c.add(text, bytes.fromhex(hexs))
@@ -66,7 +43,7 @@ def multiaddr_bytes():
 
 
 def multiaddr_str():
-    c = Corpus("multiaddr_str")
+    c = seedlib.Corpus("multiaddr_str", MAX_SEEDS, 40)
     good = list(rows("multiaddr.txt"))
     for r in good[:16] + [r for r in good if len(r) == 3]:
         c.add(r[0], r[0])
@@ -76,7 +53,7 @@ def multiaddr_str():
 
 
 def peerid():
-    c = Corpus("peerid")
+    c = seedlib.Corpus("peerid", MAX_SEEDS, 40)
     for b58, cid, hexs in rows("peerid.txt"):
         c.add("bin_" + b58[:12], bytes.fromhex(hexs))
         c.add("b58_" + b58[:12], b58)

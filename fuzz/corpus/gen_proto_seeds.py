@@ -10,7 +10,10 @@ Seed layout (see the fuzz targets): byte 0 selects the read size (0: all at once
 bit 7 selects the dialer role), the rest is the byte stream.
 """
 import os
-import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import seedlib  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VEC = os.path.join(ROOT, "tests", "vectors")
@@ -42,39 +45,13 @@ def uv(n):
     return out + bytes([n])
 
 
-def slug(text, limit=48):
-    s = re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()
-    return (s or "empty")[:limit]
-
-
-class Corpus:
-    def __init__(self, target):
-        self.dir = os.path.join(OUT, target)
-        os.makedirs(self.dir, exist_ok=True)
-        for old in os.listdir(self.dir):
-            if old.startswith("seed_"):
-                os.remove(os.path.join(self.dir, old))
-        self.names = set()
-
-    def add(self, desc, data):
-        if len(self.names) >= MAX_SEEDS:
-            return
-        name = "seed_" + slug(desc)
-        base, i = name, 2
-        while name in self.names:
-            name, i = "%s_%d" % (base, i), i + 1
-        self.names.add(name)
-        with open(os.path.join(self.dir, name), "wb") as f:
-            f.write(data)
-
-
 def msg(text):
     b = text.encode() + b"\n"
     return uv(len(b)) + b
 
 
 def mss_seeds():
-    c = Corpus("mss")
+    c = seedlib.Corpus("mss", MAX_SEEDS, 48)
     hdr = msg("/multistream/1.0.0")
     # Dialer role (offers /tls/1.0.0 then /noise): the answers a listener can give.
     c.add("dialer na then noise", bytes([0x80]) + hdr + msg("na") + msg("/noise"))
@@ -94,7 +71,7 @@ def mss_seeds():
 
 
 def identify_seeds():
-    c = Corpus("identify")
+    c = seedlib.Corpus("identify", MAX_SEEDS, 48)
     bodies = [(comment, unhex(f[0])) for comment, f in rows("identify/decode.txt")]
     relay = bodies[2][1]
     spr_only = bodies[4][1]
