@@ -1,0 +1,209 @@
+/* The relay service in one process on a real loop: RESERVE and CONNECT arriving over a relayed
+ * connection are refused with PERMISSION_DENIED (PROTOCOLS.md 8.5). A relayed connection to the
+ * relay needs a second relay in real life; here a test protocol on the relay's swarm turns a
+ * stream into a connection whose remote address contains /p2p-circuit, which is exactly what
+ * the relay checks. The same run checks a plain RESERVE over TCP is accepted. */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <uv.h>
+
+#include "core/mem.h"
+#include "proto/circuit/hop.h"
+#include "relay/relay.h"
+#include "swarm/swarm.h"
+
+#define TUNNEL "/test/tunnel/1.0.0"
+
+typedef struct world {
+    uv_loop_t loop;
+    uv_timer_t guard;
+    rly_swarm *rs, *cs; /* relay and client swarms */
+    rly_relay *relay;
+    rly_keypair rkp, ckp;
+    rly_peerid rpid;
+    rly_multiaddr relay_addr;
+    rly_multiaddr circuit_addr; /* what the tunnelled connection claims as its remote */
+    rly_conn *direct, *relayed;
+    int step; /* 0: RESERVE direct, 1: RESERVE relayed, 2: CONNECT relayed */
+    uint32_t status[3];
+    int open_swarms;
+    bool timed_out;
+} world;
+
+static world w;
+
+/* ---- the client side: one hop request per step ---------------------------------------- */
+
+typedef struct hop_req {
+    rly_circuit_pb_reader reader;
+    uint32_t type;
+} hop_req;
+
+static void next_step(void);
+
+static void req_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    hop_req *q = ud;
+    const uint8_t *msg;
+    size_t n;
+    rly_ssize used = rly_circuit_pb_reader_recv(&q->reader, data, len, &msg, &n);
+    (void)rly_stream_consume(s, len);
+    if (used < 0 || !msg)
+        return;
+    rly_circuit_hop_msg reply;
+    memset(&reply, 0, sizeof(reply));
+    RLY_IGNORE(rly_hop_parse_reply(&reply, q->type, msg, n)); /* non-OK: status still set */
+    w.status[w.step] = reply.status;
+    (void)rly_stream_reset(s); /* req_on_close frees |q| and moves on */
+}
+
+static void req_on_close(rly_stream *s, void *ud, int err)
+{
+    hop_req *q = ud;
+    rly_circuit_pb_reader_free(&q->reader);
+    free(q);
+    w.step++;
+    next_step();
+}
+
+static const rly_stream_handler req_handler = {.on_data = req_on_data, .on_close = req_on_close};
+
+static void hop_opened(void *ud, rly_stream *s, int err, const uint8_t *data, size_t len)
+{
+    hop_req *q = ud;
+    rly_dynbuf out;
+    cr_assert_not_null(s, "hop stream refused: %s", rly_strerror(err));
+    rly_stream_set_handler(s, &req_handler, q);
+    rly_dynbuf_init(&out, NULL, 4096);
+    cr_assert_eq(q->type == RLY_CIRCUIT_HOP_RESERVE ? rly_hop_build_reserve(&out)
+                                                    : rly_hop_build_connect(&w.rpid, &out),
+                 0);
+    cr_assert_eq(rly_stream_write(s, out.data, out.len), (rly_ssize)out.len);
+    rly_dynbuf_free(&out);
+    if (len)
+        req_on_data(s, q, data, len);
+}
+
+static void send_request(rly_conn *c, uint32_t type)
+{
+    hop_req *q = calloc(1, sizeof(*q));
+    rly_circuit_pb_reader_init(&q->reader, NULL);
+    q->type = type;
+    cr_assert_eq(rly_swarm_open_stream(w.cs, c, RLY_HOP_PROTOCOL, hop_opened, q), 0);
+}
+
+static void swarm_closed(void *ud)
+{
+    if (--w.open_swarms == 0) {
+        rly_relay_del(w.relay);
+        uv_close((uv_handle_t *)&w.guard, NULL);
+    }
+}
+
+static void finish(void)
+{
+    rly_relay_shutdown(w.relay);
+    rly_swarm_close(w.cs, swarm_closed, NULL);
+    rly_swarm_close(w.rs, swarm_closed, NULL);
+}
+
+static void on_relayed(void *ud, rly_conn *c, int err)
+{
+    cr_assert_not_null(c, "relayed upgrade failed: %s", rly_strerror(err));
+    cr_assert(rly_peerid_equal(&c->peer, &w.rpid));
+    w.relayed = c;
+    send_request(c, RLY_CIRCUIT_HOP_RESERVE);
+}
+
+static void tunnel_opened(void *ud, rly_stream *s, int err, const uint8_t *data, size_t len)
+{
+    cr_assert_not_null(s, "tunnel refused: %s", rly_strerror(err));
+    cr_assert_eq(rly_swarm_upgrade_stream(w.cs, s, RLY_CONN_OUTBOUND, &w.rpid, &w.circuit_addr,
+                                          data, len, on_relayed, NULL),
+                 0);
+}
+
+static void next_step(void)
+{
+    if (w.step == 1)
+        cr_assert_eq(rly_swarm_open_stream(w.cs, w.direct, TUNNEL, tunnel_opened, NULL), 0);
+    else if (w.step == 2)
+        send_request(w.relayed, RLY_CIRCUIT_HOP_CONNECT);
+    else if (w.step == 3)
+        finish();
+}
+
+static void on_dial(void *ud, rly_conn *c, int err)
+{
+    cr_assert_not_null(c, "dial failed: %s", rly_strerror(err));
+    w.direct = c;
+    send_request(c, RLY_CIRCUIT_HOP_RESERVE);
+}
+
+/* ---- the relay side: the test tunnel ------------------------------------------------------ */
+
+static void tunnel_upgraded(void *ud, rly_conn *c, int err)
+{
+    cr_assert_not_null(c, "relay-side upgrade failed: %s", rly_strerror(err));
+}
+
+static void on_tunnel(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    cr_assert_eq(rly_swarm_upgrade_stream(sw, s, RLY_CONN_INBOUND, NULL, &w.circuit_addr, data, len,
+                                          tunnel_upgraded, NULL),
+                 0);
+}
+
+static void on_guard(uv_timer_t *t)
+{
+    w.timed_out = true;
+    finish();
+}
+
+Test(relay_service, requests_over_a_relayed_connection_are_refused)
+{
+    rly_swarm_settings st = {.agent_version = "test"};
+    rly_relay_settings rset;
+    struct sockaddr_in sin;
+    char text[RLY_MULTIADDR_STR_MAX];
+
+    memset(&w, 0, sizeof(w));
+    uv_loop_init(&w.loop);
+    rly_tcp_settings_default(&st.tcp);
+    cr_assert_eq(rly_keypair_generate(&w.rkp), 0);
+    cr_assert_eq(rly_keypair_generate(&w.ckp), 0);
+    cr_assert_eq(rly_keypair_peerid(&w.rkp, &w.rpid), 0);
+    cr_assert_eq(rly_swarm_new(&w.rs, &w.loop, &w.rkp, &st, NULL, NULL), 0);
+    cr_assert_eq(rly_swarm_new(&w.cs, &w.loop, &w.ckp, &st, NULL, NULL), 0);
+    w.open_swarms = 2;
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    cr_assert_eq(rly_swarm_listen_tcp(w.rs, (struct sockaddr *)&sin, NULL), 0);
+    cr_assert_eq(rly_swarm_listen_addrs(w.rs, &w.relay_addr, 1), 1);
+    cr_assert_eq(rly_swarm_set_advertised_addrs(w.rs, &w.relay_addr, 1, 1), 0);
+    rly_relay_settings_default(&rset);
+    cr_assert_eq(rly_relay_new(&w.relay, w.rs, &rset, NULL, NULL), 0);
+    cr_assert_eq(rly_swarm_add_protocol(w.rs, TUNNEL, on_tunnel, NULL), 0);
+    /* The remote address a connection through a relay has. */
+    cr_assert_gt(rly_multiaddr_to_string(&w.relay_addr, text, sizeof(text)), 0);
+    cr_assert_eq(rly_multiaddr_parse(&w.circuit_addr, text), 0);
+    cr_assert_eq(rly_multiaddr_append_p2p(&w.circuit_addr, &w.rpid), 0);
+    cr_assert_eq(rly_multiaddr_append_component(&w.circuit_addr, RLY_MA_P2P_CIRCUIT, NULL, 0), 0);
+
+    rly_multiaddr dial = w.relay_addr;
+    cr_assert_eq(rly_multiaddr_append_p2p(&dial, &w.rpid), 0);
+    cr_assert_eq(rly_swarm_dial(w.cs, &dial, on_dial, NULL), 0);
+    uv_timer_init(&w.loop, &w.guard);
+    uv_timer_start(&w.guard, on_guard, 10000, 0);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&w.loop), 0, "no handle left open");
+
+    cr_assert_not(w.timed_out, "stopped at step %d", w.step);
+    cr_assert_eq(w.status[0], RLY_CIRCUIT_STATUS_OK, "RESERVE over TCP: %u", w.status[0]);
+    cr_assert_eq(w.status[1], RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "RESERVE relayed: %u",
+                 w.status[1]);
+    cr_assert_eq(w.status[2], RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "CONNECT relayed: %u",
+                 w.status[2]);
+    rly_keypair_wipe(&w.rkp);
+    rly_keypair_wipe(&w.ckp);
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
