@@ -98,9 +98,27 @@ wait_listen() {
     return 1
 }
 
-start_relay() {
+# launch NAME CMD...: start a server in the background (pinned), wait for its "Listening on:"
+# line; sets server_pid and server_ma.
+launch() {
+    local name=$1
+    shift
+    "${SRV_PIN[@]}" "$@" >"$tmp/server.out" 2>"$tmp/server.err" &
+    server_pid=$!
+    server_ma=$(wait_listen "$tmp/server.out" "$server_pid") || {
+        log "$name did not start:"
+        cat "$tmp/server.err" >&2
+        return 1
+    }
+}
+
+# relay_config FILE [RELAY_KEYS]: our relay on loopback port 0 with the connection limits raised
+# and warn-level logs; RELAY_KEYS (text) becomes its [relay] section.
+relay_config() {
     mkdir -p "$tmp/home"
-    cat >"$tmp/relay.toml" <<'EOF'
+    {
+        if [ -n "${2:-}" ]; then printf '[relay]\n%s\n\n' "$2"; fi
+        cat <<'EOF'
 [network]
 tcp_listen_addr = "/ip4/127.0.0.1/tcp/0"
 tcp_listen_addr_v6 = ""
@@ -112,24 +130,16 @@ max_pending_handshakes = 4096
 [logging]
 level = "warn"
 EOF
-    HOME="$tmp/home" "${SRV_PIN[@]}" "$BUILD/relay-server" --config "$tmp/relay.toml" \
-        >"$tmp/server.out" 2>"$tmp/server.err" &
-    server_pid=$!
-    server_ma=$(wait_listen "$tmp/server.out" "$server_pid") || {
-        log "relay-server did not start:"
-        cat "$tmp/server.err" >&2
-        return 1
-    }
+    } >"$1"
+}
+
+start_relay() {
+    relay_config "$tmp/relay.toml"
+    HOME="$tmp/home" launch relay-server "$BUILD/relay-server" --config "$tmp/relay.toml"
 }
 
 start_js() {
-    "${SRV_PIN[@]}" node bench/js_server.mjs >"$tmp/server.out" 2>"$tmp/server.err" &
-    server_pid=$!
-    server_ma=$(wait_listen "$tmp/server.out" "$server_pid") || {
-        log "js_server.mjs did not start:"
-        cat "$tmp/server.err" >&2
-        return 1
-    }
+    launch js_server.mjs node bench/js_server.mjs
 }
 
 # stop_server: SIGTERM to the server we started, SIGKILL after 15 s.
@@ -177,45 +187,17 @@ bench_server() {
 # Our relay with the circuit limits off ([relay] max_circuit_bytes = 0, max_circuit_duration_secs
 # = 0: unlimited) and the reservation and circuit counts raised.
 start_relay_circuit() {
-    mkdir -p "$tmp/home"
-    cat >"$tmp/relay-circuit.toml" <<'EOF'
-[relay]
-max_reservations = 1000000
+    relay_config "$tmp/relay-circuit.toml" "max_reservations = 1000000
 max_reservations_per_peer = 1000
 max_circuits_per_peer = 100000
 max_circuits = 1000000
 max_circuit_duration_secs = 0
-max_circuit_bytes = 0
-
-[network]
-tcp_listen_addr = "/ip4/127.0.0.1/tcp/0"
-tcp_listen_addr_v6 = ""
-quic_listen_addr = ""
-quic_listen_addr_v6 = ""
-max_connections = 20000
-max_pending_handshakes = 4096
-
-[logging]
-level = "warn"
-EOF
-    HOME="$tmp/home" "${SRV_PIN[@]}" "$BUILD/relay-server" --config "$tmp/relay-circuit.toml" \
-        >"$tmp/server.out" 2>"$tmp/server.err" &
-    server_pid=$!
-    server_ma=$(wait_listen "$tmp/server.out" "$server_pid") || {
-        log "relay-server did not start:"
-        cat "$tmp/server.err" >&2
-        return 1
-    }
+max_circuit_bytes = 0"
+    HOME="$tmp/home" launch relay-server "$BUILD/relay-server" --config "$tmp/relay-circuit.toml"
 }
 
 start_js_relay() {
-    "${SRV_PIN[@]}" node bench/js_relay.mjs >"$tmp/server.out" 2>"$tmp/server.err" &
-    server_pid=$!
-    server_ma=$(wait_listen "$tmp/server.out" "$server_pid") || {
-        log "js_relay.mjs did not start:"
-        cat "$tmp/server.err" >&2
-        return 1
-    }
+    launch js_relay.mjs node bench/js_relay.mjs
 }
 
 stop_listener() {
