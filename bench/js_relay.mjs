@@ -12,6 +12,7 @@
 import '../tests/interop/polyfill.mjs'
 import { circuitRelayServer } from '../tests/interop/node_modules/@libp2p/circuit-relay-v2/dist/src/index.js'
 import { createJsNode } from '../tests/interop/lib/jsnode.mjs'
+import { serve } from './js_serve.mjs'
 
 const node = await createJsNode({
   listen: true,
@@ -34,21 +35,4 @@ const node = await createJsNode({
   }
 })
 
-for (const ma of node.getMultiaddrs()) {
-  process.stdout.write(`Listening on: ${ma.toString()}\n`)
-}
-process.stdout.write(`pid ${process.pid}\n`)
-
-let stopping = false
-async function stop () {
-  if (stopping) return
-  stopping = true
-  const force = setTimeout(() => process.exit(0), 10_000)
-  force.unref()
-  try {
-    await node.stop()
-  } catch {}
-  process.exit(0)
-}
-process.on('SIGTERM', stop)
-process.on('SIGINT', stop)
+serve(node)
