@@ -428,5 +428,6 @@ int main(int argc, char **argv)
         client_finish(&c, EXIT_FAIL);
     uv_run(&c.loop, UV_RUN_DEFAULT);
     uv_loop_close(&c.loop);
+    rly_mem_trim(rly_mem_default());
     return c.exit_code < 0 ? EXIT_FAIL : c.exit_code;
 }

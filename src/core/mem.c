@@ -1,12 +1,34 @@
 #include "core/mem.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Each block carries a header holding its size, so frees can be accounted. The header is
- * 16 bytes to keep max_align_t alignment for the caller's pointer. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RLY_MEM_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define RLY_MEM_ASAN 1
+#endif
+#if defined(RLY_MEM_ASAN)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* Each block carries a header holding its size, so frees can be accounted, and the free-list
+ * link while the block sits in the cache. The header keeps max_align_t alignment for the
+ * caller's pointer. */
 typedef union hdr {
-    size_t size;
+    struct {
+        size_t size;
+        union hdr *next; /* cache free list */
+    } h;
     max_align_t align;
 } hdr;
 
@@ -33,6 +55,7 @@ rly_mem *rly_mem_default(void)
     if (!default_ready) {
         rly_mem_init(&default_mem);
         load_fail_nth(&default_mem);
+        default_mem.cache_max = RLY_MEM_CACHE_DEFAULT;
         default_ready = 1;
     }
     return &default_mem;
@@ -41,6 +64,68 @@ rly_mem *rly_mem_default(void)
 void rly_mem_init(rly_mem *mem)
 {
     memset(mem, 0, sizeof(*mem));
+}
+
+/* The cache class of a block of |n| bytes, or -1 when blocks of that size are not cached. */
+static int cache_class(size_t n)
+{
+    if (n < RLY_MEM_CACHE_MIN || n > RLY_MEM_CACHE_MAX || (n & (n - 1)) != 0)
+        return -1;
+    int k = 0;
+    for (size_t v = n / RLY_MEM_CACHE_MIN; v > 1; v >>= 1)
+        k++;
+    return k;
+}
+
+static hdr *cache_pop(rly_mem *mem, size_t n)
+{
+    int k = cache_class(n);
+    if (k < 0 || !mem->cache[k])
+        return NULL;
+    hdr *h = mem->cache[k];
+    mem->cache[k] = h->h.next;
+    mem->cached_bytes -= n;
+    mem->cache_hits++;
+    UNPOISON(h + 1, n);
+    return h;
+}
+
+/* Keeps |h| (a block of |n| bytes) in the cache if it fits the budget; returns false if not. */
+static bool cache_push(rly_mem *mem, hdr *h, size_t n)
+{
+    int k = cache_class(n);
+    if (k < 0 || n > mem->cache_max || mem->cached_bytes > mem->cache_max - n)
+        return false;
+    h->h.next = mem->cache[k];
+    mem->cache[k] = h;
+    mem->cached_bytes += n;
+    /* The header stays readable: LeakSanitizer does not follow pointers in poisoned memory, and
+     * the free list runs through the headers. */
+    POISON(h + 1, n);
+    return true;
+}
+
+void rly_mem_set_cache(rly_mem *mem, size_t max_bytes)
+{
+    mem->cache_max = max_bytes;
+    /* Release from the largest class down until the rest fits. */
+    for (int k = RLY_MEM_CACHE_CLASSES - 1; k >= 0 && mem->cached_bytes > max_bytes; k--) {
+        size_t n = (size_t)RLY_MEM_CACHE_MIN << k;
+        while (mem->cache[k] && mem->cached_bytes > max_bytes) {
+            hdr *h = mem->cache[k];
+            UNPOISON(h + 1, n);
+            mem->cache[k] = h->h.next;
+            mem->cached_bytes -= n;
+            free(h);
+        }
+    }
+}
+
+void rly_mem_trim(rly_mem *mem)
+{
+    size_t max = mem->cache_max;
+    rly_mem_set_cache(mem, 0);
+    mem->cache_max = max;
 }
 
 static int should_fail(rly_mem *mem)
@@ -63,10 +148,12 @@ void *rly_malloc(rly_mem *mem, size_t n)
         mem = rly_mem_default();
     if (n > SIZE_MAX - sizeof(hdr) || should_fail(mem))
         return NULL;
-    hdr *h = malloc(sizeof(hdr) + n);
+    hdr *h = cache_pop(mem, n);
+    if (!h)
+        h = malloc(sizeof(hdr) + n);
     if (!h)
         return NULL;
-    h->size = n;
+    h->h.size = n;
     account_add(mem, n);
     return h + 1;
 }
@@ -90,11 +177,24 @@ void *rly_realloc(rly_mem *mem, void *p, size_t n)
     if (n > SIZE_MAX - sizeof(hdr) || should_fail(mem))
         return NULL;
     hdr *old = (hdr *)p - 1;
-    size_t oldn = old->size;
-    hdr *h = realloc(old, sizeof(hdr) + n);
-    if (!h)
-        return NULL;
-    h->size = n;
+    size_t oldn = old->h.size;
+    hdr *h;
+    if (mem->cache_max > 0 && (cache_class(oldn) >= 0 || cache_class(n) >= 0)) {
+        /* Through the cache: a new block (maybe a cached one), the old one to the cache. */
+        h = cache_pop(mem, n);
+        if (!h)
+            h = malloc(sizeof(hdr) + n);
+        if (!h)
+            return NULL;
+        memcpy(h + 1, p, oldn < n ? oldn : n);
+        if (!cache_push(mem, old, oldn))
+            free(old);
+    } else {
+        h = realloc(old, sizeof(hdr) + n);
+        if (!h)
+            return NULL;
+    }
+    h->h.size = n;
     mem->live_bytes -= oldn;
     account_add(mem, n);
     return h + 1;
@@ -107,8 +207,10 @@ void rly_free(rly_mem *mem, void *p)
     if (!mem)
         mem = rly_mem_default();
     hdr *h = (hdr *)p - 1;
-    mem->live_bytes -= h->size;
-    free(h);
+    size_t n = h->h.size;
+    mem->live_bytes -= n;
+    if (!cache_push(mem, h, n))
+        free(h);
 }
 
 char *rly_strdup(rly_mem *mem, const char *s)

@@ -54,6 +54,96 @@ Test(mem, fail_nth)
     cr_assert_eq(m.live_bytes, 0);
 }
 
+Test(mem, cache_reuses_large_blocks_within_its_budget)
+{
+    rly_mem m;
+    rly_mem_init(&m);
+    cr_assert_eq(m.cache_max, 0, "a fresh allocator caches nothing");
+    rly_mem_set_cache(&m, 3 * RLY_MEM_CACHE_MIN);
+
+    /* A class size comes back as the same block. */
+    uint8_t *a = rly_malloc(&m, RLY_MEM_CACHE_MIN);
+    cr_assert_not_null(a);
+    memset(a, 0xab, RLY_MEM_CACHE_MIN);
+    rly_free(&m, a);
+    cr_assert_eq(m.live_bytes, 0);
+    cr_assert_eq(m.cached_bytes, RLY_MEM_CACHE_MIN);
+    uint8_t *b = rly_calloc(&m, 1, RLY_MEM_CACHE_MIN);
+    cr_assert_eq(b, a);
+    cr_assert_eq(m.cache_hits, 1);
+    cr_assert_eq(m.cached_bytes, 0);
+    cr_assert_eq(b[0], 0, "calloc zeroes a cached block");
+    cr_assert_eq(b[RLY_MEM_CACHE_MIN - 1], 0);
+
+    /* Other sizes are not cached: below the minimum, above the maximum, not a power of two. */
+    void *small = rly_malloc(&m, RLY_MEM_CACHE_MIN / 2);
+    void *odd = rly_malloc(&m, RLY_MEM_CACHE_MIN + 1);
+    rly_free(&m, small);
+    rly_free(&m, odd);
+    cr_assert_eq(m.cached_bytes, 0);
+    void *huge = rly_malloc(&m, 2 * RLY_MEM_CACHE_MAX);
+    rly_free(&m, huge);
+    cr_assert_eq(m.cached_bytes, 0);
+
+    /* The budget: a 2x block fits beside b's, the next one does not. */
+    void *c = rly_malloc(&m, 2 * RLY_MEM_CACHE_MIN);
+    void *d = rly_malloc(&m, RLY_MEM_CACHE_MIN);
+    rly_free(&m, b);
+    rly_free(&m, c);
+    cr_assert_eq(m.cached_bytes, 3 * RLY_MEM_CACHE_MIN);
+    rly_free(&m, d);
+    cr_assert_eq(m.cached_bytes, 3 * RLY_MEM_CACHE_MIN, "over the budget: released");
+
+    /* A smaller budget releases the largest blocks first; trim releases all. */
+    rly_mem_set_cache(&m, 2 * RLY_MEM_CACHE_MIN);
+    cr_assert_eq(m.cached_bytes, RLY_MEM_CACHE_MIN);
+    rly_mem_trim(&m);
+    cr_assert_eq(m.cached_bytes, 0);
+    cr_assert_eq(m.cache_max, 2 * RLY_MEM_CACHE_MIN, "trim keeps the budget");
+    cr_assert_eq(m.live_bytes, 0);
+}
+
+Test(mem, cache_realloc_keeps_the_data)
+{
+    rly_mem m;
+    rly_mem_init(&m);
+    rly_mem_set_cache(&m, RLY_MEM_CACHE_DEFAULT);
+    /* Grow by doubling from a small block, as the I/O buffers do: into, through and out of the
+     * cached sizes, and back down. */
+    size_t n = 4096;
+    uint8_t *p = rly_malloc(&m, n);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 31u);
+    while (n < 2 * RLY_MEM_CACHE_MAX) {
+        p = rly_realloc(&m, p, 2 * n);
+        cr_assert_not_null(p);
+        for (size_t i = n; i < 2 * n; i++)
+            p[i] = (uint8_t)(i * 31u);
+        n *= 2;
+        cr_assert_eq(m.live_bytes, n);
+    }
+    p = rly_realloc(&m, p, RLY_MEM_CACHE_MIN);
+    n = RLY_MEM_CACHE_MIN;
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(p[i], (uint8_t)(i * 31u), "byte %zu", i);
+    cr_assert_gt(m.cached_bytes, 0, "the outgrown blocks were kept");
+    rly_free(&m, p);
+    cr_assert_eq(m.live_bytes, 0);
+    rly_mem_trim(&m);
+}
+
+Test(mem, cache_counts_toward_fail_nth)
+{
+    rly_mem m;
+    rly_mem_init(&m);
+    rly_mem_set_cache(&m, RLY_MEM_CACHE_DEFAULT);
+    rly_free(&m, rly_malloc(&m, RLY_MEM_CACHE_MIN));
+    m.fail_nth = m.nattempts + 1;
+    cr_assert_null(rly_malloc(&m, RLY_MEM_CACHE_MIN), "a cached block does not bypass fail_nth");
+    cr_assert_eq(m.cached_bytes, RLY_MEM_CACHE_MIN);
+    rly_mem_trim(&m);
+}
+
 Test(dynbuf, cap_is_enforced)
 {
     rly_dynbuf b;
