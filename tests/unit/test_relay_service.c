@@ -1,8 +1,8 @@
 /* The relay service in one process on a real loop: RESERVE and CONNECT arriving over a relayed
  * connection are refused with PERMISSION_DENIED (PROTOCOLS.md 8.5). A relayed connection to the
- * relay needs a second relay in real life; here a test protocol on the relay's swarm turns a
- * stream into a connection whose remote address contains /p2p-circuit, which is exactly what
- * the relay checks. The same run checks a plain RESERVE over TCP is accepted. */
+ * relay needs a second relay in real life; here a tunnel (tunnel_util.h) gives a connection whose
+ * remote address contains /p2p-circuit, which is exactly what the relay checks. The same run
+ * checks a plain RESERVE over TCP is accepted. */
 #include <criterion/criterion.h>
 #include <string.h>
 #include <uv.h>
@@ -11,8 +11,7 @@
 #include "proto/circuit/hop.h"
 #include "relay/relay.h"
 #include "swarm/swarm.h"
-
-#define TUNNEL "/test/tunnel/1.0.0"
+#include "tunnel_util.h"
 
 typedef struct world {
     uv_loop_t loop;
@@ -22,7 +21,6 @@ typedef struct world {
     rly_keypair rkp, ckp;
     rly_peerid rpid;
     rly_multiaddr relay_addr;
-    rly_multiaddr circuit_addr; /* what the tunnelled connection claims as its remote */
     rly_conn *direct, *relayed;
     int step; /* 0: RESERVE direct, 1: RESERVE relayed, 2: CONNECT relayed */
     uint32_t status[3];
@@ -115,18 +113,10 @@ static void on_relayed(void *ud, rly_conn *c, int err)
     send_request(c, RLY_CIRCUIT_HOP_RESERVE);
 }
 
-static void tunnel_opened(void *ud, rly_stream *s, int err, const uint8_t *data, size_t len)
-{
-    cr_assert_not_null(s, "tunnel refused: %s", rly_strerror(err));
-    cr_assert_eq(rly_swarm_upgrade_stream(w.cs, s, RLY_CONN_OUTBOUND, &w.rpid, &w.circuit_addr,
-                                          data, len, on_relayed, NULL),
-                 0);
-}
-
 static void next_step(void)
 {
     if (w.step == 1)
-        cr_assert_eq(rly_swarm_open_stream(w.cs, w.direct, TUNNEL, tunnel_opened, NULL), 0);
+        tunnel_open(w.cs, w.direct, on_relayed, NULL);
     else if (w.step == 2)
         send_request(w.relayed, RLY_CIRCUIT_HOP_CONNECT);
     else if (w.step == 3)
@@ -140,20 +130,6 @@ static void on_dial(void *ud, rly_conn *c, int err)
     send_request(c, RLY_CIRCUIT_HOP_RESERVE);
 }
 
-/* ---- the relay side: the test tunnel ------------------------------------------------------ */
-
-static void tunnel_upgraded(void *ud, rly_conn *c, int err)
-{
-    cr_assert_not_null(c, "relay-side upgrade failed: %s", rly_strerror(err));
-}
-
-static void on_tunnel(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
-{
-    cr_assert_eq(rly_swarm_upgrade_stream(sw, s, RLY_CONN_INBOUND, NULL, &w.circuit_addr, data, len,
-                                          tunnel_upgraded, NULL),
-                 0);
-}
-
 static void on_guard(uv_timer_t *t)
 {
     w.timed_out = true;
@@ -165,7 +141,6 @@ Test(relay_service, requests_over_a_relayed_connection_are_refused)
     rly_swarm_settings st = {.agent_version = "test"};
     rly_relay_settings rset;
     struct sockaddr_in sin;
-    char text[RLY_MULTIADDR_STR_MAX];
 
     memset(&w, 0, sizeof(w));
     uv_loop_init(&w.loop);
@@ -182,12 +157,7 @@ Test(relay_service, requests_over_a_relayed_connection_are_refused)
     cr_assert_eq(rly_swarm_set_advertised_addrs(w.rs, &w.relay_addr, 1, 1), 0);
     rly_relay_settings_default(&rset);
     cr_assert_eq(rly_relay_new(&w.relay, w.rs, &rset, NULL, NULL), 0);
-    cr_assert_eq(rly_swarm_add_protocol(w.rs, TUNNEL, on_tunnel, NULL), 0);
-    /* The remote address a connection through a relay has. */
-    cr_assert_gt(rly_multiaddr_to_string(&w.relay_addr, text, sizeof(text)), 0);
-    cr_assert_eq(rly_multiaddr_parse(&w.circuit_addr, text), 0);
-    cr_assert_eq(rly_multiaddr_append_p2p(&w.circuit_addr, &w.rpid), 0);
-    cr_assert_eq(rly_multiaddr_append_component(&w.circuit_addr, RLY_MA_P2P_CIRCUIT, NULL, 0), 0);
+    tunnel_serve(w.rs, &w.relay_addr, &w.rpid);
 
     rly_multiaddr dial = w.relay_addr;
     cr_assert_eq(rly_multiaddr_append_p2p(&dial, &w.rpid), 0);

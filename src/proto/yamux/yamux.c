@@ -41,7 +41,6 @@ static const rly_yamux_settings default_settings = {
 
 /* Upper bounds for validation. */
 #define MAX_STREAMS_CAP (1u << 20)
-#define MAX_RECV_WINDOW (1u << 30)
 #define MAX_SEND_FRAME (1u << 20)
 #define MAX_RATE 1000000000u
 
@@ -60,7 +59,7 @@ static bool settings_ok(const rly_yamux_settings *s)
     return in_range(s->max_inbound_streams, 1, MAX_STREAMS_CAP) &&
            in_range(s->max_outbound_streams, 1, MAX_STREAMS_CAP) &&
            in_range(s->max_ack_backlog, 1, MAX_STREAMS_CAP) &&
-           in_range(s->recv_window, RLY_YAMUX_INITIAL_WINDOW, MAX_RECV_WINDOW) &&
+           in_range(s->recv_window, RLY_YAMUX_INITIAL_WINDOW, RLY_YAMUX_MAX_WINDOW) &&
            in_range(s->max_send_frame, 1, MAX_SEND_FRAME) && s->max_stream_buffer >= 1 &&
            s->max_session_buffer >= 1 &&
            in_range(s->max_pending_pings, 1, s->max_pending_control) &&

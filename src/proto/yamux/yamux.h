@@ -45,6 +45,8 @@
 
 /* The window every stream starts with in both directions (spec: 256 KiB). */
 #define RLY_YAMUX_INITIAL_WINDOW (256u * 1024u)
+/* The largest receive window a session may be configured with. */
+#define RLY_YAMUX_MAX_WINDOW (1u << 30)
 
 typedef struct rly_yamux rly_yamux;
 

@@ -18,6 +18,8 @@
 #define TCP_PLAIN_CHUNK RLY_NOISE_MAX_PLAINTEXT
 /* Output gathered for one uv_write before the connection stops pulling from Yamux. */
 #define TCP_WRITE_BATCH (256 * 1024)
+/* Largest Yamux Data frame we send (go, js: 64 KiB). */
+#define TCP_YAMUX_MAX_FRAME (64u * 1024u)
 /* How long a closing connection may take to flush its GoAway before it is cut. */
 #define TCP_CLOSE_GRACE (2 * RLY_NS_PER_S)
 

@@ -10,6 +10,7 @@ void rly_tcp_settings_default(rly_tcp_settings *s)
     s->max_pending_handshakes = 256;
     s->max_connections = 10000;
     s->keepalive_interval = 30 * RLY_NS_PER_S;
+    s->yamux_window = RLY_YAMUX_INITIAL_WINDOW;
 }
 
 rly_tstamp rly_tcp_now(void)
@@ -170,6 +171,9 @@ int rly_tcp_transport_new(rly_tcp_transport **pt, uv_loop_t *loop, const rly_tcp
                           const rly_noise_identity *id, const rly_conn_events *events,
                           void *events_ud, const rly_log *log, rly_mem *mem)
 {
+    if (settings->yamux_window < RLY_YAMUX_INITIAL_WINDOW ||
+        settings->yamux_window > RLY_YAMUX_MAX_WINDOW)
+        return RLY_ERR_INVALID_ARG;
     rly_tcp_transport *t = rly_calloc(mem, 1, sizeof(*t));
     if (!t)
         return RLY_ERR_NOMEM;

@@ -25,6 +25,7 @@
 #include "core/multiaddr.h"
 #include "core/time.h"
 #include "proto/noise/noise.h"
+#include "proto/yamux/yamux.h"
 #include "transport/conn.h"
 
 #define RLY_TCP_BACKLOG 1024
@@ -35,6 +36,9 @@ typedef struct rly_tcp_settings {
     size_t max_pending_handshakes; /* 256 */
     size_t max_connections;        /* 10000 */
     rly_tstamp keepalive_interval; /* 30 s; 0: off */
+    uint32_t yamux_window;         /* 256 KiB (RLY_YAMUX_INITIAL_WINDOW, the spec's): receive
+                                      window per Yamux stream; a client moving bulk data over a
+                                      long path (a circuit) wants more, up to 1 GiB */
 } rly_tcp_settings;
 
 typedef struct rly_tcp_transport rly_tcp_transport;
