@@ -10,10 +10,16 @@
  *                                   (paired with the sink's): what a relay that terminated Noise
  *                                   on both legs would pay per byte; the pusher encrypts, the
  *                                   sink decrypts, in frames of 65519 plaintext bytes.
+ *   bench_copy --bytes N --noise --e2e
+ *                                   the same relay, and the pusher and sink also run an
+ *                                   end-to-end Noise session inside the outer one (the pusher
+ *                                   encrypts twice, the sink decrypts twice), as the two clients
+ *                                   of a circuit do: the wall-clock ceiling when the clients
+ *                                   share one core.
  *   bench_copy --bytes N --crypto   no sockets: decrypt + re-encrypt N bytes in 65519-byte
  *                                   frames in memory, timing the relay's share only.
  *
- * Output, one line: copy mode=<plain|noise|crypto> bytes=<n> seconds=<s> mbps=<MB/s>
+ * Output, one line: copy mode=<plain|noise|noise-e2e|crypto> bytes=<n> seconds=<s> mbps=<MB/s>
  * relay_cpu_s=<s> relay_cpu_util=<0..1> (MB = 10^6 bytes; relay CPU: its threads' CPU time). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -41,7 +47,7 @@
 
 typedef struct opts {
     unsigned long long bytes;
-    bool noise, crypto;
+    bool noise, crypto, e2e;
     int relay_cpu, client_cpu;
 } opts;
 
@@ -56,7 +62,8 @@ typedef struct fwd {
 typedef struct pusher {
     int fd;
     unsigned long long bytes;
-    rly_noise *enc;
+    rly_noise *enc;   /* the leg to the relay */
+    rly_noise *inner; /* --e2e: the end-to-end session, applied first */
     int cpu;
     int err;
 } pusher;
@@ -147,7 +154,8 @@ static void *fwd_main(void *arg)
 static void *push_main(void *arg)
 {
     pusher *p = arg;
-    static uint8_t plain[CHUNK], frames[CHUNK + 8 * RLY_NOISE_MAX_FRAME_LEN];
+    static uint8_t plain[CHUNK], inner[CHUNK + 8 * RLY_NOISE_MAX_FRAME_LEN],
+        frames[CHUNK + 16 * RLY_NOISE_MAX_FRAME_LEN];
     pin(p->cpu);
     memset(plain, 0x5a, sizeof(plain));
     unsigned long long left = p->bytes;
@@ -155,8 +163,17 @@ static void *push_main(void *arg)
         size_t n = left < sizeof(plain) ? (size_t)left : sizeof(plain);
         const uint8_t *src = plain;
         size_t len = n;
+        if (p->inner) {
+            rly_ssize w = rly_noise_encrypt(p->inner, plain, n, inner, sizeof(inner));
+            if (w < 0) {
+                p->err = 1;
+                break;
+            }
+            src = inner;
+            len = (size_t)w;
+        }
         if (p->enc) {
-            rly_ssize w = rly_noise_encrypt(p->enc, plain, n, frames, sizeof(frames));
+            rly_ssize w = rly_noise_encrypt(p->enc, src, len, frames, sizeof(frames));
             if (w < 0) {
                 p->err = 1;
                 break;
@@ -233,33 +250,42 @@ static int connect_to(const struct sockaddr_in *sa)
 int main(int argc, char **argv)
 {
     opts o = {.bytes = 1ull << 30, .relay_cpu = 1, .client_cpu = 0};
-    static const struct option lo[] = {
-        {"bytes", required_argument, NULL, 'b'},      {"noise", no_argument, NULL, 'n'},
-        {"crypto", no_argument, NULL, 'c'},           {"relay-cpu", required_argument, NULL, 'r'},
-        {"client-cpu", required_argument, NULL, 'l'}, {NULL, 0, NULL, 0}};
+    static const struct option lo[] = {{"bytes", required_argument, NULL, 'b'},
+                                       {"noise", no_argument, NULL, 'n'},
+                                       {"crypto", no_argument, NULL, 'c'},
+                                       {"relay-cpu", required_argument, NULL, 'r'},
+                                       {"client-cpu", required_argument, NULL, 'l'},
+                                       {"e2e", no_argument, NULL, 'e'},
+                                       {NULL, 0, NULL, 0}};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         switch (ch) {
         case 'b': o.bytes = strtoull(optarg, NULL, 10); break;
         case 'n': o.noise = true; break;
         case 'c': o.crypto = true; break;
+        case 'e': o.e2e = true; break;
         case 'r': o.relay_cpu = (int)strtol(optarg, NULL, 10); break;
         case 'l': o.client_cpu = (int)strtol(optarg, NULL, 10); break;
         default:
-            fprintf(stderr, "usage: bench_copy [--bytes N] [--noise | --crypto] [--relay-cpu C] "
-                            "[--client-cpu C]\n");
+            fprintf(stderr, "usage: bench_copy [--bytes N] [--noise [--e2e] | --crypto] "
+                            "[--relay-cpu C] [--client-cpu C]\n");
             return 2;
         }
+    }
+    if (o.e2e && !o.noise) {
+        fprintf(stderr, "bench_copy: --e2e goes with --noise\n");
+        return 2;
     }
     /* Sessions: pusher -> relay (leg A), relay -> sink (leg B). */
     rly_keypair k1, k2;
     rly_noise_identity *id1 = NULL, *id2 = NULL;
-    rly_noise *a_i = NULL, *a_r = NULL, *b_i = NULL, *b_r = NULL;
+    rly_noise *a_i = NULL, *a_r = NULL, *b_i = NULL, *b_r = NULL, *e_i = NULL, *e_r = NULL;
     if (o.noise || o.crypto) {
         if (rly_keypair_generate(&k1) != 0 || rly_keypair_generate(&k2) != 0 ||
             rly_noise_identity_new(&id1, &k1, NULL, NULL) != 0 ||
             rly_noise_identity_new(&id2, &k2, NULL, NULL) != 0 ||
-            noise_pair(id1, id2, &a_i, &a_r) != 0 || noise_pair(id2, id1, &b_i, &b_r) != 0) {
+            noise_pair(id1, id2, &a_i, &a_r) != 0 || noise_pair(id2, id1, &b_i, &b_r) != 0 ||
+            (o.e2e && noise_pair(id1, id2, &e_i, &e_r) != 0)) {
             fprintf(stderr, "bench_copy: Noise set-up failed\n");
             return 1;
         }
@@ -288,7 +314,8 @@ int main(int argc, char **argv)
     }
     fwd ab = {.in = ra, .out = rb, .dec = a_r, .enc = b_i, .cpu = o.relay_cpu};
     fwd ba = {.in = rb, .out = ra, .cpu = o.relay_cpu};
-    pusher p = {.fd = ca, .bytes = o.bytes, .enc = o.noise ? a_i : NULL, .cpu = o.client_cpu};
+    pusher p = {
+        .fd = ca, .bytes = o.bytes, .enc = o.noise ? a_i : NULL, .inner = e_i, .cpu = o.client_cpu};
     if (!o.noise)
         ab.dec = ab.enc = NULL;
     pthread_t tab, tba, tp;
@@ -297,7 +324,8 @@ int main(int argc, char **argv)
     pthread_create(&tab, NULL, fwd_main, &ab);
     pthread_create(&tba, NULL, fwd_main, &ba);
     pthread_create(&tp, NULL, push_main, &p);
-    /* The sink: read B to EOF (decrypting with --noise). */
+    /* The sink: read B to EOF (decrypting with --noise; with --e2e the outer plaintext is the
+     * end-to-end session's frames, which span outer frames: that session keeps the pieces). */
     static uint8_t buf[CHUNK];
     unsigned long long got = 0;
     int err = 0;
@@ -314,8 +342,18 @@ int main(int argc, char **argv)
         uint8_t *in = buf, *pt;
         size_t inlen = (size_t)n, ptlen;
         int rv;
-        while ((rv = rly_noise_decrypt_next(b_r, &in, &inlen, &pt, &ptlen)) > 0)
-            got += ptlen;
+        while ((rv = rly_noise_decrypt_next(b_r, &in, &inlen, &pt, &ptlen)) > 0) {
+            if (!e_r) {
+                got += ptlen;
+                continue;
+            }
+            uint8_t *ept;
+            size_t eptlen;
+            while ((rv = rly_noise_decrypt_next(e_r, &pt, &ptlen, &ept, &eptlen)) > 0)
+                got += eptlen;
+            if (rv < 0)
+                break;
+        }
         if (rv < 0) {
             err = 1;
             break;
@@ -332,7 +370,10 @@ int main(int argc, char **argv)
     }
     double cpu = ab.cpu_s + ba.cpu_s;
     printf("copy mode=%s bytes=%llu seconds=%.3f mbps=%.0f relay_cpu_s=%.3f relay_cpu_util=%.2f\n",
-           o.noise ? "noise" : "plain", got, secs, (double)got / secs / 1e6, cpu, cpu / secs);
+           o.e2e     ? "noise-e2e"
+           : o.noise ? "noise"
+                     : "plain",
+           got, secs, (double)got / secs / 1e6, cpu, cpu / secs);
     close(ca);
     close(cb);
     close(ra);
