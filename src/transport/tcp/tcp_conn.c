@@ -248,12 +248,13 @@ static tcp_stream *stream_new(tcp_conn *c, uint32_t yid, bool outbound)
 
 /* A peer-opened stream is announced to the swarm at its first event or once the read that
  * opened it is processed, whichever comes first: never from inside on_stream_open, where the
- * stream may not be writable yet. */
-static void announce(tcp_stream *ts)
+ * stream may not be writable yet. Returns false when the stream is gone afterwards: the swarm
+ * may refuse or reset it inside on_stream, which frees |ts|. */
+static bool announce(tcp_stream *ts)
 {
     tcp_conn *c = ts->conn;
     if (ts->is_announced)
-        return;
+        return true;
     ts->is_announced = true;
     for (tcp_stream **pp = &c->new_streams; *pp; pp = &(*pp)->next_new) {
         if (*pp == ts) {
@@ -262,14 +263,17 @@ static void announce(tcp_stream *ts)
         }
     }
     ts->next_new = NULL;
-    RLY_IGNORE(rly_yamux_stream_set_user_data(c->yamux, ts->yid, ts));
+    uint32_t yid = ts->yid;
+    RLY_IGNORE(rly_yamux_stream_set_user_data(c->yamux, yid, ts));
     c->t->events->on_stream(c->t->events_ud, &c->base, &ts->base);
+    /* Yamux stream IDs are never reused: a live |yid| still carries |ts|. */
+    return !c->is_closed && c->yamux && rly_yamux_stream_get_user_data(c->yamux, yid) != NULL;
 }
 
 static void announce_new_streams(tcp_conn *c)
 {
     while (c->new_streams && !c->is_closed)
-        announce(c->new_streams);
+        (void)announce(c->new_streams);
 }
 
 static int y_on_stream_open(rly_yamux *y, uint32_t id, void *ud)
@@ -303,9 +307,8 @@ static rly_stream *stream_of(rly_yamux *y, uint32_t id, void *sud)
 static int y_on_stream_data(rly_yamux *y, uint32_t id, void *sud, const uint8_t *data, size_t len)
 {
     rly_stream *s = stream_of(y, id, sud);
-    if (!s)
+    if (!s || !announce((tcp_stream *)s))
         return 0;
-    announce((tcp_stream *)s);
     if (s->handler && s->handler->on_data)
         s->handler->on_data(s, s->handler_ud, data, len);
     else
@@ -316,9 +319,8 @@ static int y_on_stream_data(rly_yamux *y, uint32_t id, void *sud, const uint8_t 
 static int y_on_stream_fin(rly_yamux *y, uint32_t id, void *sud)
 {
     rly_stream *s = stream_of(y, id, sud);
-    if (!s)
+    if (!s || !announce((tcp_stream *)s))
         return 0;
-    announce((tcp_stream *)s);
     if (s->handler && s->handler->on_fin)
         s->handler->on_fin(s, s->handler_ud);
     return 0;

@@ -1,0 +1,149 @@
+/* The TCP transport on a real loop, driven through its own API (no swarm). The regression: a
+ * peer-opened stream is announced to the owner (on_stream) at its first event; an owner that
+ * resets the stream right there (the swarm does when even the multistream header cannot be
+ * queued, e.g. the session's send buffer is full because the peer never reads) frees it, and the
+ * data event that triggered the announcement then touched the freed stream (heap-use-after-free
+ * under ASan; found by tests/interop/robustness.test.mjs, case 8). Here the client's SYN, data and
+ * FIN (or SYN and FIN alone, the FIN event's path) arrive in one read and the server resets every
+ * stream it is given. */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <uv.h>
+
+#include "core/mem.h"
+#include "crypto/keys.h"
+#include "transport/tcp/tcp_transport.h"
+
+#define NSTREAMS 8
+
+typedef struct world {
+    uv_loop_t loop;
+    uv_timer_t guard;
+    rly_tcp_transport *server, *client;
+    rly_noise_identity *sid, *cid;
+    int announced, client_closed, open_transports;
+    int close_err[NSTREAMS];
+    bool timed_out, is_finished;
+} world;
+
+static world w;
+
+static void transport_closed(void *ud)
+{
+    if (--w.open_transports == 0)
+        uv_close((uv_handle_t *)&w.guard, NULL);
+}
+
+static void finish(void)
+{
+    if (w.is_finished)
+        return;
+    w.is_finished = true;
+    uv_timer_stop(&w.guard);
+    rly_tcp_transport_close(w.client, transport_closed, NULL);
+    rly_tcp_transport_close(w.server, transport_closed, NULL);
+}
+
+/* ---- server: refuses every stream the moment it is announced -------------------------------- */
+
+static void srv_established(void *ud, rly_conn *c)
+{
+}
+
+static void srv_stream(void *ud, rly_conn *c, rly_stream *s)
+{
+    w.announced++;
+    cr_assert_eq(rly_stream_reset(s), 0); /* frees |s| */
+}
+
+static void srv_closed(void *ud, rly_conn *c, int err, const char *cause)
+{
+}
+
+static const rly_conn_events srv_events = {srv_established, srv_stream, srv_closed};
+
+/* ---- client: opens NSTREAMS streams, each with FIN (and data on even ones) queued at once ---- */
+
+static void cli_on_close(rly_stream *s, void *ud, int err)
+{
+    w.close_err[(intptr_t)ud] = err;
+    if (++w.client_closed == NSTREAMS)
+        finish();
+}
+
+static const rly_stream_handler cli_handler = {.on_close = cli_on_close};
+
+static void cli_established(void *ud, rly_conn *c)
+{
+}
+static void cli_stream(void *ud, rly_conn *c, rly_stream *s)
+{
+}
+static void cli_closed(void *ud, rly_conn *c, int err, const char *cause)
+{
+}
+
+static const rly_conn_events cli_events = {cli_established, cli_stream, cli_closed};
+
+static void on_dial(void *ud, rly_conn *c, int err)
+{
+    static const uint8_t hello[] = "data in the same read as the SYN";
+    cr_assert_not_null(c, "dial failed: %s", rly_strerror(err));
+    for (intptr_t i = 0; i < NSTREAMS; i++) {
+        rly_stream *s;
+        cr_assert_eq(rly_conn_open_stream(c, &s), 0);
+        rly_stream_set_handler(s, &cli_handler, (void *)i);
+        if (i % 2 == 0)
+            cr_assert_eq(rly_stream_write(s, hello, sizeof(hello)), (rly_ssize)sizeof(hello));
+        cr_assert_eq(rly_stream_shutdown(s), 0);
+    }
+}
+
+static void on_guard(uv_timer_t *t)
+{
+    w.timed_out = true;
+    finish();
+}
+
+Test(tcp_transport, stream_reset_while_announced_with_data_pending)
+{
+    rly_tcp_settings st;
+    rly_keypair skp, ckp;
+    rly_peerid spid;
+    rly_multiaddr addr;
+    struct sockaddr_in sin;
+
+    memset(&w, 0, sizeof(w));
+    uv_loop_init(&w.loop);
+    rly_tcp_settings_default(&st);
+    cr_assert_eq(rly_keypair_generate(&skp), 0);
+    cr_assert_eq(rly_keypair_generate(&ckp), 0);
+    cr_assert_eq(rly_keypair_peerid(&skp, &spid), 0);
+    cr_assert_eq(rly_noise_identity_new(&w.sid, &skp, NULL, NULL), 0);
+    cr_assert_eq(rly_noise_identity_new(&w.cid, &ckp, NULL, NULL), 0);
+    cr_assert_eq(
+        rly_tcp_transport_new(&w.server, &w.loop, &st, w.sid, &srv_events, NULL, NULL, NULL), 0);
+    cr_assert_eq(
+        rly_tcp_transport_new(&w.client, &w.loop, &st, w.cid, &cli_events, NULL, NULL, NULL), 0);
+    w.open_transports = 2;
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    cr_assert_eq(rly_tcp_transport_listen(w.server, (struct sockaddr *)&sin, NULL), 0);
+    cr_assert_eq(rly_tcp_transport_listen_addrs(w.server, &addr, 1), 1);
+    cr_assert_eq(rly_multiaddr_append_p2p(&addr, &spid), 0);
+    cr_assert_eq(rly_tcp_transport_dial(w.client, &addr, on_dial, NULL), 0);
+    uv_timer_init(&w.loop, &w.guard);
+    uv_timer_start(&w.guard, on_guard, 10000, 0);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&w.loop), 0, "no handle left open");
+
+    cr_assert_not(w.timed_out, "%d of %d streams closed", w.client_closed, NSTREAMS);
+    cr_assert_eq(w.announced, NSTREAMS);
+    for (int i = 0; i < NSTREAMS; i++)
+        cr_assert_eq(w.close_err[i], RLY_ERR_RESET, "stream %d: %s", i,
+                     rly_strerror(w.close_err[i]));
+    rly_noise_identity_del(w.sid);
+    rly_noise_identity_del(w.cid);
+    rly_keypair_wipe(&skp);
+    rly_keypair_wipe(&ckp);
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
