@@ -912,12 +912,15 @@ int rly_tcp_conn_dial(rly_tcp_transport *t, const rly_multiaddr *ma, rly_tcp_dia
 static void under_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {
     tcp_conn *c = ud;
-    size_t total = len, cap = len < TCP_READ_BUF ? len : TCP_READ_BUF;
+    size_t total = len, cap = RLY_MEM_CACHE_MIN;
     /* Noise decrypts in place: work on a copy. Not in the loop's shared read buffer: |data| comes
      * from the read of the connection under us, which is still being processed from that buffer
-     * (its next Noise frames sit there). */
+     * (its next Noise frames sit there). A power-of-two size, so the allocator's cache serves
+     * it again with the next chunk. */
     if (len == 0)
         return;
+    while (cap < len && cap < TCP_RELAYED_CHUNK)
+        cap *= 2;
     uint8_t *buf = rly_malloc(c->t->mem, cap);
     if (!buf) {
         fail_after_flush(c, RLY_ERR_NOMEM, "out of memory");

@@ -11,9 +11,13 @@
 
 #define RLY_TARGET_TRANSPORT "relay_server::transport"
 
-/* Shared read buffer: one Noise frame and a bit. libuv reads one socket at a time and every
- * read is fully processed before the callback returns, so one buffer serves the whole loop. */
-#define TCP_READ_BUF (64 * 1024 + 2048)
+/* Shared read buffer: four Noise frames and a bit. libuv reads one socket at a time and every
+ * read is fully processed before the callback returns, so one buffer serves the whole loop.
+ * Through a circuit, 256 KiB reads cost the relay a tenth less CPU than 64 KiB reads. */
+#define TCP_READ_BUF (256 * 1024 + 2048)
+/* A relayed connection copies what the stream under it delivers (Noise decrypts in place) in
+ * chunks of at most this many bytes. */
+#define TCP_RELAYED_CHUNK (256 * 1024)
 /* Plaintext pulled from Yamux per Noise frame. */
 #define TCP_PLAIN_CHUNK RLY_NOISE_MAX_PLAINTEXT
 /* Output gathered for one uv_write before the connection stops pulling from Yamux. */
