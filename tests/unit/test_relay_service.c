@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "core/mem.h"
+#include "hop_client_util.h"
 #include "proto/circuit/hop.h"
 #include "relay/relay.h"
 #include "swarm/swarm.h"
@@ -32,62 +33,18 @@ static world w;
 
 /* ---- the client side: one hop request per step ---------------------------------------- */
 
-typedef struct hop_req {
-    rly_circuit_pb_reader reader;
-    uint32_t type;
-} hop_req;
-
 static void next_step(void);
 
-static void req_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+static void request_done(void *ud, uint32_t status, uint64_t ms)
 {
-    hop_req *q = ud;
-    const uint8_t *msg;
-    size_t n;
-    rly_ssize used = rly_circuit_pb_reader_recv(&q->reader, data, len, &msg, &n);
-    (void)rly_stream_consume(s, len);
-    if (used < 0 || !msg)
-        return;
-    rly_circuit_hop_msg reply;
-    memset(&reply, 0, sizeof(reply));
-    RLY_IGNORE(rly_hop_parse_reply(&reply, q->type, msg, n)); /* non-OK: status still set */
-    w.status[w.step] = reply.status;
-    (void)rly_stream_reset(s); /* req_on_close frees |q| and moves on */
-}
-
-static void req_on_close(rly_stream *s, void *ud, int err)
-{
-    hop_req *q = ud;
-    rly_circuit_pb_reader_free(&q->reader);
-    free(q);
+    w.status[w.step] = status;
     w.step++;
     next_step();
 }
 
-static const rly_stream_handler req_handler = {.on_data = req_on_data, .on_close = req_on_close};
-
-static void hop_opened(void *ud, rly_stream *s, int err, const uint8_t *data, size_t len)
-{
-    hop_req *q = ud;
-    rly_dynbuf out;
-    cr_assert_not_null(s, "hop stream refused: %s", rly_strerror(err));
-    rly_stream_set_handler(s, &req_handler, q);
-    rly_dynbuf_init(&out, NULL, 4096);
-    cr_assert_eq(q->type == RLY_CIRCUIT_HOP_RESERVE ? rly_hop_build_reserve(&out)
-                                                    : rly_hop_build_connect(&w.rpid, &out),
-                 0);
-    cr_assert_eq(rly_stream_write(s, out.data, out.len), (rly_ssize)out.len);
-    rly_dynbuf_free(&out);
-    if (len)
-        req_on_data(s, q, data, len);
-}
-
 static void send_request(rly_conn *c, uint32_t type)
 {
-    hop_req *q = calloc(1, sizeof(*q));
-    rly_circuit_pb_reader_init(&q->reader, NULL);
-    q->type = type;
-    cr_assert_eq(rly_swarm_open_stream(w.cs, c, RLY_HOP_PROTOCOL, hop_opened, q), 0);
+    hop_request(w.cs, c, type, &w.rpid, request_done, NULL);
 }
 
 static void swarm_closed(void *ud)
