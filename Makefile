@@ -47,6 +47,7 @@ format:
 # make test: what CI runs (.ci/run). Warnings are errors here.
 test: deps-test check-format checksrc
 	$(MAKE) --no-print-directory build WERROR=ON
+	cmake --build build -j $(JOBS) --target benchmarks
 	cd build && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory asan WERROR=ON
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

@@ -102,7 +102,8 @@ static void b_voucher(void *ctx)
 {
     rly_voucher v = {.expiration = 1800000000};
     rly_dynbuf b;
-    rly_keypair_peerid(ctx, &v.relay);
+    if (rly_keypair_peerid(ctx, &v.relay) != 0)
+        return;
     v.peer = v.relay;
     rly_dynbuf_init(&b, NULL, RLY_ENVELOPE_MAX);
     if (rly_voucher_seal(ctx, &v, &b) == 0)
@@ -122,9 +123,9 @@ static void b_config(void *ctx)
 
 int main(void)
 {
-    const char *ma_text =
+    static char ma_text[] =
         "/ip4/203.0.113.7/tcp/4001/p2p/12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
-    const char *pid_text = "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
+    static char pid_text[] = "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq";
     rly_multiaddr ma;
     rly_peerid pid;
     rly_keypair kp;
@@ -140,9 +141,9 @@ int main(void)
     rly_keypair_public(&kp, &v.pk);
     printf("| operation | ns/op | ops/s |\n| --- | ---: | ---: |\n");
     run("uvarint decode (5 bytes)", b_varint, NULL);
-    run("multiaddr parse (ip4/tcp/p2p text)", b_multiaddr_parse, (void *)ma_text);
+    run("multiaddr parse (ip4/tcp/p2p text)", b_multiaddr_parse, ma_text);
     run("multiaddr print (ip4/tcp/p2p)", b_multiaddr_print, &ma);
-    run("peer ID parse (base58)", b_peerid_parse, (void *)pid_text);
+    run("peer ID parse (base58)", b_peerid_parse, pid_text);
     run("peer ID print (base58)", b_peerid_print, &pid);
     run("Ed25519 sign (identity key)", b_sign, &kp);
     run("Ed25519 verify (PublicKey dispatch)", b_verify, &v);
