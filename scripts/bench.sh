@@ -23,7 +23,8 @@
 # count it reached), BENCH_SKIP_JS=1 (ours only).
 # Relay section: BENCH_SKIP_RELAY=1, BENCH_RELAY_BYTES (bytes through the circuit, 1 GiB),
 # BENCH_CIRCUITS (sequential CONNECTs, 1000), BENCH_RESERVE_PEERS (identities, 1000),
-# BENCH_RESERVE_SECONDS (refresh window, 3).
+# BENCH_RESERVE_SECONDS (refresh window, 3), BENCH_TPUT_RUNS (transfers and copy-loop runs each;
+# the median by MB/s is reported, 3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -36,6 +37,7 @@ RELAY_BYTES=${BENCH_RELAY_BYTES:-1073741824}
 NCIRCUITS=${BENCH_CIRCUITS:-1000}
 RES_PEERS=${BENCH_RESERVE_PEERS:-1000}
 RES_SECS=${BENCH_RESERVE_SECONDS:-3}
+TPUT_RUNS=${BENCH_TPUT_RUNS:-3}
 out=bench/RESULTS.md
 
 cmake --build "$BUILD" -j "$(nproc)" --target relay-server bench_core bench_noise bench_connect \
@@ -213,11 +215,12 @@ proc_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 cpu_ticks() { awk -v c="cpu$1" '$1 == c {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8}' /proc/stat; }
 
 # relay_tput KIND (relay|js): a listening test_client (no --name: a fresh identity), then a second
-# one pushing RELAY_BYTES through the relay to it (/mesh-relay/sink/1.0.0); writes one line
+# one pushing RELAY_BYTES through the relay to it (/mesh-relay/sink/1.0.0), TPUT_RUNS times; one line
+# per run
 # "tput mbps= seconds= bytes= server_cpu_s= server_cpu_util= core0_util= core1_util=" to
 # $tmp/KIND.tput (core utilisation from /proc/stat over the transfer).
 relay_tput() {
-    local kind=$1 bid c0 c1 a0 a1 a2 a3 b0 b1 b2 b3 line i secs hz
+    local kind=$1 bid c0 c1 a0 a1 a2 a3 b0 b1 b2 b3 line i secs hz run
     "${CLI_PIN[@]}" "$BUILD/test_client" --relay "$server_ma" >"$tmp/$kind.listener" 2>&1 &
     listener_pid=$!
     for i in $(seq 1 300); do
@@ -230,27 +233,29 @@ relay_tput() {
         cat "$tmp/$kind.listener" >&2
         return 1
     }
-    c0=$(proc_ticks "$server_pid")
-    read -r a0 a1 < <(cpu_ticks 0)
-    read -r b0 b1 < <(cpu_ticks 1)
-    "${CLI_PIN[@]}" "$BUILD/test_client" --relay "$server_ma" --dial "$bid" --send "$RELAY_BYTES" \
-        --timeout 600 >"$tmp/$kind.sender" 2>&1 || {
-        log "test_client --send through the $kind relay failed:"
-        cat "$tmp/$kind.sender" >&2
-        return 1
-    }
-    c1=$(proc_ticks "$server_pid")
-    read -r a2 a3 < <(cpu_ticks 0)
-    read -r b2 b3 < <(cpu_ticks 1)
-    line=$(grep -m1 '^sent bytes=' "$tmp/$kind.sender")
-    secs=$(field "$line" seconds)
     hz=$(getconf CLK_TCK)
-    echo "tput mbps=$(field "$line" mbps) seconds=$secs bytes=$(field "$line" bytes)" \
-        "server_cpu_s=$(calc %.2f '(b - a) / hz' -v a="$c0" -v b="$c1" -v hz="$hz")" \
-        "server_cpu_util=$(calc %.2f '(b - a) / hz / s' -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$secs")" \
-        "core0_util=$(calc %.2f '(b - a) / (d - c)' -v a="$a0" -v b="$a2" -v c="$a1" -v d="$a3")" \
-        "core1_util=$(calc %.2f '(b - a) / (d - c)' -v a="$b0" -v b="$b2" -v c="$b1" -v d="$b3")" \
-        >"$tmp/$kind.tput"
+    for run in $(seq 1 "$TPUT_RUNS"); do
+        c0=$(proc_ticks "$server_pid")
+        read -r a0 a1 < <(cpu_ticks 0)
+        read -r b0 b1 < <(cpu_ticks 1)
+        "${CLI_PIN[@]}" "$BUILD/test_client" --relay "$server_ma" --dial "$bid" --send "$RELAY_BYTES" \
+            --timeout 600 >"$tmp/$kind.sender" 2>&1 || {
+            log "test_client --send through the $kind relay failed:"
+            cat "$tmp/$kind.sender" >&2
+            return 1
+        }
+        c1=$(proc_ticks "$server_pid")
+        read -r a2 a3 < <(cpu_ticks 0)
+        read -r b2 b3 < <(cpu_ticks 1)
+        line=$(grep -m1 '^sent bytes=' "$tmp/$kind.sender")
+        secs=$(field "$line" seconds)
+        echo "tput mbps=$(field "$line" mbps) seconds=$secs bytes=$(field "$line" bytes)" \
+            "server_cpu_s=$(calc %.2f '(b - a) / hz' -v a="$c0" -v b="$c1" -v hz="$hz")" \
+            "server_cpu_util=$(calc %.2f '(b - a) / hz / s' -v a="$c0" -v b="$c1" -v hz="$hz" -v s="$secs")" \
+            "core0_util=$(calc %.2f '(b - a) / (d - c)' -v a="$a0" -v b="$a2" -v c="$a1" -v d="$a3")" \
+            "core1_util=$(calc %.2f '(b - a) / (d - c)' -v a="$b0" -v b="$b2" -v c="$b1" -v d="$b3")" \
+            >>"$tmp/$kind.tput"
+    done
     stop_listener
 }
 
@@ -301,10 +306,12 @@ if [ "${BENCH_SKIP_RELAY:-0}" = 1 ]; then
 fi
 if [ "$relay_status" = ok ]; then
     log "copy-loop ceilings (bench_copy: plain, Noise decrypt + re-encrypt, with the end-to-end layer, crypto in memory)"
-    "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" >"$tmp/copy.plain"
-    "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" --noise >"$tmp/copy.noise"
-    "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" --noise --e2e >"$tmp/copy.e2e"
-    "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" --crypto >"$tmp/copy.crypto"
+    for i in $(seq 1 "$TPUT_RUNS"); do
+        "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" >>"$tmp/copy.plain"
+        "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" --noise >>"$tmp/copy.noise"
+        "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" --noise --e2e >>"$tmp/copy.e2e"
+        "$BUILD/bench/bench_copy" --bytes "$RELAY_BYTES" --crypto >>"$tmp/copy.crypto"
+    done
     bench_relay relay
     if [ "$js_status" = ok ]; then
         bench_relay js
@@ -517,7 +524,13 @@ passfail() { if [ "$1" = 1 ]; then echo "**pass**"; else echo "**FAIL**"; fi; }
     if [ "$relay_status" != ok ]; then
         echo "$relay_status."
     else
-        cl() { grep -m1 "^$2 " "$tmp/$1" 2>/dev/null || true; }
+        # The line of FILE starting with KIND; with several (repeated runs), the median by mbps=.
+        cl() {
+            grep "^$2 " "$tmp/$1" 2>/dev/null |
+                awk '{ k = 0; for (i = 1; i <= NF; i++) if ($i ~ /^mbps=/) k = substr($i, 6); print k "\t" $0 }' |
+                sort -n -k1,1 | awk -F'\t' '{ l[NR] = $2 } END { if (NR) print l[int((NR + 1) / 2)] }' ||
+                true
+        }
         tp() { cl "$1.tput" tput; }
         cp_plain=$(field "$(cl copy.plain copy)" mbps)
         cp_noise=$(field "$(cl copy.noise copy)" mbps)
@@ -538,7 +551,8 @@ passfail() { if [ "$1" = 1 ]; then echo "**pass**"; else echo "**FAIL**"; fi; }
         echo "### Throughput through one circuit"
         echo
         echo "A listening \`$BUILD/test_client\` (reserves, serves \`/mesh-relay/sink/1.0.0\`) and a dialling one"
-        echo "(\`--dial <id> --send $RELAY_BYTES\`), both on core 0; the relay on core 1. The payload is"
+        echo "(\`--dial <id> --send $RELAY_BYTES\`, $TPUT_RUNS times over one reservation; the table shows the run"
+        echo "with the median MB/s, all runs are in the raw output), both on core 0; the relay on core 1. The payload is"
         echo "encrypted end to end (Noise + Yamux inside the circuit) and the relay decrypts and re-encrypts"
         echo "the outer Noise layer of both legs, so each client does two Noise layers and two Yamux layers"
         echo "per byte, on the one core they share. The clients grant 1 MiB Yamux windows (the relay keeps"
@@ -568,7 +582,7 @@ passfail() { if [ "$1" = 1 ]; then echo "**pass**"; else echo "**FAIL**"; fi; }
         echo
         echo "Ceilings (\`$BUILD/bench/bench_copy --bytes $RELAY_BYTES\`, bench/bench_copy.c): one process, real"
         echo "loopback TCP sockets, the copying threads on core 1, pusher and sink on core 0; the relay"
-        echo "threads' CPU time is measured."
+        echo "threads' CPU time is measured. Each ran $TPUT_RUNS times; the run with the median MB/s is shown."
         echo
         echo "| ceiling | MB/s (wall) | relay CPU use | MB per relay CPU-second | ours / ceiling (wall) | ours / ceiling (per CPU-second) |"
         echo "| --- | ---: | ---: | ---: | ---: | ---: |"
