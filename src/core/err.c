@@ -22,6 +22,7 @@ const char *rly_strerror(int err)
     case RLY_ERR_SIGNATURE: return "invalid signature";
     case RLY_ERR_NON_MINIMAL: return "non-minimal varint";
     case RLY_ERR_TRUNCATED: return "truncated input";
+    case RLY_ERR_CERTIFICATE: return "certificate rejected";
     case RLY_ERR_LIMIT: return "resource limit exceeded";
     case RLY_ERR_RESERVATION_REFUSED: return "reservation refused";
     case RLY_ERR_PERMISSION_DENIED: return "permission denied";

@@ -34,6 +34,7 @@ typedef enum rly_err {
     RLY_ERR_SIGNATURE = -211, /* a signature did not verify */
     RLY_ERR_NON_MINIMAL = -212, /* non-minimal varint encoding */
     RLY_ERR_TRUNCATED = -213,   /* input ended in the middle of a value */
+    RLY_ERR_CERTIFICATE = -214, /* a TLS certificate broke the libp2p rules (time, extensions) */
     /* -3xx: policy decisions (answered, the connection survives). */
     RLY_ERR_LIMIT = -301,
     RLY_ERR_RESERVATION_REFUSED = -302,

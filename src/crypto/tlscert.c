@@ -1,0 +1,373 @@
+/* tlscert.c: the libp2p TLS certificate (tlscert.h). */
+#include "crypto/tlscert.h"
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "crypto/crypto.h"
+
+#define PREFIX_LEN (sizeof(RLY_TLSCERT_SIG_PREFIX) - 1)
+#define SERIAL_LEN 16
+
+/* ---- DER, just enough for SignedKey and the certificate skeleton ----------------------------- */
+
+typedef struct der_tlv {
+    uint8_t tag;
+    const uint8_t *start; /* the tag byte */
+    const uint8_t *val;
+    size_t len;   /* of the value */
+    size_t total; /* tag, length and value */
+} der_tlv;
+
+/* Reads one TLV at |p| (|n| bytes): single-byte tags, definite minimal lengths up to 2^32. */
+static int der_read(const uint8_t *p, size_t n, der_tlv *t)
+{
+    if (n < 2 || (p[0] & 0x1f) == 0x1f)
+        return RLY_ERR_MALFORMED;
+    size_t hdr = 2, len = p[1];
+    if (len & 0x80) {
+        size_t nb = len & 0x7f;
+        if (nb == 0 || nb > 4 || n < 2 + nb || p[2] == 0)
+            return RLY_ERR_MALFORMED; /* indefinite, too long, or a leading zero */
+        len = 0;
+        for (size_t i = 0; i < nb; i++)
+            len = (len << 8) | p[2 + i];
+        if (len < 0x80)
+            return RLY_ERR_MALFORMED; /* long form for a short length */
+        hdr += nb;
+    }
+    if (len > n - hdr)
+        return RLY_ERR_MALFORMED;
+    t->tag = p[0];
+    t->start = p;
+    t->val = p + hdr;
+    t->len = len;
+    t->total = hdr + len;
+    return 0;
+}
+
+/* Bytes of a DER length field for |len|. */
+static size_t der_len_size(size_t len)
+{
+    if (len < 0x80)
+        return 1;
+    size_t n = 1;
+    for (; len; len >>= 8)
+        n++;
+    return n;
+}
+
+static uint8_t *der_put_hdr(uint8_t *p, uint8_t tag, size_t len)
+{
+    *p++ = tag;
+    if (len < 0x80) {
+        *p++ = (uint8_t)len;
+        return p;
+    }
+    size_t nb = der_len_size(len) - 1;
+    *p++ = (uint8_t)(0x80 | nb);
+    for (size_t i = nb; i > 0; i--)
+        *p++ = (uint8_t)(len >> (8 * (i - 1)));
+    return p;
+}
+
+int rly_tlscert_signedkey_decode(const uint8_t *in, size_t len, const uint8_t **pubkey,
+                                 size_t *pubkey_len, const uint8_t **sig, size_t *sig_len)
+{
+    der_tlv seq, a, b;
+    if (der_read(in, len, &seq) != 0 || seq.tag != 0x30 || seq.total != len)
+        return RLY_ERR_MALFORMED;
+    if (der_read(seq.val, seq.len, &a) != 0 || a.tag != 0x04)
+        return RLY_ERR_MALFORMED;
+    if (der_read(seq.val + a.total, seq.len - a.total, &b) != 0 || b.tag != 0x04 ||
+        a.total + b.total != seq.len)
+        return RLY_ERR_MALFORMED;
+    *pubkey = a.val;
+    *pubkey_len = a.len;
+    *sig = b.val;
+    *sig_len = b.len;
+    return 0;
+}
+
+rly_ssize rly_tlscert_signedkey_encode(const uint8_t *pubkey, size_t pubkey_len, const uint8_t *sig,
+                                       size_t sig_len, uint8_t *out, size_t cap)
+{
+    if (pubkey_len > RLY_TLSCERT_MAX || sig_len > RLY_TLSCERT_MAX)
+        return RLY_ERR_NOBUF;
+    size_t a = 1 + der_len_size(pubkey_len) + pubkey_len;
+    size_t b = 1 + der_len_size(sig_len) + sig_len;
+    size_t total = 1 + der_len_size(a + b) + a + b;
+    if (total > cap)
+        return RLY_ERR_NOBUF;
+    uint8_t *p = der_put_hdr(out, 0x30, a + b);
+    p = der_put_hdr(p, 0x04, pubkey_len);
+    memcpy(p, pubkey, pubkey_len);
+    p = der_put_hdr(p + pubkey_len, 0x04, sig_len);
+    memcpy(p, sig, sig_len);
+    return (rly_ssize)total;
+}
+
+int rly_tlscert_find_spki(const uint8_t *der, size_t len, const uint8_t **spki, size_t *spki_len)
+{
+    der_tlv cert, tbs, f;
+    if (der_read(der, len, &cert) != 0 || cert.tag != 0x30 || cert.total != len)
+        return RLY_ERR_MALFORMED;
+    if (der_read(cert.val, cert.len, &tbs) != 0 || tbs.tag != 0x30)
+        return RLY_ERR_MALFORMED;
+    const uint8_t *p = tbs.val;
+    size_t n = tbs.len;
+    /* [0] version (optional), serialNumber, signature, issuer, validity, subject, SPKI */
+    static const uint8_t want[] = {0x02, 0x30, 0x30, 0x30, 0x30};
+    if (der_read(p, n, &f) != 0)
+        return RLY_ERR_MALFORMED;
+    if (f.tag == 0xa0) {
+        p += f.total;
+        n -= f.total;
+    }
+    for (size_t i = 0; i < sizeof(want); i++) {
+        if (der_read(p, n, &f) != 0 || f.tag != want[i])
+            return RLY_ERR_MALFORMED;
+        p += f.total;
+        n -= f.total;
+    }
+    if (der_read(p, n, &f) != 0 || f.tag != 0x30)
+        return RLY_ERR_MALFORMED;
+    *spki = f.start;
+    *spki_len = f.total;
+    return 0;
+}
+
+/* ---- generation ---------------------------------------------------------------------------------
+ */
+
+/* The SignedKey of |id| for a certificate whose SubjectPublicKeyInfo is |spki|. */
+static rly_ssize signed_key(const rly_keypair *id, const uint8_t *spki, size_t spki_len,
+                            uint8_t *out, size_t cap)
+{
+    uint8_t pk[RLY_PUBKEY_PB_MAX], sig[RLY_ED25519_SIG_LEN];
+    rly_pubkey pub;
+    rly_keypair_public(id, &pub);
+    rly_ssize pklen = rly_pubkey_encode(&pub, pk, sizeof(pk));
+    if (pklen < 0 || spki_len > RLY_TLSCERT_MAX)
+        return RLY_ERR_CRYPTO;
+    uint8_t *msg = rly_malloc(NULL, PREFIX_LEN + spki_len);
+    if (!msg)
+        return RLY_ERR_NOMEM;
+    memcpy(msg, RLY_TLSCERT_SIG_PREFIX, PREFIX_LEN);
+    memcpy(msg + PREFIX_LEN, spki, spki_len);
+    int rv = rly_keypair_sign(id, msg, PREFIX_LEN + spki_len, sig);
+    rly_free(NULL, msg);
+    if (rv != 0)
+        return rv;
+    return rly_tlscert_signedkey_encode(pk, (size_t)pklen, sig, sizeof(sig), out, cap);
+}
+
+static int add_libp2p_ext(X509 *x, const uint8_t *val, size_t len)
+{
+    int ok = 0;
+    ASN1_OBJECT *obj = OBJ_txt2obj(RLY_TLSCERT_EXT_OID, 1);
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+    X509_EXTENSION *ext = NULL;
+    if (obj && os && ASN1_OCTET_STRING_set(os, val, (int)len) == 1 &&
+        (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 0, os)) != NULL && X509_add_ext(x, ext, -1))
+        ok = 1;
+    X509_EXTENSION_free(ext);
+    ASN1_OCTET_STRING_free(os);
+    ASN1_OBJECT_free(obj);
+    return ok;
+}
+
+static int set_serial(X509 *x)
+{
+    uint8_t sn[SERIAL_LEN];
+    if (rly_crypto_random(sn, sizeof(sn)) != 0)
+        return 0;
+    sn[0] &= 0x7f; /* positive */
+    sn[0] |= 0x01; /* and no leading zero byte */
+    BIGNUM *bn = BN_bin2bn(sn, sizeof(sn), NULL);
+    int ok = bn && BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) != NULL;
+    BN_free(bn);
+    return ok;
+}
+
+int rly_tlscert_generate(rly_tlscert *out, const rly_keypair *id, int64_t now)
+{
+    int rv = RLY_ERR_CRYPTO;
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    unsigned char *spki = NULL, *p;
+    PKCS8_PRIV_KEY_INFO *p8 = NULL;
+    uint8_t sk[RLY_PUBKEY_PB_MAX + RLY_ED25519_SIG_LEN + 16];
+    memset(out, 0, sizeof(*out));
+    if (!k || !x || !name || !X509_set_version(x, X509_VERSION_3) || !set_serial(x) ||
+        !ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(now - RLY_TLSCERT_BACKDATE_SECS)) ||
+        !ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(now + RLY_TLSCERT_LIFETIME_SECS)) ||
+        !X509_NAME_add_entry_by_txt(name, "serialNumber", MBSTRING_ASC, (const unsigned char *)"1",
+                                    -1, -1, 0) ||
+        !X509_set_subject_name(x, name) || !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, k))
+        goto out;
+    int spki_len = i2d_PUBKEY(k, &spki);
+    if (spki_len <= 0)
+        goto out;
+    rly_ssize sklen = signed_key(id, spki, (size_t)spki_len, sk, sizeof(sk));
+    if (sklen < 0) {
+        rv = (int)sklen;
+        goto out;
+    }
+    if (!add_libp2p_ext(x, sk, (size_t)sklen) || X509_sign(x, k, EVP_sha256()) <= 0)
+        goto out;
+    int n = i2d_X509(x, NULL);
+    if (n <= 0 || (size_t)n > sizeof(out->cert))
+        goto out;
+    p = out->cert;
+    out->cert_len = (size_t)i2d_X509(x, &p);
+    p8 = EVP_PKEY2PKCS8(k);
+    n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
+    if (n <= 0 || (size_t)n > sizeof(out->key))
+        goto out;
+    p = out->key;
+    out->key_len = (size_t)i2d_PKCS8_PRIV_KEY_INFO(p8, &p);
+    rv = 0;
+out:
+    if (rv != 0)
+        rly_tlscert_wipe(out);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+    OPENSSL_free(spki);
+    X509_NAME_free(name);
+    X509_free(x);
+    EVP_PKEY_free(k);
+    return rv;
+}
+
+void rly_tlscert_wipe(rly_tlscert *c)
+{
+    rly_zeroize(c->key, sizeof(c->key));
+    c->key_len = 0;
+}
+
+/* ---- verification ------------------------------------------------------------------------------
+ */
+
+/* The certificate's own signature: an algorithm rust-libp2p accepts, and it verifies. */
+static int check_self_signature(X509 *x)
+{
+    int mdnid = NID_undef, pknid = NID_undef, secbits = 0;
+    uint32_t flags = 0;
+    if (!X509_get_signature_info(x, &mdnid, &pknid, &secbits, &flags))
+        return RLY_ERR_CERTIFICATE;
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    if (!pk)
+        return RLY_ERR_CERTIFICATE;
+    int type = EVP_PKEY_get_base_id(pk);
+    bool strong_md = mdnid == NID_sha256 || mdnid == NID_sha384 || mdnid == NID_sha512;
+    switch (type) {
+    case EVP_PKEY_EC: {
+        char curve[32];
+        size_t cl = 0;
+        if (!strong_md || pknid != NID_X9_62_id_ecPublicKey ||
+            !EVP_PKEY_get_utf8_string_param(pk, "group", curve, sizeof(curve), &cl) ||
+            (strcmp(curve, "prime256v1") != 0 && strcmp(curve, "secp384r1") != 0))
+            return RLY_ERR_CERTIFICATE;
+        break;
+    }
+    case EVP_PKEY_ED25519:
+        if (pknid != NID_ED25519)
+            return RLY_ERR_CERTIFICATE;
+        break;
+    case EVP_PKEY_RSA:
+    case EVP_PKEY_RSA_PSS:
+        if (!strong_md || EVP_PKEY_get_bits(pk) < RLY_RSA_MIN_BITS ||
+            EVP_PKEY_get_bits(pk) > RLY_RSA_MAX_BITS)
+            return RLY_ERR_CERTIFICATE;
+        break;
+    default: return RLY_ERR_CERTIFICATE;
+    }
+    /* Self-issued: the issuer is the subject. */
+    if (X509_NAME_cmp(X509_get_issuer_name(x), X509_get_subject_name(x)) != 0)
+        return RLY_ERR_CERTIFICATE;
+    return X509_verify(x, pk) == 1 ? 0 : RLY_ERR_SIGNATURE;
+}
+
+/* The one libp2p extension's value; any other critical extension is refused. */
+static int find_libp2p_ext(X509 *x, const uint8_t **val, size_t *len)
+{
+    ASN1_OBJECT *want = OBJ_txt2obj(RLY_TLSCERT_EXT_OID, 1);
+    if (!want)
+        return RLY_ERR_NOMEM;
+    int found = 0, rv = 0;
+    for (int i = 0; i < X509_get_ext_count(x) && rv == 0; i++) {
+        X509_EXTENSION *e = X509_get_ext(x, i);
+        if (OBJ_cmp(X509_EXTENSION_get_object(e), want) == 0) {
+            const ASN1_OCTET_STRING *d = X509_EXTENSION_get_data(e);
+            *val = ASN1_STRING_get0_data(d);
+            *len = (size_t)ASN1_STRING_length(d);
+            found++;
+        } else if (X509_EXTENSION_get_critical(e)) {
+            rv = RLY_ERR_CERTIFICATE; /* rust refuses these too */
+        }
+    }
+    ASN1_OBJECT_free(want);
+    if (rv == 0 && found != 1)
+        rv = RLY_ERR_CERTIFICATE;
+    return rv;
+}
+
+static int check_time(X509 *x, int64_t now)
+{
+    int nb = ASN1_TIME_cmp_time_t(X509_get0_notBefore(x), (time_t)now);
+    int na = ASN1_TIME_cmp_time_t(X509_get0_notAfter(x), (time_t)now);
+    return nb == -2 || na == -2 || nb > 0 || na < 0 ? RLY_ERR_CERTIFICATE : 0;
+}
+
+int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
+                       rly_pubkey *key)
+{
+    const uint8_t *spki, *ext = NULL, *pkpb, *sig;
+    size_t spki_len, ext_len = 0, pkpb_len, sig_len;
+    if (len == 0 || len > RLY_TLSCERT_MAX || rly_tlscert_find_spki(der, len, &spki, &spki_len) != 0)
+        return RLY_ERR_MALFORMED;
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x || p != der + len) {
+        X509_free(x);
+        return RLY_ERR_MALFORMED;
+    }
+    rly_pubkey *k = rly_malloc(NULL, sizeof(*k));
+    uint8_t *msg = rly_malloc(NULL, PREFIX_LEN + spki_len);
+    int rv = !k || !msg ? RLY_ERR_NOMEM : 0;
+    if (rv == 0 && X509_get_version(x) != X509_VERSION_3)
+        rv = RLY_ERR_CERTIFICATE;
+    if (rv == 0)
+        rv = check_time(x, now);
+    if (rv == 0)
+        rv = check_self_signature(x);
+    if (rv == 0)
+        rv = find_libp2p_ext(x, &ext, &ext_len);
+    if (rv == 0 &&
+        rly_tlscert_signedkey_decode(ext, ext_len, &pkpb, &pkpb_len, &sig, &sig_len) != 0)
+        rv = RLY_ERR_MALFORMED;
+    if (rv == 0)
+        rv = rly_pubkey_decode(k, pkpb, pkpb_len);
+    if (rv == 0) {
+        memcpy(msg, RLY_TLSCERT_SIG_PREFIX, PREFIX_LEN);
+        memcpy(msg + PREFIX_LEN, spki, spki_len);
+        rv = rly_pubkey_verify(k, msg, PREFIX_LEN + spki_len, sig, sig_len);
+    }
+    if (rv == 0 && peer)
+        rv = rly_pubkey_to_peerid(k, peer);
+    if (rv == 0 && key)
+        *key = *k;
+    rly_free(NULL, msg);
+    rly_free(NULL, k);
+    X509_free(x);
+    return rv;
+}
