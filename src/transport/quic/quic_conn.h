@@ -1,0 +1,97 @@
+/* quic_conn.h: one QUIC v1 connection with libp2p TLS (PROTOCOLS.md 5), without sockets.
+ *
+ * The layer over ngtcp2 0.12.1 and GnuTLS (docs/QUIC.md). Every ngtcp2 and GnuTLS call of the
+ * project stays in src/transport/quic/. A connection takes datagrams in (rly_qconn_recv) and hands
+ * datagrams out (rly_qconn_send); time comes in as an argument; the owner arms one timer for
+ * rly_qconn_expiry. The UDP endpoint (sockets, connection IDs to connections, stateless reset) sits
+ * on top; the unit tests drive two connections through memory.
+ *
+ * Identity: both sides present the libp2p certificate of their identity (crypto/tlscert.h) and
+ * require the peer's; the peer's certificate is checked by rly_tlscert_verify inside the
+ * handshake, and a client also requires the PeerId it dialled. ALPN "libp2p" is required. */
+#ifndef RLY_TRANSPORT_QUIC_QUIC_CONN_H
+#define RLY_TRANSPORT_QUIC_QUIC_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/peerid.h"
+#include "core/time.h"
+#include "crypto/keys.h"
+
+/* Length of the connection IDs we choose. */
+#define RLY_QUIC_SCID_LEN 16
+/* Largest UDP payload we send (IPv6 minimum MTU minus headers, as ngtcp2's default). */
+#define RLY_QUIC_MAX_PKT 1452
+
+typedef struct rly_quic_ctx rly_quic_ctx;
+typedef struct rly_qconn rly_qconn;
+
+typedef struct rly_quic_settings {
+    rly_tstamp handshake_timeout; /* 10 s */
+    rly_tstamp idle_timeout;      /* 30 s (the effective one is the smaller of both sides') */
+    rly_tstamp keepalive;         /* 15 s (go); 0: off */
+    uint64_t max_streams_bidi;    /* 256 concurrent peer-opened streams (go, rust, js) */
+    uint64_t stream_window;       /* 1 MiB receive window per stream */
+    uint64_t conn_window;         /* 4 MiB per connection */
+} rly_quic_settings;
+
+void rly_quic_settings_default(rly_quic_settings *s);
+
+/* rly_quic_ctx_new makes what every connection of a process shares: a fresh libp2p certificate
+ * for |id| (borrowed during the call only), the TLS credentials, a secret for stateless-reset
+ * tokens. Returns 0, RLY_ERR_NOMEM or RLY_ERR_CRYPTO. */
+RLY_NODISCARD int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id,
+                                   const rly_quic_settings *settings, const rly_log *log,
+                                   rly_mem *mem);
+void rly_quic_ctx_del(rly_quic_ctx *ctx);
+
+/* rly_qconn_client_new starts a connection to |remote| from |local| that must end up
+ * authenticated as |expected|. The first datagram comes out of rly_qconn_send.
+ * Returns 0, RLY_ERR_NOMEM or RLY_ERR_CRYPTO. */
+RLY_NODISCARD int rly_qconn_client_new(rly_qconn **pq, rly_quic_ctx *ctx,
+                                       const struct sockaddr *local, const struct sockaddr *remote,
+                                       const rly_peerid *expected, rly_tstamp now);
+
+/* rly_qconn_server_new accepts a connection from the client Initial |pkt| (|len| bytes) that
+ * arrived from |remote| on |local|, and processes it. Returns 0, RLY_ERR_MALFORMED (not an
+ * acceptable Initial: drop it), RLY_ERR_NOMEM or RLY_ERR_CRYPTO. */
+RLY_NODISCARD int rly_qconn_server_new(rly_qconn **pq, rly_quic_ctx *ctx,
+                                       const struct sockaddr *local, const struct sockaddr *remote,
+                                       const uint8_t *pkt, size_t len, rly_tstamp now);
+
+void rly_qconn_del(rly_qconn *q);
+
+/* rly_qconn_recv processes one datagram. Returns 0, or the error that closed the connection
+ * (RLY_ERR_HANDSHAKE for a TLS or certificate failure, RLY_ERR_CLOSED when the peer closed it,
+ * RLY_ERR_PROTO for other QUIC errors); then rly_qconn_send still produces the
+ * CONNECTION_CLOSE once. */
+RLY_NODISCARD int rly_qconn_recv(rly_qconn *q, const uint8_t *pkt, size_t len, rly_tstamp now);
+
+/* rly_qconn_send writes the next datagram into |dest| (|cap| >= RLY_QUIC_MAX_PKT). Returns its
+ * length, 0 when there is nothing to send now, or an error (the connection is closed). */
+RLY_NODISCARD rly_ssize rly_qconn_send(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now);
+
+/* rly_qconn_expiry is when rly_qconn_handle_expiry must run next (RLY_TSTAMP_MAX: never). */
+rly_tstamp rly_qconn_expiry(const rly_qconn *q);
+
+/* rly_qconn_handle_expiry runs timers (loss recovery, ACK delay, keepalive, idle, handshake
+ * timeout). Returns 0, RLY_ERR_TIMEOUT (idle or handshake timeout: the connection is gone,
+ * nothing to send) or another closing error. */
+RLY_NODISCARD int rly_qconn_handle_expiry(rly_qconn *q, rly_tstamp now);
+
+/* rly_qconn_is_established: the handshake completed and the peer's certificate verified. */
+bool rly_qconn_is_established(const rly_qconn *q);
+
+/* rly_qconn_peer is the authenticated peer (valid once established). */
+const rly_peerid *rly_qconn_peer(const rly_qconn *q);
+
+/* rly_qconn_error is why the connection failed (0 while it has not). */
+int rly_qconn_error(const rly_qconn *q);
+
+#endif
