@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/mem.h"
@@ -152,5 +153,218 @@ Test(quic_conn, garbage_is_not_an_initial)
                      RLY_ERR_MALFORMED, "%zu bytes", n);
         cr_assert_null(q);
     }
+    pair_free(&p);
+}
+
+/* ---- streams: an echo of 3 MiB each way, more than the 1 MiB stream window ------------------ */
+
+#define ECHO_BYTES (3u * 1024u * 1024u)
+
+typedef struct echo_side {
+    rly_stream *s;
+    size_t sent, got;
+    bool fin_seen, closed, is_server;
+    int close_err;
+    uint8_t *pending; /* server: received, not yet echoed */
+    size_t plen;
+} echo_side;
+
+static echo_side cli, srv;
+static uint8_t pattern[65536];
+
+static void pump_client(echo_side *e)
+{
+    while (e->sent < ECHO_BYTES) {
+        size_t off = e->sent % 256, n = sizeof(pattern) - off;
+        if (n > ECHO_BYTES - e->sent)
+            n = ECHO_BYTES - e->sent;
+        rly_ssize w = rly_stream_write(e->s, pattern + off, n);
+        if (w == RLY_ERR_AGAIN)
+            return;
+        cr_assert_gt(w, 0, "%s", rly_strerror((int)w));
+        e->sent += (size_t)w;
+    }
+    if (e->sent == ECHO_BYTES) {
+        e->sent++; /* FIN once */
+        cr_assert_eq(rly_stream_shutdown(e->s), 0);
+    }
+}
+
+/* The server echoes: it consumes (re-opens the window) only what its own stream accepted. */
+static void pump_server(echo_side *e)
+{
+    while (e->plen > 0) {
+        rly_ssize w = rly_stream_write(e->s, e->pending, e->plen);
+        if (w == RLY_ERR_AGAIN)
+            return;
+        cr_assert_gt(w, 0);
+        memmove(e->pending, e->pending + w, e->plen - (size_t)w);
+        e->plen -= (size_t)w;
+        cr_assert_eq(rly_stream_consume(e->s, (size_t)w), 0);
+    }
+    if (e->fin_seen && e->sent == 0) {
+        e->sent = 1;
+        cr_assert_eq(rly_stream_shutdown(e->s), 0);
+    }
+}
+
+static void e_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    echo_side *e = ud;
+    if (e->is_server) {
+        cr_assert_leq(e->plen + len, 2u * 1024u * 1024u, "beyond the stream window");
+        memcpy(e->pending + e->plen, data, len);
+        e->plen += len;
+        e->got += len;
+        pump_server(e);
+        return;
+    }
+    for (size_t i = 0; i < len; i++)
+        cr_assert_eq(data[i], (uint8_t)((e->got + i) * 13u), "echo byte %zu", e->got + i);
+    e->got += len;
+    cr_assert_eq(rly_stream_consume(s, len), 0);
+}
+
+static void e_on_fin(rly_stream *s, void *ud)
+{
+    echo_side *e = ud;
+    e->fin_seen = true;
+    if (e->is_server)
+        pump_server(e);
+}
+
+static void e_on_writable(rly_stream *s, void *ud)
+{
+    echo_side *e = ud;
+    if (e->is_server)
+        pump_server(e);
+    else
+        pump_client(e);
+}
+
+static void e_on_close(rly_stream *s, void *ud, int err)
+{
+    echo_side *e = ud;
+    e->closed = true;
+    e->close_err = err;
+    e->s = NULL;
+}
+
+static const rly_stream_handler echo_handler = {e_on_data, e_on_fin, e_on_writable, e_on_close};
+
+static void srv_on_stream(void *ud, rly_qconn *q, rly_stream *s)
+{
+    cr_assert_null(srv.s, "one stream");
+    cr_assert_not(s->is_outbound);
+    srv.s = s;
+    rly_stream_set_handler(s, &echo_handler, &srv);
+}
+
+static const rly_qconn_events srv_events = {srv_on_stream};
+
+Test(quic_conn, stream_echo_with_flow_control)
+{
+    pair p;
+    pair_init(&p);
+    for (size_t i = 0; i < sizeof(pattern); i++)
+        pattern[i] = (uint8_t)(i * 13u);
+    memset(&cli, 0, sizeof(cli));
+    memset(&srv, 0, sizeof(srv));
+    srv.is_server = true;
+    srv.pending = malloc(2u * 1024u * 1024u);
+    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
+                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
+                 0);
+    run(&p, 100);
+    cr_assert(rly_qconn_is_established(p.client) && rly_qconn_is_established(p.server));
+    rly_qconn_set_events(p.server, &srv_events, NULL);
+    cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
+    cr_assert(cli.s->is_outbound);
+    rly_stream_set_handler(cli.s, &echo_handler, &cli);
+    pump_client(&cli);
+    cr_assert_lt(cli.sent, ECHO_BYTES, "the stream buffer caps the writer");
+    /* Up to 20 s of virtual time (1 ms rounds). */
+    for (int r = 0; r < 20000 && !(cli.closed && srv.closed); r++) {
+        flush(&p, true);
+        flush(&p, false);
+        p.now += RLY_NS_PER_MS;
+        rly_qconn *both[2] = {p.client, p.server};
+        for (int i = 0; i < 2; i++)
+            if (rly_qconn_expiry(both[i]) <= p.now)
+                RLY_IGNORE(rly_qconn_handle_expiry(both[i], p.now));
+    }
+    cr_assert_eq(srv.got, ECHO_BYTES, "server got %zu", srv.got);
+    cr_assert_eq(cli.got, ECHO_BYTES, "client got %zu back", cli.got);
+    cr_assert(cli.fin_seen && srv.fin_seen);
+    cr_assert(cli.closed && srv.closed, "both ends closed cleanly");
+    cr_assert_eq(cli.close_err, 0);
+    cr_assert_eq(srv.close_err, 0);
+    cr_assert(rly_qconn_is_established(p.client) && rly_qconn_is_established(p.server));
+    free(srv.pending);
+    pair_free(&p);
+}
+
+/* ---- reset: RESET_STREAM + STOP_SENDING reach the other side as a reset -----------------------
+ */
+
+static void sink_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    srv.got += len;
+    cr_assert_eq(rly_stream_consume(s, len), 0);
+}
+
+static const rly_stream_handler sink_handler = {.on_data = sink_on_data, .on_close = e_on_close};
+
+static void on_stream_keep(void *ud, rly_qconn *q, rly_stream *s)
+{
+    srv.s = s;
+    rly_stream_set_handler(s, &sink_handler, &srv);
+}
+
+static const rly_qconn_events keep_events = {on_stream_keep};
+
+Test(quic_conn, reset_reaches_the_peer_and_streams_close_with_the_connection)
+{
+    pair p;
+    pair_init(&p);
+    memset(&cli, 0, sizeof(cli));
+    memset(&srv, 0, sizeof(srv));
+    srv.is_server = true;
+    srv.pending = malloc(2u * 1024u * 1024u);
+    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
+                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
+                 0);
+    run(&p, 100);
+    rly_qconn_set_events(p.server, &keep_events, NULL);
+    cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
+    rly_stream_set_handler(cli.s, &echo_handler, &cli);
+    static const uint8_t hi[] = "hi";
+    cr_assert_eq(rly_stream_write(cli.s, hi, 2), 2);
+    for (int r = 0; r < 50 && srv.got < 2; r++) {
+        flush(&p, true);
+        flush(&p, false);
+        p.now += RLY_NS_PER_MS;
+    }
+    cr_assert_eq(srv.got, 2, "the server has the stream");
+    cr_assert_eq(rly_stream_reset(cli.s), 0);
+    cr_assert(cli.closed, "on_close at once for the side that resets");
+    cr_assert_eq(cli.close_err, RLY_ERR_RESET);
+    for (int r = 0; r < 100 && !srv.closed; r++) {
+        flush(&p, true);
+        flush(&p, false);
+        p.now += RLY_NS_PER_MS;
+    }
+    cr_assert(srv.closed, "the server saw the reset");
+    cr_assert_eq(srv.close_err, RLY_ERR_RESET);
+
+    /* A second stream is open when the connection goes: it gets on_close(CLOSED). */
+    memset(&cli, 0, sizeof(cli));
+    cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
+    rly_stream_set_handler(cli.s, &echo_handler, &cli);
+    rly_qconn_del(p.client);
+    p.client = NULL;
+    cr_assert(cli.closed);
+    cr_assert_eq(cli.close_err, RLY_ERR_CLOSED);
+    free(srv.pending);
     pair_free(&p);
 }

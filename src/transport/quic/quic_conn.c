@@ -17,6 +17,36 @@
 
 #define RLY_TARGET_QUIC "relay_server::quic"
 #define SECRET_LEN 32
+#define CHUNK_MIN 4096u
+#define CHUNK_MAX 65536u
+
+/* Bytes queued on a stream, kept until the peer acknowledges them (ngtcp2 sends from them and
+ * retransmits from them). */
+typedef struct qchunk {
+    struct qchunk *next;
+    uint64_t off; /* stream offset of data[0] */
+    size_t len, cap;
+    uint8_t data[];
+} qchunk;
+
+typedef struct qstream {
+    rly_stream base; /* first: an rly_stream * is a qstream * */
+    rly_qconn *q;
+    int64_t id;
+    struct qstream *prev, *next; /* all streams of the connection */
+    struct qstream *send_next;   /* streams with something to send */
+    qchunk *head, *tail;
+    uint64_t acked_off; /* everything below is acknowledged */
+    uint64_t send_off;  /* the next byte to hand to ngtcp2 */
+    uint64_t write_off; /* the end of what was queued */
+    bool in_send_list;
+    bool is_blocked; /* the peer's stream window is full */
+    bool fin_queued, fin_sent;
+    bool want_writable;
+    bool is_announced;
+    bool is_done; /* on_close delivered: the owner is gone; freed at ngtcp2's stream_close */
+    bool peer_reset;
+} qstream;
 
 /* TLS 1.3 only, AES-GCM first with server precedence (js offers ChaCha20 first, about six times
  * slower in nettle), no middlebox compatibility mode (RFC 9001 8.4). */
@@ -51,6 +81,10 @@ struct rly_qconn {
     bool close_pending; /* a CONNECTION_CLOSE is to be sent once */
     bool is_closed;     /* nothing more goes out */
     int err;
+    const rly_qconn_events *ev;
+    void *ev_ud;
+    qstream *streams;               /* every stream object */
+    qstream *send_head, *send_tail; /* round robin of streams with data, FIN to send */
 };
 
 void rly_quic_settings_default(rly_quic_settings *s)
@@ -177,6 +211,230 @@ static int tls_new(rly_qconn *q)
     return 0;
 }
 
+/* ---- streams ------------------------------------------------------------------------------- */
+
+static void send_list_add(qstream *st)
+{
+    rly_qconn *q = st->q;
+    if (st->in_send_list || st->is_blocked || st->is_done)
+        return;
+    st->in_send_list = true;
+    st->send_next = NULL;
+    if (q->send_tail)
+        q->send_tail->send_next = st;
+    else
+        q->send_head = st;
+    q->send_tail = st;
+}
+
+static void send_list_pop(rly_qconn *q)
+{
+    qstream *st = q->send_head;
+    q->send_head = st->send_next;
+    if (!q->send_head)
+        q->send_tail = NULL;
+    st->send_next = NULL;
+    st->in_send_list = false;
+}
+
+static void send_list_remove(qstream *st)
+{
+    rly_qconn *q = st->q;
+    if (!st->in_send_list)
+        return;
+    qstream *prev = NULL;
+    for (qstream *x = q->send_head; x; prev = x, x = x->send_next) {
+        if (x != st)
+            continue;
+        if (prev)
+            prev->send_next = x->send_next;
+        else
+            q->send_head = x->send_next;
+        if (q->send_tail == x)
+            q->send_tail = prev;
+        break;
+    }
+    st->send_next = NULL;
+    st->in_send_list = false;
+}
+
+static bool has_to_send(const qstream *st)
+{
+    return st->send_off < st->write_off || (st->fin_queued && !st->fin_sent);
+}
+
+/* Delivers on_close once; the object itself lives until ngtcp2 is done with the stream. */
+static void deliver_close(qstream *st, int err)
+{
+    if (st->is_done)
+        return;
+    st->is_done = true;
+    send_list_remove(st);
+    if (st->base.handler && st->base.handler->on_close)
+        st->base.handler->on_close(&st->base, st->base.handler_ud, err);
+}
+
+static void stream_free(qstream *st)
+{
+    rly_qconn *q = st->q;
+    send_list_remove(st);
+    if (st->prev)
+        st->prev->next = st->next;
+    else
+        q->streams = st->next;
+    if (st->next)
+        st->next->prev = st->prev;
+    for (qchunk *c = st->head, *n; c; c = n) {
+        n = c->next;
+        rly_free(q->ctx->mem, c);
+    }
+    rly_free(q->ctx->mem, st);
+}
+
+static rly_ssize qs_write(rly_stream *s, const uint8_t *data, size_t len)
+{
+    qstream *st = (qstream *)s;
+    rly_qconn *q = st->q;
+    if (st->is_done || st->fin_queued || q->err)
+        return RLY_ERR_CLOSED;
+    size_t held = (size_t)(st->write_off - st->acked_off);
+    size_t room = held < RLY_QUIC_STREAM_BUFFER ? RLY_QUIC_STREAM_BUFFER - held : 0;
+    if (len > 0 && room == 0) {
+        st->want_writable = true;
+        return RLY_ERR_AGAIN;
+    }
+    size_t n = len < room ? len : room, done = 0;
+    while (done < n) {
+        qchunk *t = st->tail;
+        if (!t || t->len == t->cap) {
+            size_t cap = CHUNK_MIN;
+            while (cap < n - done && cap < CHUNK_MAX)
+                cap *= 2;
+            t = rly_malloc(q->ctx->mem, sizeof(*t) + cap);
+            if (!t)
+                return done ? (rly_ssize)done : RLY_ERR_NOMEM;
+            t->next = NULL;
+            t->off = st->write_off;
+            t->len = 0;
+            t->cap = cap;
+            if (st->tail)
+                st->tail->next = t;
+            else
+                st->head = t;
+            st->tail = t;
+        }
+        size_t k = t->cap - t->len < n - done ? t->cap - t->len : n - done;
+        memcpy(t->data + t->len, data + done, k);
+        t->len += k;
+        st->write_off += k;
+        done += k;
+    }
+    if (n < len)
+        st->want_writable = true;
+    send_list_add(st);
+    return (rly_ssize)n;
+}
+
+static int qs_shutdown(rly_stream *s)
+{
+    qstream *st = (qstream *)s;
+    if (st->is_done || st->q->err)
+        return RLY_ERR_CLOSED;
+    st->fin_queued = true;
+    send_list_add(st);
+    return 0;
+}
+
+static int qs_reset(rly_stream *s)
+{
+    qstream *st = (qstream *)s;
+    rly_qconn *q = st->q;
+    if (st->is_done)
+        return RLY_ERR_CLOSED;
+    if (!q->err)
+        RLY_IGNORE(
+            ngtcp2_conn_shutdown_stream(q->conn, st->id, 0)); /* RESET_STREAM + STOP_SENDING */
+    deliver_close(st, RLY_ERR_RESET);
+    return 0;
+}
+
+static int qs_consume(rly_stream *s, size_t n)
+{
+    qstream *st = (qstream *)s;
+    rly_qconn *q = st->q;
+    if (st->is_done || q->err)
+        return RLY_ERR_CLOSED;
+    RLY_IGNORE(ngtcp2_conn_extend_max_stream_offset(q->conn, st->id, n));
+    ngtcp2_conn_extend_max_offset(q->conn, n);
+    return 0;
+}
+
+static const rly_stream_ops qstream_ops = {qs_write, qs_shutdown, qs_reset, qs_consume};
+
+static uint64_t next_stream_id = 0; /* for logs: unique per process */
+
+static qstream *stream_new(rly_qconn *q, int64_t id, bool outbound)
+{
+    qstream *st = rly_calloc(q->ctx->mem, 1, sizeof(*st));
+    if (!st)
+        return NULL;
+    st->base.ops = &qstream_ops;
+    st->base.id = ++next_stream_id;
+    st->base.is_outbound = outbound;
+    st->q = q;
+    st->id = id;
+    st->is_announced = outbound;
+    st->next = q->streams;
+    if (q->streams)
+        q->streams->prev = st;
+    q->streams = st;
+    if (ngtcp2_conn_set_stream_user_data(q->conn, id, st) != 0) {
+        stream_free(st);
+        return NULL;
+    }
+    return st;
+}
+
+void rly_qconn_set_events(rly_qconn *q, const rly_qconn_events *ev, void *ud)
+{
+    q->ev = ev;
+    q->ev_ud = ud;
+}
+
+int rly_qconn_open_stream(rly_qconn *q, rly_stream **ps)
+{
+    int64_t id;
+    if (q->err || !q->is_established)
+        return RLY_ERR_CLOSED;
+    int rv = ngtcp2_conn_open_bidi_stream(q->conn, &id, NULL);
+    if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)
+        return RLY_ERR_LIMIT;
+    if (rv != 0)
+        return RLY_ERR_NOMEM;
+    qstream *st = stream_new(q, id, true);
+    if (!st) {
+        RLY_IGNORE(ngtcp2_conn_shutdown_stream(q->conn, id, 0));
+        return RLY_ERR_NOMEM;
+    }
+    *ps = &st->base;
+    return 0;
+}
+
+/* A peer-opened stream is announced at its first data or FIN. Returns false when the owner
+ * closed it right there. */
+static bool announce(qstream *st)
+{
+    if (st->is_announced)
+        return !st->is_done;
+    st->is_announced = true;
+    rly_qconn *q = st->q;
+    if (q->ev && q->ev->on_stream)
+        q->ev->on_stream(q->ev_ud, q, &st->base);
+    else
+        RLY_IGNORE(qs_reset(&st->base)); /* nobody takes streams */
+    return !st->is_done;
+}
+
 /* ---- ngtcp2 callbacks ------------------------------------------------------------------------ */
 
 static void cb_rand(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *rctx)
@@ -206,6 +464,104 @@ static int cb_handshake_completed(ngtcp2_conn *conn, void *ud)
     return 0;
 }
 
+static int cb_stream_open(ngtcp2_conn *conn, int64_t id, void *ud)
+{
+    rly_qconn *q = ud;
+    if (ngtcp2_is_bidi_stream(id) == 0)
+        return 0; /* unidirectional: libp2p uses none, and we allow none */
+    return stream_new(q, id, false) ? 0 : NGTCP2_ERR_CALLBACK_FAILURE;
+}
+
+static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t offset,
+                               const uint8_t *data, size_t len, void *ud, void *sud)
+{
+    qstream *st = sud;
+    if (!st || st->is_done || !announce(st))
+        return 0;
+    if (len > 0) {
+        if (st->base.handler && st->base.handler->on_data)
+            st->base.handler->on_data(&st->base, st->base.handler_ud, data, len);
+        else
+            RLY_IGNORE(qs_consume(&st->base, len)); /* nobody listens: keep the window open */
+    }
+    if ((flags & NGTCP2_STREAM_DATA_FLAG_FIN) && !st->is_done && st->base.handler &&
+        st->base.handler->on_fin)
+        st->base.handler->on_fin(&st->base, st->base.handler_ud);
+    return 0;
+}
+
+static int cb_acked(ngtcp2_conn *conn, int64_t id, uint64_t offset, uint64_t len, void *ud,
+                    void *sud)
+{
+    qstream *st = sud;
+    if (!st)
+        return 0;
+    rly_qconn *q = st->q;
+    st->acked_off = offset + len;
+    while (st->head && st->head->off + st->head->len <= st->acked_off &&
+           (st->head != st->tail || st->head->len == st->head->cap)) {
+        qchunk *c = st->head;
+        st->head = c->next;
+        if (!st->head)
+            st->tail = NULL;
+        rly_free(q->ctx->mem, c);
+    }
+    if (st->want_writable && !st->is_done &&
+        st->write_off - st->acked_off <= RLY_QUIC_STREAM_BUFFER / 2) {
+        st->want_writable = false;
+        if (st->base.handler && st->base.handler->on_writable)
+            st->base.handler->on_writable(&st->base, st->base.handler_ud);
+    }
+    return 0;
+}
+
+static int cb_stream_close(ngtcp2_conn *conn, uint32_t flags, int64_t id, uint64_t code, void *ud,
+                           void *sud)
+{
+    rly_qconn *q = ud;
+    qstream *st = sud;
+    if (!ngtcp2_conn_is_local_stream(conn, id))
+        ngtcp2_conn_extend_max_streams_bidi(conn, 1); /* the peer may open another */
+    if (!st)
+        return 0;
+    bool reset = st->peer_reset || (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET);
+    deliver_close(st, reset ? RLY_ERR_RESET : 0);
+    (void)q;
+    stream_free(st);
+    return 0;
+}
+
+/* The peer reset its direction, or asked us to stop sending: the stream is over for the owner,
+ * reset both ways (a libp2p reset is both, go and js send both). */
+static int cb_stream_reset(ngtcp2_conn *conn, int64_t id, uint64_t final_size, uint64_t code,
+                           void *ud, void *sud)
+{
+    qstream *st = sud;
+    if (!st || st->is_done)
+        return 0;
+    st->peer_reset = true;
+    RLY_IGNORE(ngtcp2_conn_shutdown_stream(conn, id, 0));
+    deliver_close(st, RLY_ERR_RESET);
+    return 0;
+}
+
+static int cb_stop_sending(ngtcp2_conn *conn, int64_t id, uint64_t code, void *ud, void *sud)
+{
+    return cb_stream_reset(conn, id, 0, code, ud, sud);
+}
+
+static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t id, uint64_t max_data, void *ud,
+                                     void *sud)
+{
+    qstream *st = sud;
+    if (st && st->is_blocked) {
+        st->is_blocked = false;
+        if (has_to_send(st))
+            send_list_add(st);
+    }
+    return 0;
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 {
     memset(cb, 0, sizeof(*cb));
@@ -227,6 +583,13 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
     cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
     cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
     cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+    cb->stream_open = cb_stream_open;
+    cb->recv_stream_data = cb_recv_stream_data;
+    cb->acked_stream_data_offset = cb_acked;
+    cb->stream_close = cb_stream_close;
+    cb->stream_reset = cb_stream_reset;
+    cb->stream_stop_sending = cb_stop_sending;
+    cb->extend_max_stream_data = cb_extend_max_stream_data;
 }
 
 /* ---- construction ---------------------------------------------------------------------------- */
@@ -349,6 +712,10 @@ void rly_qconn_del(rly_qconn *q)
 {
     if (!q)
         return;
+    while (q->streams) {
+        deliver_close(q->streams, RLY_ERR_CLOSED);
+        stream_free(q->streams);
+    }
     if (q->conn)
         ngtcp2_conn_del(q->conn);
     if (q->tls)
@@ -364,6 +731,8 @@ static int fail(rly_qconn *q, int err, bool silent)
 {
     if (!q->err)
         q->err = err;
+    for (qstream *st = q->streams; st; st = st->next)
+        deliver_close(st, RLY_ERR_CLOSED); /* objects stay until rly_qconn_del */
     if (!silent && !q->is_closed)
         q->close_pending = true;
     else
@@ -403,14 +772,64 @@ rly_ssize rly_qconn_send(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now
             ngtcp2_conn_write_connection_close(q->conn, NULL, &pi, dest, cap, &q->ccerr, now);
         return n < 0 ? 0 : (rly_ssize)n;
     }
-    ngtcp2_ssize n = ngtcp2_conn_write_pkt(q->conn, NULL, &pi, dest, cap, now);
-    if (n < 0) {
-        ngtcp2_connection_close_error_set_transport_error_liberr(&q->ccerr, (int)n, NULL, 0);
-        fail(q, RLY_ERR_PROTO, false);
-        return rly_qconn_send(q, dest, cap, now);
+    for (int guard = 0; guard < 1024; guard++) {
+        qstream *st = q->send_head;
+        while (st && !has_to_send(st)) { /* drained since it was listed */
+            send_list_pop(q);
+            st = q->send_head;
+        }
+        ngtcp2_vec v = {NULL, 0};
+        size_t vcnt = 0;
+        uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_NONE;
+        int64_t sid = -1;
+        if (st) {
+            sid = st->id;
+            flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+            qchunk *c = st->head;
+            while (c && c->off + c->len <= st->send_off)
+                c = c->next;
+            if (c) {
+                size_t at = (size_t)(st->send_off - c->off);
+                v.base = c->data + at;
+                v.len = c->len - at;
+                vcnt = 1;
+            }
+            if (st->fin_queued && st->send_off + v.len == st->write_off)
+                flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+        }
+        ngtcp2_ssize nd = -1;
+        ngtcp2_ssize n = ngtcp2_conn_writev_stream(q->conn, NULL, &pi, dest, cap, &nd, flags, sid,
+                                                   vcnt ? &v : NULL, vcnt, now);
+        if (st && nd >= 0) {
+            st->send_off += (uint64_t)nd;
+            if ((flags & NGTCP2_WRITE_STREAM_FLAG_FIN) && (size_t)nd == v.len)
+                st->fin_sent = true;
+            send_list_pop(q); /* round robin: to the back if it has more */
+            if (has_to_send(st))
+                send_list_add(st);
+        }
+        if (n == NGTCP2_ERR_WRITE_MORE)
+            continue; /* room left in the packet: the next stream */
+        if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED && st) {
+            send_list_pop(q);
+            st->is_blocked = true; /* until extend_max_stream_data */
+            continue;
+        }
+        if ((n == NGTCP2_ERR_STREAM_SHUT_WR || n == NGTCP2_ERR_STREAM_NOT_FOUND) && st) {
+            send_list_pop(q);
+            st->send_off = st->write_off; /* nothing of it can go out any more */
+            st->fin_sent = true;
+            continue;
+        }
+        if (n < 0) {
+            ngtcp2_connection_close_error_set_transport_error_liberr(&q->ccerr, (int)n, NULL, 0);
+            fail(q, RLY_ERR_PROTO, false);
+            return rly_qconn_send(q, dest, cap, now);
+        }
+        ngtcp2_conn_update_pkt_tx_time(q->conn, now);
+        return (rly_ssize)n;
     }
-    ngtcp2_conn_update_pkt_tx_time(q->conn, now);
-    return (rly_ssize)n;
+    return 0;
 }
 
 rly_tstamp rly_qconn_expiry(const rly_qconn *q)

@@ -23,7 +23,11 @@
 #include "core/peerid.h"
 #include "core/time.h"
 #include "crypto/keys.h"
+#include "transport/stream.h"
 
+/* Bytes a stream holds for sending (queued and not yet acknowledged: QUIC retransmits from the
+ * sender's buffer); a writer beyond it gets RLY_ERR_AGAIN and then on_writable. */
+#define RLY_QUIC_STREAM_BUFFER (256u * 1024u)
 /* Length of the connection IDs we choose. */
 #define RLY_QUIC_SCID_LEN 16
 /* Largest UDP payload we send (IPv6 minimum MTU minus headers, as ngtcp2's default). */
@@ -84,6 +88,23 @@ rly_tstamp rly_qconn_expiry(const rly_qconn *q);
  * timeout). Returns 0, RLY_ERR_TIMEOUT (idle or handshake timeout: the connection is gone,
  * nothing to send) or another closing error. */
 RLY_NODISCARD int rly_qconn_handle_expiry(rly_qconn *q, rly_tstamp now);
+
+/* Streams. Each libp2p stream is one bidirectional QUIC stream (PROTOCOLS.md 5.2), an rly_stream
+ * as Yamux streams are: write queues (copied) up to RLY_QUIC_STREAM_BUFFER, shutdown sends FIN,
+ * reset sends RESET_STREAM and STOP_SENDING with code 0 (go, js), consume re-opens the peer's
+ * stream and connection windows (nothing does it by itself: the relay's backpressure). A stream
+ * the peer opens is announced through on_stream at its first data or FIN, during
+ * rly_qconn_recv. When the connection ends, every stream gets on_close(RLY_ERR_CLOSED). */
+typedef struct rly_qconn_events {
+    void (*on_stream)(void *ud, rly_qconn *q, rly_stream *s);
+} rly_qconn_events;
+
+/* rly_qconn_set_events routes |q|'s events to |ev| (borrowed) with |ud|. */
+void rly_qconn_set_events(rly_qconn *q, const rly_qconn_events *ev, void *ud);
+
+/* rly_qconn_open_stream opens a bidirectional stream (established connections only). Returns 0,
+ * RLY_ERR_LIMIT (the peer's stream limit is reached), RLY_ERR_CLOSED or RLY_ERR_NOMEM. */
+RLY_NODISCARD int rly_qconn_open_stream(rly_qconn *q, rly_stream **ps);
 
 /* rly_qconn_is_established: the handshake completed and the peer's certificate verified. */
 bool rly_qconn_is_established(const rly_qconn *q);
