@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,14 @@ static int flush(pair *p, bool from_client)
         if (n == 0)
             break;
         moved++;
+        if (from_client && !p->server && getenv("RLY_QUIC_SEEDS")) {
+            char path[512]; /* the fuzz seeds: our client's first datagrams */
+            snprintf(path, sizeof(path), "%s/client_initial_%d", getenv("RLY_QUIC_SEEDS"), i);
+            FILE *f = fopen(path, "wb");
+            cr_assert_not_null(f, "%s", path);
+            cr_assert_eq(fwrite(pkt, 1, (size_t)n, f), (size_t)n);
+            fclose(f);
+        }
         if (from_client && !p->server) {
             int rv = rly_qconn_server_new(&p->server, p->sctx, (struct sockaddr *)&p->saddr,
                                           (struct sockaddr *)&p->caddr, pkt, (size_t)n, p->now);
