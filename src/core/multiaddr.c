@@ -525,3 +525,24 @@ int rly_multiaddr_from_sockaddr(rly_multiaddr *ma, const struct sockaddr *sa, ui
         ma->len = 0;
     return rv;
 }
+
+int rly_multiaddr_split_p2p(const rly_multiaddr *ma, rly_multiaddr *bare, rly_peerid *peer,
+                            bool *has_peer)
+{
+    rly_ma_component comp = {0};
+    size_t off = 0;
+    int rv;
+    bare->len = 0;
+    *has_peer = false;
+    while ((rv = rly_multiaddr_next(ma->bytes, ma->len, &off, &comp)) == 1) {
+        if (comp.code == RLY_MA_P2P) {
+            if (rly_peerid_from_bytes(peer, comp.value, comp.len) != 0)
+                return RLY_ERR_UNSUPPORTED;
+            *has_peer = true;
+        } else if ((rv = rly_multiaddr_append_component(bare, comp.code, comp.value, comp.len)) !=
+                   0) {
+            return rv;
+        }
+    }
+    return rv < 0 ? rv : 0;
+}

@@ -99,6 +99,12 @@ bool rly_multiaddr_equal(const rly_multiaddr *a, const rly_multiaddr *b);
 RLY_NODISCARD int rly_multiaddr_to_sockaddr(const rly_multiaddr *ma, struct sockaddr_storage *ss,
                                             uint32_t *ptransport, bool *pquic);
 
+/* rly_multiaddr_split_p2p copies |ma| without its /p2p/<id> components into |bare| and stores the
+ * last such PeerId in |peer| (|*has_peer| says whether there was one). Returns 0,
+ * RLY_ERR_UNSUPPORTED (an invalid PeerId) or a decode error. */
+RLY_NODISCARD int rly_multiaddr_split_p2p(const rly_multiaddr *ma, rly_multiaddr *bare,
+                                          rly_peerid *peer, bool *has_peer);
+
 /* rly_multiaddr_from_sockaddr builds "/ip4|ip6/<addr>/<tcp|udp>/<port>" (+ "/quic-v1" when
  * |quic| and |transport| is RLY_MA_UDP) from an AF_INET or AF_INET6 |sa|. IPv4-mapped IPv6
  * addresses become /ip4. |ma| is emptied first and stays empty on error.

@@ -435,3 +435,24 @@ Test(multiaddr, random_round_trip)
         cr_assert(rly_multiaddr_equal(&ma, &back), "%s", s);
     }
 }
+
+Test(multiaddr, split_p2p)
+{
+    rly_multiaddr ma, bare, want;
+    rly_peerid pid, want_pid;
+    bool has;
+    cr_assert_eq(rly_multiaddr_parse(&ma, "/ip4/127.0.0.1/udp/4001/quic-v1/p2p/"
+                                          "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq"),
+                 0);
+    cr_assert_eq(rly_multiaddr_split_p2p(&ma, &bare, &pid, &has), 0);
+    cr_assert(has);
+    cr_assert_eq(rly_multiaddr_parse(&want, "/ip4/127.0.0.1/udp/4001/quic-v1"), 0);
+    cr_assert(rly_multiaddr_equal(&bare, &want));
+    cr_assert_eq(
+        rly_peerid_parse(&want_pid, "12D3KooWBtg3aaRMjxwedh83aGiUkwSxDwUZkzuJcfaqUmo7R3pq", 52), 0);
+    cr_assert(rly_peerid_equal(&pid, &want_pid));
+    /* No /p2p: the address as it is. */
+    cr_assert_eq(rly_multiaddr_split_p2p(&want, &bare, &pid, &has), 0);
+    cr_assert_not(has);
+    cr_assert(rly_multiaddr_equal(&bare, &want));
+}

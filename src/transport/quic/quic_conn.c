@@ -83,7 +83,10 @@ struct rly_qconn {
     int err;
     const rly_qconn_events *ev;
     void *ev_ud;
-    qstream *streams;               /* every stream object */
+    qstream *streams;    /* every stream object */
+    ngtcp2_cid odcid;    /* server: the client's first destination ID */
+    ngtcp2_cid scids[8]; /* our IDs, as last listed for the owner */
+    size_t nscids;
     qstream *send_head, *send_tail; /* round robin of streams with data, FIN to send */
 };
 
@@ -213,6 +216,12 @@ static int tls_new(rly_qconn *q)
 
 /* ---- streams ------------------------------------------------------------------------------- */
 
+static void notify_dirty(rly_qconn *q)
+{
+    if (q->ev && q->ev->on_dirty)
+        q->ev->on_dirty(q->ev_ud, q);
+}
+
 static void send_list_add(qstream *st)
 {
     rly_qconn *q = st->q;
@@ -332,6 +341,7 @@ static rly_ssize qs_write(rly_stream *s, const uint8_t *data, size_t len)
     if (n < len)
         st->want_writable = true;
     send_list_add(st);
+    notify_dirty(q);
     return (rly_ssize)n;
 }
 
@@ -342,6 +352,7 @@ static int qs_shutdown(rly_stream *s)
         return RLY_ERR_CLOSED;
     st->fin_queued = true;
     send_list_add(st);
+    notify_dirty(st->q);
     return 0;
 }
 
@@ -351,10 +362,10 @@ static int qs_reset(rly_stream *s)
     rly_qconn *q = st->q;
     if (st->is_done)
         return RLY_ERR_CLOSED;
-    if (!q->err)
-        RLY_IGNORE(
-            ngtcp2_conn_shutdown_stream(q->conn, st->id, 0)); /* RESET_STREAM + STOP_SENDING */
+    if (!q->err) /* RESET_STREAM + STOP_SENDING */
+        RLY_IGNORE(ngtcp2_conn_shutdown_stream(q->conn, st->id, 0));
     deliver_close(st, RLY_ERR_RESET);
+    notify_dirty(q);
     return 0;
 }
 
@@ -366,6 +377,7 @@ static int qs_consume(rly_stream *s, size_t n)
         return RLY_ERR_CLOSED;
     RLY_IGNORE(ngtcp2_conn_extend_max_stream_offset(q->conn, st->id, n));
     ngtcp2_conn_extend_max_offset(q->conn, n);
+    notify_dirty(q);
     return 0;
 }
 
@@ -452,6 +464,16 @@ static int cb_new_cid(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token, size_t
     cid->datalen = cidlen;
     if (ngtcp2_crypto_generate_stateless_reset_token(token, q->ctx->secret, SECRET_LEN, cid) != 0)
         return NGTCP2_ERR_CALLBACK_FAILURE;
+    if (q->ev && q->ev->on_cid)
+        q->ev->on_cid(q->ev_ud, q, cid->data, cid->datalen, true);
+    return 0;
+}
+
+static int cb_remove_cid(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud)
+{
+    rly_qconn *q = ud;
+    if (q->ev && q->ev->on_cid)
+        q->ev->on_cid(q->ev_ud, q, cid->data, cid->datalen, false);
     return 0;
 }
 
@@ -578,6 +600,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
     cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
     cb->rand = cb_rand;
     cb->get_new_connection_id = cb_new_cid;
+    cb->remove_connection_id = cb_remove_cid;
     cb->update_key = ngtcp2_crypto_update_key_cb;
     cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
     cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
@@ -690,6 +713,7 @@ int rly_qconn_server_new(rly_qconn **pq, rly_quic_ctx *ctx, const struct sockadd
         fill_callbacks(&cb, true);
         base_settings(q, &s, &p, now);
         p.original_dcid = hd.dcid; /* required: clients check it (docs 1.3) */
+        q->odcid = hd.dcid;
         p.stateless_reset_token_present = 1;
         if (ngtcp2_crypto_generate_stateless_reset_token(p.stateless_reset_token, ctx->secret,
                                                          SECRET_LEN, &scid) != 0)
@@ -867,4 +891,37 @@ const rly_peerid *rly_qconn_peer(const rly_qconn *q)
 int rly_qconn_error(const rly_qconn *q)
 {
     return q->err;
+}
+
+size_t rly_qconn_cids(rly_qconn *q, const uint8_t **cids, size_t *lens, size_t max)
+{
+    rly_qconn *m = q; /* the listing is kept in |q| so the pointers stay valid */
+    size_t k = 0;
+    m->nscids = 0;
+    if (ngtcp2_conn_get_num_scid(m->conn) <= RLY_ARRAY_LEN(m->scids))
+        m->nscids = ngtcp2_conn_get_scid(m->conn, m->scids);
+    for (size_t i = 0; i < m->nscids && k < max; i++, k++) {
+        cids[k] = m->scids[i].data;
+        lens[k] = m->scids[i].datalen;
+    }
+    if (q->is_server && q->odcid.datalen && k < max) {
+        cids[k] = q->odcid.data;
+        lens[k] = q->odcid.datalen;
+        k++;
+    }
+    return k;
+}
+
+void rly_qconn_close(rly_qconn *q)
+{
+    if (q->err || q->is_closed)
+        return;
+    ngtcp2_connection_close_error_set_application_error(&q->ccerr, 0, NULL, 0);
+    fail(q, RLY_ERR_CLOSED, false);
+    notify_dirty(q);
+}
+
+const struct sockaddr *rly_qconn_remote(const rly_qconn *q)
+{
+    return (const struct sockaddr *)q->ps.path.remote.addr;
 }

@@ -97,6 +97,11 @@ RLY_NODISCARD int rly_qconn_handle_expiry(rly_qconn *q, rly_tstamp now);
  * rly_qconn_recv. When the connection ends, every stream gets on_close(RLY_ERR_CLOSED). */
 typedef struct rly_qconn_events {
     void (*on_stream)(void *ud, rly_qconn *q, rly_stream *s);
+    /* A stream call (write, shutdown, reset, consume) left something to send: the owner should
+     * run rly_qconn_send soon (not from inside this callback). May be NULL. */
+    void (*on_dirty)(void *ud, rly_qconn *q);
+    /* A connection ID of ours starts (|add|) or stops routing to |q|. May be NULL. */
+    void (*on_cid)(void *ud, rly_qconn *q, const uint8_t *cid, size_t len, bool add);
 } rly_qconn_events;
 
 /* rly_qconn_set_events routes |q|'s events to |ev| (borrowed) with |ud|. */
@@ -105,6 +110,17 @@ void rly_qconn_set_events(rly_qconn *q, const rly_qconn_events *ev, void *ud);
 /* rly_qconn_open_stream opens a bidirectional stream (established connections only). Returns 0,
  * RLY_ERR_LIMIT (the peer's stream limit is reached), RLY_ERR_CLOSED or RLY_ERR_NOMEM. */
 RLY_NODISCARD int rly_qconn_open_stream(rly_qconn *q, rly_stream **ps);
+
+/* rly_qconn_cids writes up to |max| connection IDs that route to |q| now (ours, and on a server
+ * the client's original destination ID) as pointers into |q|. Returns how many. */
+size_t rly_qconn_cids(rly_qconn *q, const uint8_t **cids, size_t *lens, size_t max);
+
+/* rly_qconn_close starts a graceful close (CONNECTION_CLOSE with application code 0, as go and
+ * js): every stream gets on_close(RLY_ERR_CLOSED); rly_qconn_send produces the frame once. */
+void rly_qconn_close(rly_qconn *q);
+
+/* rly_qconn_remote is the peer's address as given at creation. */
+const struct sockaddr *rly_qconn_remote(const rly_qconn *q);
 
 /* rly_qconn_is_established: the handshake completed and the peer's certificate verified. */
 bool rly_qconn_is_established(const rly_qconn *q);

@@ -864,22 +864,10 @@ static void on_connect(uv_connect_t *req, int status)
 /* Splits "/ip4|ip6/.../tcp/<port>[/p2p/<id>]" into a socket address and the expected peer. */
 static int dial_target(const rly_multiaddr *ma, struct sockaddr_storage *ss, tcp_conn *c)
 {
-    rly_multiaddr bare = {.len = 0};
-    rly_ma_component comp;
-    size_t off = 0;
-    int rv;
-    while ((rv = rly_multiaddr_next(ma->bytes, ma->len, &off, &comp)) == 1) {
-        if (comp.code == RLY_MA_P2P) {
-            if (rly_peerid_from_bytes(&c->expected, comp.value, comp.len) != 0)
-                return RLY_ERR_UNSUPPORTED;
-            c->has_expected = true;
-        } else if (rly_multiaddr_append_component(&bare, comp.code, comp.value, comp.len) != 0) {
-            return RLY_ERR_UNSUPPORTED;
-        }
-    }
+    rly_multiaddr bare;
     uint32_t tr = 0;
-    bool quic = false;
-    if (rv < 0 || rly_multiaddr_to_sockaddr(&bare, ss, &tr, &quic) != 0 || tr != RLY_MA_TCP)
+    if (rly_multiaddr_split_p2p(ma, &bare, &c->expected, &c->has_expected) != 0 ||
+        rly_multiaddr_to_sockaddr(&bare, ss, &tr, NULL) != 0 || tr != RLY_MA_TCP)
         return RLY_ERR_UNSUPPORTED;
     return 0;
 }

@@ -1,0 +1,657 @@
+/* quic_transport.c: UDP sockets, connection-ID routing, timers and rly_conns for QUIC
+ * (quic_transport.h). The protocol work is in quic_conn.c. */
+#include "transport/quic/quic_transport.h"
+
+#include <ngtcp2/ngtcp2.h>
+#include <string.h>
+
+#define RLY_TARGET_QUIC "relay_server::quic"
+#define CID_BUCKETS 4096u
+#define RECV_BUF 65536
+
+typedef struct qsock {
+    uv_udp_t handle;
+    rly_quic_transport *t;
+    struct sockaddr_storage local;
+    bool is_listener;
+} qsock;
+
+typedef struct quic_conn quic_conn;
+
+typedef struct cid_entry {
+    struct cid_entry *next;
+    quic_conn *c;
+    uint8_t len;
+    uint8_t id[NGTCP2_MAX_CIDLEN];
+} cid_entry;
+
+struct quic_conn {
+    rly_conn base; /* first: an rly_conn * is a quic_conn * */
+    rly_quic_transport *t;
+    rly_qconn *q;
+    qsock *sock;
+    struct sockaddr_storage remote;
+    uv_timer_t timer;
+    quic_conn *prev, *next;
+    quic_conn *dirty_next;
+    bool is_dirty;
+    bool is_announced;    /* on_established delivered */
+    bool is_closed;       /* torn down: waiting for the timer handle to close */
+    bool destroy_pending; /* asked for inside a callback: done when the outermost event ends */
+    int pending_err;
+    quic_conn *deferred_next;
+    rly_quic_dial_cb dial_cb;
+    void *dial_ud;
+};
+
+struct rly_quic_transport {
+    uv_loop_t *loop;
+    rly_quic_ctx *ctx;
+    const rly_conn_events *events;
+    void *events_ud;
+    const rly_log *log;
+    rly_mem *mem;
+    qsock *socks[RLY_QUIC_MAX_LISTENERS];
+    size_t nsocks;
+    qsock *dial4, *dial6;
+    uv_idle_t idle;
+    quic_conn *conns, *dirty;
+    cid_entry *buckets[CID_BUCKETS];
+    size_t nestablished;
+    uint64_t next_conn_id;
+    unsigned open_handles;
+    bool is_closing;
+    unsigned depth;       /* nesting of loop events being handled (ngtcp2 may be on the stack) */
+    quic_conn *deferred;  /* connections to destroy once depth is back to 0 */
+    bool close_requested; /* rly_quic_transport_close inside an event */
+    rly_quic_closed_cb closed_cb;
+    void *closed_ud;
+    uint8_t recv_buf[RECV_BUF];
+    uint8_t send_buf[RLY_QUIC_MAX_PKT];
+};
+
+static void conn_process(quic_conn *c);
+static void conn_destroy(quic_conn *c, int err);
+static void conn_destroy_now(quic_conn *c, int err);
+static void on_timer(uv_timer_t *h);
+static void on_idle(uv_idle_t *h);
+
+/* One libuv handle of the transport is released; the last one frees it. */
+static void handle_released(rly_quic_transport *t)
+{
+    if (--t->open_handles > 0 || !t->is_closing)
+        return;
+    rly_quic_closed_cb cb = t->closed_cb;
+    void *ud = t->closed_ud;
+    rly_quic_ctx_del(t->ctx);
+    rly_free(t->mem, t);
+    if (cb)
+        cb(ud);
+}
+
+static void transport_close_now(rly_quic_transport *t);
+
+/* Loop events are handled between enter and leave. Inside, ngtcp2 may be on the stack (a stream
+ * callback runs inside rly_qconn_recv), so a connection is never freed there, and a transport
+ * close waits: both happen when the outermost event ends. */
+static void enter(rly_quic_transport *t)
+{
+    t->depth++;
+}
+
+static void leave(rly_quic_transport *t)
+{
+    if (--t->depth > 0)
+        return;
+    t->depth++; /* destroying calls back into the owner, which may ask for more */
+    while (t->deferred) {
+        quic_conn *c = t->deferred;
+        t->deferred = c->deferred_next;
+        conn_destroy_now(c, c->pending_err);
+    }
+    t->depth--;
+    if (t->close_requested) {
+        t->close_requested = false;
+        transport_close_now(t);
+    }
+}
+
+/* ---- connection-ID map ----------------------------------------------------------------------- */
+
+static size_t cid_hash(const uint8_t *id, size_t len)
+{
+    uint32_t h = 2166136261u; /* FNV-1a; our IDs are random, a client's first one is too */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ id[i]) * 16777619u;
+    return h % CID_BUCKETS;
+}
+
+static quic_conn *cid_find(rly_quic_transport *t, const uint8_t *id, size_t len)
+{
+    for (cid_entry *e = t->buckets[cid_hash(id, len)]; e; e = e->next)
+        if (e->len == len && memcmp(e->id, id, len) == 0)
+            return e->c;
+    return NULL;
+}
+
+static void cid_add(rly_quic_transport *t, quic_conn *c, const uint8_t *id, size_t len)
+{
+    if (len == 0 || len > NGTCP2_MAX_CIDLEN || cid_find(t, id, len))
+        return;
+    cid_entry *e = rly_malloc(t->mem, sizeof(*e));
+    if (!e)
+        return; /* that ID does not route: the peer uses another one */
+    size_t b = cid_hash(id, len);
+    e->c = c;
+    e->len = (uint8_t)len;
+    memcpy(e->id, id, len);
+    e->next = t->buckets[b];
+    t->buckets[b] = e;
+}
+
+static void cid_remove(rly_quic_transport *t, const uint8_t *id, size_t len)
+{
+    for (cid_entry **pp = &t->buckets[cid_hash(id, len)]; *pp; pp = &(*pp)->next) {
+        cid_entry *e = *pp;
+        if (e->len == len && memcmp(e->id, id, len) == 0) {
+            *pp = e->next;
+            rly_free(t->mem, e);
+            return;
+        }
+    }
+}
+
+static void cid_remove_conn(rly_quic_transport *t, quic_conn *c)
+{
+    for (size_t b = 0; b < CID_BUCKETS; b++) {
+        for (cid_entry **pp = &t->buckets[b]; *pp;) {
+            cid_entry *e = *pp;
+            if (e->c == c) {
+                *pp = e->next;
+                rly_free(t->mem, e);
+            } else {
+                pp = &e->next;
+            }
+        }
+    }
+}
+
+static void cid_sync(quic_conn *c)
+{
+    const uint8_t *ids[16];
+    size_t lens[16];
+    size_t n = rly_qconn_cids(c->q, ids, lens, 16);
+    for (size_t i = 0; i < n; i++)
+        cid_add(c->t, c, ids[i], lens[i]);
+}
+
+/* ---- qconn events ---------------------------------------------------------------------------- */
+
+static void mark_dirty(quic_conn *c)
+{
+    rly_quic_transport *t = c->t;
+    if (c->is_dirty || c->is_closed)
+        return;
+    c->is_dirty = true;
+    c->dirty_next = t->dirty;
+    t->dirty = c;
+    if (!uv_is_active((uv_handle_t *)&t->idle))
+        uv_idle_start(&t->idle, on_idle);
+}
+
+static bool conn_announce(quic_conn *c);
+
+/* A peer stream can arrive in the very datagrams that complete the handshake: the connection is
+ * announced first. */
+static void ev_on_stream(void *ud, rly_qconn *q, rly_stream *s)
+{
+    quic_conn *c = ud;
+    s->conn = &c->base;
+    if (conn_announce(c) && !c->is_closed)
+        c->t->events->on_stream(c->t->events_ud, &c->base, s);
+    else
+        (void)rly_stream_reset(s); /* no verified peer yet */
+}
+
+static void ev_on_dirty(void *ud, rly_qconn *q)
+{
+    mark_dirty(ud);
+}
+
+static void ev_on_cid(void *ud, rly_qconn *q, const uint8_t *id, size_t len, bool add)
+{
+    quic_conn *c = ud;
+    if (add)
+        cid_add(c->t, c, id, len);
+    else
+        cid_remove(c->t, id, len);
+}
+
+static const rly_qconn_events qconn_events = {ev_on_stream, ev_on_dirty, ev_on_cid};
+
+/* ---- rly_conn over a qconn ------------------------------------------------------------------ */
+
+static int conn_open_stream(rly_conn *base, rly_stream **ps)
+{
+    quic_conn *c = (quic_conn *)base;
+    if (c->is_closed)
+        return RLY_ERR_CLOSED;
+    int rv = rly_qconn_open_stream(c->q, ps);
+    if (rv == 0)
+        (*ps)->conn = base;
+    return rv;
+}
+
+static void conn_close(rly_conn *base, int err, const char *cause)
+{
+    quic_conn *c = (quic_conn *)base;
+    if (c->is_closed)
+        return;
+    rly_qconn_close(c->q); /* the CONNECTION_CLOSE goes out from the idle handle */
+    mark_dirty(c);
+}
+
+static const rly_conn_ops quic_conn_ops = {conn_open_stream, conn_close};
+
+static quic_conn *conn_new(rly_quic_transport *t, qsock *sock, const struct sockaddr *remote,
+                           rly_conn_dir dir)
+{
+    quic_conn *c = rly_calloc(t->mem, 1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->t = t;
+    c->sock = sock;
+    memcpy(&c->remote, remote,
+           remote->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                         : sizeof(struct sockaddr_in));
+    c->base.ops = &quic_conn_ops;
+    c->base.id = ++t->next_conn_id;
+    c->base.dir = dir;
+    c->base.transport = "quic-v1";
+    RLY_IGNORE(rly_multiaddr_from_sockaddr(&c->base.remote, remote, RLY_MA_UDP, true));
+    RLY_IGNORE(rly_multiaddr_from_sockaddr(&c->base.local, (struct sockaddr *)&sock->local,
+                                           RLY_MA_UDP, true));
+    uv_timer_init(t->loop, &c->timer);
+    c->timer.data = c;
+    t->open_handles++;
+    c->next = t->conns;
+    if (t->conns)
+        t->conns->prev = c;
+    t->conns = c;
+    return c;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    quic_conn *c = h->data;
+    rly_quic_transport *t = c->t;
+    rly_free(t->mem, c);
+    handle_released(t);
+}
+
+/* Tears |c| down, once the current loop event is over (leave). */
+static void conn_destroy(quic_conn *c, int err)
+{
+    rly_quic_transport *t = c->t;
+    if (c->is_closed || c->destroy_pending)
+        return;
+    c->destroy_pending = true;
+    c->pending_err = err;
+    c->deferred_next = t->deferred;
+    t->deferred = c;
+    if (t->depth == 0) {
+        enter(t);
+        leave(t);
+    }
+}
+
+/* Tears |c| down: streams closed, owner told, IDs unrouted; freed once the timer handle is. */
+static void conn_destroy_now(quic_conn *c, int err)
+{
+    rly_quic_transport *t = c->t;
+    if (c->is_closed)
+        return;
+    c->destroy_pending = false;
+    c->is_closed = true;
+    if (c->is_dirty) {
+        for (quic_conn **pp = &t->dirty; *pp; pp = &(*pp)->dirty_next) {
+            if (*pp == c) {
+                *pp = c->dirty_next;
+                break;
+            }
+        }
+        c->is_dirty = false;
+    }
+    cid_remove_conn(t, c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        t->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    rly_qconn_del(c->q); /* every stream's on_close runs here */
+    c->q = NULL;
+    if (c->is_announced) {
+        t->nestablished--;
+        t->events->on_closed(t->events_ud, &c->base, err == RLY_ERR_CLOSED ? 0 : err,
+                             err == RLY_ERR_CLOSED ? "closed" : rly_strerror(err));
+    } else if (c->dial_cb) {
+        rly_quic_dial_cb cb = c->dial_cb;
+        c->dial_cb = NULL;
+        cb(c->dial_ud, NULL, err ? err : RLY_ERR_CLOSED);
+    }
+    uv_timer_stop(&c->timer);
+    uv_close((uv_handle_t *)&c->timer, timer_closed);
+}
+
+/* Announces |c| to the owner (and a dialler) once the handshake is done and the peer verified.
+ * Returns whether it is announced. */
+static bool conn_announce(quic_conn *c)
+{
+    rly_quic_transport *t = c->t;
+    if (c->is_announced)
+        return true;
+    if (c->is_closed || !rly_qconn_is_established(c->q))
+        return false;
+    c->is_announced = true;
+    c->base.peer = *rly_qconn_peer(c->q);
+    t->nestablished++;
+    cid_sync(c);
+    t->events->on_established(t->events_ud, &c->base);
+    if (c->dial_cb && !c->is_closed) {
+        rly_quic_dial_cb cb = c->dial_cb;
+        c->dial_cb = NULL;
+        cb(c->dial_ud, &c->base, 0);
+    }
+    return true;
+}
+
+/* Sends what |c| has, announces it once established, re-arms its timer or tears it down. */
+static void conn_process(quic_conn *c)
+{
+    rly_quic_transport *t = c->t;
+    if (c->is_closed || c->destroy_pending)
+        return;
+    rly_tstamp now = uv_hrtime();
+    for (int i = 0; i < 256; i++) {
+        rly_ssize n = rly_qconn_send(c->q, t->send_buf, sizeof(t->send_buf), now);
+        if (n <= 0)
+            break;
+        uv_buf_t b = uv_buf_init((char *)t->send_buf, (unsigned)n);
+        (void)uv_udp_try_send(&c->sock->handle, &b, 1, (const struct sockaddr *)&c->remote);
+    }
+    int err = rly_qconn_error(c->q);
+    if (err) {
+        conn_destroy(c, err);
+        return;
+    }
+    if (!conn_announce(c) && c->is_closed)
+        return;
+    if (c->is_closed)
+        return;
+    rly_tstamp when = rly_qconn_expiry(c->q);
+    if (when == RLY_TSTAMP_MAX)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timer, rly_tstamp_ms_until(when, uv_hrtime()), 0);
+}
+
+static void on_timer(uv_timer_t *h)
+{
+    quic_conn *c = h->data;
+    rly_quic_transport *t = c->t;
+    if (c->is_closed || c->destroy_pending)
+        return;
+    enter(t);
+    if (rly_qconn_handle_expiry(c->q, uv_hrtime()) == RLY_ERR_TIMEOUT)
+        conn_destroy(c, RLY_ERR_TIMEOUT); /* idle or handshake timeout: nothing to send */
+    else
+        conn_process(c);
+    leave(t);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    rly_quic_transport *t = h->data;
+    enter(t);
+    while (t->dirty) {
+        quic_conn *c = t->dirty;
+        t->dirty = c->dirty_next;
+        c->dirty_next = NULL;
+        c->is_dirty = false;
+        conn_process(c);
+    }
+    uv_idle_stop(&t->idle);
+    leave(t);
+}
+
+/* ---- sockets -----------------------------------------------------------------------------------
+ */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    qsock *s = h->data;
+    buf->base = (char *)s->t->recv_buf;
+    buf->len = sizeof(s->t->recv_buf);
+}
+
+static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct sockaddr *from)
+{
+    rly_quic_transport *t = s->t;
+    ngtcp2_version_cid vc;
+    if (ngtcp2_pkt_decode_version_cid(&vc, pkt, len, RLY_QUIC_SCID_LEN) != 0)
+        return; /* not QUIC v1 or garbage: dropped (no Version Negotiation: v1 only) */
+    quic_conn *c = cid_find(t, vc.dcid, vc.dcidlen);
+    rly_tstamp now = uv_hrtime();
+    if (c && c->destroy_pending)
+        return;
+    if (c) {
+        RLY_IGNORE(rly_qconn_recv(c->q, pkt, len, now));
+        conn_process(c);
+        return;
+    }
+    if (!s->is_listener || t->is_closing || vc.version == 0)
+        return; /* a short header for a connection we do not know */
+    c = conn_new(t, s, from, RLY_CONN_INBOUND);
+    if (!c)
+        return;
+    rly_qconn *q = NULL;
+    int rv = rly_qconn_server_new(&q, t->ctx, (struct sockaddr *)&s->local, from, pkt, len, now);
+    if (rv != 0) {
+        conn_destroy(c, rv); /* not an Initial we take: nothing was sent */
+        return;
+    }
+    c->q = q;
+    rly_qconn_set_events(q, &qconn_events, c);
+    cid_sync(c);
+    conn_process(c);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                    unsigned flags)
+{
+    qsock *s = h->data;
+    if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || s->t->is_closing)
+        return;
+    enter(s->t);
+    on_datagram(s, (const uint8_t *)buf->base, (size_t)nread, addr);
+    leave(s->t);
+}
+
+static void sock_closed(uv_handle_t *h)
+{
+    qsock *s = h->data;
+    rly_quic_transport *t = s->t;
+    rly_free(t->mem, s);
+    handle_released(t);
+}
+
+static int sock_open(rly_quic_transport *t, const struct sockaddr *sa, bool listener, qsock **ps,
+                     int *puv_err)
+{
+    qsock *s = rly_calloc(t->mem, 1, sizeof(*s));
+    if (!s)
+        return RLY_ERR_NOMEM;
+    s->t = t;
+    s->is_listener = listener;
+    s->handle.data = s;
+    int uv = uv_udp_init(t->loop, &s->handle);
+    if (uv != 0) {
+        rly_free(t->mem, s);
+        return RLY_ERR_IO;
+    }
+    t->open_handles++;
+    unsigned fl = sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
+    int namelen = sizeof(s->local);
+    if ((uv = uv_udp_bind(&s->handle, sa, fl)) != 0 ||
+        (uv = uv_udp_getsockname(&s->handle, (struct sockaddr *)&s->local, &namelen)) != 0 ||
+        (uv = uv_udp_recv_start(&s->handle, on_alloc, on_recv)) != 0) {
+        if (puv_err)
+            *puv_err = uv;
+        uv_close((uv_handle_t *)&s->handle, sock_closed);
+        return uv == UV_EADDRINUSE ? RLY_ERR_ADDR_IN_USE : RLY_ERR_IO;
+    }
+    *ps = s;
+    return 0;
+}
+
+/* ---- the transport ------------------------------------------------------------------------- */
+
+int rly_quic_transport_new(rly_quic_transport **pt, uv_loop_t *loop,
+                           const rly_quic_settings *settings, const rly_keypair *id,
+                           const rly_conn_events *events, void *events_ud, const rly_log *log,
+                           rly_mem *mem)
+{
+    rly_quic_transport *t = rly_calloc(mem, 1, sizeof(*t));
+    if (!t)
+        return RLY_ERR_NOMEM;
+    int rv = rly_quic_ctx_new(&t->ctx, id, settings, log, mem);
+    if (rv != 0) {
+        rly_free(mem, t);
+        return rv;
+    }
+    t->loop = loop;
+    t->events = events;
+    t->events_ud = events_ud;
+    t->log = log;
+    t->mem = mem;
+    uv_idle_init(loop, &t->idle);
+    t->idle.data = t;
+    t->open_handles = 1;
+    *pt = t;
+    return 0;
+}
+
+int rly_quic_transport_listen(rly_quic_transport *t, const struct sockaddr *sa, int *puv_err)
+{
+    if (t->nsocks >= RLY_QUIC_MAX_LISTENERS)
+        return RLY_ERR_LIMIT;
+    qsock *s;
+    int rv = sock_open(t, sa, true, &s, puv_err);
+    if (rv == 0)
+        t->socks[t->nsocks++] = s;
+    return rv;
+}
+
+size_t rly_quic_transport_listen_addrs(const rly_quic_transport *t, rly_multiaddr *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->nsocks && n < cap; i++)
+        if (rly_multiaddr_from_sockaddr(&out[n], (const struct sockaddr *)&t->socks[i]->local,
+                                        RLY_MA_UDP, true) == 0)
+            n++;
+    return n;
+}
+
+/* Splits "/ip4|ip6/.../udp/<port>/quic-v1/p2p/<id>" into a socket address and the peer. */
+static int dial_target(const rly_multiaddr *ma, struct sockaddr_storage *ss, rly_peerid *peer)
+{
+    rly_multiaddr bare;
+    uint32_t tr = 0;
+    bool quic = false, has_peer = false;
+    if (rly_multiaddr_split_p2p(ma, &bare, peer, &has_peer) != 0 || !has_peer ||
+        rly_multiaddr_to_sockaddr(&bare, ss, &tr, &quic) != 0 || tr != RLY_MA_UDP || !quic)
+        return RLY_ERR_UNSUPPORTED;
+    return 0;
+}
+
+int rly_quic_transport_dial(rly_quic_transport *t, const rly_multiaddr *ma, rly_quic_dial_cb cb,
+                            void *ud)
+{
+    struct sockaddr_storage ss;
+    rly_peerid peer;
+    if (t->is_closing)
+        return RLY_ERR_CLOSED;
+    int rv = dial_target(ma, &ss, &peer);
+    if (rv != 0)
+        return rv;
+    bool v6 = ss.ss_family == AF_INET6;
+    qsock **pd = v6 ? &t->dial6 : &t->dial4;
+    if (!*pd) {
+        struct sockaddr_storage any;
+        memset(&any, 0, sizeof(any));
+        any.ss_family = ss.ss_family;
+        rv = sock_open(t, (struct sockaddr *)&any, false, pd, NULL);
+        if (rv != 0)
+            return rv;
+    }
+    quic_conn *c = conn_new(t, *pd, (struct sockaddr *)&ss, RLY_CONN_OUTBOUND);
+    if (!c)
+        return RLY_ERR_NOMEM;
+    rv = rly_qconn_client_new(&c->q, t->ctx, (struct sockaddr *)&(*pd)->local,
+                              (struct sockaddr *)&ss, &peer, uv_hrtime());
+    if (rv != 0) {
+        conn_destroy(c, rv);
+        return rv;
+    }
+    rly_qconn_set_events(c->q, &qconn_events, c);
+    cid_sync(c);
+    c->dial_cb = cb;
+    c->dial_ud = ud;
+    mark_dirty(c); /* the ClientHello goes out from the idle handle: |cb| never runs inside */
+    return 0;
+}
+
+size_t rly_quic_transport_num_connections(const rly_quic_transport *t)
+{
+    return t->nestablished;
+}
+
+static void idle_closed(uv_handle_t *h)
+{
+    handle_released(h->data);
+}
+
+void rly_quic_transport_close(rly_quic_transport *t, rly_quic_closed_cb cb, void *ud)
+{
+    if (t->is_closing || t->close_requested)
+        return;
+    t->closed_cb = cb;
+    t->closed_ud = ud;
+    if (t->depth > 0) {
+        t->close_requested = true; /* when the current event ends (leave) */
+        return;
+    }
+    transport_close_now(t);
+}
+
+static void transport_close_now(rly_quic_transport *t)
+{
+    t->is_closing = true;
+    enter(t);
+    /* A CONNECTION_CLOSE for every connection while the sockets are still open, then down. */
+    for (quic_conn *c = t->conns; c; c = c->next) {
+        if (c->destroy_pending)
+            continue;
+        rly_qconn_close(c->q);
+        conn_process(c); /* sends the close; its error queues the destruction (depth > 0) */
+    }
+    leave(t); /* destroys them all */
+    for (size_t i = 0; i < t->nsocks; i++)
+        uv_close((uv_handle_t *)&t->socks[i]->handle, sock_closed);
+    if (t->dial4)
+        uv_close((uv_handle_t *)&t->dial4->handle, sock_closed);
+    if (t->dial6)
+        uv_close((uv_handle_t *)&t->dial6->handle, sock_closed);
+    uv_close((uv_handle_t *)&t->idle, idle_closed);
+}

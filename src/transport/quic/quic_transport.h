@@ -1,0 +1,66 @@
+/* quic_transport.h: libp2p over QUIC v1 on the libuv loop (PROTOCOLS.md 5), beside the TCP
+ * transport and with the same shape: connections are rly_conns whose streams are rly_streams,
+ * delivered through rly_conn_events, so the swarm, identify, ping and the relay run unchanged.
+ *
+ * One UDP socket per listen address, shared by all its connections; datagrams are routed by
+ * destination connection ID (ours, 16 bytes, and a client's original one during its handshake).
+ * Dials go out from one unbound socket per address family. Each connection has one timer
+ * (rly_qconn_expiry) and output is flushed once per loop iteration for every connection that
+ * has something to send. A datagram the socket cannot take now is dropped: QUIC recovers it as a
+ * loss, and memory stays bounded. */
+#ifndef RLY_TRANSPORT_QUIC_QUIC_TRANSPORT_H
+#define RLY_TRANSPORT_QUIC_QUIC_TRANSPORT_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/multiaddr.h"
+#include "crypto/keys.h"
+#include "transport/conn.h"
+#include "transport/quic/quic_conn.h"
+
+#define RLY_QUIC_MAX_LISTENERS 8
+
+typedef struct rly_quic_transport rly_quic_transport;
+
+/* Called once per dial: |c| established, or NULL with |err|. */
+typedef void (*rly_quic_dial_cb)(void *ud, rly_conn *c, int err);
+typedef void (*rly_quic_closed_cb)(void *ud);
+
+/* rly_quic_transport_new creates the transport on |loop| with a fresh certificate for |id|
+ * (borrowed during the call). |events| and |log| are borrowed and must outlive it. Returns 0,
+ * RLY_ERR_NOMEM, RLY_ERR_CRYPTO or RLY_ERR_IO. */
+RLY_NODISCARD int rly_quic_transport_new(rly_quic_transport **pt, uv_loop_t *loop,
+                                         const rly_quic_settings *settings, const rly_keypair *id,
+                                         const rly_conn_events *events, void *events_ud,
+                                         const rly_log *log, rly_mem *mem);
+
+/* rly_quic_transport_listen binds a UDP socket to |sa| (IPv6 sockets are v6-only) and accepts
+ * connections on it. On failure stores the libuv error in |*puv_err| (may be NULL) and returns
+ * RLY_ERR_ADDR_IN_USE, RLY_ERR_IO or RLY_ERR_LIMIT. */
+RLY_NODISCARD int rly_quic_transport_listen(rly_quic_transport *t, const struct sockaddr *sa,
+                                            int *puv_err);
+
+/* rly_quic_transport_listen_addrs writes the bound addresses ("/ip4|ip6/<ip>/udp/<port>/quic-v1")
+ * into |out| (|cap| entries). Returns how many. */
+size_t rly_quic_transport_listen_addrs(const rly_quic_transport *t, rly_multiaddr *out, size_t cap);
+
+/* rly_quic_transport_dial connects to |ma| ("/ip4|ip6/<ip>/udp/<port>/quic-v1/p2p/<id>": the
+ * PeerId is required, QUIC authenticates it in the handshake). |cb| runs exactly once, later.
+ * Returns 0, RLY_ERR_UNSUPPORTED (address shape), RLY_ERR_CLOSED, RLY_ERR_IO or RLY_ERR_NOMEM;
+ * then |cb| is not called. */
+RLY_NODISCARD int rly_quic_transport_dial(rly_quic_transport *t, const rly_multiaddr *ma,
+                                          rly_quic_dial_cb cb, void *ud);
+
+/* rly_quic_transport_num_connections returns the established connections. */
+size_t rly_quic_transport_num_connections(const rly_quic_transport *t);
+
+/* rly_quic_transport_close closes every connection (CONNECTION_CLOSE, code 0) and the sockets,
+ * then frees |t| and calls |cb| (may be NULL). */
+void rly_quic_transport_close(rly_quic_transport *t, rly_quic_closed_cb cb, void *ud);
+
+#endif
