@@ -392,13 +392,21 @@ int rly_swarm_listen_tcp(rly_swarm *sw, const struct sockaddr *sa, int *puv_err)
     return rly_tcp_transport_listen(sw->tcp, sa, puv_err);
 }
 
+int rly_swarm_listen_quic(rly_swarm *sw, const struct sockaddr *sa, int *puv_err)
+{
+    return rly_quic_transport_listen(sw->quic, sa, puv_err);
+}
+
 size_t rly_swarm_listen_addrs(const rly_swarm *sw, rly_multiaddr *out, size_t cap)
 {
-    return rly_tcp_transport_listen_addrs(sw->tcp, out, cap);
+    size_t n = rly_tcp_transport_listen_addrs(sw->tcp, out, cap);
+    return n + rly_quic_transport_listen_addrs(sw->quic, out + n, cap - n);
 }
 
 int rly_swarm_dial(rly_swarm *sw, const rly_multiaddr *ma, rly_swarm_dial_cb cb, void *ud)
 {
+    if (rly_multiaddr_has(ma, RLY_MA_QUIC_V1))
+        return rly_quic_transport_dial(sw->quic, ma, cb, ud);
     return rly_tcp_transport_dial(sw->tcp, ma, cb, ud);
 }
 
@@ -428,9 +436,17 @@ int rly_swarm_new(rly_swarm **psw, uv_loop_t *loop, const rly_keypair *kp,
     sw->events = (rly_conn_events){on_established, on_stream, on_closed};
     rly_dynbuf_init(&sw->peer_record, mem, RLY_ENVELOPE_MAX);
     int rv = identity_setup(sw, kp);
+    rly_quic_settings qs = settings->quic;
+    if (qs.stream_window == 0)
+        rly_quic_settings_default(&qs);
     if (rv == 0)
         rv = rly_tcp_transport_new(&sw->tcp, loop, &settings->tcp, sw->noise_id, &sw->events, sw,
                                    log, mem);
+    if (rv == 0 &&
+        (rv = rly_quic_transport_new(&sw->quic, loop, &qs, kp, &sw->events, sw, log, mem)) != 0) {
+        rly_tcp_transport_close(sw->tcp, NULL, NULL); /* frees it once its handles are closed */
+        sw->tcp = NULL;
+    }
     if (rv == 0)
         rv = rly_swarm_services_register(sw);
     if (rv != 0) {
@@ -444,9 +460,11 @@ int rly_swarm_new(rly_swarm **psw, uv_loop_t *loop, const rly_keypair *kp,
     return 0;
 }
 
-static void tcp_closed(void *ud)
+static void transport_closed(void *ud)
 {
     rly_swarm *sw = ud;
+    if (--sw->open_transports > 0)
+        return;
     rly_swarm_closed_cb cb = sw->closed_cb;
     void *cb_ud = sw->closed_ud;
     for (size_t i = 0; i < PEER_BUCKETS; i++) {
@@ -469,5 +487,7 @@ void rly_swarm_close(rly_swarm *sw, rly_swarm_closed_cb cb, void *ud)
 {
     sw->closed_cb = cb;
     sw->closed_ud = ud;
-    rly_tcp_transport_close(sw->tcp, tcp_closed, sw);
+    sw->open_transports = 2;
+    rly_tcp_transport_close(sw->tcp, transport_closed, sw);
+    rly_quic_transport_close(sw->quic, transport_closed, sw);
 }

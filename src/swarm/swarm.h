@@ -20,6 +20,7 @@
 #include "crypto/keys.h"
 #include "proto/identify/identify.h"
 #include "transport/conn.h"
+#include "transport/quic/quic_transport.h"
 #include "transport/tcp/tcp_transport.h"
 
 #define RLY_SWARM_MAX_PROTOCOLS 16
@@ -57,6 +58,7 @@ typedef struct rly_swarm_observer {
 typedef struct rly_swarm_settings {
     const char *agent_version; /* identify agentVersion, e.g. "mesh-relay/0.1.0" */
     rly_tcp_settings tcp;
+    rly_quic_settings quic; /* all zero: rly_quic_settings_default */
 } rly_swarm_settings;
 
 /* rly_swarm_new creates the swarm on |loop| with the identity |kp| (copied), and registers the
@@ -69,7 +71,11 @@ RLY_NODISCARD int rly_swarm_new(rly_swarm **psw, uv_loop_t *loop, const rly_keyp
 /* rly_swarm_listen_tcp: see rly_tcp_transport_listen. */
 RLY_NODISCARD int rly_swarm_listen_tcp(rly_swarm *sw, const struct sockaddr *sa, int *puv_err);
 
-/* rly_swarm_listen_addrs: the bound listen addresses (see rly_tcp_transport_listen_addrs). */
+/* rly_swarm_listen_quic: see rly_quic_transport_listen. */
+RLY_NODISCARD int rly_swarm_listen_quic(rly_swarm *sw, const struct sockaddr *sa, int *puv_err);
+
+/* rly_swarm_listen_addrs: the bound listen addresses, TCP then QUIC (see
+ * rly_tcp_transport_listen_addrs, rly_quic_transport_listen_addrs). */
 size_t rly_swarm_listen_addrs(const rly_swarm *sw, rly_multiaddr *out, size_t cap);
 
 /* rly_swarm_set_advertised_addrs sets the addresses identify announces (and the signed peer
@@ -86,8 +92,9 @@ RLY_NODISCARD int rly_swarm_add_protocol(rly_swarm *sw, const char *protocol,
 /* rly_swarm_set_observer installs |obs| (copied; NULL: none). */
 void rly_swarm_set_observer(rly_swarm *sw, const rly_swarm_observer *obs);
 
-/* rly_swarm_dial connects to |ma| (TCP, optionally with /p2p/<id>). |cb| runs once.
- * Returns 0 or an rly_tcp_transport_dial error (then |cb| is not called). */
+/* rly_swarm_dial connects to |ma|: TCP (optionally with /p2p/<id>) or QUIC
+ * (.../udp/<port>/quic-v1/p2p/<id>). |cb| runs once. Returns 0 or an rly_tcp_transport_dial /
+ * rly_quic_transport_dial error (then |cb| is not called). */
 RLY_NODISCARD int rly_swarm_dial(rly_swarm *sw, const rly_multiaddr *ma, rly_swarm_dial_cb cb,
                                  void *ud);
 
