@@ -142,12 +142,14 @@ static void usage(FILE *out)
             "Without --dial: connect to the relay, reserve a slot and serve incoming circuits\n"
             "(ping, identify, echo, sink) until SIGINT/SIGTERM.\n"
             "\n"
-            "  --relay MULTIADDR   the relay [default: " CLIENT_DEFAULT_RELAY "]; its PeerId is\n"
-            "                      learnt in the handshake unless the address ends in /p2p/<id>\n"
+            "  --relay MULTIADDR   the relay [default: " CLIENT_DEFAULT_RELAY "]; TCP: its PeerId\n"
+            "                      is learnt in the handshake unless the address ends in\n"
+            "                      /p2p/<id>; QUIC (.../udp/<port>/quic-v1/p2p/<id>): the\n"
+            "                      PeerId is required\n"
             "  --name NAME         stable identity ~/.meshnet/clients/NAME.key (default: a new\n"
             "                      key on every run)\n"
             "  --dial PEER_ID      connect to PEER_ID through the relay (CONNECT)\n"
-            "  --dial MULTIADDR    connect directly (TCP, no relay), e.g. to the relay itself\n"
+            "  --dial MULTIADDR    connect directly (TCP or QUIC, no relay), e.g. to the relay\n"
             "  --ping N            with --dial: N pings\n"
             "  --identify          with --dial: ask for the peer's identify record\n"
             "  --echo TEXT         with --dial: send TEXT on " CLIENT_ECHO_PROTOCOL "\n"
@@ -356,6 +358,8 @@ static int start_swarm(client *c)
      * waits for window updates half the time. 1 MiB per stream (go-yamux's auto-tuning grows to
      * 16 MiB) keeps both hops busy; a client can afford it, the relay keeps 256 KiB. */
     st.tcp.yamux_window = CLIENT_YAMUX_WINDOW;
+    rly_quic_settings_default(&st.quic);
+    st.quic.stream_window = CLIENT_YAMUX_WINDOW; /* the same over QUIC */
     int rv = load_identity(&c->o, &kp);
     if (rv != 0)
         return rv;

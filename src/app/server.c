@@ -86,23 +86,25 @@ static int start_listener(server *s, const char *key, const char *addr, const ch
     rly_multiaddr ma;
     struct sockaddr_storage ss;
     int uverr = 0;
+    bool quic = false;
     int rv = rly_multiaddr_parse(&ma, addr);
     if (rv == 0)
-        rv = rly_multiaddr_to_sockaddr(&ma, &ss, NULL, NULL);
+        rv = rly_multiaddr_to_sockaddr(&ma, &ss, NULL, &quic);
     if (rv != 0) {
-        snprintf(errmsg, cap, "%s = \"%s\" is not a TCP listen multiaddr", key, addr);
+        snprintf(errmsg, cap, "%s = \"%s\" is not a listen multiaddr", key, addr);
         return RLY_ERR_CONFIG;
     }
-    rv = rly_swarm_listen_tcp(s->swarm, (struct sockaddr *)&ss, &uverr);
+    rv = quic ? rly_swarm_listen_quic(s->swarm, (struct sockaddr *)&ss, &uverr)
+              : rly_swarm_listen_tcp(s->swarm, (struct sockaddr *)&ss, &uverr);
     if (rv != 0)
         return listen_addr_error(key, addr, rv, uverr, config_path, errmsg, cap);
     return 0;
 }
 
-static void add_addr(server *s, const struct sockaddr *sa)
+static void add_addr(server *s, const struct sockaddr *sa, uint32_t transport, bool quic)
 {
     if (s->naddrs < RLY_SWARM_MAX_ADDRS &&
-        rly_multiaddr_from_sockaddr(&s->addrs[s->naddrs], sa, RLY_MA_TCP, false) == 0)
+        rly_multiaddr_from_sockaddr(&s->addrs[s->naddrs], sa, transport, quic) == 0)
         s->naddrs++;
 }
 
@@ -111,7 +113,9 @@ static void add_addr(server *s, const struct sockaddr *sa)
 static void expand_listen_addr(server *s, const rly_multiaddr *bound)
 {
     struct sockaddr_storage ss;
-    if (rly_multiaddr_to_sockaddr(bound, &ss, NULL, NULL) != 0)
+    uint32_t transport = 0;
+    bool quic = false;
+    if (rly_multiaddr_to_sockaddr(bound, &ss, &transport, &quic) != 0)
         return;
     int family = ss.ss_family;
     bool any = family == AF_INET
@@ -120,7 +124,7 @@ static void expand_listen_addr(server *s, const rly_multiaddr *bound)
     uv_interface_address_t *ifs = NULL;
     int nifs = 0;
     if (!any) {
-        add_addr(s, (struct sockaddr *)&ss);
+        add_addr(s, (struct sockaddr *)&ss, transport, quic);
         return;
     }
     if (uv_interface_addresses(&ifs, &nifs) != 0)
@@ -141,7 +145,7 @@ static void expand_listen_addr(server *s, const rly_multiaddr *bound)
             ((struct sockaddr_in *)&a)->sin_port = port;
         else
             ((struct sockaddr_in6 *)&a)->sin6_port = port;
-        add_addr(s, (struct sockaddr *)&a);
+        add_addr(s, (struct sockaddr *)&a, transport, quic);
     }
     uv_free_interface_addresses(ifs, nifs);
 }
@@ -214,6 +218,8 @@ static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
     st->tcp.max_pending_handshakes = cfg->network.max_pending_handshakes;
     st->tcp.max_connections = cfg->network.max_connections;
     st->tcp.keepalive_interval = cfg->network.keepalive_interval_secs * RLY_NS_PER_S;
+    rly_quic_settings_default(&st->quic);
+    st->quic.handshake_timeout = cfg->network.handshake_timeout_secs * RLY_NS_PER_S;
 }
 
 static void relay_settings(const rly_config *cfg, rly_relay_settings *rs)
@@ -248,6 +254,12 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
                             cap);
     if (rv == 0 && cfg->network.tcp_listen_addr_v6[0])
         rv = start_listener(s, "tcp_listen_addr_v6", cfg->network.tcp_listen_addr_v6, config_path,
+                            errmsg, cap);
+    if (rv == 0 && cfg->network.quic_listen_addr[0])
+        rv = start_listener(s, "quic_listen_addr", cfg->network.quic_listen_addr, config_path,
+                            errmsg, cap);
+    if (rv == 0 && cfg->network.quic_listen_addr_v6[0])
+        rv = start_listener(s, "quic_listen_addr_v6", cfg->network.quic_listen_addr_v6, config_path,
                             errmsg, cap);
     if (rv == 0 && (rv = advertise(s, cfg)) != 0)
         snprintf(errmsg, cap, "Cannot sign the relay's peer record: %s", rly_strerror(rv));

@@ -59,16 +59,19 @@ has_ipv6() {
     [ -e /proc/net/if_inet6 ] && grep -q '00000000000000000000000000000001' /proc/net/if_inet6
 }
 
-# loopback_config FILE [EXTRA...]: a config that listens on loopback port 0 (any free port).
+# loopback_config FILE [EXTRA...]: a config that listens on loopback port 0 (any free port), TCP
+# and QUIC (the banner lists TCP first).
 loopback_config() {
     local file=$1
     shift
-    local v6='"/ip6/::1/tcp/0"'
-    has_ipv6 || v6='""'
+    local v6='"/ip6/::1/tcp/0"' q6='"/ip6/::1/udp/0/quic-v1"'
+    has_ipv6 || { v6='""'; q6='""'; }
     {
         echo '[network]'
         echo 'tcp_listen_addr = "/ip4/127.0.0.1/tcp/0"'
         echo "tcp_listen_addr_v6 = $v6"
+        echo 'quic_listen_addr = "/ip4/127.0.0.1/udp/0/quic-v1"'
+        echo "quic_listen_addr_v6 = $q6"
         printf '%s\n' "$@"
     } >"$file"
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make run` acceptance: with no config file at all the relay starts on the built-in defaults
-# (TCP 4001 on 0.0.0.0 and ::), says so, and stops cleanly.
+# (TCP and QUIC on 4001, on 0.0.0.0 and ::), says so, and stops cleanly.
 . "$(dirname "$0")/lib.sh"
 H=$(new_home)
 O=$TMP_ROOT/o
@@ -20,6 +20,11 @@ if has_ipv6; then
         grep -qE '^Listening on: /ip6/::1/tcp/4001/p2p/12D3KooW' "$O.out"
 fi
 check "accepts a TCP connection on 4001" bash -c 'exec 3<>/dev/tcp/127.0.0.1/4001'
+check "listens for QUIC on UDP 127.0.0.1:4001" \
+    grep -qE '^Listening on: /ip4/127\.0\.0\.1/udp/4001/quic-v1/p2p/12D3KooW' "$O.out"
+if has_ipv6; then
+    check "and on UDP [::1]:4001" grep -qE '^Listening on: /ip6/::1/udp/4001/quic-v1/p2p/12D3KooW' "$O.out"
+fi
 check "creates the identity on first run" [ -f "$H/.meshnet/relay_keypair.bin" ]
 check "writes no config file by itself" [ ! -e "$H/.meshnet/relay.toml" ]
 stop_relay "$RELAY_PID" INT

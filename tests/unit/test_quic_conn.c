@@ -165,7 +165,7 @@ Test(quic_conn, garbage_is_not_an_initial)
     pair_free(&p);
 }
 
-/* ---- streams: an echo of 3 MiB each way, more than the 1 MiB stream window ------------------ */
+/* ---- streams: an echo of 3 MiB each way, far more than the stream window ------------------- */
 
 #define ECHO_BYTES (3u * 1024u * 1024u)
 
@@ -269,7 +269,7 @@ static void srv_on_stream(void *ud, rly_qconn *q, rly_stream *s)
     rly_stream_set_handler(s, &echo_handler, &srv);
 }
 
-static const rly_qconn_events srv_events = {srv_on_stream};
+static const rly_qconn_events srv_events = {.on_stream = srv_on_stream};
 
 Test(quic_conn, stream_echo_with_flow_control)
 {
@@ -330,7 +330,7 @@ static void on_stream_keep(void *ud, rly_qconn *q, rly_stream *s)
     rly_stream_set_handler(s, &sink_handler, &srv);
 }
 
-static const rly_qconn_events keep_events = {on_stream_keep};
+static const rly_qconn_events keep_events = {.on_stream = on_stream_keep};
 
 Test(quic_conn, reset_reaches_the_peer_and_streams_close_with_the_connection)
 {

@@ -96,7 +96,7 @@ void rly_quic_settings_default(rly_quic_settings *s)
     s->idle_timeout = 30 * RLY_NS_PER_S;
     s->keepalive = 15 * RLY_NS_PER_S;
     s->max_streams_bidi = 256;
-    s->stream_window = 1024 * 1024;
+    s->stream_window = 256 * 1024; /* as Yamux: the relay's circuit buffer cap assumes it */
     s->conn_window = 4 * 1024 * 1024;
 }
 

@@ -41,7 +41,8 @@ typedef struct rly_quic_settings {
     rly_tstamp idle_timeout;      /* 30 s (the effective one is the smaller of both sides') */
     rly_tstamp keepalive;         /* 15 s (go); 0: off */
     uint64_t max_streams_bidi;    /* 256 concurrent peer-opened streams (go, rust, js) */
-    uint64_t stream_window;       /* 1 MiB receive window per stream */
+    uint64_t stream_window;       /* 256 KiB receive window per stream (as Yamux's; the relay's
+                                     circuit buffer relies on it); clients may grant more */
     uint64_t conn_window;         /* 4 MiB per connection */
 } rly_quic_settings;
 
