@@ -19,12 +19,12 @@ import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  OP_TIMEOUT_MS, PROTO_HOP, PROTO_PING, TEST_CLIENT_BIN, annotate, createJsNode, loopbackConfig, opSignal,
-  runTestClient, startRelay, startTestClient, stopJsNodes, testClientBuilt, waitUntil, withTimeout
+  PROTO_ECHO, PROTO_HOP, PROTO_PING, TEST_CLIENT_BIN, annotate, createJsNode, echoHandler, echoOver,
+  loopbackConfig, opSignal, readAll, runTestClient, startRelay, startTestClient, stopJsNodes,
+  testClientBuilt, waitUntil
 } from './lib/index.mjs'
 import { uvarint } from './lib/raw.mjs'
 
-const PROTO_ECHO = '/mesh-relay/echo/1.0.0'
 const P2P_CODE = 421
 const CIRCUIT_CODE = 290
 
@@ -106,51 +106,6 @@ async function relayClient (relay, { listenOnRelay = false } = {}) {
   await node.handle(PROTO_ECHO, (stream, connection) => echoHandler(node, stream, connection),
     { runOnLimitedConnection: true })
   return node
-}
-
-async function echoHandler (node, stream, connection) {
-  const k = connection.remotePeer.toString()
-  try {
-    for await (const chunk of stream) {
-      const buf = chunk.subarray()
-      node.echoed.set(k, Buffer.concat([node.echoed.get(k) ?? Buffer.alloc(0), buf]))
-      if (!stream.send(buf)) await stream.onDrain({ signal: opSignal() })
-    }
-    await stream.close({ signal: opSignal() })
-  } catch (err) {
-    stream.abort(err)
-  }
-}
-
-/** All bytes from `stream` until the remote closes its write side; bounded (aborts on timeout). */
-async function readAll (stream, { timeoutMs = OP_TIMEOUT_MS, what = 'stream' } = {}) {
-  const chunks = []
-  const collect = (async () => {
-    for await (const c of stream) chunks.push(Buffer.from(c.subarray()))
-    return Buffer.concat(chunks)
-  })()
-  try {
-    return await withTimeout(collect, timeoutMs, `reading ${what}`)
-  } catch (err) {
-    stream.abort(err)
-    err.partial = Buffer.concat(chunks)
-    throw err
-  }
-}
-
-/**
- * Send `data` on a new PROTO_ECHO stream on `conn` (16 KiB writes, honouring backpressure), close
- * the write side and read the echo to the end. Resolves with the echoed bytes.
- */
-async function echoOver (conn, data, { chunk = 16384, timeoutMs = OP_TIMEOUT_MS } = {}) {
-  const stream = await conn.newStream(PROTO_ECHO, { runOnLimitedConnection: true, signal: opSignal() })
-  const reading = readAll(stream, { timeoutMs, what: `the echo of ${data.length} bytes` })
-  reading.catch(() => {})
-  for (let off = 0; off < data.length; off += chunk) {
-    if (!stream.send(data.subarray(off, off + chunk))) await stream.onDrain({ signal: opSignal(timeoutMs) })
-  }
-  await stream.close({ signal: opSignal(timeoutMs) })
-  return await reading
 }
 
 /**
