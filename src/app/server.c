@@ -220,6 +220,8 @@ static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
     st->tcp.keepalive_interval = cfg->network.keepalive_interval_secs * RLY_NS_PER_S;
     rly_quic_settings_default(&st->quic);
     st->quic.handshake_timeout = cfg->network.handshake_timeout_secs * RLY_NS_PER_S;
+    st->quic.max_pending_handshakes = cfg->network.max_pending_handshakes; /* each transport */
+    st->quic.max_connections = cfg->network.max_connections;
 }
 
 static void relay_settings(const rly_config *cfg, rly_relay_settings *rs)

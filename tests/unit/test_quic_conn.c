@@ -377,3 +377,44 @@ Test(quic_conn, reset_reaches_the_peer_and_streams_close_with_the_connection)
     free(srv.pending);
     pair_free(&p);
 }
+
+/* ---- stateless reset: a connection the server forgot ends at once at the client ------------- */
+
+Test(quic_conn, stateless_reset_ends_the_peer_connection)
+{
+    static uint8_t out[64], pkt[RLY_QUIC_MAX_PKT];
+    pair p;
+    pair_init(&p);
+    /* Sizes: nothing for packets too short to hide a reset; one byte less; at most 43. */
+    static const uint8_t cid[RLY_QUIC_SCID_LEN] = {1, 2, 3};
+    cr_assert_eq(rly_quic_stateless_reset(p.sctx, cid, sizeof(cid), 21, out, sizeof(out)), 0);
+    cr_assert_eq(rly_quic_stateless_reset(p.sctx, cid, sizeof(cid), 22, out, sizeof(out)), 21);
+    cr_assert_eq(rly_quic_stateless_reset(p.sctx, cid, sizeof(cid), 1200, out, sizeof(out)), 43);
+    cr_assert_eq(out[0] & 0xc0, 0x40, "looks like a short-header packet");
+
+    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
+                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
+                 0);
+    run(&p, 100);
+    cr_assert(rly_qconn_is_established(p.client) && rly_qconn_is_established(p.server));
+    /* A client packet after the handshake: its destination ID is one the server issued. */
+    rly_stream *s;
+    cr_assert_eq(rly_qconn_open_stream(p.client, &s), 0);
+    cr_assert_eq(rly_stream_write(s, (const uint8_t *)"x", 1), 1);
+    rly_ssize n = rly_qconn_send(p.client, pkt, sizeof(pkt), p.now);
+    cr_assert_gt(n, 1 + RLY_QUIC_SCID_LEN);
+    cr_assert_eq(pkt[0] & 0x80, 0, "a short header");
+    /* A reset made with another secret is not one: ignored. */
+    size_t rn =
+        rly_quic_stateless_reset(p.cctx, pkt + 1, RLY_QUIC_SCID_LEN, (size_t)n, out, sizeof(out));
+    cr_assert_gt(rn, 0);
+    cr_assert_eq(rly_qconn_recv(p.client, out, rn, p.now), 0);
+    cr_assert(rly_qconn_is_established(p.client), "a forged reset is ignored");
+    /* The server "restarted" (same secret, no state): its reset ends the client's connection. */
+    rn = rly_quic_stateless_reset(p.sctx, pkt + 1, RLY_QUIC_SCID_LEN, (size_t)n, out, sizeof(out));
+    cr_assert_gt(rn, 0);
+    RLY_IGNORE(rly_qconn_recv(p.client, out, rn, p.now));
+    cr_assert_eq(rly_qconn_error(p.client), RLY_ERR_CLOSED, "the client drained: %s",
+                 rly_strerror(rly_qconn_error(p.client)));
+    pair_free(&p);
+}

@@ -223,3 +223,57 @@ Test(quic_transport, ipv6_dial_stream_and_close)
 {
     run_over("::1", AF_INET6);
 }
+
+/* ---- a server over its handshake cap drops Initials: the dial fails by its timeout ----------- */
+
+static int capped_err;
+static int capped_calls;
+
+static void capped_dial(void *ud, rly_conn *c, int err)
+{
+    capped_calls++;
+    capped_err = err;
+    cr_assert_null(c);
+    rly_quic_transport_close(w.client, transport_closed, NULL);
+    rly_quic_transport_close(w.server, transport_closed, NULL);
+}
+
+Test(quic_transport, handshake_cap_drops_initials)
+{
+    rly_quic_settings sst, cst;
+    rly_keypair skp, ckp;
+    struct sockaddr_in sin;
+    rly_multiaddr addr;
+
+    memset(&w, 0, sizeof(w));
+    uv_loop_init(&w.loop);
+    rly_quic_settings_default(&sst);
+    rly_quic_settings_default(&cst);
+    sst.max_pending_handshakes = 0;              /* takes no new connection at all */
+    cst.handshake_timeout = 300 * RLY_NS_PER_MS; /* the client gives up soon */
+    cr_assert_eq(rly_keypair_generate(&skp), 0);
+    cr_assert_eq(rly_keypair_generate(&ckp), 0);
+    cr_assert_eq(rly_keypair_peerid(&skp, &w.spid), 0);
+    cr_assert_eq(
+        rly_quic_transport_new(&w.server, &w.loop, &sst, &skp, &srv_events, NULL, NULL, NULL), 0);
+    cr_assert_eq(
+        rly_quic_transport_new(&w.client, &w.loop, &cst, &ckp, &cli_events, NULL, NULL, NULL), 0);
+    w.open_transports = 2;
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    cr_assert_eq(rly_quic_transport_listen(w.server, (struct sockaddr *)&sin, NULL), 0);
+    cr_assert_eq(rly_quic_transport_listen_addrs(w.server, &addr, 1), 1);
+    cr_assert_eq(rly_multiaddr_append_p2p(&addr, &w.spid), 0);
+    capped_calls = 0;
+    cr_assert_eq(rly_quic_transport_dial(w.client, &addr, capped_dial, NULL), 0);
+    uv_timer_init(&w.loop, &w.guard);
+    uv_timer_start(&w.guard, on_guard, 10000, 0);
+    uv_run(&w.loop, UV_RUN_DEFAULT); /* the transports' close (capped_dial) ends it */
+    cr_assert_eq(uv_loop_close(&w.loop), 0, "no handle left open");
+    cr_assert_eq(capped_calls, 1);
+    cr_assert_eq(capped_err, RLY_ERR_TIMEOUT, "%s", rly_strerror(capped_err));
+    cr_assert_eq(w.established, 0);
+    rly_keypair_wipe(&skp);
+    rly_keypair_wipe(&ckp);
+    rly_mem_trim(rly_mem_default());
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}

@@ -98,6 +98,31 @@ void rly_quic_settings_default(rly_quic_settings *s)
     s->max_streams_bidi = 256;
     s->stream_window = 256 * 1024; /* as Yamux: the relay's circuit buffer cap assumes it */
     s->conn_window = 4 * 1024 * 1024;
+    s->max_pending_handshakes = 256;
+    s->max_connections = 10000;
+}
+
+size_t rly_quic_stateless_reset(const rly_quic_ctx *ctx, const uint8_t *dcid, size_t dcidlen,
+                                size_t pktlen, uint8_t *dest, size_t cap)
+{
+    /* The smallest reset is 21 bytes (RFC 9000 10.3: the first byte and 4 more unpredictable ones,
+     * the 16-byte token);
+     * ours is one byte shorter than the trigger, at most 43 bytes, like a short packet. */
+    uint8_t token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[64];
+    size_t len = pktlen > 0 ? pktlen - 1 : 0;
+    if (len > 43)
+        len = 43;
+    if (len < NGTCP2_MIN_STATELESS_RESET_RANDLEN + NGTCP2_STATELESS_RESET_TOKENLEN || len > cap ||
+        dcidlen == 0 || dcidlen > NGTCP2_MAX_CIDLEN)
+        return 0;
+    ngtcp2_cid cid;
+    ngtcp2_cid_init(&cid, dcid, dcidlen);
+    if (ngtcp2_crypto_generate_stateless_reset_token(token, ctx->secret, SECRET_LEN, &cid) != 0 ||
+        rly_crypto_random(rnd, sizeof(rnd)) != 0)
+        return 0;
+    ngtcp2_ssize n = ngtcp2_pkt_write_stateless_reset(dest, len, token, rnd,
+                                                      len - NGTCP2_STATELESS_RESET_TOKENLEN);
+    return n > 0 ? (size_t)n : 0;
 }
 
 /* ---- the shared context: certificate and credentials ------------------------------------- */

@@ -37,13 +37,15 @@ typedef struct rly_quic_ctx rly_quic_ctx;
 typedef struct rly_qconn rly_qconn;
 
 typedef struct rly_quic_settings {
-    rly_tstamp handshake_timeout; /* 10 s */
-    rly_tstamp idle_timeout;      /* 30 s (the effective one is the smaller of both sides') */
-    rly_tstamp keepalive;         /* 15 s (go); 0: off */
-    uint64_t max_streams_bidi;    /* 256 concurrent peer-opened streams (go, rust, js) */
-    uint64_t stream_window;       /* 256 KiB receive window per stream (as Yamux's; the relay's
-                                     circuit buffer relies on it); clients may grant more */
-    uint64_t conn_window;         /* 4 MiB per connection */
+    rly_tstamp handshake_timeout;  /* 10 s */
+    rly_tstamp idle_timeout;       /* 30 s (the effective one is the smaller of both sides') */
+    rly_tstamp keepalive;          /* 15 s (go); 0: off */
+    uint64_t max_streams_bidi;     /* 256 concurrent peer-opened streams (go, rust, js) */
+    uint64_t stream_window;        /* 256 KiB receive window per stream (as Yamux's; the relay's
+                                      circuit buffer relies on it); clients may grant more */
+    uint64_t conn_window;          /* 4 MiB per connection */
+    size_t max_pending_handshakes; /* 256: handshakes in progress; more Initials are dropped */
+    size_t max_connections;        /* 10000 established; more Initials are dropped */
 } rly_quic_settings;
 
 void rly_quic_settings_default(rly_quic_settings *s);
@@ -55,6 +57,14 @@ RLY_NODISCARD int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id,
                                    const rly_quic_settings *settings, const rly_log *log,
                                    rly_mem *mem);
 void rly_quic_ctx_del(rly_quic_ctx *ctx);
+
+/* rly_quic_stateless_reset writes into |dest| a Stateless Reset (RFC 9000 10.3) for a short-header
+ * packet of |pktlen| bytes whose destination connection ID |dcid| (|dcidlen| bytes) routes to no
+ * connection: the token is the one we gave out with that ID (derived from |ctx|'s secret), the
+ * reset is shorter than the packet that triggered it (so two endpoints cannot loop), and packets
+ * too short to hide a reset get none. Returns its length, or 0: send nothing. */
+size_t rly_quic_stateless_reset(const rly_quic_ctx *ctx, const uint8_t *dcid, size_t dcidlen,
+                                size_t pktlen, uint8_t *dest, size_t cap);
 
 /* rly_qconn_client_new starts a connection to |remote| from |local| that must end up
  * authenticated as |expected|. The first datagram comes out of rly_qconn_send.

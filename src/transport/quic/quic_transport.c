@@ -36,6 +36,7 @@ struct quic_conn {
     quic_conn *dirty_next;
     bool is_dirty;
     bool is_announced;    /* on_established delivered */
+    bool is_pending;      /* a server handshake counted in npending */
     bool is_closed;       /* torn down: waiting for the timer handle to close */
     bool destroy_pending; /* asked for inside a callback: done when the outermost event ends */
     int pending_err;
@@ -58,7 +59,9 @@ struct rly_quic_transport {
     quic_conn *conns, *dirty;
     cid_entry *buckets[CID_BUCKETS];
     size_t nestablished;
+    size_t npending; /* server handshakes in progress */
     uint64_t next_conn_id;
+    rly_quic_settings set;
     unsigned open_handles;
     bool is_closing;
     unsigned depth;       /* nesting of loop events being handled (ngtcp2 may be on the stack) */
@@ -313,6 +316,10 @@ static void conn_destroy_now(quic_conn *c, int err)
         return;
     c->destroy_pending = false;
     c->is_closed = true;
+    if (c->is_pending) {
+        c->is_pending = false;
+        t->npending--;
+    }
     if (c->is_dirty) {
         for (quic_conn **pp = &t->dirty; *pp; pp = &(*pp)->dirty_next) {
             if (*pp == c) {
@@ -356,6 +363,10 @@ static bool conn_announce(quic_conn *c)
     c->is_announced = true;
     c->base.peer = *rly_qconn_peer(c->q);
     t->nestablished++;
+    if (c->is_pending) {
+        c->is_pending = false;
+        t->npending--;
+    }
     cid_sync(c);
     t->events->on_established(t->events_ud, &c->base);
     if (c->dial_cb && !c->is_closed) {
@@ -450,8 +461,18 @@ static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct s
         conn_process(c);
         return;
     }
-    if (!s->is_listener || t->is_closing || vc.version == 0)
-        return; /* a short header for a connection we do not know */
+    if (vc.version == 0) { /* a short header for a connection we do not know (any more) */
+        size_t n = rly_quic_stateless_reset(t->ctx, vc.dcid, vc.dcidlen, len, t->send_buf,
+                                            sizeof(t->send_buf));
+        if (n > 0) {
+            uv_buf_t b = uv_buf_init((char *)t->send_buf, (unsigned)n);
+            (void)uv_udp_try_send(&s->handle, &b, 1, from);
+        }
+        return;
+    }
+    if (!s->is_listener || t->is_closing || t->npending >= t->set.max_pending_handshakes ||
+        t->nestablished >= t->set.max_connections)
+        return; /* over a cap: the client retries its Initial, or gives up */
     c = conn_new(t, s, from, RLY_CONN_INBOUND);
     if (!c)
         return;
@@ -462,6 +483,8 @@ static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct s
         return;
     }
     c->q = q;
+    c->is_pending = true;
+    t->npending++;
     rly_qconn_set_events(q, &qconn_events, c);
     cid_sync(c);
     conn_process(c);
@@ -531,6 +554,7 @@ int rly_quic_transport_new(rly_quic_transport **pt, uv_loop_t *loop,
         return rv;
     }
     t->loop = loop;
+    t->set = *settings;
     t->events = events;
     t->events_ud = events_ud;
     t->log = log;
