@@ -392,21 +392,37 @@ int rly_swarm_listen_tcp(rly_swarm *sw, const struct sockaddr *sa, int *puv_err)
     return rly_tcp_transport_listen(sw->tcp, sa, puv_err);
 }
 
+/* The QUIC transport, created when first needed: it makes a certificate and holds a receive
+ * buffer and a connection-ID table, which a swarm that never speaks QUIC (a TCP-only client, one
+ * of the benchmark's thousands of identities) should not pay for. */
+static int quic_get(rly_swarm *sw)
+{
+    if (sw->quic)
+        return 0;
+    return rly_quic_transport_new(&sw->quic, sw->loop, &sw->quic_settings, &sw->kp, &sw->events, sw,
+                                  sw->log, sw->mem);
+}
+
 int rly_swarm_listen_quic(rly_swarm *sw, const struct sockaddr *sa, int *puv_err)
 {
-    return rly_quic_transport_listen(sw->quic, sa, puv_err);
+    int rv = quic_get(sw);
+    return rv ? rv : rly_quic_transport_listen(sw->quic, sa, puv_err);
 }
 
 size_t rly_swarm_listen_addrs(const rly_swarm *sw, rly_multiaddr *out, size_t cap)
 {
     size_t n = rly_tcp_transport_listen_addrs(sw->tcp, out, cap);
-    return n + rly_quic_transport_listen_addrs(sw->quic, out + n, cap - n);
+    if (sw->quic)
+        n += rly_quic_transport_listen_addrs(sw->quic, out + n, cap - n);
+    return n;
 }
 
 int rly_swarm_dial(rly_swarm *sw, const rly_multiaddr *ma, rly_swarm_dial_cb cb, void *ud)
 {
-    if (rly_multiaddr_has(ma, RLY_MA_QUIC_V1))
-        return rly_quic_transport_dial(sw->quic, ma, cb, ud);
+    if (rly_multiaddr_has(ma, RLY_MA_QUIC_V1)) {
+        int rv = quic_get(sw);
+        return rv ? rv : rly_quic_transport_dial(sw->quic, ma, cb, ud);
+    }
     return rly_tcp_transport_dial(sw->tcp, ma, cb, ud);
 }
 
@@ -436,17 +452,12 @@ int rly_swarm_new(rly_swarm **psw, uv_loop_t *loop, const rly_keypair *kp,
     sw->events = (rly_conn_events){on_established, on_stream, on_closed};
     rly_dynbuf_init(&sw->peer_record, mem, RLY_ENVELOPE_MAX);
     int rv = identity_setup(sw, kp);
-    rly_quic_settings qs = settings->quic;
-    if (qs.stream_window == 0)
-        rly_quic_settings_default(&qs);
+    sw->quic_settings = settings->quic;
+    if (sw->quic_settings.stream_window == 0)
+        rly_quic_settings_default(&sw->quic_settings);
     if (rv == 0)
         rv = rly_tcp_transport_new(&sw->tcp, loop, &settings->tcp, sw->noise_id, &sw->events, sw,
                                    log, mem);
-    if (rv == 0 &&
-        (rv = rly_quic_transport_new(&sw->quic, loop, &qs, kp, &sw->events, sw, log, mem)) != 0) {
-        rly_tcp_transport_close(sw->tcp, NULL, NULL); /* frees it once its handles are closed */
-        sw->tcp = NULL;
-    }
     if (rv == 0)
         rv = rly_swarm_services_register(sw);
     if (rv != 0) {
@@ -487,7 +498,8 @@ void rly_swarm_close(rly_swarm *sw, rly_swarm_closed_cb cb, void *ud)
 {
     sw->closed_cb = cb;
     sw->closed_ud = ud;
-    sw->open_transports = 2;
+    sw->open_transports = sw->quic ? 2 : 1;
     rly_tcp_transport_close(sw->tcp, transport_closed, sw);
-    rly_quic_transport_close(sw->quic, transport_closed, sw);
+    if (sw->quic)
+        rly_quic_transport_close(sw->quic, transport_closed, sw);
 }

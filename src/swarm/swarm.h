@@ -58,7 +58,8 @@ typedef struct rly_swarm_observer {
 typedef struct rly_swarm_settings {
     const char *agent_version; /* identify agentVersion, e.g. "mesh-relay/0.1.0" */
     rly_tcp_settings tcp;
-    rly_quic_settings quic; /* all zero: rly_quic_settings_default */
+    rly_quic_settings quic; /* all zero: rly_quic_settings_default. The QUIC transport is
+                               created at the first QUIC listen or dial. */
 } rly_swarm_settings;
 
 /* rly_swarm_new creates the swarm on |loop| with the identity |kp| (copied), and registers the

@@ -36,7 +36,8 @@ struct rly_swarm {
     size_t pubkey_pb_len;
     rly_noise_identity *noise_id;
     rly_tcp_transport *tcp;
-    rly_quic_transport *quic;
+    rly_quic_transport *quic; /* created at the first QUIC listen or dial */
+    rly_quic_settings quic_settings;
     int open_transports; /* closing: transports not yet closed */
     rly_conn_events events;
     rly_swarm_observer observer;
