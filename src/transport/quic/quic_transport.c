@@ -37,6 +37,7 @@ struct quic_conn {
     bool is_dirty;
     bool is_announced;    /* on_established delivered */
     bool is_pending;      /* a server handshake counted in npending */
+    size_t ncids;         /* entries of the ID map that route to it */
     bool is_closed;       /* torn down: waiting for the timer handle to close */
     bool destroy_pending; /* asked for inside a callback: done when the outermost event ends */
     int pending_err;
@@ -150,6 +151,7 @@ static void cid_add(rly_quic_transport *t, quic_conn *c, const uint8_t *id, size
     memcpy(e->id, id, len);
     e->next = t->buckets[b];
     t->buckets[b] = e;
+    c->ncids++;
 }
 
 static void cid_remove(rly_quic_transport *t, const uint8_t *id, size_t len)
@@ -158,19 +160,28 @@ static void cid_remove(rly_quic_transport *t, const uint8_t *id, size_t len)
         cid_entry *e = *pp;
         if (e->len == len && memcmp(e->id, id, len) == 0) {
             *pp = e->next;
+            e->c->ncids--;
             rly_free(t->mem, e);
             return;
         }
     }
 }
 
+/* Unroutes every ID of |c| (ours now in use, and a client's original one). */
 static void cid_remove_conn(rly_quic_transport *t, quic_conn *c)
 {
-    for (size_t b = 0; b < CID_BUCKETS; b++) {
+    const uint8_t *ids[16];
+    size_t lens[16];
+    size_t n = c->q ? rly_qconn_cids(c->q, ids, lens, 16) : 0;
+    for (size_t i = 0; i < n && c->ncids > 0; i++)
+        if (cid_find(t, ids[i], lens[i]) == c)
+            cid_remove(t, ids[i], lens[i]);
+    for (size_t b = 0; b < CID_BUCKETS && c->ncids > 0; b++) { /* any the listing missed */
         for (cid_entry **pp = &t->buckets[b]; *pp;) {
             cid_entry *e = *pp;
             if (e->c == c) {
                 *pp = e->next;
+                c->ncids--;
                 rly_free(t->mem, e);
             } else {
                 pp = &e->next;
@@ -329,7 +340,7 @@ static void conn_destroy_now(quic_conn *c, int err)
         }
         c->is_dirty = false;
     }
-    cid_remove_conn(t, c);
+    cid_remove_conn(t, c); /* before rly_qconn_del: it lists the IDs */
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -470,9 +481,12 @@ static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct s
         }
         return;
     }
+    ngtcp2_pkt_hd hd;
     if (!s->is_listener || t->is_closing || t->npending >= t->set.max_pending_handshakes ||
         t->nestablished >= t->set.max_connections)
         return; /* over a cap: the client retries its Initial, or gives up */
+    if (ngtcp2_accept(&hd, pkt, len) != 0)
+        return; /* not an Initial we could take: dropped before any allocation */
     c = conn_new(t, s, from, RLY_CONN_INBOUND);
     if (!c)
         return;
