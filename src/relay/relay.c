@@ -47,7 +47,8 @@ typedef struct hop_ctx {
     rly_hop hop;
     rly_stop stopm;
     hop_phase phase;
-    uv_timer_t timer; /* request and STOP deadlines */
+    uv_timer_t timer;    /* request and STOP deadlines */
+    rly_tstamp deadline; /* what |timer| is armed for */
     rly_peerid src, dst;
     bool is_counted; /* circuit_begin succeeded: circuit_end is owed */
     rly_bridge *bridge;
@@ -174,6 +175,7 @@ static void on_hop_timer(uv_timer_t *t);
 /* (Re)arms the hop stream's one timer: the request deadline, then the destination's. */
 static void arm_deadline(hop_ctx *x, rly_tstamp deadline)
 {
+    x->deadline = deadline;
     uv_timer_start(&x->timer, on_hop_timer, rly_tstamp_ms_until(deadline, rly_tcp_now()), 0);
 }
 
@@ -584,8 +586,15 @@ static const rly_stream_handler hop_handler = {
 static void on_hop_timer(uv_timer_t *t)
 {
     hop_ctx *x = t->data;
+    rly_tstamp now = rly_tcp_now();
+    /* libuv timers count from the loop's cached time, which lags the clock under load: the
+     * timer can fire a little before the deadline. Not yet: wait for the rest. */
+    if (now < x->deadline) {
+        arm_deadline(x, x->deadline);
+        return;
+    }
     if (x->phase == PHASE_READ) {
-        RLY_IGNORE(rly_hop_handle_expiry(&x->hop, rly_tcp_now()));
+        RLY_IGNORE(rly_hop_handle_expiry(&x->hop, now));
         reject(x);
     } else if (x->phase == PHASE_STOP_OPEN || x->phase == PHASE_STOP_WAIT) {
         connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
