@@ -4,6 +4,7 @@
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/ec.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/x509.h>
@@ -245,6 +246,8 @@ out:
     X509_NAME_free(name);
     X509_free(x);
     EVP_PKEY_free(k);
+    if (rv != 0)
+        ERR_clear_error();
     return rv;
 }
 
@@ -339,6 +342,7 @@ int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *
     X509 *x = d2i_X509(NULL, &p, (long)len);
     if (!x || p != der + len) {
         X509_free(x);
+        ERR_clear_error();
         return RLY_ERR_MALFORMED;
     }
     rly_pubkey *k = rly_malloc(NULL, sizeof(*k));
@@ -369,5 +373,7 @@ int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *
     rly_free(NULL, msg);
     rly_free(NULL, k);
     X509_free(x);
+    if (rv != 0)
+        ERR_clear_error(); /* a refused certificate leaves nothing for later OpenSSL calls */
     return rv;
 }

@@ -418,3 +418,116 @@ Test(quic_conn, stateless_reset_ends_the_peer_connection)
                  rly_strerror(rly_qconn_error(p.client)));
     pair_free(&p);
 }
+
+/* ---- the connection window survives streams closed with unconsumed data --------------------- */
+
+static size_t sink_got[8];
+static rly_stream *sink_streams[8];
+static int nsinks;
+static bool sink_consumes;
+
+static void lazy_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    size_t i = (size_t)(uintptr_t)ud;
+    sink_got[i] += len;
+    if (sink_consumes)
+        cr_assert_eq(rly_stream_consume(s, len), 0);
+}
+
+static void lazy_on_close(rly_stream *s, void *ud, int err)
+{
+    sink_streams[(size_t)(uintptr_t)ud] = NULL;
+}
+
+static const rly_stream_handler lazy_handler = {.on_data = lazy_on_data, .on_close = lazy_on_close};
+
+static void lazy_on_stream(void *ud, rly_qconn *q, rly_stream *s)
+{
+    cr_assert_lt(nsinks, 8);
+    sink_streams[nsinks] = s;
+    rly_stream_set_handler(s, &lazy_handler, (void *)(uintptr_t)nsinks);
+    nsinks++;
+}
+
+static const rly_qconn_events lazy_events = {.on_stream = lazy_on_stream};
+
+static void steps(pair *p, int n)
+{
+    for (int r = 0; r < n; r++) {
+        flush(p, true);
+        flush(p, false);
+        p->now += RLY_NS_PER_MS;
+        rly_qconn *both[2] = {p->client, p->server};
+        for (int i = 0; i < 2; i++)
+            if (rly_qconn_expiry(both[i]) <= p->now)
+                RLY_IGNORE(rly_qconn_handle_expiry(both[i], p->now));
+    }
+}
+
+Test(quic_conn, connection_window_survives_streams_reset_with_unconsumed_data)
+{
+    static uint8_t data[256 * 1024];
+    pair p;
+    pair_init(&p);
+    memset(sink_got, 0, sizeof(sink_got));
+    nsinks = 0;
+    sink_consumes = false;
+    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
+                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
+                 0);
+    run(&p, 100);
+    rly_qconn_set_events(p.server, &lazy_events, NULL);
+    /* 4 MiB connection window: 20 streams of 256 KiB each, delivered and never consumed, then
+     * reset by the server, would use it up five times over if the bytes were lost. */
+    for (int i = 0; i < 20; i++) {
+        rly_stream *s;
+        nsinks = 0;
+        cr_assert_eq(rly_qconn_open_stream(p.client, &s), 0);
+        cr_assert_eq(rly_stream_write(s, data, sizeof(data)), (rly_ssize)sizeof(data));
+        steps(&p, 60);
+        cr_assert_eq(nsinks, 1, "round %d: the server has the stream", i);
+        cr_assert_eq(sink_got[0], sizeof(data), "round %d: %zu bytes delivered", i, sink_got[0]);
+        cr_assert_eq(rly_stream_reset(sink_streams[0]), 0);
+        RLY_IGNORE(rly_stream_reset(s));
+        sink_got[0] = 0;
+        steps(&p, 5);
+    }
+    /* And a normal stream still flows. */
+    nsinks = 0;
+    sink_consumes = true;
+    rly_stream *s;
+    cr_assert_eq(rly_qconn_open_stream(p.client, &s), 0);
+    cr_assert_eq(rly_stream_write(s, data, sizeof(data)), (rly_ssize)sizeof(data));
+    steps(&p, 60);
+    cr_assert_eq(sink_got[0], sizeof(data), "the connection still carries data: %zu", sink_got[0]);
+    pair_free(&p);
+}
+
+/* ---- the peer's STOP_SENDING ends our writing side as a reset (no stall) -------------------- */
+
+Test(quic_conn, peer_stop_sending_resets_the_writer)
+{
+    pair p;
+    pair_init(&p);
+    memset(&cli, 0, sizeof(cli));
+    memset(sink_got, 0, sizeof(sink_got));
+    nsinks = 0;
+    sink_consumes = true;
+    for (size_t i = 0; i < sizeof(pattern); i++)
+        pattern[i] = (uint8_t)(i * 13u);
+    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
+                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
+                 0);
+    run(&p, 100);
+    rly_qconn_set_events(p.server, &lazy_events, NULL);
+    cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
+    rly_stream_set_handler(cli.s, &echo_handler, &cli);
+    pump_client(&cli);
+    steps(&p, 20);
+    cr_assert_eq(nsinks, 1);
+    cr_assert_eq(rly_qconn_stop_reading(sink_streams[0]), 0); /* the server stops reading */
+    steps(&p, 200);
+    cr_assert(cli.closed, "the client writer was told (sent %zu)", cli.sent);
+    cr_assert_eq(cli.close_err, RLY_ERR_RESET, "%s", rly_strerror(cli.close_err));
+    pair_free(&p);
+}

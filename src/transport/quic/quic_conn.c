@@ -46,6 +46,8 @@ typedef struct qstream {
     bool is_announced;
     bool is_done; /* on_close delivered: the owner is gone; freed at ngtcp2's stream_close */
     bool peer_reset;
+    bool peer_stopped; /* the peer sent STOP_SENDING: the owner hears a reset after this send */
+    uint64_t delivered, consumed; /* bytes handed to on_data, and reported back by consume */
 } qstream;
 
 /* TLS 1.3 only, AES-GCM first with server precedence (js offers ChaCha20 first, about six times
@@ -79,6 +81,7 @@ struct rly_qconn {
     int verify_err;
     bool is_established;
     bool close_pending; /* a CONNECTION_CLOSE is to be sent once */
+    bool has_stopped;   /* some stream has peer_stopped set */
     bool is_closed;     /* nothing more goes out */
     int err;
     const rly_qconn_events *ev;
@@ -304,6 +307,15 @@ static void deliver_close(qstream *st, int err)
         return;
     st->is_done = true;
     send_list_remove(st);
+    /* Bytes delivered and never consumed still count against the connection's window: ngtcp2
+     * gives back only what it did not deliver. Re-open it, or every stream closed with data in
+     * flight (a reset circuit) would shrink the window for good. */
+    rly_qconn *q = st->q;
+    if (st->delivered > st->consumed && q->conn && !q->err) {
+        ngtcp2_conn_extend_max_offset(q->conn, st->delivered - st->consumed);
+        st->consumed = st->delivered;
+        notify_dirty(q);
+    }
     if (st->base.handler && st->base.handler->on_close)
         st->base.handler->on_close(&st->base, st->base.handler_ud, err);
 }
@@ -400,6 +412,9 @@ static int qs_consume(rly_stream *s, size_t n)
     rly_qconn *q = st->q;
     if (st->is_done || q->err)
         return RLY_ERR_CLOSED;
+    if (n > st->delivered - st->consumed)
+        return RLY_ERR_INVALID_ARG; /* more than was delivered */
+    st->consumed += n;
     RLY_IGNORE(ngtcp2_conn_extend_max_stream_offset(q->conn, st->id, n));
     ngtcp2_conn_extend_max_offset(q->conn, n);
     notify_dirty(q);
@@ -523,9 +538,14 @@ static int cb_recv_stream_data(ngtcp2_conn *conn, uint32_t flags, int64_t id, ui
                                const uint8_t *data, size_t len, void *ud, void *sud)
 {
     qstream *st = sud;
-    if (!st || st->is_done || !announce(st))
+    rly_qconn *q = ud;
+    if (!st || st->is_done || !announce(st)) {
+        ngtcp2_conn_extend_max_offset(conn, len); /* dropped: its share of the window comes back */
         return 0;
+    }
+    (void)q;
     if (len > 0) {
+        st->delivered += len;
         if (st->base.handler && st->base.handler->on_data)
             st->base.handler->on_data(&st->base, st->base.handler_ud, data, len);
         else
@@ -592,11 +612,6 @@ static int cb_stream_reset(ngtcp2_conn *conn, int64_t id, uint64_t final_size, u
     return 0;
 }
 
-static int cb_stop_sending(ngtcp2_conn *conn, int64_t id, uint64_t code, void *ud, void *sud)
-{
-    return cb_stream_reset(conn, id, 0, code, ud, sud);
-}
-
 static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t id, uint64_t max_data, void *ud,
                                      void *sud)
 {
@@ -636,7 +651,6 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
     cb->acked_stream_data_offset = cb_acked;
     cb->stream_close = cb_stream_close;
     cb->stream_reset = cb_stream_reset;
-    cb->stream_stop_sending = cb_stop_sending;
     cb->extend_max_stream_data = cb_extend_max_stream_data;
 }
 
@@ -809,7 +823,31 @@ int rly_qconn_recv(rly_qconn *q, const uint8_t *pkt, size_t len, rly_tstamp now)
     }
 }
 
+static rly_ssize send_once(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now);
+
+/* Streams whose writes the peer refused (STOP_SENDING; ngtcp2 0.12 has no callback for it): the
+ * owner hears a reset, and we stop reading too (a libp2p reset is both ways). Runs between
+ * packets, never between ngtcp2_conn_writev_stream calls with NGTCP2_WRITE_STREAM_FLAG_MORE. */
+static void reset_stopped(rly_qconn *q)
+{
+    q->has_stopped = false;
+    for (qstream *st = q->streams; st; st = st->next) {
+        if (!st->peer_stopped || st->is_done)
+            continue;
+        RLY_IGNORE(ngtcp2_conn_shutdown_stream_read(q->conn, st->id, 0));
+        deliver_close(st, RLY_ERR_RESET);
+    }
+}
+
 rly_ssize rly_qconn_send(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now)
+{
+    rly_ssize n = send_once(q, dest, cap, now);
+    if (q->has_stopped && !q->err)
+        reset_stopped(q);
+    return n;
+}
+
+static rly_ssize send_once(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now)
 {
     if (q->is_closed)
         return 0;
@@ -868,6 +906,10 @@ rly_ssize rly_qconn_send(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now
             send_list_pop(q);
             st->send_off = st->write_off; /* nothing of it can go out any more */
             st->fin_sent = true;
+            if (n == NGTCP2_ERR_STREAM_SHUT_WR && !st->is_done) {
+                st->peer_stopped = true; /* told to the owner once this packet is done */
+                q->has_stopped = true;
+            }
             continue;
         }
         if (n < 0) {
@@ -949,4 +991,15 @@ void rly_qconn_close(rly_qconn *q)
 const struct sockaddr *rly_qconn_remote(const rly_qconn *q)
 {
     return (const struct sockaddr *)q->ps.path.remote.addr;
+}
+
+int rly_qconn_stop_reading(rly_stream *s)
+{
+    qstream *st = (qstream *)s;
+    rly_qconn *q = st->q;
+    if (st->is_done || q->err)
+        return RLY_ERR_CLOSED;
+    RLY_IGNORE(ngtcp2_conn_shutdown_stream_read(q->conn, st->id, 0));
+    notify_dirty(q);
+    return 0;
 }

@@ -122,6 +122,11 @@ void rly_qconn_set_events(rly_qconn *q, const rly_qconn_events *ev, void *ud);
  * RLY_ERR_LIMIT (the peer's stream limit is reached), RLY_ERR_CLOSED or RLY_ERR_NOMEM. */
 RLY_NODISCARD int rly_qconn_open_stream(rly_qconn *q, rly_stream **ps);
 
+/* rly_qconn_stop_reading sends STOP_SENDING (code 0) for |s|, a stream of a QUIC connection:
+ * we read no more of it, the peer should stop writing (go's CloseRead). The stream stays open
+ * for writing. Returns 0 or RLY_ERR_CLOSED. */
+RLY_NODISCARD int rly_qconn_stop_reading(rly_stream *s);
+
 /* rly_qconn_cids writes up to |max| connection IDs that route to |q| now (ours, and on a server
  * the client's original destination ID) as pointers into |q|. Returns how many. */
 size_t rly_qconn_cids(rly_qconn *q, const uint8_t **cids, size_t *lens, size_t max);

@@ -221,10 +221,10 @@ static void ev_on_stream(void *ud, rly_qconn *q, rly_stream *s)
 {
     quic_conn *c = ud;
     s->conn = &c->base;
-    if (conn_announce(c) && !c->is_closed)
+    if (conn_announce(c) && !c->is_closed && rly_qconn_error(q) == 0)
         c->t->events->on_stream(c->t->events_ud, &c->base, s);
     else
-        (void)rly_stream_reset(s); /* no verified peer yet */
+        (void)rly_stream_reset(s); /* no verified peer yet, or closed from on_established */
 }
 
 static void ev_on_dirty(void *ud, rly_qconn *q)
@@ -380,7 +380,7 @@ static bool conn_announce(quic_conn *c)
     }
     cid_sync(c);
     t->events->on_established(t->events_ud, &c->base);
-    if (c->dial_cb && !c->is_closed) {
+    if (c->dial_cb && !c->is_closed && rly_qconn_error(c->q) == 0) { /* else destroy reports it */
         rly_quic_dial_cb cb = c->dial_cb;
         c->dial_cb = NULL;
         cb(c->dial_ud, &c->base, 0);
@@ -472,6 +472,8 @@ static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct s
         conn_process(c);
         return;
     }
+    if (vc.version == 0 && (pkt[0] & 0x80)) /* Version Negotiation: we offered only v1 */
+        return;
     if (vc.version == 0) { /* a short header for a connection we do not know (any more) */
         size_t n = rly_quic_stateless_reset(t->ctx, vc.dcid, vc.dcidlen, len, t->send_buf,
                                             sizeof(t->send_buf));
