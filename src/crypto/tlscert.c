@@ -146,8 +146,7 @@ int rly_tlscert_find_spki(const uint8_t *der, size_t len, const uint8_t **spki, 
     return 0;
 }
 
-/* ---- generation ---------------------------------------------------------------------------------
- */
+/* ---- generation --------------------------------------------------------------------------- */
 
 /* The SignedKey of |id| for a certificate whose SubjectPublicKeyInfo is |spki|. */
 static rly_ssize signed_key(const rly_keypair *id, const uint8_t *spki, size_t spki_len,
@@ -257,8 +256,7 @@ void rly_tlscert_wipe(rly_tlscert *c)
     c->key_len = 0;
 }
 
-/* ---- verification ------------------------------------------------------------------------------
- */
+/* ---- verification ------------------------------------------------------------------------- */
 
 /* The certificate's own signature: an algorithm rust-libp2p accepts, and it verifies. */
 static int check_self_signature(X509 *x)

@@ -313,8 +313,7 @@ Test(quic_conn, stream_echo_with_flow_control)
     pair_free(&p);
 }
 
-/* ---- reset: RESET_STREAM + STOP_SENDING reach the other side as a reset -----------------------
- */
+/* ---- reset: RESET_STREAM + STOP_SENDING reach the other side as a reset ------------------- */
 
 static void sink_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {

@@ -86,8 +86,7 @@ static void srv_closed(void *ud, rly_conn *c, int err, const char *cause)
 
 static const rly_conn_events srv_events = {srv_established, srv_stream, srv_closed};
 
-/* ---- client ------------------------------------------------------------------------------------
- */
+/* ---- client ------------------------------------------------------------------------------- */
 
 static void pump(void)
 {

@@ -207,8 +207,7 @@ static void peerid_of(const ident *id, rly_peerid *pid)
     cr_assert_eq(rly_pubkey_to_peerid(&k, pid), 0);
 }
 
-/* ---- tests ------------------------------------------------------------------------------------
- */
+/* ---- tests -------------------------------------------------------------------------------- */
 
 Test(tlscert, ours_verifies_to_our_peer_id)
 {

@@ -786,8 +786,7 @@ void rly_qconn_del(rly_qconn *q)
     rly_free(q->ctx->mem, q);
 }
 
-/* ---- I/O --------------------------------------------------------------------------------------
- */
+/* ---- I/O ---------------------------------------------------------------------------------- */
 
 /* Ends the connection with |err|; a CONNECTION_CLOSE goes out at the next send unless |silent|. */
 static int fail(rly_qconn *q, int err, bool silent)
