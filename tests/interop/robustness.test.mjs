@@ -126,10 +126,16 @@ async function goodPingSince (t, what) {
 }
 
 /** The relay's "Handshake failed" record for the raw connection `c` (bounded wait). */
-function handshakeFailedLog (c) {
+async function handshakeFailedLog (c) {
   const ra = `/ip4/127.0.0.1/tcp/${c.localPort}`
-  return relay.waitForLog(l => l.message === 'Handshake failed' && l.fields.remote_addr === ra,
-    { what: `"Handshake failed" remote_addr=${ra}` })
+  // Ephemeral ports are reused across the subtests: the connection is the newest one the relay
+  // accepted from this port, and its record is the one with that conn_id.
+  const isInbound = l => l.message === 'Inbound connection' && l.fields.remote_addr === ra
+  await relay.waitForLog(isInbound, { what: `"Inbound connection" remote_addr=${ra}` })
+  const accepted = relay.findLogs(isInbound)
+  const id = accepted[accepted.length - 1].fields.conn_id
+  return relay.waitForLog(l => l.message === 'Handshake failed' && l.fields.conn_id === id,
+    { what: `"Handshake failed" conn_id=${id} remote_addr=${ra}` })
 }
 
 function matches (value, expected) {

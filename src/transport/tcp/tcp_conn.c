@@ -605,8 +605,11 @@ static const char *stage_name(conn_stage s)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     tcp_conn *c = h->data;
-    buf->base = (char *)c->t->read_buf;
-    buf->len = sizeof(c->t->read_buf);
+    rly_tcp_transport *t = c->t;
+    if (!t->read_buf)
+        t->read_buf = rly_malloc(t->mem, TCP_READ_BUF);
+    buf->base = (char *)t->read_buf;
+    buf->len = t->read_buf ? TCP_READ_BUF : 0; /* 0: libuv reports UV_ENOBUFS, the read fails */
 }
 
 /* The peer broke the protocol: stop reading, let what is already queued go out (the "na"

@@ -101,7 +101,8 @@ struct rly_tcp_transport {
     bool is_closing;
     rly_tcp_closed_cb closed_cb;
     void *closed_ud;
-    uint8_t read_buf[TCP_READ_BUF];
+    uint8_t *read_buf; /* TCP_READ_BUF bytes, allocated at the first read: a process with many
+                          client swarms (bench_connect) pays for it only where it reads */
     uint8_t plain_buf[TCP_PLAIN_CHUNK + RLY_NOISE_FRAME_HDR_LEN];
 };
 

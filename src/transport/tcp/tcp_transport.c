@@ -94,6 +94,7 @@ static void maybe_finish_close(rly_tcp_transport *t)
         return;
     rly_tcp_closed_cb cb = t->closed_cb;
     void *ud = t->closed_ud;
+    rly_free(t->mem, t->read_buf);
     rly_free(t->mem, t);
     if (cb)
         cb(ud);
