@@ -84,18 +84,48 @@ static int flush(pair *p, bool from_client)
     return moved;
 }
 
-/* Runs the exchange until both sides are established (or |max_rounds|), 1 ms per round, timers
- * on. */
+/* One round: every datagram each side has now goes across, 1 ms passes, due timers run. */
+static void step(pair *p)
+{
+    flush(p, true);
+    flush(p, false);
+    p->now += RLY_NS_PER_MS;
+    rly_qconn *both[2] = {p->client, p->server};
+    for (int i = 0; i < 2; i++)
+        if (both[i] && rly_qconn_expiry(both[i]) <= p->now)
+            RLY_IGNORE(rly_qconn_handle_expiry(both[i], p->now));
+}
+
+static void steps(pair *p, int n)
+{
+    for (int r = 0; r < n; r++)
+        step(p);
+}
+
+/* Steps until |done| holds, at most |max| rounds. */
+static void steps_until(pair *p, int max, bool (*done)(void))
+{
+    for (int r = 0; r < max && !done(); r++)
+        step(p);
+}
+
+/* Runs the exchange until both sides are established (or |max_rounds|). */
+static void run(pair *p, int max_rounds);
+
+/* A client connected to the server (100 ms of virtual time for the handshake). */
+static void pair_connect(pair *p)
+{
+    cr_assert_eq(rly_qconn_client_new(&p->client, p->cctx, (struct sockaddr *)&p->caddr,
+                                      (struct sockaddr *)&p->saddr, &p->spid, p->now),
+                 0);
+    run(p, 100); /* pacing spreads the first flights over ~20 ms */
+    cr_assert(rly_qconn_is_established(p->client) && rly_qconn_is_established(p->server));
+}
+
 static void run(pair *p, int max_rounds)
 {
     for (p->rounds = 0; p->rounds < max_rounds; p->rounds++) {
-        flush(p, true);
-        flush(p, false);
-        p->now += RLY_NS_PER_MS;
-        rly_qconn *both[2] = {p->client, p->server};
-        for (int i = 0; i < 2; i++)
-            if (both[i] && rly_qconn_expiry(both[i]) <= p->now)
-                RLY_IGNORE(rly_qconn_handle_expiry(both[i], p->now));
+        step(p);
         if (rly_qconn_is_established(p->client) && p->server && rly_qconn_is_established(p->server))
             return;
     }
@@ -261,6 +291,21 @@ static void e_on_close(rly_stream *s, void *ud, int err)
 
 static const rly_stream_handler echo_handler = {e_on_data, e_on_fin, e_on_writable, e_on_close};
 
+static bool both_closed(void)
+{
+    return cli.closed && srv.closed;
+}
+
+static bool server_got_two(void)
+{
+    return srv.got >= 2;
+}
+
+static bool server_closed(void)
+{
+    return srv.closed;
+}
+
 static void srv_on_stream(void *ud, rly_qconn *q, rly_stream *s)
 {
     cr_assert_null(srv.s, "one stream");
@@ -281,10 +326,7 @@ Test(quic_conn, stream_echo_with_flow_control)
     memset(&srv, 0, sizeof(srv));
     srv.is_server = true;
     srv.pending = malloc(2u * 1024u * 1024u);
-    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
-                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
-                 0);
-    run(&p, 100);
+    pair_connect(&p);
     cr_assert(rly_qconn_is_established(p.client) && rly_qconn_is_established(p.server));
     rly_qconn_set_events(p.server, &srv_events, NULL);
     cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
@@ -292,16 +334,7 @@ Test(quic_conn, stream_echo_with_flow_control)
     rly_stream_set_handler(cli.s, &echo_handler, &cli);
     pump_client(&cli);
     cr_assert_lt(cli.sent, ECHO_BYTES, "the stream buffer caps the writer");
-    /* Up to 20 s of virtual time (1 ms rounds). */
-    for (int r = 0; r < 20000 && !(cli.closed && srv.closed); r++) {
-        flush(&p, true);
-        flush(&p, false);
-        p.now += RLY_NS_PER_MS;
-        rly_qconn *both[2] = {p.client, p.server};
-        for (int i = 0; i < 2; i++)
-            if (rly_qconn_expiry(both[i]) <= p.now)
-                RLY_IGNORE(rly_qconn_handle_expiry(both[i], p.now));
-    }
+    steps_until(&p, 20000, both_closed); /* up to 20 s of virtual time */
     cr_assert_eq(srv.got, ECHO_BYTES, "server got %zu", srv.got);
     cr_assert_eq(cli.got, ECHO_BYTES, "client got %zu back", cli.got);
     cr_assert(cli.fin_seen && srv.fin_seen);
@@ -339,29 +372,18 @@ Test(quic_conn, reset_reaches_the_peer_and_streams_close_with_the_connection)
     memset(&srv, 0, sizeof(srv));
     srv.is_server = true;
     srv.pending = malloc(2u * 1024u * 1024u);
-    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
-                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
-                 0);
-    run(&p, 100);
+    pair_connect(&p);
     rly_qconn_set_events(p.server, &keep_events, NULL);
     cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
     rly_stream_set_handler(cli.s, &echo_handler, &cli);
     static const uint8_t hi[] = "hi";
     cr_assert_eq(rly_stream_write(cli.s, hi, 2), 2);
-    for (int r = 0; r < 50 && srv.got < 2; r++) {
-        flush(&p, true);
-        flush(&p, false);
-        p.now += RLY_NS_PER_MS;
-    }
+    steps_until(&p, 50, server_got_two);
     cr_assert_eq(srv.got, 2, "the server has the stream");
     cr_assert_eq(rly_stream_reset(cli.s), 0);
     cr_assert(cli.closed, "on_close at once for the side that resets");
     cr_assert_eq(cli.close_err, RLY_ERR_RESET);
-    for (int r = 0; r < 100 && !srv.closed; r++) {
-        flush(&p, true);
-        flush(&p, false);
-        p.now += RLY_NS_PER_MS;
-    }
+    steps_until(&p, 100, server_closed);
     cr_assert(srv.closed, "the server saw the reset");
     cr_assert_eq(srv.close_err, RLY_ERR_RESET);
 
@@ -391,10 +413,7 @@ Test(quic_conn, stateless_reset_ends_the_peer_connection)
     cr_assert_eq(rly_quic_stateless_reset(p.sctx, cid, sizeof(cid), 1200, out, sizeof(out)), 43);
     cr_assert_eq(out[0] & 0xc0, 0x40, "looks like a short-header packet");
 
-    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
-                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
-                 0);
-    run(&p, 100);
+    pair_connect(&p);
     cr_assert(rly_qconn_is_established(p.client) && rly_qconn_is_established(p.server));
     /* A client packet after the handshake: its destination ID is one the server issued. */
     rly_stream *s;
@@ -450,19 +469,6 @@ static void lazy_on_stream(void *ud, rly_qconn *q, rly_stream *s)
 
 static const rly_qconn_events lazy_events = {.on_stream = lazy_on_stream};
 
-static void steps(pair *p, int n)
-{
-    for (int r = 0; r < n; r++) {
-        flush(p, true);
-        flush(p, false);
-        p->now += RLY_NS_PER_MS;
-        rly_qconn *both[2] = {p->client, p->server};
-        for (int i = 0; i < 2; i++)
-            if (rly_qconn_expiry(both[i]) <= p->now)
-                RLY_IGNORE(rly_qconn_handle_expiry(both[i], p->now));
-    }
-}
-
 Test(quic_conn, connection_window_survives_streams_reset_with_unconsumed_data)
 {
     static uint8_t data[256 * 1024];
@@ -471,10 +477,7 @@ Test(quic_conn, connection_window_survives_streams_reset_with_unconsumed_data)
     memset(sink_got, 0, sizeof(sink_got));
     nsinks = 0;
     sink_consumes = false;
-    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
-                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
-                 0);
-    run(&p, 100);
+    pair_connect(&p);
     rly_qconn_set_events(p.server, &lazy_events, NULL);
     /* 4 MiB connection window: 20 streams of 256 KiB each, delivered and never consumed, then
      * reset by the server, would use it up five times over if the bytes were lost. */
@@ -514,10 +517,7 @@ Test(quic_conn, peer_stop_sending_resets_the_writer)
     sink_consumes = true;
     for (size_t i = 0; i < sizeof(pattern); i++)
         pattern[i] = (uint8_t)(i * 13u);
-    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
-                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
-                 0);
-    run(&p, 100);
+    pair_connect(&p);
     rly_qconn_set_events(p.server, &lazy_events, NULL);
     cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
     rly_stream_set_handler(cli.s, &echo_handler, &cli);
