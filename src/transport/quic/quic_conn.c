@@ -15,7 +15,6 @@
 #include "crypto/crypto.h"
 #include "crypto/tlscert.h"
 
-#define RLY_TARGET_QUIC "relay_server::quic"
 #define SECRET_LEN 32
 #define CHUNK_MIN 4096u
 #define CHUNK_MAX 65536u

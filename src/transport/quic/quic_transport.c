@@ -5,7 +5,8 @@
 #include <ngtcp2/ngtcp2.h>
 #include <string.h>
 
-#define RLY_TARGET_QUIC "relay_server::quic"
+#include "transport/flushq.h"
+
 #define CID_BUCKETS 4096u
 #define RECV_BUF 65536
 
@@ -33,13 +34,12 @@ struct quic_conn {
     struct sockaddr_storage remote;
     uv_timer_t timer;
     quic_conn *prev, *next;
-    quic_conn *dirty_next;
-    bool is_dirty;
-    bool is_announced;    /* on_established delivered */
-    bool is_pending;      /* a server handshake counted in npending */
-    size_t ncids;         /* entries of the ID map that route to it */
-    bool is_closed;       /* torn down: waiting for the timer handle to close */
-    bool destroy_pending; /* asked for inside a callback: done when the outermost event ends */
+    rly_flushq_node flush; /* in the transport's queue of connections to flush */
+    bool is_announced;     /* on_established delivered */
+    bool is_pending;       /* a server handshake counted in npending */
+    size_t ncids;          /* entries of the ID map that route to it */
+    bool is_closed;        /* torn down: waiting for the timer handle to close */
+    bool destroy_pending;  /* asked for inside a callback: done when the outermost event ends */
     int pending_err;
     quic_conn *deferred_next;
     rly_quic_dial_cb dial_cb;
@@ -57,7 +57,8 @@ struct rly_quic_transport {
     size_t nsocks;
     qsock *dial4, *dial6;
     uv_idle_t idle;
-    quic_conn *conns, *dirty;
+    quic_conn *conns;
+    rly_flushq dirty; /* connections to flush from the idle handle */
     cid_entry *buckets[CID_BUCKETS];
     size_t nestablished;
     size_t npending; /* server handshakes in progress */
@@ -204,11 +205,9 @@ static void cid_sync(quic_conn *c)
 static void mark_dirty(quic_conn *c)
 {
     rly_quic_transport *t = c->t;
-    if (c->is_dirty || c->is_closed)
+    if (c->is_closed)
         return;
-    c->is_dirty = true;
-    c->dirty_next = t->dirty;
-    t->dirty = c;
+    rly_flushq_push(&t->dirty, &c->flush);
     if (!uv_is_active((uv_handle_t *)&t->idle))
         uv_idle_start(&t->idle, on_idle);
 }
@@ -331,15 +330,7 @@ static void conn_destroy_now(quic_conn *c, int err)
         c->is_pending = false;
         t->npending--;
     }
-    if (c->is_dirty) {
-        for (quic_conn **pp = &t->dirty; *pp; pp = &(*pp)->dirty_next) {
-            if (*pp == c) {
-                *pp = c->dirty_next;
-                break;
-            }
-        }
-        c->is_dirty = false;
-    }
+    rly_flushq_remove(&t->dirty, &c->flush);
     cid_remove_conn(t, c); /* before rly_qconn_del: it lists the IDs */
     if (c->prev)
         c->prev->next = c->next;
@@ -435,14 +426,10 @@ static void on_timer(uv_timer_t *h)
 static void on_idle(uv_idle_t *h)
 {
     rly_quic_transport *t = h->data;
+    rly_flushq_node *n;
     enter(t);
-    while (t->dirty) {
-        quic_conn *c = t->dirty;
-        t->dirty = c->dirty_next;
-        c->dirty_next = NULL;
-        c->is_dirty = false;
-        conn_process(c);
-    }
+    while ((n = rly_flushq_pop(&t->dirty)) != NULL)
+        conn_process(RLY_FLUSHQ_OWNER(n, quic_conn, flush));
     uv_idle_stop(&t->idle);
     leave(t);
 }

@@ -7,6 +7,7 @@
 #include "proto/mss/mss.h"
 #include "proto/noise/noise.h"
 #include "proto/yamux/yamux.h"
+#include "transport/flushq.h"
 #include "transport/tcp/tcp_transport.h"
 
 #define RLY_TARGET_TRANSPORT "relay_server::transport"
@@ -54,9 +55,8 @@ struct tcp_conn {
     uv_timer_t timer;
     rly_tcp_transport *t;
     tcp_conn *prev, *next; /* the transport's list of connections */
-    tcp_conn *dirty_next;  /* the transport's list of connections to flush */
+    rly_flushq_node flush; /* in the transport's queue of connections to flush */
     conn_stage stage;
-    bool is_dirty;
     bool is_established;
     bool is_closed;        /* torn down; waiting for libuv to release the handles */
     bool is_shutting_down; /* GoAway sent: close once the output is flushed */
@@ -93,8 +93,8 @@ struct rly_tcp_transport {
     uv_idle_t idle;
     unsigned open_handles;
     tcp_conn *conns;
-    tcp_conn *dirty;
-    size_t npending; /* connections still upgrading */
+    rly_flushq dirty; /* connections to flush from the idle handle */
+    size_t npending;  /* connections still upgrading */
     size_t nestablished;
     uint64_t next_conn_id;
     uint64_t next_stream_id;

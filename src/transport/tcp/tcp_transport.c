@@ -18,45 +18,28 @@ rly_tstamp rly_tcp_now(void)
     return uv_hrtime();
 }
 
-/* The idle handle runs once per loop iteration while connections are dirty: it flushes them
- * after the current round of callbacks, so output produced anywhere (a read, a timer, another
- * connection's stream) is written in one batch and never re-entrantly. */
+/* The idle handle runs once per loop iteration while connections are queued (flushq.h). */
 static void on_idle(uv_idle_t *h)
 {
     rly_tcp_transport *t = h->data;
-    while (t->dirty) {
-        tcp_conn *c = t->dirty;
-        t->dirty = c->dirty_next;
-        c->dirty_next = NULL;
-        c->is_dirty = false;
-        rly_tcp_conn_flush(c);
-    }
+    rly_flushq_node *n;
+    while ((n = rly_flushq_pop(&t->dirty)) != NULL)
+        rly_tcp_conn_flush(RLY_FLUSHQ_OWNER(n, tcp_conn, flush));
     uv_idle_stop(&t->idle);
 }
 
 void rly_tcp_transport_mark_dirty(rly_tcp_transport *t, tcp_conn *c)
 {
-    if (c->is_dirty || c->is_closed)
+    if (c->is_closed)
         return;
-    c->is_dirty = true;
-    c->dirty_next = t->dirty;
-    t->dirty = c;
+    rly_flushq_push(&t->dirty, &c->flush);
     if (!uv_is_active((uv_handle_t *)&t->idle))
         uv_idle_start(&t->idle, on_idle);
 }
 
 void rly_tcp_transport_unmark_dirty(rly_tcp_transport *t, tcp_conn *c)
 {
-    if (!c->is_dirty)
-        return;
-    for (tcp_conn **pp = &t->dirty; *pp; pp = &(*pp)->dirty_next) {
-        if (*pp == c) {
-            *pp = c->dirty_next;
-            break;
-        }
-    }
-    c->dirty_next = NULL;
-    c->is_dirty = false;
+    rly_flushq_remove(&t->dirty, &c->flush);
 }
 
 void rly_tcp_transport_link(rly_tcp_transport *t, tcp_conn *c)
