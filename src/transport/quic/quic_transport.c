@@ -6,14 +6,18 @@
 #include <string.h>
 
 #include "transport/flushq.h"
+#include "transport/quic/udp.h"
 
 #define CID_BUCKETS 4096u
-#define RECV_BUF 65536
+/* recvmmsg calls per readiness event at most, so that one busy socket cannot starve the loop. */
+#define RECV_BATCHES 16
+/* Datagrams one connection sends per flush at most (in GSO trains). */
+#define SEND_BURST 256
 
 typedef struct qsock {
-    uv_udp_t handle;
+    uv_poll_t poll; /* libuv polls the socket; the calls are in udp.c */
+    rly_udp_sock u;
     rly_quic_transport *t;
-    struct sockaddr_storage local;
     bool is_listener;
 } qsock;
 
@@ -71,8 +75,8 @@ struct rly_quic_transport {
     bool close_requested; /* rly_quic_transport_close inside an event */
     rly_quic_closed_cb closed_cb;
     void *closed_ud;
-    uint8_t recv_buf[RECV_BUF];
-    uint8_t send_buf[RLY_QUIC_MAX_PKT];
+    rly_udp_rx *rx; /* receive buffers of every socket, allocated with the first socket */
+    uint8_t send_buf[RLY_UDP_GSO_MAX_SEGS * RLY_QUIC_MAX_PKT];
 };
 
 static void conn_process(quic_conn *c);
@@ -89,6 +93,7 @@ static void handle_released(rly_quic_transport *t)
     rly_quic_closed_cb cb = t->closed_cb;
     void *ud = t->closed_ud;
     rly_quic_ctx_del(t->ctx);
+    rly_free(t->mem, t->rx);
     rly_free(t->mem, t);
     if (cb)
         cb(ud);
@@ -282,7 +287,7 @@ static quic_conn *conn_new(rly_quic_transport *t, qsock *sock, const struct sock
     c->base.dir = dir;
     c->base.transport = "quic-v1";
     RLY_IGNORE(rly_multiaddr_from_sockaddr(&c->base.remote, remote, RLY_MA_UDP, true));
-    RLY_IGNORE(rly_multiaddr_from_sockaddr(&c->base.local, (struct sockaddr *)&sock->local,
+    RLY_IGNORE(rly_multiaddr_from_sockaddr(&c->base.local, (struct sockaddr *)&sock->u.local,
                                            RLY_MA_UDP, true));
     uv_timer_init(t->loop, &c->timer);
     c->timer.data = c;
@@ -379,20 +384,44 @@ static bool conn_announce(quic_conn *c)
     return true;
 }
 
+/* Sends what |c| has now: consecutive datagrams of one size (the last of a train may be shorter)
+ * go out as one GSO train. */
+static void send_burst(quic_conn *c)
+{
+    rly_quic_transport *t = c->t;
+    const struct sockaddr *to = (const struct sockaddr *)&c->remote;
+    rly_tstamp now = uv_hrtime();
+    uint8_t *buf = t->send_buf;
+    size_t off = 0, seg = 0, nseg = 0;
+    for (int i = 0; i < SEND_BURST; i++) {
+        rly_ssize n = rly_qconn_send(c->q, buf + off, RLY_QUIC_MAX_PKT, now);
+        if (n <= 0)
+            break;
+        size_t len = (size_t)n;
+        if (nseg > 0 && len > seg) { /* cannot join the train: it goes, this one starts the next */
+            RLY_IGNORE(rly_udp_send(&c->sock->u, to, buf, off, seg));
+            memmove(buf, buf + off, len);
+            off = nseg = 0;
+        }
+        if (nseg == 0)
+            seg = len;
+        off += len;
+        nseg++;
+        if (len < seg || nseg == RLY_UDP_GSO_MAX_SEGS) {
+            RLY_IGNORE(rly_udp_send(&c->sock->u, to, buf, off, seg));
+            off = nseg = 0;
+        }
+    }
+    if (off > 0)
+        RLY_IGNORE(rly_udp_send(&c->sock->u, to, buf, off, seg));
+}
+
 /* Sends what |c| has, announces it once established, re-arms its timer or tears it down. */
 static void conn_process(quic_conn *c)
 {
-    rly_quic_transport *t = c->t;
     if (c->is_closed || c->destroy_pending)
         return;
-    rly_tstamp now = uv_hrtime();
-    for (int i = 0; i < 256; i++) {
-        rly_ssize n = rly_qconn_send(c->q, t->send_buf, sizeof(t->send_buf), now);
-        if (n <= 0)
-            break;
-        uv_buf_t b = uv_buf_init((char *)t->send_buf, (unsigned)n);
-        (void)uv_udp_try_send(&c->sock->handle, &b, 1, (const struct sockaddr *)&c->remote);
-    }
+    send_burst(c);
     int err = rly_qconn_error(c->q);
     if (err) {
         conn_destroy(c, err);
@@ -423,29 +452,33 @@ static void on_timer(uv_timer_t *h)
     leave(t);
 }
 
+/* Processes every connection that has something to send or whose state moved. */
+static void flush_dirty(rly_quic_transport *t)
+{
+    rly_flushq_node *n;
+    while ((n = rly_flushq_pop(&t->dirty)) != NULL)
+        conn_process(RLY_FLUSHQ_OWNER(n, quic_conn, flush));
+}
+
 static void on_idle(uv_idle_t *h)
 {
     rly_quic_transport *t = h->data;
-    rly_flushq_node *n;
     enter(t);
-    while ((n = rly_flushq_pop(&t->dirty)) != NULL)
-        conn_process(RLY_FLUSHQ_OWNER(n, quic_conn, flush));
+    flush_dirty(t);
     uv_idle_stop(&t->idle);
     leave(t);
 }
 
 /* ---- sockets ------------------------------------------------------------------------------ */
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+/* One datagram: to its connection (processed once the whole batch is in, so that one ACK answers
+ * many packets), a stateless reset, or a new server connection. */
+static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct sockaddr *from)
 {
-    qsock *s = h->data;
-    buf->base = (char *)s->t->recv_buf;
-    buf->len = sizeof(s->t->recv_buf);
-}
-
-static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct sockaddr *from)
-{
+    qsock *s = ud;
     rly_quic_transport *t = s->t;
+    if (t->is_closing)
+        return;
     ngtcp2_version_cid vc;
     if (ngtcp2_pkt_decode_version_cid(&vc, pkt, len, RLY_QUIC_SCID_LEN) != 0)
         return; /* not QUIC v1 or garbage: dropped (no Version Negotiation: v1 only) */
@@ -454,8 +487,8 @@ static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct s
     if (c && c->destroy_pending)
         return;
     if (c) {
-        RLY_IGNORE(rly_qconn_recv(c->q, pkt, len, now));
-        conn_process(c);
+        RLY_IGNORE(rly_qconn_recv(c->q, pkt, len, now)); /* an error shows in conn_process */
+        mark_dirty(c);
         return;
     }
     if (vc.version == 0 && (pkt[0] & 0x80)) /* Version Negotiation: we offered only v1 */
@@ -463,10 +496,8 @@ static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct s
     if (vc.version == 0) { /* a short header for a connection we do not know (any more) */
         size_t n = rly_quic_stateless_reset(t->ctx, vc.dcid, vc.dcidlen, len, t->send_buf,
                                             sizeof(t->send_buf));
-        if (n > 0) {
-            uv_buf_t b = uv_buf_init((char *)t->send_buf, (unsigned)n);
-            (void)uv_udp_try_send(&s->handle, &b, 1, from);
-        }
+        if (n > 0)
+            RLY_IGNORE(rly_udp_send(&s->u, from, t->send_buf, n, 0));
         return;
     }
     ngtcp2_pkt_hd hd;
@@ -479,7 +510,7 @@ static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct s
     if (!c)
         return;
     rly_qconn *q = NULL;
-    int rv = rly_qconn_server_new(&q, t->ctx, (struct sockaddr *)&s->local, from, pkt, len, now);
+    int rv = rly_qconn_server_new(&q, t->ctx, (struct sockaddr *)&s->u.local, from, pkt, len, now);
     if (rv != 0) {
         conn_destroy(c, rv); /* not an Initial we take: nothing was sent */
         return;
@@ -489,55 +520,63 @@ static void on_datagram(qsock *s, const uint8_t *pkt, size_t len, const struct s
     t->npending++;
     rly_qconn_set_events(q, &qconn_events, c);
     cid_sync(c);
-    conn_process(c);
+    mark_dirty(c);
 }
 
-static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
-                    unsigned flags)
+static void on_readable(uv_poll_t *h, int status, int events)
 {
     qsock *s = h->data;
-    if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || s->t->is_closing)
+    rly_quic_transport *t = s->t;
+    if (t->is_closing)
         return;
-    enter(s->t);
-    on_datagram(s, (const uint8_t *)buf->base, (size_t)nread, addr);
-    leave(s->t);
+    enter(t);
+    for (int i = 0; i < RECV_BATCHES && !t->is_closing; i++)
+        if (rly_udp_recv(&s->u, t->rx, on_datagram, s) < RLY_UDP_RX_MSGS)
+            break; /* drained */
+    flush_dirty(t);
+    leave(t);
 }
 
 static void sock_closed(uv_handle_t *h)
 {
     qsock *s = h->data;
     rly_quic_transport *t = s->t;
+    rly_udp_close(&s->u);
     rly_free(t->mem, s);
     handle_released(t);
+}
+
+static void sock_close(qsock *s)
+{
+    uv_close((uv_handle_t *)&s->poll, sock_closed);
 }
 
 static int sock_open(rly_quic_transport *t, const struct sockaddr *sa, bool listener, qsock **ps,
                      int *puv_err)
 {
+    if (!t->rx && !(t->rx = rly_malloc(t->mem, sizeof(*t->rx))))
+        return RLY_ERR_NOMEM;
     qsock *s = rly_calloc(t->mem, 1, sizeof(*s));
     if (!s)
         return RLY_ERR_NOMEM;
     s->t = t;
     s->is_listener = listener;
-    s->handle.data = s;
-    int uv = uv_udp_init(t->loop, &s->handle);
-    if (uv != 0) {
+    s->poll.data = s;
+    int err = rly_udp_open(&s->u, sa);
+    if (err == 0 && (err = uv_poll_init_socket(t->loop, &s->poll, s->u.fd)) == 0) {
+        t->open_handles++;
+        if ((err = uv_poll_start(&s->poll, UV_READABLE, on_readable)) == 0) {
+            *ps = s;
+            return 0;
+        }
+        sock_close(s);
+    } else {
+        rly_udp_close(&s->u);
         rly_free(t->mem, s);
-        return RLY_ERR_IO;
     }
-    t->open_handles++;
-    unsigned fl = sa->sa_family == AF_INET6 ? UV_UDP_IPV6ONLY : 0;
-    int namelen = sizeof(s->local);
-    if ((uv = uv_udp_bind(&s->handle, sa, fl)) != 0 ||
-        (uv = uv_udp_getsockname(&s->handle, (struct sockaddr *)&s->local, &namelen)) != 0 ||
-        (uv = uv_udp_recv_start(&s->handle, on_alloc, on_recv)) != 0) {
-        if (puv_err)
-            *puv_err = uv;
-        uv_close((uv_handle_t *)&s->handle, sock_closed);
-        return uv == UV_EADDRINUSE ? RLY_ERR_ADDR_IN_USE : RLY_ERR_IO;
-    }
-    *ps = s;
-    return 0;
+    if (puv_err)
+        *puv_err = err;
+    return err == UV_EADDRINUSE ? RLY_ERR_ADDR_IN_USE : RLY_ERR_IO;
 }
 
 /* ---- the transport ------------------------------------------------------------------------- */
@@ -583,7 +622,7 @@ size_t rly_quic_transport_listen_addrs(const rly_quic_transport *t, rly_multiadd
 {
     size_t n = 0;
     for (size_t i = 0; i < t->nsocks && n < cap; i++)
-        if (rly_multiaddr_from_sockaddr(&out[n], (const struct sockaddr *)&t->socks[i]->local,
+        if (rly_multiaddr_from_sockaddr(&out[n], (const struct sockaddr *)&t->socks[i]->u.local,
                                         RLY_MA_UDP, true) == 0)
             n++;
     return n;
@@ -624,7 +663,7 @@ int rly_quic_transport_dial(rly_quic_transport *t, const rly_multiaddr *ma, rly_
     quic_conn *c = conn_new(t, *pd, (struct sockaddr *)&ss, RLY_CONN_OUTBOUND);
     if (!c)
         return RLY_ERR_NOMEM;
-    rv = rly_qconn_client_new(&c->q, t->ctx, (struct sockaddr *)&(*pd)->local,
+    rv = rly_qconn_client_new(&c->q, t->ctx, (struct sockaddr *)&(*pd)->u.local,
                               (struct sockaddr *)&ss, &peer, uv_hrtime());
     if (rv != 0) {
         conn_destroy(c, rv);
@@ -674,10 +713,10 @@ static void transport_close_now(rly_quic_transport *t)
     }
     leave(t); /* destroys them all */
     for (size_t i = 0; i < t->nsocks; i++)
-        uv_close((uv_handle_t *)&t->socks[i]->handle, sock_closed);
+        sock_close(t->socks[i]);
     if (t->dial4)
-        uv_close((uv_handle_t *)&t->dial4->handle, sock_closed);
+        sock_close(t->dial4);
     if (t->dial6)
-        uv_close((uv_handle_t *)&t->dial6->handle, sock_closed);
+        sock_close(t->dial6);
     uv_close((uv_handle_t *)&t->idle, idle_closed);
 }
