@@ -221,6 +221,8 @@ static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
     rly_quic_settings_default(&st->quic);
     st->quic.handshake_timeout = cfg->network.handshake_timeout_secs * RLY_NS_PER_S;
     st->quic.max_pending_handshakes = cfg->network.max_pending_handshakes; /* each transport */
+    /* a quarter of the slots for handshakes from unproven addresses; then Retry (256: 64) */
+    st->quic.retry_threshold = cfg->network.max_pending_handshakes / 4;
     st->quic.max_connections = cfg->network.max_connections;
 }
 

@@ -64,6 +64,7 @@ typedef struct rly_log {
 #define RLY_TARGET_APP "relay_server"
 #define RLY_TARGET_EVENTS "relay_server::events"
 #define RLY_TARGET_CONFIG "relay_server::config"
+#define RLY_TARGET_TRANSPORT "relay_server::transport"
 
 /* rly_log_enabled returns true if a record at |lvl| would be written through |log|. */
 static inline bool rly_log_enabled(const rly_log *log, rly_log_level lvl)

@@ -17,9 +17,12 @@ import {
   opSignal, runTestClient, startRelay, stopJsNodes, testClientBuilt, waitUntil
 } from './lib/index.mjs'
 
-/** Run `fn({ relay, track })` with a relay listening on QUIC too; it must exit 0 afterwards. */
-async function withQuicRelay (fn) {
-  const relay = await startRelay({ config: loopbackConfig({ quic: true }) })
+/**
+ * Run `fn({ relay, track })` with a relay listening on QUIC too; it must exit 0 afterwards.
+ * `network`: more lines for its [network] section.
+ */
+async function withQuicRelay (fn, { network = [] } = {}) {
+  const relay = await startRelay({ config: loopbackConfig({ quic: true, network }) })
   const nodes = []
   const track = n => { nodes.push(n); return n }
   try {
@@ -61,6 +64,20 @@ test('js pings and identifies the relay over QUIC', { timeout: 60_000 }, async (
     const est = await logged(relay, 'ConnectionEstablished', { peer_id: js.peerId.toString(), transport: 'quic-v1' })
     assert.match(est.fields.endpoint, /send_back_addr: \/ip4\/127\.0\.0\.1\/udp\/\d+\/quic-v1/, est.line)
   })
+})
+
+test('js connects through a Retry when the relay validates addresses (max_pending_handshakes = 3)', { timeout: 60_000 }, async () => {
+  // A quarter of 3 handshake slots is 0 for unproven addresses: every QUIC client must first
+  // answer a Retry (RFC 9000 8.1.2) and come back with the token; quinn does that by itself.
+  await withQuicRelay(async ({ relay, track }) => {
+    const js = track(await createJsNode({ transports: [quic()] }))
+    const rtt = await js.services.ping.ping(multiaddr(relay.quic4), { signal: opSignal() })
+    assert.ok(Number.isFinite(rtt) && rtt >= 0, `ping rtt ${rtt}`)
+    await relay.waitForLog(l => l.message === 'Retry sent', { what: 'Retry sent' })
+    await relay.waitForLog(l => l.message === 'Inbound connection' && l.fields.reason === 'quic, address validated by retry',
+      { what: 'an inbound QUIC connection validated by its Retry token' })
+    await logged(relay, 'ConnectionEstablished', { peer_id: js.peerId.toString(), transport: 'quic-v1' })
+  }, { network: ['max_pending_handshakes = 3'] })
 })
 
 test('js reserves over QUIC and is dialled through the relay over TCP and over QUIC (echo)', { timeout: 60_000 }, async () => {

@@ -112,12 +112,18 @@ static void steps_until(pair *p, int max, bool (*done)(void))
 /* Runs the exchange until both sides are established (or |max_rounds|). */
 static void run(pair *p, int max_rounds);
 
-/* A client connected to the server (100 ms of virtual time for the handshake). */
-static void pair_connect(pair *p)
+/* A client to the server, its first flight not sent yet. */
+static void pair_client(pair *p)
 {
     cr_assert_eq(rly_qconn_client_new(&p->client, p->cctx, (struct sockaddr *)&p->caddr,
                                       (struct sockaddr *)&p->saddr, &p->spid, p->now),
                  0);
+}
+
+/* A client connected to the server (100 ms of virtual time for the handshake). */
+static void pair_connect(pair *p)
+{
+    pair_client(p);
     run(p, 100); /* pacing spreads the first flights over ~20 ms */
     cr_assert(rly_qconn_is_established(p->client) && rly_qconn_is_established(p->server));
 }
@@ -135,9 +141,7 @@ Test(quic_conn, handshake_in_memory_authenticates_both_sides)
 {
     pair p;
     pair_init(&p);
-    cr_assert_eq(rly_qconn_client_new(&p.client, p.cctx, (struct sockaddr *)&p.caddr,
-                                      (struct sockaddr *)&p.saddr, &p.spid, p.now),
-                 0);
+    pair_client(&p);
     cr_assert_not(rly_qconn_is_established(p.client));
     run(&p, 100); /* 100 ms of virtual time; pacing spreads the first flights over ~20 ms */
     cr_assert_not_null(p.server);
@@ -428,12 +432,124 @@ Test(quic_conn, stateless_reset_ends_the_peer_connection)
     cr_assert_gt(rn, 0);
     cr_assert_eq(rly_qconn_recv(p.client, out, rn, p.now), 0);
     cr_assert(rly_qconn_is_established(p.client), "a forged reset is ignored");
-    /* The server "restarted" (same secret, no state): its reset ends the client's connection. */
-    rn = rly_quic_stateless_reset(p.sctx, pkt + 1, RLY_QUIC_SCID_LEN, (size_t)n, out, sizeof(out));
+    /* The server restarted (no state; a new context from the same identity key): its reset ends
+     * the client's connection. */
+    rly_quic_settings st;
+    rly_quic_ctx *restarted;
+    rly_quic_settings_default(&st);
+    cr_assert_eq(rly_quic_ctx_new(&restarted, &p.skp, &st, NULL, NULL), 0);
+    rn = rly_quic_stateless_reset(restarted, pkt + 1, RLY_QUIC_SCID_LEN, (size_t)n, out,
+                                  sizeof(out));
+    rly_quic_ctx_del(restarted);
     cr_assert_gt(rn, 0);
     RLY_IGNORE(rly_qconn_recv(p.client, out, rn, p.now));
     cr_assert_eq(rly_qconn_error(p.client), RLY_ERR_CLOSED, "the client drained: %s",
                  rly_strerror(rly_qconn_error(p.client)));
+    pair_free(&p);
+}
+
+/* ---- address validation: Retry, tokens, Version Negotiation --------------------------------- */
+
+/* The client's next datagram (an Initial). */
+static size_t client_datagram(pair *p, uint8_t *pkt)
+{
+    rly_ssize n = rly_qconn_send(p->client, pkt, RLY_QUIC_MAX_PKT, p->now);
+    cr_assert_geq(n, 1200, "a padded Initial");
+    return (size_t)n;
+}
+
+Test(quic_conn, retry_then_validated_handshake)
+{
+    static uint8_t pkt[RLY_QUIC_MAX_PKT], reply[RLY_QUIC_MAX_PKT];
+    size_t rlen;
+    pair p;
+    pair_init(&p);
+    pair_client(&p);
+    size_t n = client_datagram(&p, pkt);
+    cr_assert_eq(rly_quic_check_initial(p.sctx, pkt, n, (struct sockaddr *)&p.caddr, false, p.now,
+                                        reply, sizeof(reply), &rlen),
+                 RLY_QUIC_INITIAL_TAKE, "no token, none required");
+    cr_assert_eq(rlen, 0);
+    cr_assert_eq(rly_quic_check_initial(p.sctx, pkt, 100, (struct sockaddr *)&p.caddr, true, p.now,
+                                        reply, sizeof(reply), &rlen),
+                 RLY_QUIC_INITIAL_DROP, "a truncated Initial gets nothing, not even a Retry");
+    cr_assert_eq(rly_quic_check_initial(p.sctx, pkt, n, (struct sockaddr *)&p.caddr, true, p.now,
+                                        reply, sizeof(reply), &rlen),
+                 RLY_QUIC_INITIAL_RETRY);
+    cr_assert_gt(rlen, 0);
+    cr_assert_lt(rlen, n / 3, "a Retry amplifies nothing (%zu bytes for %zu)", rlen, n);
+    cr_assert_eq(reply[0] & 0xf0, 0xf0, "a long-header Retry packet");
+
+    /* The client takes the Retry and sends its Initial again, with the token. */
+    cr_assert_eq(rly_qconn_recv(p.client, reply, rlen, p.now), 0);
+    n = client_datagram(&p, pkt);
+    cr_assert_eq(rly_quic_check_initial(p.sctx, pkt, n, (struct sockaddr *)&p.caddr, true, p.now,
+                                        reply, sizeof(reply), &rlen),
+                 RLY_QUIC_INITIAL_VALIDATED);
+
+    /* The token is bound to the client's address, expires, and cannot be altered. */
+    struct sockaddr_in other = p.caddr;
+    other.sin_port = htons(50001);
+    cr_assert_eq(rly_quic_check_initial(p.sctx, pkt, n, (struct sockaddr *)&other, true, p.now,
+                                        reply, sizeof(reply), &rlen),
+                 RLY_QUIC_INITIAL_BAD_TOKEN, "another source port");
+    cr_assert_gt(rlen, 0, "answered with INVALID_TOKEN");
+    cr_assert_eq(rly_quic_check_initial(p.sctx, pkt, n, (struct sockaddr *)&p.caddr, true,
+                                        p.now + 11 * RLY_NS_PER_S, reply, sizeof(reply), &rlen),
+                 RLY_QUIC_INITIAL_BAD_TOKEN, "11 s later");
+    rly_qconn *none = NULL;
+    cr_assert_eq(rly_qconn_server_new(&none, p.sctx, (struct sockaddr *)&p.saddr,
+                                      (struct sockaddr *)&other, pkt, n, p.now),
+                 RLY_ERR_MALFORMED, "server_new checks the token too");
+    cr_assert_null(none);
+    rly_quic_settings st;
+    rly_quic_ctx *other_ctx;
+    rly_keypair okp;
+    rly_quic_settings_default(&st);
+    cr_assert_eq(rly_keypair_generate(&okp), 0);
+    cr_assert_eq(rly_quic_ctx_new(&other_ctx, &okp, &st, NULL, NULL), 0);
+    cr_assert_eq(rly_quic_check_initial(other_ctx, pkt, n, (struct sockaddr *)&p.caddr, true, p.now,
+                                        reply, sizeof(reply), &rlen),
+                 RLY_QUIC_INITIAL_BAD_TOKEN, "another server's secret");
+    rly_quic_ctx_del(other_ctx);
+    rly_keypair_wipe(&okp);
+
+    /* The validated Initial makes the connection, and the handshake completes. */
+    cr_assert_eq(rly_qconn_server_new(&p.server, p.sctx, (struct sockaddr *)&p.saddr,
+                                      (struct sockaddr *)&p.caddr, pkt, n, p.now),
+                 0);
+    run(&p, 100);
+    cr_assert(rly_qconn_is_established(p.client) && rly_qconn_is_established(p.server),
+              "established after a Retry (the client checks retry_source_connection_id)");
+    cr_assert(rly_peerid_equal(rly_qconn_peer(p.server), &p.cpid));
+    pair_free(&p);
+}
+
+Test(quic_conn, version_negotiation_for_other_versions)
+{
+    static uint8_t pkt[RLY_QUIC_MAX_PKT], out[256];
+    pair p;
+    pair_init(&p);
+    pair_client(&p);
+    size_t n = client_datagram(&p, pkt);
+    cr_assert_eq(rly_quic_version_negotiation(pkt, n, out, sizeof(out)), 0, "v1: none");
+    static const uint8_t grease[4] = {0x5a, 0x6a, 0x7a, 0x8a};
+    memcpy(pkt + 1, grease, 4);
+    cr_assert_eq(rly_quic_version_negotiation(pkt, 1199, out, sizeof(out)), 0,
+                 "below 1200 bytes: none (no amplification)");
+    size_t vn = rly_quic_version_negotiation(pkt, n, out, sizeof(out));
+    cr_assert_gt(vn, 0);
+    cr_assert(out[0] & 0x80, "long header");
+    cr_assert_eq(out[1] | out[2] | out[3] | out[4], 0, "version 0: Version Negotiation");
+    size_t dcidlen = pkt[5], scidlen = pkt[6 + dcidlen];
+    cr_assert_eq(out[5], scidlen, "its destination is the client's source ID");
+    cr_assert_eq(memcmp(out + 6, pkt + 7 + dcidlen, scidlen), 0);
+    static const uint8_t v1[4] = {0, 0, 0, 1};
+    cr_assert_eq(memcmp(out + vn - 8, v1, 4), 0, "offers v1");
+    cr_assert_eq(rly_quic_version_negotiation(out, vn, pkt, sizeof(pkt)), 0,
+                 "never answers a Version Negotiation");
+    pkt[0] &= 0x7f;
+    cr_assert_eq(rly_quic_version_negotiation(pkt, n, out, sizeof(out)), 0, "short header: none");
     pair_free(&p);
 }
 

@@ -2,13 +2,18 @@
  * client transport dials a listening one by /ip4|ip6/.../udp/<port>/quic-v1/p2p/<id>, both get
  * on_established with the other's PeerId, a stream carries 4 MiB with FIN both ways, and when the
  * client transport closes, the server learns it from the CONNECTION_CLOSE (on_closed, no timeout).
+ * The same through a Retry; a server over its handshake cap; a flood of Initials nobody answers
+ * (and garbage) holds no more than retry_threshold handshakes while a real client still gets in.
  */
 #include <criterion/criterion.h>
+#include <inttypes.h>
 #include <string.h>
 #include <uv.h>
 
 #include "core/mem.h"
+#include "crypto/crypto.h"
 #include "transport/quic/quic_transport.h"
+#include "transport/quic/udp.h"
 
 #define BYTES (4u * 1024u * 1024u)
 
@@ -24,6 +29,7 @@ typedef struct world {
     int established, server_closed, open_transports;
     int server_close_err;
     bool timed_out, is_finished;
+    rly_quic_stats server_stats; /* as the server closes */
 } world;
 
 static world w;
@@ -41,6 +47,7 @@ static void finish(void)
         return;
     w.is_finished = true;
     uv_timer_stop(&w.guard);
+    rly_quic_transport_stats(w.server, &w.server_stats);
     rly_quic_transport_close(w.server, transport_closed, NULL);
 }
 
@@ -161,27 +168,36 @@ static void on_guard(uv_timer_t *t)
     finish();
 }
 
-static void run_over(const char *ip, int family)
+/* A fresh world: a loop, server and client transports with new identities. */
+static void world_start(const rly_quic_settings *sst, const rly_quic_settings *cst,
+                        rly_keypair *skp, rly_keypair *ckp)
 {
-    rly_quic_settings st;
+    memset(&w, 0, sizeof(w));
+    uv_loop_init(&w.loop);
+    cr_assert_eq(rly_keypair_generate(skp), 0);
+    cr_assert_eq(rly_keypair_generate(ckp), 0);
+    cr_assert_eq(rly_keypair_peerid(skp, &w.spid), 0);
+    cr_assert_eq(rly_keypair_peerid(ckp, &w.cpid), 0);
+    cr_assert_eq(
+        rly_quic_transport_new(&w.server, &w.loop, sst, skp, &srv_events, NULL, NULL, NULL), 0);
+    cr_assert_eq(
+        rly_quic_transport_new(&w.client, &w.loop, cst, ckp, &cli_events, NULL, NULL, NULL), 0);
+    w.open_transports = 2;
+}
+
+static void run_over(const char *ip, int family, size_t retry_threshold)
+{
+    rly_quic_settings st, sst;
     rly_keypair skp, ckp;
     struct sockaddr_storage ss;
     rly_multiaddr addr;
 
-    memset(&w, 0, sizeof(w));
     for (size_t i = 0; i < sizeof(chunk); i++)
         chunk[i] = (uint8_t)(i * 7u);
-    uv_loop_init(&w.loop);
     rly_quic_settings_default(&st);
-    cr_assert_eq(rly_keypair_generate(&skp), 0);
-    cr_assert_eq(rly_keypair_generate(&ckp), 0);
-    cr_assert_eq(rly_keypair_peerid(&skp, &w.spid), 0);
-    cr_assert_eq(rly_keypair_peerid(&ckp, &w.cpid), 0);
-    cr_assert_eq(
-        rly_quic_transport_new(&w.server, &w.loop, &st, &skp, &srv_events, NULL, NULL, NULL), 0);
-    cr_assert_eq(
-        rly_quic_transport_new(&w.client, &w.loop, &st, &ckp, &cli_events, NULL, NULL, NULL), 0);
-    w.open_transports = 2;
+    sst = st;
+    sst.retry_threshold = retry_threshold;
+    world_start(&sst, &st, &skp, &ckp);
     if (family == AF_INET)
         uv_ip4_addr(ip, 0, (struct sockaddr_in *)&ss);
     else
@@ -207,6 +223,12 @@ static void run_over(const char *ip, int family)
     cr_assert(w.server_fin && w.client_fin);
     cr_assert_eq(w.server_closed, 1, "the server saw the connection go");
     cr_assert_eq(w.server_close_err, 0, "as a normal close: %s", rly_strerror(w.server_close_err));
+    if (retry_threshold == 0)
+        cr_assert_geq(w.server_stats.retries, 1, "the client came back through a Retry");
+    else
+        cr_assert_eq(w.server_stats.retries, 0, "no Retry below the threshold");
+    cr_assert_eq(w.server_stats.pending, 0);
+    cr_assert_eq(w.server_stats.unproven, 0);
     rly_keypair_wipe(&skp);
     rly_keypair_wipe(&ckp);
     rly_mem_trim(rly_mem_default());
@@ -215,12 +237,17 @@ static void run_over(const char *ip, int family)
 
 Test(quic_transport, ipv4_dial_stream_and_close)
 {
-    run_over("127.0.0.1", AF_INET);
+    run_over("127.0.0.1", AF_INET, 64);
 }
 
 Test(quic_transport, ipv6_dial_stream_and_close)
 {
-    run_over("::1", AF_INET6);
+    run_over("::1", AF_INET6, 64);
+}
+
+Test(quic_transport, retry_validates_the_address_first)
+{
+    run_over("127.0.0.1", AF_INET, 0); /* every client must come back with a Retry token */
 }
 
 /* ---- a server over its handshake cap drops Initials: the dial fails by its timeout ----------- */
@@ -244,20 +271,11 @@ Test(quic_transport, handshake_cap_drops_initials)
     struct sockaddr_in sin;
     rly_multiaddr addr;
 
-    memset(&w, 0, sizeof(w));
-    uv_loop_init(&w.loop);
     rly_quic_settings_default(&sst);
     rly_quic_settings_default(&cst);
     sst.max_pending_handshakes = 0;              /* takes no new connection at all */
     cst.handshake_timeout = 300 * RLY_NS_PER_MS; /* the client gives up soon */
-    cr_assert_eq(rly_keypair_generate(&skp), 0);
-    cr_assert_eq(rly_keypair_generate(&ckp), 0);
-    cr_assert_eq(rly_keypair_peerid(&skp, &w.spid), 0);
-    cr_assert_eq(
-        rly_quic_transport_new(&w.server, &w.loop, &sst, &skp, &srv_events, NULL, NULL, NULL), 0);
-    cr_assert_eq(
-        rly_quic_transport_new(&w.client, &w.loop, &cst, &ckp, &cli_events, NULL, NULL, NULL), 0);
-    w.open_transports = 2;
+    world_start(&sst, &cst, &skp, &ckp);
     uv_ip4_addr("127.0.0.1", 0, &sin);
     cr_assert_eq(rly_quic_transport_listen(w.server, (struct sockaddr *)&sin, NULL), 0);
     cr_assert_eq(rly_quic_transport_listen_addrs(w.server, &addr, 1), 1);
@@ -273,6 +291,134 @@ Test(quic_transport, handshake_cap_drops_initials)
     cr_assert_eq(w.established, 0);
     rly_keypair_wipe(&skp);
     rly_keypair_wipe(&ckp);
+    rly_mem_trim(rly_mem_default());
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
+/* ---- a flood of Initials that nobody answers (as from spoofed addresses), and garbage ------- */
+
+#define FLOOD 300
+#define FLOOD_RETRY_AT 16
+
+static struct {
+    rly_udp_sock raw; /* the flooder: sends, never answers */
+    struct sockaddr_storage server;
+    rly_quic_stats during;
+    size_t live_before, live_during;
+    int dials;
+    uv_timer_t settle;
+} fl;
+
+static void flood_dial(void *ud, rly_conn *c, int err)
+{
+    fl.dials++;
+    cr_assert_not_null(c, "a real client gets in during the flood: %s", rly_strerror(err));
+    rly_quic_transport_close(w.client, transport_closed, NULL);
+    uv_close((uv_handle_t *)&fl.settle, NULL);
+    finish();
+}
+
+/* The flood is in: count what the server holds, then dial for real. */
+static void flood_settled(uv_timer_t *h)
+{
+    rly_quic_transport_stats(w.server, &fl.during);
+    fl.live_during = rly_mem_default()->live_bytes;
+    rly_multiaddr addr;
+    cr_assert_eq(rly_quic_transport_listen_addrs(w.server, &addr, 1), 1);
+    cr_assert_eq(rly_multiaddr_append_p2p(&addr, &w.spid), 0);
+    cr_assert_eq(rly_quic_transport_dial(w.client, &addr, flood_dial, NULL), 0);
+}
+
+static void send_raw(const uint8_t *pkt, size_t len)
+{
+    cr_assert_eq(rly_udp_send(&fl.raw, (struct sockaddr *)&fl.server, pkt, len, 0), 0);
+}
+
+/* FLOOD client Initials, each from a new connection of an in-memory client; then garbage: a
+ * short header for no connection, a long header of an unknown version, random bytes. */
+static void flood(const rly_keypair *kp)
+{
+    rly_quic_settings st;
+    rly_quic_ctx *ctx;
+    uint8_t pkt[RLY_QUIC_MAX_PKT];
+    rly_quic_settings_default(&st);
+    cr_assert_eq(rly_quic_ctx_new(&ctx, kp, &st, NULL, rly_mem_default()), 0);
+    for (int i = 0; i < FLOOD; i++) {
+        rly_qconn *q;
+        cr_assert_eq(rly_qconn_client_new(&q, ctx, (struct sockaddr *)&fl.raw.local,
+                                          (struct sockaddr *)&fl.server, &w.spid, uv_hrtime()),
+                     0);
+        rly_ssize n = rly_qconn_send(q, pkt, sizeof(pkt), uv_hrtime());
+        cr_assert_geq(n, 1200, "a client Initial is padded to 1200 bytes");
+        send_raw(pkt, (size_t)n);
+        rly_qconn_del(q);
+    }
+    rly_quic_ctx_del(ctx);
+    memset(pkt, 0x5a, sizeof(pkt));
+    pkt[0] = 0x40; /* short header, fixed bit, an ID nobody gave out */
+    send_raw(pkt, 100);
+    pkt[0] = 0xc0; /* long header, version 0x5a5a5a5a: Version Negotiation */
+    pkt[5] = 8;
+    pkt[14] = 8;
+    send_raw(pkt, 1200);
+    send_raw(pkt, 1199); /* too short to be answered */
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(rly_crypto_random(pkt, sizeof(pkt)), 0);
+        send_raw(pkt, 1 + (size_t)i * 50); /* below 1200: never a Version Negotiation */
+    }
+}
+
+Test(quic_transport, flood_of_unanswered_initials_is_capped)
+{
+    rly_quic_settings sst, cst;
+    rly_keypair skp, ckp, fkp;
+    struct sockaddr_in sin;
+
+    memset(&fl, 0, sizeof(fl));
+    rly_quic_settings_default(&sst);
+    rly_quic_settings_default(&cst);
+    sst.retry_threshold = FLOOD_RETRY_AT;
+    world_start(&sst, &cst, &skp, &ckp);
+    cr_assert_eq(rly_keypair_generate(&fkp), 0);
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    cr_assert_eq(rly_quic_transport_listen(w.server, (struct sockaddr *)&sin, NULL), 0);
+    rly_multiaddr addr;
+    uint32_t tr;
+    bool quic;
+    cr_assert_eq(rly_quic_transport_listen_addrs(w.server, &addr, 1), 1);
+    cr_assert_eq(rly_multiaddr_to_sockaddr(&addr, &fl.server, &tr, &quic), 0);
+    cr_assert_eq(rly_udp_open(&fl.raw, (struct sockaddr *)&sin), 0);
+    fl.live_before = rly_mem_default()->live_bytes;
+    flood(&fkp);
+    uv_timer_init(&w.loop, &fl.settle);
+    uv_timer_start(&fl.settle, flood_settled, 500, 0);
+    uv_timer_init(&w.loop, &w.guard);
+    uv_timer_start(&w.guard, on_guard, 10000, 0);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&w.loop), 0, "no handle left open");
+    rly_udp_close(&fl.raw);
+
+    cr_assert_not(w.timed_out);
+    cr_assert_eq(fl.dials, 1);
+    cr_assert_eq(fl.during.pending, FLOOD_RETRY_AT, "unanswered handshakes held: %zu",
+                 fl.during.pending);
+    cr_assert_eq(fl.during.unproven, FLOOD_RETRY_AT);
+    cr_assert_eq(fl.during.retries, FLOOD - FLOOD_RETRY_AT, "the rest got a Retry: %" PRIu64,
+                 fl.during.retries);
+    cr_assert_eq(fl.during.version_negotiations, 1);
+    cr_assert_geq(fl.during.stateless_resets, 1);
+    cr_assert_eq(fl.during.established, 0);
+    cr_assert_geq(w.server_stats.retries, FLOOD - FLOOD_RETRY_AT + 1,
+                  "the real client went through a Retry too (the threshold was reached)");
+    size_t held = fl.live_during - fl.live_before;
+    cr_log_info("flood: %zu bytes held for %d Initials", held, FLOOD);
+    /* about 85 KB per handshake (ngtcp2's allocations count too: quic_conn.c routes them through
+     * rly_mem); all 300 would hold some 25 MB */
+    cr_assert_lt(held, (size_t)(FLOOD_RETRY_AT + 1) * 128 * 1024,
+                 "memory follows the cap, not the flood");
+    rly_keypair_wipe(&skp);
+    rly_keypair_wipe(&ckp);
+    rly_keypair_wipe(&fkp);
     rly_mem_trim(rly_mem_default());
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }

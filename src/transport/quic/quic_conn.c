@@ -16,6 +16,10 @@
 #include "crypto/tlscert.h"
 
 #define SECRET_LEN 32
+/* How long a Retry token is good for (ngtcp2's examples use the same). */
+#define RETRY_TOKEN_TTL (10 * NGTCP2_SECONDS)
+/* The secret's derivation from the identity key (HMAC-SHA256 keyed by the encoded private key). */
+static const char secret_label[] = "mesh-relay quic static secret v1";
 #define CHUNK_MIN 4096u
 #define CHUNK_MAX 65536u
 
@@ -60,9 +64,10 @@ static const gnutls_datum_t alpn_libp2p = {(unsigned char *)"libp2p", 6};
 struct rly_quic_ctx {
     rly_quic_settings set;
     gnutls_certificate_credentials_t cred;
-    uint8_t secret[SECRET_LEN]; /* stateless-reset tokens */
+    uint8_t secret[SECRET_LEN]; /* stateless-reset and Retry tokens; the same after a restart */
     const rly_log *log;
     rly_mem *mem;
+    ngtcp2_mem nmem; /* ngtcp2's allocations go through |mem| too: counted and capped alike */
 };
 
 struct rly_qconn {
@@ -86,7 +91,7 @@ struct rly_qconn {
     const rly_qconn_events *ev;
     void *ev_ud;
     qstream *streams;    /* every stream object */
-    ngtcp2_cid odcid;    /* server: the client's first destination ID */
+    ngtcp2_cid odcid;    /* server: the destination ID of the client's Initials (routed to us) */
     ngtcp2_cid scids[8]; /* our IDs, as last listed for the owner */
     size_t nscids;
     qstream *send_head, *send_tail; /* round robin of streams with data, FIN to send */
@@ -101,6 +106,7 @@ void rly_quic_settings_default(rly_quic_settings *s)
     s->stream_window = 256 * 1024; /* as Yamux: the relay's circuit buffer cap assumes it */
     s->conn_window = 4 * 1024 * 1024;
     s->max_pending_handshakes = 256;
+    s->retry_threshold = 64;
     s->max_connections = 10000;
 }
 
@@ -127,7 +133,114 @@ size_t rly_quic_stateless_reset(const rly_quic_ctx *ctx, const uint8_t *dcid, si
     return n > 0 ? (size_t)n : 0;
 }
 
+static ngtcp2_socklen sa_len(const struct sockaddr *sa)
+{
+    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+size_t rly_quic_version_negotiation(const uint8_t *pkt, size_t len, uint8_t *dest, size_t cap)
+{
+    ngtcp2_version_cid vc;
+    int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, RLY_QUIC_SCID_LEN);
+    if ((rv != 0 && rv != NGTCP2_ERR_VERSION_NEGOTIATION) || !(pkt[0] & 0x80) || vc.version == 0 ||
+        vc.version == NGTCP2_PROTO_VER_V1 || len < NGTCP2_MAX_UDP_PAYLOAD_SIZE)
+        return 0;
+    uint8_t unused;
+    if (rly_crypto_random(&unused, 1) != 0)
+        return 0;
+    /* v1 and a reserved version of the 0x?a?a?a?a pattern (RFC 9000 6.3: greasing) */
+    const uint32_t sv[] = {NGTCP2_PROTO_VER_V1, 0x1a2a3a4au};
+    ngtcp2_ssize n = ngtcp2_pkt_write_version_negotiation(dest, cap, unused, vc.scid, vc.scidlen,
+                                                          vc.dcid, vc.dcidlen, sv, 2);
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* A Retry token of ours in |hd| that verifies for |remote|: the client's original destination ID
+ * goes to |odcid|. */
+static bool retry_token_ok(const rly_quic_ctx *ctx, const ngtcp2_pkt_hd *hd,
+                           const struct sockaddr *remote, rly_tstamp now, ngtcp2_cid *odcid)
+{
+    return hd->token.len > 0 && hd->token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY &&
+           ngtcp2_crypto_verify_retry_token(odcid, hd->token.base, hd->token.len, ctx->secret,
+                                            SECRET_LEN, hd->version,
+                                            (const ngtcp2_sockaddr *)remote, sa_len(remote),
+                                            &hd->dcid, RETRY_TOKEN_TTL, now) == 0;
+}
+
+rly_quic_initial_verdict rly_quic_check_initial(const rly_quic_ctx *ctx, const uint8_t *pkt,
+                                                size_t len, const struct sockaddr *remote,
+                                                bool require, rly_tstamp now, uint8_t *dest,
+                                                size_t cap, size_t *preply)
+{
+    *preply = 0;
+    ngtcp2_pkt_hd hd;
+    if (ngtcp2_accept(&hd, pkt, len) != 0 || hd.version != NGTCP2_PROTO_VER_V1)
+        return RLY_QUIC_INITIAL_DROP;
+    bool has_retry = hd.token.len > 0 && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY;
+    ngtcp2_cid odcid;
+    if (has_retry) {
+        if (retry_token_ok(ctx, &hd, remote, now, &odcid))
+            return RLY_QUIC_INITIAL_VALIDATED;
+        /* forged, expired or for another address: INVALID_TOKEN, without any state (RFC 9000
+         * 8.1.2); the client starts over without a token */
+        ngtcp2_ssize n = ngtcp2_crypto_write_connection_close(
+            dest, cap, hd.version, &hd.scid, &hd.dcid, NGTCP2_INVALID_TOKEN, NULL, 0);
+        *preply = n > 0 ? (size_t)n : 0;
+        return *preply ? RLY_QUIC_INITIAL_BAD_TOKEN : RLY_QUIC_INITIAL_DROP;
+    }
+    if (!require)
+        return RLY_QUIC_INITIAL_TAKE; /* no token, or a NEW_TOKEN one (we issue none): ignored */
+    ngtcp2_cid scid = {.datalen = RLY_QUIC_SCID_LEN};
+    uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+    if (rly_crypto_random(scid.data, scid.datalen) != 0)
+        return RLY_QUIC_INITIAL_DROP;
+    ngtcp2_ssize tlen = ngtcp2_crypto_generate_retry_token(
+        token, ctx->secret, SECRET_LEN, hd.version, (const ngtcp2_sockaddr *)remote, sa_len(remote),
+        &scid, &hd.dcid, now);
+    if (tlen < 0)
+        return RLY_QUIC_INITIAL_DROP;
+    /* a Retry is far smaller than the 1200-byte Initial: no amplification */
+    ngtcp2_ssize n = ngtcp2_crypto_write_retry(dest, cap, hd.version, &hd.scid, &scid, &hd.dcid,
+                                               token, (size_t)tlen);
+    *preply = n > 0 ? (size_t)n : 0;
+    return *preply ? RLY_QUIC_INITIAL_RETRY : RLY_QUIC_INITIAL_DROP;
+}
+
 /* ---- the shared context: certificate and credentials ------------------------------------- */
+
+static void *nmem_malloc(size_t size, void *ud)
+{
+    return rly_malloc(ud, size);
+}
+
+static void nmem_free(void *ptr, void *ud)
+{
+    rly_free(ud, ptr);
+}
+
+static void *nmem_calloc(size_t nmemb, size_t size, void *ud)
+{
+    return rly_calloc(ud, nmemb, size);
+}
+
+static void *nmem_realloc(void *ptr, size_t size, void *ud)
+{
+    return rly_realloc(ud, ptr, size);
+}
+
+/* The token secret derives from the identity key, so a restarted relay still recognises the
+ * connection IDs it gave out before: their packets get a Stateless Reset the peer accepts, not
+ * silence until its idle timeout (the js transport does the same). */
+static int derive_secret(const rly_keypair *id, uint8_t out[SECRET_LEN])
+{
+    uint8_t key[128]; /* the encoding is 68 bytes (Ed25519) */
+    rly_ssize n = rly_keypair_encode(id, key, sizeof(key));
+    if (n < 0)
+        return RLY_ERR_CRYPTO;
+    rly_hmac_sha256(key, (size_t)n, (const uint8_t *)secret_label, sizeof(secret_label) - 1, out);
+    rly_zeroize(key, sizeof(key));
+    return 0;
+}
 
 int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id, const rly_quic_settings *settings,
                      const rly_log *log, rly_mem *mem)
@@ -138,7 +251,7 @@ int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id, const rly_quic_
     if (rv == 0)
         rv = rly_tlscert_generate(cert, id, (int64_t)time(NULL));
     if (rv == 0)
-        rv = rly_crypto_random(ctx->secret, sizeof(ctx->secret));
+        rv = derive_secret(id, ctx->secret);
     if (rv == 0) {
         gnutls_datum_t c = {cert->cert, (unsigned)cert->cert_len};
         gnutls_datum_t k = {cert->key, (unsigned)cert->key_len};
@@ -160,6 +273,7 @@ int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id, const rly_quic_
     ctx->set = *settings;
     ctx->log = log;
     ctx->mem = mem;
+    ctx->nmem = (ngtcp2_mem){mem, nmem_malloc, nmem_free, nmem_calloc, nmem_realloc};
     *pctx = ctx;
     return 0;
 }
@@ -655,11 +769,6 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 
 /* ---- construction ---------------------------------------------------------------------------- */
 
-static socklen_t sa_len(const struct sockaddr *sa)
-{
-    return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-}
-
 static rly_qconn *qconn_alloc(rly_quic_ctx *ctx, bool server, const struct sockaddr *local,
                               const struct sockaddr *remote)
 {
@@ -722,7 +831,7 @@ int rly_qconn_client_new(rly_qconn **pq, rly_quic_ctx *ctx, const struct sockadd
         fill_callbacks(&cb, false);
         base_settings(q, &s, &p, now);
         rv = finish_new(q, ngtcp2_conn_client_new(&q->conn, &dcid, &scid, &q->ps.path,
-                                                  NGTCP2_PROTO_VER_V1, &cb, &s, &p, NULL, q));
+                                                  NGTCP2_PROTO_VER_V1, &cb, &s, &p, &ctx->nmem, q));
     }
     if (rv != 0) {
         rly_qconn_del(q);
@@ -747,11 +856,23 @@ int rly_qconn_server_new(rly_qconn **pq, rly_quic_ctx *ctx, const struct sockadd
     ngtcp2_settings s;
     ngtcp2_transport_params p;
     int rv = rly_crypto_random(scid.data, scid.datalen) == 0 ? tls_new(q) : RLY_ERR_CRYPTO;
+    ngtcp2_cid retry_odcid;
+    bool validated = retry_token_ok(ctx, &hd, remote, now, &retry_odcid);
+    if (rv == 0 && hd.token.len > 0 && hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY &&
+        !validated)
+        rv = RLY_ERR_MALFORMED; /* rly_quic_check_initial answers those */
     if (rv == 0) {
         fill_callbacks(&cb, true);
         base_settings(q, &s, &p, now);
-        p.original_dcid = hd.dcid; /* required: clients check it (docs 1.3) */
         q->odcid = hd.dcid;
+        if (validated) { /* the client's address is proven: ngtcp2 lifts the 3x limit at once */
+            p.original_dcid = retry_odcid;
+            p.retry_scid = hd.dcid;
+            p.retry_scid_present = 1;
+            s.token = hd.token;
+        } else {
+            p.original_dcid = hd.dcid; /* required: clients check it (docs 1.3) */
+        }
         p.stateless_reset_token_present = 1;
         if (ngtcp2_crypto_generate_stateless_reset_token(p.stateless_reset_token, ctx->secret,
                                                          SECRET_LEN, &scid) != 0)
@@ -759,7 +880,7 @@ int rly_qconn_server_new(rly_qconn **pq, rly_quic_ctx *ctx, const struct sockadd
     }
     if (rv == 0)
         rv = finish_new(q, ngtcp2_conn_server_new(&q->conn, &hd.scid, &scid, &q->ps.path,
-                                                  hd.version, &cb, &s, &p, NULL, q));
+                                                  hd.version, &cb, &s, &p, &ctx->nmem, q));
     if (rv == 0)
         rv = rly_qconn_recv(q, pkt, len, now);
     if (rv != 0 && !q->close_pending) {

@@ -45,6 +45,10 @@ typedef struct rly_quic_settings {
                                       circuit buffer relies on it); clients may grant more */
     uint64_t conn_window;          /* 4 MiB per connection */
     size_t max_pending_handshakes; /* 256: handshakes in progress; more Initials are dropped */
+    size_t retry_threshold;        /* 64: with this many handshakes in progress from unproven
+                                      addresses, a new client must prove its address with a Retry
+                                      round trip first (spoofed Initials hold no more slots than
+                                      this); 0: always */
     size_t max_connections;        /* 10000 established; more Initials are dropped */
 } rly_quic_settings;
 
@@ -52,7 +56,8 @@ void rly_quic_settings_default(rly_quic_settings *s);
 
 /* rly_quic_ctx_new makes what every connection of a process shares: a fresh libp2p certificate
  * for |id| (borrowed during the call only), the TLS credentials, a secret for stateless-reset
- * tokens. Returns 0, RLY_ERR_NOMEM or RLY_ERR_CRYPTO. */
+ * and Retry tokens (derived from |id|: the same after a restart). Returns 0, RLY_ERR_NOMEM or
+ * RLY_ERR_CRYPTO. */
 RLY_NODISCARD int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id,
                                    const rly_quic_settings *settings, const rly_log *log,
                                    rly_mem *mem);
@@ -66,6 +71,32 @@ void rly_quic_ctx_del(rly_quic_ctx *ctx);
 size_t rly_quic_stateless_reset(const rly_quic_ctx *ctx, const uint8_t *dcid, size_t dcidlen,
                                 size_t pktlen, uint8_t *dest, size_t cap);
 
+/* rly_quic_version_negotiation writes into |dest| a Version Negotiation packet (offering v1) for
+ * |pkt| (|len| bytes) when it is a long-header packet of another version and at least 1200 bytes
+ * long (a client's first flight; smaller ones could make us an amplifier). Returns its length,
+ * or 0: send nothing. */
+size_t rly_quic_version_negotiation(const uint8_t *pkt, size_t len, uint8_t *dest, size_t cap);
+
+/* What to do with a client Initial for no known connection (rly_quic_check_initial). */
+typedef enum rly_quic_initial_verdict {
+    RLY_QUIC_INITIAL_TAKE,      /* make a connection (rly_qconn_server_new); address unproven */
+    RLY_QUIC_INITIAL_VALIDATED, /* make one: a Retry token of ours proves the address */
+    RLY_QUIC_INITIAL_RETRY,     /* make none; send the reply back: a Retry */
+    RLY_QUIC_INITIAL_BAD_TOKEN, /* make none; send the reply back: a CONNECTION_CLOSE with
+                                   INVALID_TOKEN (the client starts over without a token) */
+    RLY_QUIC_INITIAL_DROP,      /* make none, send nothing (not an Initial we take) */
+} rly_quic_initial_verdict;
+
+/* rly_quic_check_initial decides on the Initial |pkt| (|len| bytes) from |remote|, without any
+ * state: a valid Retry token of ours (bound to |remote|, at most 10 s old) validates it, an
+ * invalid one is answered with INVALID_TOKEN, and with |require| (handshakes from unproven
+ * addresses are piling up) one without a token is answered with a Retry. A reply is written to
+ * |dest| (|cap| >= RLY_QUIC_MAX_PKT), its length in |*preply|. */
+rly_quic_initial_verdict rly_quic_check_initial(const rly_quic_ctx *ctx, const uint8_t *pkt,
+                                                size_t len, const struct sockaddr *remote,
+                                                bool require, rly_tstamp now, uint8_t *dest,
+                                                size_t cap, size_t *preply);
+
 /* rly_qconn_client_new starts a connection to |remote| from |local| that must end up
  * authenticated as |expected|. The first datagram comes out of rly_qconn_send.
  * Returns 0, RLY_ERR_NOMEM or RLY_ERR_CRYPTO. */
@@ -74,8 +105,9 @@ RLY_NODISCARD int rly_qconn_client_new(rly_qconn **pq, rly_quic_ctx *ctx,
                                        const rly_peerid *expected, rly_tstamp now);
 
 /* rly_qconn_server_new accepts a connection from the client Initial |pkt| (|len| bytes) that
- * arrived from |remote| on |local|, and processes it. Returns 0, RLY_ERR_MALFORMED (not an
- * acceptable Initial: drop it), RLY_ERR_NOMEM or RLY_ERR_CRYPTO. */
+ * arrived from |remote| on |local|, and processes it; a valid Retry token in it validates the
+ * client's address. Returns 0, RLY_ERR_MALFORMED (not an acceptable Initial, or a Retry token
+ * that does not verify: drop it), RLY_ERR_NOMEM or RLY_ERR_CRYPTO. */
 RLY_NODISCARD int rly_qconn_server_new(rly_qconn **pq, rly_quic_ctx *ctx,
                                        const struct sockaddr *local, const struct sockaddr *remote,
                                        const uint8_t *pkt, size_t len, rly_tstamp now);

@@ -41,6 +41,7 @@ struct quic_conn {
     rly_flushq_node flush; /* in the transport's queue of connections to flush */
     bool is_announced;     /* on_established delivered */
     bool is_pending;       /* a server handshake counted in npending */
+    bool is_unproven;      /* ... and in nunproven: its client's address is not validated */
     size_t ncids;          /* entries of the ID map that route to it */
     bool is_closed;        /* torn down: waiting for the timer handle to close */
     bool destroy_pending;  /* asked for inside a callback: done when the outermost event ends */
@@ -65,7 +66,9 @@ struct rly_quic_transport {
     rly_flushq dirty; /* connections to flush from the idle handle */
     cid_entry *buckets[CID_BUCKETS];
     size_t nestablished;
-    size_t npending; /* server handshakes in progress */
+    size_t npending;      /* server handshakes in progress */
+    size_t nunproven;     /* those of them from addresses no Retry validated */
+    rly_quic_stats stats; /* the counters; the gauges above are copied in on demand */
     uint64_t next_conn_id;
     rly_quic_settings set;
     unsigned open_handles;
@@ -124,6 +127,25 @@ static void leave(rly_quic_transport *t)
         t->close_requested = false;
         transport_close_now(t);
     }
+}
+
+/* ---- debug records ----------------------------------------------------------------------------
+ */
+
+/* One debug record about |from| (nothing is formatted unless debug is on). |conn_id| 0: none. */
+static void log_remote(const rly_quic_transport *t, const char *msg, uint64_t conn_id,
+                       const struct sockaddr *from, const char *reason, int err)
+{
+    if (!rly_log_enabled(t->log, RLY_LOG_DEBUG))
+        return;
+    char addr[RLY_MULTIADDR_STR_MAX];
+    rly_multiaddr ma;
+    if (rly_multiaddr_from_sockaddr(&ma, from, RLY_MA_UDP, true) != 0 ||
+        rly_multiaddr_to_string(&ma, addr, sizeof(addr)) < 0)
+        addr[0] = '\0';
+    RLY_LOGD(t->log, RLY_TARGET_TRANSPORT, RLY_MSG(msg), RLY_F_U64("conn_id", conn_id),
+             RLY_F_STR("remote_addr", addr), RLY_F_STR("reason", reason),
+             RLY_F_STR("error", err ? rly_strerror(err) : ""));
 }
 
 /* ---- connection-ID map ----------------------------------------------------------------------- */
@@ -307,6 +329,19 @@ static void timer_closed(uv_handle_t *h)
     handle_released(t);
 }
 
+/* |c|'s server handshake is over (done or failed). */
+static void pending_done(quic_conn *c)
+{
+    if (!c->is_pending)
+        return;
+    c->is_pending = false;
+    c->t->npending--;
+    if (c->is_unproven) {
+        c->is_unproven = false;
+        c->t->nunproven--;
+    }
+}
+
 /* Tears |c| down, once the current loop event is over (leave). */
 static void conn_destroy(quic_conn *c, int err)
 {
@@ -331,10 +366,7 @@ static void conn_destroy_now(quic_conn *c, int err)
         return;
     c->destroy_pending = false;
     c->is_closed = true;
-    if (c->is_pending) {
-        c->is_pending = false;
-        t->npending--;
-    }
+    pending_done(c);
     rly_flushq_remove(&t->dirty, &c->flush);
     cid_remove_conn(t, c); /* before rly_qconn_del: it lists the IDs */
     if (c->prev)
@@ -349,7 +381,11 @@ static void conn_destroy_now(quic_conn *c, int err)
         t->nestablished--;
         t->events->on_closed(t->events_ud, &c->base, err == RLY_ERR_CLOSED ? 0 : err,
                              err == RLY_ERR_CLOSED ? "closed" : rly_strerror(err));
-    } else if (c->dial_cb) {
+    } else {
+        log_remote(t, "Handshake failed", c->base.id, (struct sockaddr *)&c->remote,
+                   c->base.dir == RLY_CONN_INBOUND ? "quic inbound" : "quic outbound", err);
+    }
+    if (!c->is_announced && c->dial_cb) {
         rly_quic_dial_cb cb = c->dial_cb;
         c->dial_cb = NULL;
         cb(c->dial_ud, NULL, err ? err : RLY_ERR_CLOSED);
@@ -370,10 +406,7 @@ static bool conn_announce(quic_conn *c)
     c->is_announced = true;
     c->base.peer = *rly_qconn_peer(c->q);
     t->nestablished++;
-    if (c->is_pending) {
-        c->is_pending = false;
-        t->npending--;
-    }
+    pending_done(c);
     cid_sync(c);
     t->events->on_established(t->events_ud, &c->base);
     if (c->dial_cb && !c->is_closed && rly_qconn_error(c->q) == 0) { /* else destroy reports it */
@@ -480,8 +513,20 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
     if (t->is_closing)
         return;
     ngtcp2_version_cid vc;
-    if (ngtcp2_pkt_decode_version_cid(&vc, pkt, len, RLY_QUIC_SCID_LEN) != 0)
-        return; /* not QUIC v1 or garbage: dropped (no Version Negotiation: v1 only) */
+    int drv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, RLY_QUIC_SCID_LEN);
+    if (drv == NGTCP2_ERR_VERSION_NEGOTIATION ||
+        (drv == 0 && vc.version != 0 && vc.version != NGTCP2_PROTO_VER_V1)) {
+        size_t n = s->is_listener
+                       ? rly_quic_version_negotiation(pkt, len, t->send_buf, sizeof(t->send_buf))
+                       : 0;
+        if (n > 0) {
+            RLY_IGNORE(rly_udp_send(&s->u, from, t->send_buf, n, 0));
+            t->stats.version_negotiations++;
+        }
+        return;
+    }
+    if (drv != 0)
+        return; /* garbage: dropped */
     quic_conn *c = cid_find(t, vc.dcid, vc.dcidlen);
     rly_tstamp now = uv_hrtime();
     if (c && c->destroy_pending)
@@ -496,15 +541,41 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
     if (vc.version == 0) { /* a short header for a connection we do not know (any more) */
         size_t n = rly_quic_stateless_reset(t->ctx, vc.dcid, vc.dcidlen, len, t->send_buf,
                                             sizeof(t->send_buf));
-        if (n > 0)
+        if (n > 0) {
             RLY_IGNORE(rly_udp_send(&s->u, from, t->send_buf, n, 0));
+            t->stats.stateless_resets++;
+        }
         return;
     }
-    ngtcp2_pkt_hd hd;
-    if (!s->is_listener || t->is_closing || t->npending >= t->set.max_pending_handshakes ||
-        t->nestablished >= t->set.max_connections)
-        return; /* over a cap: the client retries its Initial, or gives up */
-    if (ngtcp2_accept(&hd, pkt, len) != 0)
+    if (!s->is_listener || t->is_closing)
+        return;
+    if (t->npending >= t->set.max_pending_handshakes || t->nestablished >= t->set.max_connections) {
+        t->stats.initials_over_cap++;
+        log_remote(t, "Initial dropped", 0, from,
+                   t->npending >= t->set.max_pending_handshakes
+                       ? "too many pending handshakes (max_pending_handshakes)"
+                       : "too many connections (max_connections)",
+                   RLY_ERR_LIMIT);
+        return; /* the client retries its Initial, or gives up */
+    }
+    size_t reply = 0;
+    rly_quic_initial_verdict v =
+        rly_quic_check_initial(t->ctx, pkt, len, from, t->nunproven >= t->set.retry_threshold, now,
+                               t->send_buf, sizeof(t->send_buf), &reply);
+    if (v == RLY_QUIC_INITIAL_RETRY || v == RLY_QUIC_INITIAL_BAD_TOKEN) {
+        RLY_IGNORE(rly_udp_send(&s->u, from, t->send_buf, reply, 0));
+        if (v == RLY_QUIC_INITIAL_RETRY)
+            t->stats.retries++;
+        else
+            t->stats.invalid_tokens++;
+        log_remote(t, v == RLY_QUIC_INITIAL_RETRY ? "Retry sent" : "Invalid token", 0, from,
+                   v == RLY_QUIC_INITIAL_RETRY
+                       ? "address validation (retry_threshold)"
+                       : "retry token forged, expired or for another address",
+                   0);
+        return;
+    }
+    if (v == RLY_QUIC_INITIAL_DROP)
         return; /* not an Initial we could take: dropped before any allocation */
     c = conn_new(t, s, from, RLY_CONN_INBOUND);
     if (!c)
@@ -518,9 +589,15 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
     c->q = q;
     c->is_pending = true;
     t->npending++;
+    if (v == RLY_QUIC_INITIAL_TAKE) {
+        c->is_unproven = true;
+        t->nunproven++;
+    }
     rly_qconn_set_events(q, &qconn_events, c);
     cid_sync(c);
     mark_dirty(c);
+    log_remote(t, "Inbound connection", c->base.id, from,
+               v == RLY_QUIC_INITIAL_VALIDATED ? "quic, address validated by retry" : "quic", 0);
 }
 
 static void on_readable(uv_poll_t *h, int status, int events)
@@ -680,6 +757,14 @@ int rly_quic_transport_dial(rly_quic_transport *t, const rly_multiaddr *ma, rly_
 size_t rly_quic_transport_num_connections(const rly_quic_transport *t)
 {
     return t->nestablished;
+}
+
+void rly_quic_transport_stats(const rly_quic_transport *t, rly_quic_stats *out)
+{
+    *out = t->stats;
+    out->established = t->nestablished;
+    out->pending = t->npending;
+    out->unproven = t->nunproven;
 }
 
 static void idle_closed(uv_handle_t *h)

@@ -7,7 +7,13 @@
  * Dials go out from one unbound socket per address family. Each connection has one timer
  * (rly_qconn_expiry) and output is flushed once per loop iteration for every connection that
  * has something to send. A datagram the socket cannot take now is dropped: QUIC recovers it as a
- * loss, and memory stays bounded. */
+ * loss, and memory stays bounded.
+ *
+ * Under load: Initials beyond max_pending_handshakes handshakes in progress, or max_connections
+ * established, are dropped; beyond retry_threshold handshakes from unproven addresses, new clients
+ * get a Retry and must come back with its token (RFC 9000 8.1.2), so spoofed sources hold no more
+ * than that. Unknown long-header versions get Version Negotiation (v1), short-header packets for
+ * no connection a Stateless Reset. */
 #ifndef RLY_TRANSPORT_QUIC_QUIC_TRANSPORT_H
 #define RLY_TRANSPORT_QUIC_QUIC_TRANSPORT_H
 
@@ -58,6 +64,21 @@ RLY_NODISCARD int rly_quic_transport_dial(rly_quic_transport *t, const rly_multi
 
 /* rly_quic_transport_num_connections returns the established connections. */
 size_t rly_quic_transport_num_connections(const rly_quic_transport *t);
+
+/* What the endpoint has seen and done (for logs, metrics and tests). */
+typedef struct rly_quic_stats {
+    size_t established;            /* connections now */
+    size_t pending;                /* server handshakes in progress */
+    size_t unproven;               /* ... of them from addresses no Retry validated */
+    uint64_t retries;              /* Retry packets sent */
+    uint64_t invalid_tokens;       /* Initials with a bad Retry token (answered INVALID_TOKEN) */
+    uint64_t version_negotiations; /* Version Negotiation packets sent */
+    uint64_t stateless_resets;     /* Stateless Resets sent */
+    uint64_t initials_over_cap;    /* Initials dropped at max_pending_handshakes/max_connections */
+} rly_quic_stats;
+
+/* rly_quic_transport_stats fills |out|. */
+void rly_quic_transport_stats(const rly_quic_transport *t, rly_quic_stats *out);
 
 /* rly_quic_transport_close closes every connection (CONNECTION_CLOSE, code 0) and the sockets,
  * then frees |t| and calls |cb| (may be NULL). */

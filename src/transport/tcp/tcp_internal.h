@@ -10,8 +10,6 @@
 #include "transport/flushq.h"
 #include "transport/tcp/tcp_transport.h"
 
-#define RLY_TARGET_TRANSPORT "relay_server::transport"
-
 /* Shared read buffer: four Noise frames and a bit. libuv reads one socket at a time and every
  * read is fully processed before the callback returns, so one buffer serves the whole loop.
  * Through a circuit, 256 KiB reads cost the relay a tenth less CPU than 64 KiB reads. */

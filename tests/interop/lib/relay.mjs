@@ -19,15 +19,17 @@ import { isRunning, spawnTracked, stopProcess } from './procs.mjs'
 /**
  * The relay config used by the interop tests: TCP on 127.0.0.1 and ::1 (when available), port 0,
  * QUIC off unless `quic` (then UDP port 0 on loopback too), debug logs in the pretty format.
- * `extra` is appended verbatim (TOML lines, e.g. a [relay] section with small limits).
+ * `network` lines go into its [network] section; `extra` is appended verbatim (TOML lines, e.g. a
+ * [relay] section with small limits).
  */
-export function loopbackConfig ({ ipv6 = hasIPv6Loopback(), quic = false, level = 'debug', extra = [] } = {}) {
+export function loopbackConfig ({ ipv6 = hasIPv6Loopback(), quic = false, level = 'debug', network = [], extra = [] } = {}) {
   const lines = [
     '[network]',
     'tcp_listen_addr = "/ip4/127.0.0.1/tcp/0"',
     `tcp_listen_addr_v6 = "${ipv6 ? '/ip6/::1/tcp/0' : ''}"`,
     `quic_listen_addr = "${quic ? '/ip4/127.0.0.1/udp/0/quic-v1' : ''}"`,
     `quic_listen_addr_v6 = "${quic && ipv6 ? '/ip6/::1/udp/0/quic-v1' : ''}"`,
+    ...network,
     '',
     '[logging]',
     `level = "${level}"`,
