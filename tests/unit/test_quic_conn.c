@@ -646,3 +646,47 @@ Test(quic_conn, peer_stop_sending_resets_the_writer)
     cr_assert_eq(cli.close_err, RLY_ERR_RESET, "%s", rly_strerror(cli.close_err));
     pair_free(&p);
 }
+
+/* The same while the writer is blocked on the peer's stream window (the reader consumed nothing,
+ * as a relay destination that stopped reading), and with nothing of the writer's reaching the
+ * reader any more: so the reader never answers the writer's RESET_STREAM with its own, as a peer
+ * that only stops reading (go's CancelRead) would not either. No send attempt meets the shut
+ * write side while the stream is blocked: only the STOP_SENDING itself can tell the writer. */
+Test(quic_conn, peer_stop_sending_reaches_a_blocked_writer)
+{
+    static uint8_t scratch[RLY_QUIC_MAX_PKT];
+    pair p;
+    pair_init(&p);
+    memset(&cli, 0, sizeof(cli));
+    memset(sink_got, 0, sizeof(sink_got));
+    nsinks = 0;
+    sink_consumes = false;
+    for (size_t i = 0; i < sizeof(pattern); i++)
+        pattern[i] = (uint8_t)(i * 13u);
+    pair_connect(&p);
+    rly_qconn_set_events(p.server, &lazy_events, NULL);
+    cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
+    rly_stream_set_handler(cli.s, &echo_handler, &cli);
+    pump_client(&cli);
+    steps(&p, 50);
+    cr_assert_eq(nsinks, 1);
+    cr_assert_lt(sink_got[0], cli.sent, "the window holds the rest back (got %zu of %zu)",
+                 sink_got[0], cli.sent);
+    cr_assert_not(cli.closed);
+    cr_assert_eq(rly_qconn_stop_reading(sink_streams[0]), 0);
+    for (int r = 0; r < 200 && !cli.closed; r++) {
+        flush(&p, false); /* server -> client */
+        for (int i = 0; i < 64 && rly_qconn_send(p.client, scratch, sizeof(scratch), p.now) > 0;
+             i++)
+            ; /* client -> nowhere */
+        p.now += RLY_NS_PER_MS;
+        if (rly_qconn_expiry(p.server) <= p.now)
+            RLY_IGNORE(rly_qconn_handle_expiry(p.server, p.now));
+        if (rly_qconn_expiry(p.client) <= p.now)
+            RLY_IGNORE(rly_qconn_handle_expiry(p.client, p.now));
+    }
+    cr_assert(cli.closed, "the blocked writer was told (sent %zu, delivered %zu)", cli.sent,
+              sink_got[0]);
+    cr_assert_eq(cli.close_err, RLY_ERR_RESET, "%s", rly_strerror(cli.close_err));
+    pair_free(&p);
+}

@@ -84,9 +84,11 @@ struct rly_qconn {
     rly_peerid peer;
     int verify_err;
     bool is_established;
-    bool close_pending; /* a CONNECTION_CLOSE is to be sent once */
-    bool has_stopped;   /* some stream has peer_stopped set */
-    bool is_closed;     /* nothing more goes out */
+    bool close_pending;   /* a CONNECTION_CLOSE is to be sent once */
+    bool has_stopped;     /* some stream has peer_stopped set */
+    bool recheck_blocked; /* a datagram came in since the last send: it may have stopped
+                             (STOP_SENDING) a stream that waits on the peer's window */
+    bool is_closed;       /* nothing more goes out */
     int err;
     const rly_qconn_events *ev;
     void *ev_ud;
@@ -929,7 +931,7 @@ int rly_qconn_recv(rly_qconn *q, const uint8_t *pkt, size_t len, rly_tstamp now)
     ngtcp2_pkt_info pi = {0};
     int rv = ngtcp2_conn_read_pkt(q->conn, &q->ps.path, &pi, pkt, len, now);
     switch (rv) {
-    case 0: return 0;
+    case 0: q->recheck_blocked = true; return 0;
     case NGTCP2_ERR_DRAINING: return fail(q, RLY_ERR_CLOSED, true); /* the peer closed */
     case NGTCP2_ERR_DROP_CONN: return fail(q, RLY_ERR_PROTO, true);
     case NGTCP2_ERR_CRYPTO:
@@ -966,10 +968,26 @@ rly_ssize rly_qconn_send(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now
     return n;
 }
 
+/* Puts the streams blocked on the peer's window back in the send round: the next write attempt
+ * either blocks again or meets NGTCP2_ERR_STREAM_SHUT_WR, which is how a STOP_SENDING shows (0.12
+ * has no callback for it; a stream with something to send sees it on its own). */
+static void recheck_blocked(rly_qconn *q)
+{
+    q->recheck_blocked = false;
+    for (qstream *st = q->streams; st; st = st->next) {
+        if (st->is_blocked && !st->is_done) {
+            st->is_blocked = false;
+            send_list_add(st);
+        }
+    }
+}
+
 static rly_ssize send_once(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now)
 {
     if (q->is_closed)
         return 0;
+    if (q->recheck_blocked)
+        recheck_blocked(q);
     ngtcp2_pkt_info pi;
     if (q->close_pending) {
         q->close_pending = false;
