@@ -1054,7 +1054,11 @@ static rly_ssize send_once(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp n
             fail(q, RLY_ERR_PROTO, false);
             return rly_qconn_send(q, dest, cap, now);
         }
-        ngtcp2_conn_update_pkt_tx_time(q->conn, now);
+        /* Paced once the handshake is done. Before, the only RTT is the 333 ms guess, and one
+         * 1200-byte Initial would hold the next flight (the client's certificate and Finished)
+         * back by some 26 ms. */
+        if (ngtcp2_conn_get_handshake_completed(q->conn))
+            ngtcp2_conn_update_pkt_tx_time(q->conn, now);
         return (rly_ssize)n;
     }
     return 0;
