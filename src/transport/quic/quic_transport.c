@@ -78,7 +78,8 @@ struct rly_quic_transport {
     bool close_requested; /* rly_quic_transport_close inside an event */
     rly_quic_closed_cb closed_cb;
     void *closed_ud;
-    rly_udp_rx *rx; /* receive buffers of every socket, allocated with the first socket */
+    rly_udp_rx *rx;     /* receive buffers of every socket, allocated with the first socket */
+    rly_tstamp rx_time; /* when the batch being read came in (one clock read per batch) */
     uint8_t send_buf[RLY_UDP_GSO_MAX_SEGS * RLY_QUIC_MAX_PKT];
 };
 
@@ -419,11 +420,10 @@ static bool conn_announce(quic_conn *c)
 
 /* Sends what |c| has now: consecutive datagrams of one size (the last of a train may be shorter)
  * go out as one GSO train. */
-static void send_burst(quic_conn *c)
+static void send_burst(quic_conn *c, rly_tstamp now)
 {
     rly_quic_transport *t = c->t;
     const struct sockaddr *to = (const struct sockaddr *)&c->remote;
-    rly_tstamp now = uv_hrtime();
     uint8_t *buf = t->send_buf;
     size_t off = 0, seg = 0, nseg = 0;
     for (int i = 0; i < SEND_BURST; i++) {
@@ -454,7 +454,8 @@ static void conn_process(quic_conn *c)
 {
     if (c->is_closed || c->destroy_pending)
         return;
-    send_burst(c);
+    rly_tstamp now = uv_hrtime();
+    send_burst(c, now);
     int err = rly_qconn_error(c->q);
     if (err) {
         conn_destroy(c, err);
@@ -468,7 +469,7 @@ static void conn_process(quic_conn *c)
     if (when == RLY_TSTAMP_MAX)
         uv_timer_stop(&c->timer);
     else
-        uv_timer_start(&c->timer, on_timer, rly_tstamp_ms_until(when, uv_hrtime()), 0);
+        uv_timer_start(&c->timer, on_timer, rly_tstamp_ms_until(when, now), 0);
 }
 
 static void on_timer(uv_timer_t *h)
@@ -528,7 +529,7 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
     if (drv != 0)
         return; /* garbage: dropped */
     quic_conn *c = cid_find(t, vc.dcid, vc.dcidlen);
-    rly_tstamp now = uv_hrtime();
+    rly_tstamp now = t->rx_time;
     if (c && c->destroy_pending)
         return;
     if (c) {
@@ -607,9 +608,11 @@ static void on_readable(uv_poll_t *h, int status, int events)
     if (t->is_closing)
         return;
     enter(t);
-    for (int i = 0; i < RECV_BATCHES && !t->is_closing; i++)
+    for (int i = 0; i < RECV_BATCHES && !t->is_closing; i++) {
+        t->rx_time = uv_hrtime();
         if (rly_udp_recv(&s->u, t->rx, on_datagram, s) < RLY_UDP_RX_MSGS)
             break; /* drained */
+    }
     flush_dirty(t);
     leave(t);
 }
