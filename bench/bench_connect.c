@@ -1,13 +1,24 @@
 /* bench_connect: connection load generator for `make bench` (scripts/bench.sh), built on our own
  * library: one process, one libuv loop, a pool of identities (one rly_swarm each, so the target
  * sees distinct peers, as a relay does), at most --concurrency dials in flight. Every dial runs
- * the full upgrade: TCP, multistream-select /noise, Noise XX, the muxer (early negotiation or
- * multistream-select /yamux/1.0.0) and Yamux; it counts once our side has the connection
- * established (after the third Noise message is written; the target finishes on reading it).
+ * the full upgrade and counts once our side has the connection established:
+ *   - a TCP target (/ip4/<ip>/tcp/<port>/p2p/<id>): TCP, multistream-select /noise, Noise XX, the
+ *     muxer (early negotiation or multistream-select /yamux/1.0.0) and Yamux (established after
+ *     the third Noise message is written; the target finishes on reading it);
+ *   - a QUIC target (/ip4/<ip>/udp/<port>/quic-v1/p2p/<id>): QUIC v1 with TLS 1.3, both sides
+ *     presenting and verifying the libp2p certificate (established when our side has the
+ *     server's Finished and has sent its own; the target verifies our certificate on reading it).
+ *     Each identity creates its QUIC transport (certificate, UDP socket) at its first dial.
+ *     Our side is established one flight before the target has verified our certificate (it
+ *     arrives with our last flight): --ping makes a dial count (and close) only once a ping
+ *     (/ipfs/ping/1.0.0) on the connection is answered, proof that the target finished the
+ *     handshake and verified us. The latency is then to the ping's answer.
  *
  *   bench_connect --dial <multiaddr/p2p/id> --mode churn [--warmup S] [--duration S] ...
- *       new connections per second: each connection is closed (Yamux GoAway, then TCP close) as
- *       soon as it is established; the rate is counted over --duration after --warmup.
+ *       new connections per second: each connection is closed (Yamux GoAway, then TCP close; QUIC:
+ *       CONNECTION_CLOSE) as soon as it is established; the rate is counted over --duration after
+ *       --warmup. With --warmup-all-peers the warm-up also lasts until every identity has
+ *       completed a dial (so a QUIC identity's set-up is never inside the window).
  *   bench_connect --dial <multiaddr/p2p/id> --mode hold --checkpoints 1000,10000 ...
  *       connections stay open; at each checkpoint dialing pauses, --settle-ms passes (the
  *       target's identify etc. finishes) and the memory figures below are taken. With
@@ -22,11 +33,12 @@
  * Output on stdout, one record per line, key=value (machine-readable; scripts/bench.sh parses it):
  *   setup peers=<n> seconds=<s>
  *   mem conns=<n> target=<asked> server_rss_kb=<kb> client_rss_kb=<kb> slab_bytes=<b>
- * slab_source=<slabinfo| meminfo> tcp_objs=<n> sock_inuse=<n> sock_mem_pages=<n> rate
- * mode=<churn|hold> from=<n> handshakes=<n> seconds=<s> per_sec=<r> failed=<n> server_cpu_s=<s>
- * server_cpu_util=<0..1> per_server_cpu_s=<r> client_cpu_util=<0..1> lat_p50_ms=<ms>
- * lat_p99_ms=<ms> done ok=<0|1> Exit codes: 0 ok, 1 failure (a line on stderr says why), 2 usage.
- * Every phase is bounded by
+ *       slab_source=<slabinfo|meminfo> tcp_objs=<n> sock_inuse=<n> sock_mem_pages=<n>
+ *   rate mode=<churn|hold> from=<n> handshakes=<n> seconds=<s> per_sec=<r> failed=<n>
+ *       server_cpu_s=<s> server_cpu_util=<0..1> per_server_cpu_s=<r> client_cpu_util=<0..1>
+ *       lat_p50_ms=<ms> lat_p99_ms=<ms>
+ *   done ok=<0|1>
+ * Exit codes: 0 ok, 1 failure (a line on stderr says why), 2 usage. Every phase is bounded by
  * --timeout. */
 #include <errno.h>
 #include <getopt.h>
@@ -74,6 +86,8 @@ typedef struct bench {
     phase phase;
     unsigned concurrency;
     double warmup_s, duration_s;
+    bool is_warmup_all; /* churn: the warm-up lasts until every identity has completed a dial */
+    bool is_ping;       /* a dial counts once a ping on the new connection is answered */
     unsigned long settle_ms, timeout_s;
     double hold_max_s; /* hold: stop dialing after this long, measure what is open (0: off) */
     bool is_truncated; /* hold: hold_max_s passed before the last checkpoint */
@@ -93,8 +107,11 @@ typedef struct bench {
 
 typedef struct dial_ctx {
     bench *b;
-    uint64_t t0; /* uv_hrtime at the dial */
+    rly_swarm *sw; /* the identity that dials */
+    uint64_t t0;   /* uv_hrtime at the dial */
     bool counted;
+    rly_peerid peer;  /* --ping: the connection being pinged, found again by peer and id */
+    uint64_t conn_id; /* (the connection may be gone when the ping fails) */
 } dial_ctx;
 
 static double now_s(void)
@@ -325,9 +342,10 @@ static void checkpoint_reached(bench *b)
     uv_timer_start(&b->phase_timer, on_settled, b->settle_ms, 0);
 }
 
-static void on_dial(void *ud, rly_conn *c, int err)
+/* A dial is over: |c| established (and with --ping answered a ping), or NULL with |err|. Counts
+ * it, closes (churn) or keeps (hold) the connection, and dials on. */
+static void dial_done(dial_ctx *d, rly_conn *c, int err, const char *what)
 {
-    dial_ctx *d = ud;
     bench *b = d->b;
     b->inflight--;
     if (c) {
@@ -341,7 +359,7 @@ static void on_dial(void *ud, rly_conn *c, int err)
     } else {
         b->failed++;
         if (b->failed <= 5)
-            fprintf(stderr, "bench_connect: dial failed: %s\n", rly_strerror(err));
+            fprintf(stderr, "bench_connect: %s failed: %s\n", what, rly_strerror(err));
     }
     free(d);
     if (b->phase == PH_DRAIN) {
@@ -355,6 +373,37 @@ static void on_dial(void *ud, rly_conn *c, int err)
         return;
     }
     pump(b);
+}
+
+static void on_ping(void *ud, int err, rly_tstamp rtt)
+{
+    dial_ctx *d = ud;
+    rly_conn *c = NULL;
+    if (d->b->phase != PH_CLOSING) /* the swarms may be half closed then */
+        c = rly_swarm_find_conn(d->sw, &d->peer, d->conn_id);
+    if (err != 0 && c && d->b->mode == MODE_CHURN)
+        rly_conn_close(c, 0, "bench ping failed");
+    dial_done(d, err == 0 ? c : NULL, err ? err : RLY_ERR_CLOSED, "ping");
+}
+
+static void on_dial(void *ud, rly_conn *c, int err)
+{
+    dial_ctx *d = ud;
+    if (c && d->b->is_ping) {
+        /* QUIC: our side is established once it has the server's Finished; the server verifies
+         * our certificate when our last flight arrives. The answer to a ping proves it did,
+         * whatever the transport. */
+        d->peer = c->peer;
+        d->conn_id = c->id;
+        int rv = rly_swarm_ping(d->sw, c, on_ping, d);
+        if (rv == 0)
+            return;
+        if (d->b->mode == MODE_CHURN)
+            rly_conn_close(c, 0, "bench ping failed");
+        dial_done(d, NULL, rv, "ping");
+        return;
+    }
+    dial_done(d, c, err, "dial");
 }
 
 static void pump(bench *b)
@@ -380,8 +429,8 @@ static void pump(bench *b)
         }
         d->b = b;
         d->t0 = uv_hrtime();
-        rly_swarm *sw = b->swarms[b->started % b->nswarms];
-        int rv = rly_swarm_dial(sw, &b->target, on_dial, d);
+        d->sw = b->swarms[b->started % b->nswarms];
+        int rv = rly_swarm_dial(d->sw, &b->target, on_dial, d);
         if (rv != 0) {
             free(d);
             fprintf(stderr, "bench_connect: cannot dial: %s\n", rly_strerror(rv));
@@ -443,6 +492,10 @@ static void on_phase_timer(uv_timer_t *t)
 {
     bench *b = t->data;
     if (b->phase == PH_WARMUP) {
+        if (b->is_warmup_all && b->established + b->failed < b->nswarms) {
+            uv_timer_start(&b->phase_timer, on_phase_timer, 50, 0); /* bounded by --timeout */
+            return;
+        }
         b->phase = PH_MEASURE;
         window_start(b);
         uv_timer_start(&b->phase_timer, on_phase_timer, (uint64_t)(b->duration_s * 1000), 0);
@@ -544,6 +597,9 @@ static void usage(FILE *out)
             "  --peers N           identities dialing (default 1000; hold: at most one\n"
             "                      connection per identity when N >= the last checkpoint)\n"
             "  --warmup S          churn: seconds before counting (default 1)\n"
+            "  --warmup-all-peers  churn: and warm up until every identity has dialled once\n"
+            "  --ping              a dial counts (and is closed, churn) once a ping on the new\n"
+            "                      connection is answered: the target has finished its side\n"
             "  --duration S        churn: seconds counted (default 5)\n"
             "  --checkpoints A,B   hold: connection counts to stop at (default 1000,10000)\n"
             "  --settle-ms MS      hold: wait before each memory reading (default 2000)\n"
@@ -561,6 +617,8 @@ int main(int argc, char **argv)
                                          {"concurrency", required_argument, NULL, 'c'},
                                          {"peers", required_argument, NULL, 'p'},
                                          {"warmup", required_argument, NULL, 'w'},
+                                         {"warmup-all-peers", no_argument, NULL, 'W'},
+                                         {"ping", no_argument, NULL, 'g'},
                                          {"duration", required_argument, NULL, 'D'},
                                          {"checkpoints", required_argument, NULL, 'k'},
                                          {"settle-ms", required_argument, NULL, 's'},
@@ -607,6 +665,8 @@ int main(int argc, char **argv)
             if (parse_double(optarg, 0, 60, &b.warmup_s) != 0)
                 goto bad;
             break;
+        case 'W': b.is_warmup_all = true; break;
+        case 'g': b.is_ping = true; break;
         case 'D':
             if (parse_double(optarg, 0.1, 300, &b.duration_s) != 0)
                 goto bad;
@@ -666,6 +726,11 @@ int main(int argc, char **argv)
     st.tcp.max_connections = 20000;
     st.tcp.max_pending_handshakes = 20000;
     st.tcp.keepalive_interval = 0; /* the target's keepalive (if any) still runs */
+    rly_quic_settings_default(&st.quic);
+    st.quic.handshake_timeout = 30 * RLY_NS_PER_S;
+    st.quic.max_connections = 20000;
+    st.quic.max_pending_handshakes = 20000;
+    st.quic.keepalive = 0;
     double t0 = now_s();
     for (size_t i = 0; i < peers; i++) {
         rly_keypair kp;
