@@ -143,6 +143,8 @@ static ngtcp2_socklen sa_len(const struct sockaddr *sa)
 size_t rly_quic_version_negotiation(const uint8_t *pkt, size_t len, uint8_t *dest, size_t cap)
 {
     ngtcp2_version_cid vc;
+    if (len == 0)
+        return 0;
     int rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, RLY_QUIC_SCID_LEN);
     if ((rv != 0 && rv != NGTCP2_ERR_VERSION_NEGOTIATION) || !(pkt[0] & 0x80) || vc.version == 0 ||
         vc.version == NGTCP2_PROTO_VER_V1 || len < NGTCP2_MAX_UDP_PAYLOAD_SIZE)
