@@ -130,8 +130,7 @@ static void leave(rly_quic_transport *t)
     }
 }
 
-/* ---- debug records ----------------------------------------------------------------------------
- */
+/* ---- debug records ---------------------------------------------------------------------- */
 
 /* One debug record about |from| (nothing is formatted unless debug is on). |conn_id| 0: none. */
 static void log_remote(const rly_quic_transport *t, const char *msg, uint64_t conn_id,
@@ -605,8 +604,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
 {
     qsock *s = h->data;
     rly_quic_transport *t = s->t;
-    if (t->is_closing)
-        return;
+    if (t->is_closing || status < 0)
+        return; /* a poll error: the reads would fail too; datagrams wait for the next event */
     enter(t);
     for (int i = 0; i < RECV_BATCHES && !t->is_closing; i++) {
         t->rx_time = uv_hrtime();
