@@ -44,7 +44,8 @@ typedef struct client_opts {
     const char *dial;  /* --dial PEER_ID or MULTIADDR */
     unsigned pings;
     bool identify;
-    const char *echo; /* --echo TEXT */
+    const char *echo;  /* --echo TEXT */
+    const char *token; /* --token TOKEN: authenticate to the relay first */
     bool has_send;
     uint64_t send_bytes;
     bool reserve_only, hold, no_refresh, stall;
@@ -90,6 +91,11 @@ void client_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 const char *client_pid(const rly_peerid *p, char *buf, size_t cap);
 /* client_reason writes |err| as one token for "reason=" ("closed", "reset", "timed_out", ...). */
 const char *client_reason(int err, char *buf, size_t cap);
+
+/* client_auth.c */
+/* client_auth_start authenticates on the relay connection with --token, then calls |next|;
+ * without --token it calls |next| at once. A refusal finishes with EXIT_REFUSED. */
+void client_auth_start(client *c, void (*next)(client *c));
 
 /* client_relay.c */
 /* client_relay_start dials the relay, then RESERVEs (listening) or CONNECTs (--dial PEER_ID).

@@ -359,6 +359,15 @@ static int hop_open(client *c, uint32_t type)
 
 /* ---- the relay connection ------------------------------------------------------------------ */
 
+/* The first hop request on the relay connection (after authentication, if any). */
+static void first_hop(client *c)
+{
+    int rv =
+        hop_open(c, c->mode == MODE_LISTEN ? RLY_CIRCUIT_HOP_RESERVE : RLY_CIRCUIT_HOP_CONNECT);
+    if (rv != 0)
+        client_fail(c, EXIT_FAIL, "cannot open a hop stream", rv);
+}
+
 static void on_relay_dial(void *ud, rly_conn *conn, int err)
 {
     client *c = ud;
@@ -370,10 +379,7 @@ static void on_relay_dial(void *ud, rly_conn *conn, int err)
     c->relay_conn = conn;
     c->relay_id = conn->peer;
     client_out("relay connected peer_id=%s", client_pid(&conn->peer, pid, sizeof(pid)));
-    int rv =
-        hop_open(c, c->mode == MODE_LISTEN ? RLY_CIRCUIT_HOP_RESERVE : RLY_CIRCUIT_HOP_CONNECT);
-    if (rv != 0)
-        client_fail(c, EXIT_FAIL, "cannot open a hop stream", rv);
+    client_auth_start(c, first_hop);
 }
 
 /* Strips a trailing /p2p/<relay> from --relay (the dial checks it; addresses we print add it

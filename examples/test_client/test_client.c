@@ -22,6 +22,7 @@
 #include "app/identity.h"
 #include "client.h"
 #include "crypto/keys.h"
+#include "proto/auth/auth.h"
 
 #define ECHO_TEXT_MAX 4096
 #define NAME_MAX_LEN 64
@@ -158,6 +159,9 @@ static void usage(FILE *out)
             "  --reserve-only      reserve, print the reservation and exit\n"
             "  --no-refresh        listening: never refresh the reservation\n"
             "  --stall             listening: the sink never reads (a slow consumer)\n"
+            "  --token TOKEN       authenticate to the relay first (" RLY_AUTH_PROTOCOL "):\n"
+            "                      its auth_token, or a token minted for our PeerId\n"
+            "                      (relay-server --mint-token); refused: exit 4\n"
             "  --timeout SECS      give up after SECS (exit 3) [default: 30 with --dial or\n"
             "                      --reserve-only, none when listening]\n"
             "  --log-level LEVEL   trace, debug, info, warn, error [default: warn]\n"
@@ -201,6 +205,7 @@ enum {
     OPT_RESERVE_ONLY,
     OPT_NO_REFRESH,
     OPT_STALL,
+    OPT_TOKEN,
 };
 
 static const struct option long_opts[] = {
@@ -215,6 +220,7 @@ static const struct option long_opts[] = {
     {"reserve-only", no_argument, NULL, OPT_RESERVE_ONLY},
     {"no-refresh", no_argument, NULL, OPT_NO_REFRESH},
     {"stall", no_argument, NULL, OPT_STALL},
+    {"token", required_argument, NULL, OPT_TOKEN},
     {"timeout", required_argument, NULL, 't'},
     {"log-level", required_argument, NULL, 'l'},
     {"help", no_argument, NULL, 'h'},
@@ -254,6 +260,11 @@ static int parse_opt(int opt, const char *arg, client_opts *o)
     case OPT_RESERVE_ONLY: o->reserve_only = true; break;
     case OPT_NO_REFRESH: o->no_refresh = true; break;
     case OPT_STALL: o->stall = true; break;
+    case OPT_TOKEN:
+        if (strlen(arg) == 0 || strlen(arg) > RLY_AUTH_TOKEN_MAX)
+            return bad("--token takes 1..1024 bytes", NULL);
+        o->token = arg;
+        break;
     case 't':
         if (!parse_u64(arg, 86400, &v) || v == 0)
             return bad("--timeout takes 1..86400 seconds", arg);

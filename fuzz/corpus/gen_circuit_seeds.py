@@ -15,6 +15,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seedlib  # noqa: E402
+from seedlib import field, uv  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VEC = os.path.join(ROOT, "tests", "vectors", "circuit")
@@ -36,20 +37,6 @@ def rows(name):
                 comment = line[1:].strip()
             elif line:
                 yield comment, line.split("\t")
-
-
-def uv(n):
-    out = b""
-    while n >= 0x80:
-        out += bytes([(n & 0x7F) | 0x80])
-        n >>= 7
-    return out + bytes([n])
-
-
-def field(num, value):
-    if isinstance(value, int):
-        return uv(num << 3) + uv(value)
-    return uv(num << 3 | 2) + uv(len(value)) + value
 
 
 def frame(body):

@@ -14,6 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import seedlib  # noqa: E402
+from seedlib import uv  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VEC = os.path.join(ROOT, "tests", "vectors")
@@ -35,14 +36,6 @@ def rows(name):
 
 def unhex(s):
     return b"" if s == "-" else bytes.fromhex(s)
-
-
-def uv(n):
-    out = b""
-    while n >= 0x80:
-        out += bytes([(n & 0x7F) | 0x80])
-        n >>= 7
-    return out + bytes([n])
 
 
 def msg(text):

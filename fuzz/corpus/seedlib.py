@@ -32,3 +32,19 @@ class Corpus:
         self.names.add(name)
         with open(os.path.join(self.dir, name), "wb") as f:
             f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def uv(n):
+    """The unsigned varint (protobuf, multiformats) of |n|."""
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def field(num, value):
+    """A protobuf field: a varint for an int, length-delimited for bytes."""
+    if isinstance(value, int):
+        return uv(num << 3) + uv(value)
+    return uv(num << 3 | 2) + uv(len(value)) + value

@@ -6,7 +6,7 @@
 #include "app/config.h"
 #include "core/log.h"
 
-enum { OPT_GENERATE = 256, OPT_CHECK, OPT_FORCE };
+enum { OPT_GENERATE = 256, OPT_CHECK, OPT_FORCE, OPT_MINT, OPT_TTL };
 
 static const struct option options[] = {
     {"config", required_argument, NULL, 'c'},
@@ -14,6 +14,8 @@ static const struct option options[] = {
     {"generate-config", no_argument, NULL, OPT_GENERATE},
     {"check-config", no_argument, NULL, OPT_CHECK},
     {"force", no_argument, NULL, OPT_FORCE},
+    {"mint-token", required_argument, NULL, OPT_MINT},
+    {"ttl", required_argument, NULL, OPT_TTL},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -21,9 +23,11 @@ static const struct option options[] = {
 
 static int set_action(rly_cli *cli, rly_cli_action a, char *errmsg, size_t cap)
 {
-    bool busy = cli->action == RLY_CLI_GENERATE_CONFIG || cli->action == RLY_CLI_CHECK_CONFIG;
+    bool busy = cli->action == RLY_CLI_GENERATE_CONFIG || cli->action == RLY_CLI_CHECK_CONFIG ||
+                cli->action == RLY_CLI_MINT_TOKEN;
     if (busy && cli->action != a) {
-        snprintf(errmsg, cap, "--generate-config and --check-config cannot be used together");
+        snprintf(errmsg, cap,
+                 "--generate-config, --check-config and --mint-token cannot be used together");
         return RLY_ERR_INVALID_ARG;
     }
     /* --help and --version win over everything else, as clap does. */
@@ -44,6 +48,25 @@ static int check_level(const char *s, char *errmsg, size_t cap)
     return RLY_ERR_INVALID_ARG;
 }
 
+static int parse_ttl(rly_cli *cli, const char *s, char *errmsg, size_t cap)
+{
+    uint64_t v = 0;
+    size_t n = strlen(s);
+    bool ok = n > 0 && n <= 10 && s[0] != '0';
+    for (size_t i = 0; ok && i < n; i++) {
+        ok = s[i] >= '0' && s[i] <= '9';
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (!ok || v > RLY_CLI_MINT_TTL_MAX) {
+        snprintf(errmsg, cap, "invalid value '%s' for '--ttl <SECONDS>' (allowed: 1..%u)", s,
+                 RLY_CLI_MINT_TTL_MAX);
+        return RLY_ERR_INVALID_ARG;
+    }
+    cli->mint_ttl = v;
+    cli->has_ttl = true;
+    return 0;
+}
+
 int rly_cli_parse(rly_cli *cli, int argc, char **argv, char *errmsg, size_t cap)
 {
     int c, rv = 0;
@@ -60,6 +83,11 @@ int rly_cli_parse(rly_cli *cli, int argc, char **argv, char *errmsg, size_t cap)
         case OPT_GENERATE: rv = set_action(cli, RLY_CLI_GENERATE_CONFIG, errmsg, cap); break;
         case OPT_CHECK: rv = set_action(cli, RLY_CLI_CHECK_CONFIG, errmsg, cap); break;
         case OPT_FORCE: cli->force = true; break;
+        case OPT_MINT:
+            cli->mint_peer = optarg;
+            rv = set_action(cli, RLY_CLI_MINT_TOKEN, errmsg, cap);
+            break;
+        case OPT_TTL: rv = parse_ttl(cli, optarg, errmsg, cap); break;
         case 'h': cli->action = RLY_CLI_HELP; break;
         case 'V':
             if (cli->action != RLY_CLI_HELP)
@@ -79,6 +107,13 @@ int rly_cli_parse(rly_cli *cli, int argc, char **argv, char *errmsg, size_t cap)
         snprintf(errmsg, cap, "unexpected argument '%s' (see --help)", argv[optind]);
         rv = RLY_ERR_INVALID_ARG;
     }
+    if (rv == 0 && cli->has_ttl && cli->action != RLY_CLI_MINT_TOKEN &&
+        cli->action != RLY_CLI_HELP && cli->action != RLY_CLI_VERSION) {
+        snprintf(errmsg, cap, "--ttl only applies to --mint-token");
+        rv = RLY_ERR_INVALID_ARG;
+    }
+    if (rv == 0 && !cli->has_ttl)
+        cli->mint_ttl = RLY_CLI_MINT_TTL_DEFAULT;
     if (rv == 0 && cli->force && cli->action == RLY_CLI_RUN) {
         snprintf(errmsg, cap, "--force only applies to --generate-config");
         rv = RLY_ERR_INVALID_ARG;
@@ -90,32 +125,40 @@ void rly_cli_print_help(FILE *out)
 {
     rly_config d;
     rly_config_defaults(&d);
-    fprintf(out, "Mesh Relay Server for NAT traversal and device connectivity\n"
-                 "\n"
-                 "Usage: relay-server [OPTIONS]\n"
-                 "\n"
-                 "Options:\n"
-                 "  -c, --config <CONFIG>\n"
-                 "          Configuration file path [default: ~/.meshnet/relay.toml]\n"
-                 "\n"
-                 "  -l, --log-level <LOG_LEVEL>\n"
-                 "          Override log level (trace, debug, info, warn, error)\n"
-                 "\n"
-                 "      --generate-config\n"
-                 "          Generate default config and exit (refuses to overwrite; see --force)\n"
-                 "\n"
-                 "      --check-config\n"
-                 "          Validate the configuration and exit (0: valid, 1: invalid)\n"
-                 "\n"
-                 "      --force\n"
-                 "          With --generate-config: overwrite an existing file\n"
-                 "\n"
-                 "  -h, --help\n"
-                 "          Print help\n"
-                 "\n"
-                 "  -V, --version\n"
-                 "          Print version\n"
-                 "\n");
+    fprintf(out,
+            "Mesh Relay Server for NAT traversal and device connectivity\n"
+            "\n"
+            "Usage: relay-server [OPTIONS]\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config <CONFIG>\n"
+            "          Configuration file path [default: ~/.meshnet/relay.toml]\n"
+            "\n"
+            "  -l, --log-level <LOG_LEVEL>\n"
+            "          Override log level (trace, debug, info, warn, error)\n"
+            "\n"
+            "      --generate-config\n"
+            "          Generate default config and exit (refuses to overwrite; see --force)\n"
+            "\n"
+            "      --check-config\n"
+            "          Validate the configuration and exit (0: valid, 1: invalid)\n"
+            "\n"
+            "      --force\n"
+            "          With --generate-config: overwrite an existing file\n"
+            "\n"
+            "      --mint-token <PEER_ID>\n"
+            "          Print a token for PEER_ID alone, made from [auth] auth_token, and exit\n"
+            "          (docs/AUTH.md)\n"
+            "\n"
+            "      --ttl <SECONDS>\n"
+            "          With --mint-token: how long the token is valid [default: 86400]\n"
+            "\n"
+            "  -h, --help\n"
+            "          Print help\n"
+            "\n"
+            "  -V, --version\n"
+            "          Print version\n"
+            "\n");
     fprintf(out,
             "Built-in defaults (used when no configuration file exists):\n"
             "  [relay]   max_reservations = %llu, max_reservations_per_peer = %llu,\n"

@@ -3,6 +3,7 @@
 #define RLY_APP_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "core/err.h"
@@ -13,13 +14,23 @@ typedef enum rly_cli_action {
     RLY_CLI_VERSION,
     RLY_CLI_GENERATE_CONFIG,
     RLY_CLI_CHECK_CONFIG,
+    RLY_CLI_MINT_TOKEN,
 } rly_cli_action;
+
+/* --ttl when --mint-token has none: one day. */
+#define RLY_CLI_MINT_TTL_DEFAULT 86400u
+
+/* Longest --ttl: ten years. */
+#define RLY_CLI_MINT_TTL_MAX (10u * 366u * 86400u)
 
 typedef struct rly_cli {
     rly_cli_action action;
     const char *config_path; /* -c/--config; NULL: the default path (borrowed from argv) */
     const char *log_level;   /* -l/--log-level; NULL: from the config */
     bool force;              /* --force (with --generate-config) */
+    const char *mint_peer;   /* --mint-token PEER_ID (borrowed from argv) */
+    uint64_t mint_ttl;       /* --ttl SECONDS (with --mint-token), 1..RLY_CLI_MINT_TTL_MAX */
+    bool has_ttl;
 } rly_cli;
 
 /* rly_cli_parse parses |argv|. On a usage error writes a one-line message to |errmsg| (|cap|

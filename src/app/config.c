@@ -13,6 +13,7 @@
 #include "app/toml.h"
 #include "core/dynbuf.h"
 #include "core/multiaddr.h"
+#include "proto/auth/auth.h"
 
 /* Values and names quoted in messages are cut to this many bytes. */
 #define QUOTE_MAX 160
@@ -706,6 +707,24 @@ static int check_cross(const rly_config *c, const ctx *x)
         return cfg_err(x, line ? line : line_of(c, "network", "tcp_listen_addr_v6"),
                        "[network] tcp_listen_addr and tcp_listen_addr_v6 are both empty; at "
                        "least one TCP listener must be enabled");
+    if (c->auth.auth_enabled) {
+        size_t n = strlen(c->auth.auth_token);
+        line = line_of(c, "auth", "auth_token");
+        if (!line)
+            line = line_of(c, "auth", "auth_enabled");
+        if (strcmp(c->auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) == 0)
+            return cfg_err(x, line,
+                           "[auth] auth_enabled = true with the default auth_token %s: anyone "
+                           "who read the docs could authenticate; set auth_token to a random "
+                           "secret of at least %d bytes (e.g. the output of 'openssl rand -hex "
+                           "32')",
+                           RLY_DEFAULT_AUTH_TOKEN, RLY_AUTH_SECRET_MIN);
+        if (n < RLY_AUTH_SECRET_MIN)
+            return cfg_err(x, line,
+                           "[auth] auth_token is %zu bytes; with auth_enabled = true it must be "
+                           "at least %d (e.g. the output of 'openssl rand -hex 32')",
+                           n, RLY_AUTH_SECRET_MIN);
+    }
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "app/cli.h"
 #include "app/config.h"
@@ -16,6 +17,7 @@
 #include "app/server.h"
 #include "core/mem.h"
 #include "core/peerid.h"
+#include "proto/auth/auth.h"
 
 #define EXIT_USAGE 2
 
@@ -95,6 +97,32 @@ static int load_config(app *a)
                                a->err, sizeof(a->err));
 }
 
+/* --mint-token PEER_ID [--ttl SECONDS]: one line on stdout, the token. */
+static int mint_token(app *a)
+{
+    rly_peerid peer;
+    char token[RLY_AUTH_MINTED_MAX + 1];
+    const char *secret = a->cfg.auth.auth_token;
+    const char *where = a->config_loaded ? a->config_path : "built-in defaults";
+    if (rly_peerid_parse(&peer, a->cli.mint_peer, strlen(a->cli.mint_peer)) != 0) {
+        snprintf(a->err, sizeof(a->err), "--mint-token: '%s' is not a PeerId", a->cli.mint_peer);
+        return fail(a->err);
+    }
+    if (strcmp(secret, RLY_DEFAULT_AUTH_TOKEN) == 0 || strlen(secret) < RLY_AUTH_SECRET_MIN) {
+        snprintf(a->err, sizeof(a->err),
+                 "--mint-token needs [auth] auth_token set to a random secret of at least %d "
+                 "bytes in %s (the relay checks minted tokens against it)",
+                 RLY_AUTH_SECRET_MIN, where);
+        return fail(a->err);
+    }
+    uint64_t expiry = (uint64_t)time(NULL) + a->cli.mint_ttl;
+    if (rly_auth_mint((const uint8_t *)secret, strlen(secret), &peer, expiry, token,
+                      sizeof(token)) < 0)
+        return fail("--mint-token: cannot make the token");
+    printf("%s\n", token);
+    return 0;
+}
+
 static void start_logging(app *a)
 {
     rly_log_sink_init(&a->sink, a->cfg.logging.format, stderr);
@@ -115,12 +143,11 @@ static void log_startup(app *a)
                  RLY_MSG("No configuration file found; using built-in defaults"),
                  RLY_F_STR("path", a->config_path),
                  RLY_F_STR("hint", "run relay-server --generate-config to create one"));
-    if (a->cfg.auth.auth_enabled && strcmp(a->cfg.auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) == 0)
-        RLY_LOGW(&a->log, RLY_TARGET_CONFIG,
-                 RLY_MSG("SECURITY WARNING: auth_enabled = true with the default auth_token "
-                         "CHANGE_ME_IN_PRODUCTION; anyone who read the docs can authenticate. "
-                         "Set a long random auth_token in [auth]"),
-                 RLY_F_STR("path", a->config_loaded ? a->config_path : "built-in defaults"));
+    if (a->cfg.auth.auth_enabled)
+        RLY_LOGI(
+            &a->log, RLY_TARGET_CONFIG,
+            RLY_MSG("Authentication required: RESERVE and CONNECT only after " RLY_AUTH_PROTOCOL),
+            RLY_F_STR("path", a->config_loaded ? a->config_path : "built-in defaults"));
 }
 
 static int run(app *a)
@@ -175,6 +202,8 @@ int main(int argc, char **argv)
         return generate_config(&a);
     if (load_config(&a) != 0)
         return fail(a.err);
+    if (a.cli.action == RLY_CLI_MINT_TOKEN)
+        return mint_token(&a);
     if (a.cli.action == RLY_CLI_CHECK_CONFIG) {
         printf("Configuration OK: %s\n", a.config_loaded ? a.config_path : "built-in defaults");
         return 0;

@@ -15,6 +15,7 @@ typedef struct server {
     uv_signal_t sigint, sigterm;
     rly_swarm *swarm;
     rly_relay *relay;
+    rly_authsvc *auth;
     const rly_log *log;
     rly_peerid peerid;
     rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* dialable listen addresses, without /p2p */
@@ -35,6 +36,8 @@ static void swarm_closed(void *user_data)
     s->swarm = NULL;
     rly_relay_del(s->relay); /* after the swarm: its streams referred to the relay */
     s->relay = NULL;
+    rly_authsvc_del(s->auth);
+    s->auth = NULL;
     /* Every listener and connection is gone: the signal handles are all that keeps the loop. */
     uv_close((uv_handle_t *)&s->sigint, signal_closed);
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
@@ -268,8 +271,16 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
     if (rv == 0 && (rv = advertise(s, cfg)) != 0)
         snprintf(errmsg, cap, "Cannot sign the relay's peer record: %s", rly_strerror(rv));
     if (rv == 0) {
+        const char *token = cfg->auth.auth_token;
+        rv = rly_authsvc_new(&s->auth, s->swarm, cfg->auth.auth_enabled, (const uint8_t *)token,
+                             strlen(token), s->log, rly_mem_default());
+        if (rv != 0)
+            snprintf(errmsg, cap, "Cannot start the authentication service: %s", rly_strerror(rv));
+    }
+    if (rv == 0) {
         rly_relay_settings rs;
         relay_settings(cfg, &rs);
+        rs.auth = s->auth;
         rv = rly_relay_new(&s->relay, s->swarm, &rs, s->log, rly_mem_default());
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the relay service: %s", rly_strerror(rv));

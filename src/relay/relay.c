@@ -63,6 +63,7 @@ void rly_relay_settings_default(rly_relay_settings *s)
     s->max_circuit_bytes = 10485760;
     s->hop_timeout = 30 * RLY_NS_PER_S;
     s->stop_timeout = 30 * RLY_NS_PER_S;
+    s->auth = NULL;
 }
 
 /* ---- events --------------------------------------------------------------------------------- */
@@ -482,6 +483,18 @@ static void decide(hop_ctx *x)
     const rly_circuit_hop_msg *req = rly_hop_get_request(&x->hop);
     if (x->r->is_shutting_down) {
         reply_status(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED);
+        return;
+    }
+    rly_conn *c = x->s->conn;
+    if (x->r->settings.auth && !rly_authsvc_is_authenticated(x->r->settings.auth, c)) {
+        static const char why[] =
+            "not authenticated (auth_enabled: run " RLY_AUTH_PROTOCOL " with the token first)";
+        if (req->type == RLY_CIRCUIT_HOP_RESERVE)
+            log_reservation_denied(x->r, &c->peer, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, why);
+        else
+            log_circuit_denied(x->r, &c->peer, req->has_peer ? &req->peer : NULL,
+                               RLY_CIRCUIT_STATUS_PERMISSION_DENIED, why);
+        reply_status(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED);
         return;
     }
     if (req->type == RLY_CIRCUIT_HOP_RESERVE)

@@ -32,6 +32,7 @@ struct rly_conn {
     rly_multiaddr local;   /* our side of it */
     const char *transport; /* "tcp" or "quic-v1" */
     void *swarm_data;      /* owned by the swarm */
+    uint32_t app_flags;    /* for the layers above (relay/authsvc.h: RLY_CONN_APP_*); 0 at first */
 };
 
 /* rly_conn_open_stream: see rly_conn_ops.open_stream. */

@@ -20,8 +20,8 @@ check "test_client reached the relay's PeerId" grep -qx "connected peer_id=$PID"
 check "two pings" [ "$(grep -c '^ping rtt_ms=' "$TMP_ROOT/c.out")" -eq 2 ]
 check "identify: agent and protocol version" \
     grep -q '^identify agent=mesh-relay/[0-9.]* protocol_version=ipfs/0.1.0 ' "$TMP_ROOT/c.out"
-check "identify: protocols (hop advertised)" \
-    grep -qE 'protocols=/ipfs/id/1.0.0,/ipfs/id/push/1.0.0,/ipfs/ping/1.0.0,/libp2p/circuit/relay/0.2.0/hop( |$)' \
+check "identify: protocols (auth and hop advertised)" \
+    grep -qE 'protocols=/ipfs/id/1.0.0,/ipfs/id/push/1.0.0,/ipfs/ping/1.0.0,/meshnet/relay-auth/1.0.0,/libp2p/circuit/relay/0.2.0/hop( |$)' \
     "$TMP_ROOT/c.out"
 check "identify: the listen address is announced" grep -qE "listen_addrs=([^ ]*,)?$LISTEN(,| )" \
     "$TMP_ROOT/c.out"

@@ -61,15 +61,15 @@ run_relay "$H" "$O" --config "$TMP_ROOT/dir.toml"
 check "a directory as config exits 1" [ $? -eq 1 ]
 check "a directory as config: one line naming it" one_line_error "$O.err" "dir.toml"
 
-# Auth enabled with the default token: loud warning at start-up (and the relay still starts).
+# Auth enabled with the default token, or a short one: refused, naming the file and key.
 loopback_config "$C" '[auth]' 'auth_enabled = true'
-if start_relay "$H" "$O" --config "$C"; then
-    pass "auth_enabled with the default token starts"
-    check "and warns loudly about the default token" \
-        grep -qE 'WARN.*SECURITY WARNING.*CHANGE_ME_IN_PRODUCTION' "$O.err"
-    stop_relay "$RELAY_PID" TERM
-    check "stops cleanly" [ "$STOP_RC" = 0 ]
-else
-    failt "auth_enabled with the default token starts" "$(cat "$O.err")"
-fi
+run_relay "$H" "$O" --config "$C"
+check "auth_enabled with the default token exits 1" [ $? -eq 1 ]
+check "auth_enabled with the default token: one line naming the key" \
+    one_line_error "$O.err" "relay.toml:[0-9]+: \\[auth\\] auth_enabled = true with the default auth_token CHANGE_ME_IN_PRODUCTION"
+loopback_config "$C" '[auth]' 'auth_enabled = true' "auth_token = 'too-short'"
+run_relay "$H" "$O" --config "$C"
+check "auth_enabled with a 9-byte token exits 1" [ $? -eq 1 ]
+check "a 9-byte token: one line saying how long it must be" \
+    one_line_error "$O.err" "auth_token is 9 bytes; with auth_enabled = true it must be at least 32"
 finish

@@ -42,10 +42,15 @@ const VOUCHER_TYPE = Buffer.from([0x03, 0x02])
 
 // ---- relay + cleanup -------------------------------------------------------------------------
 
-/** loopbackConfig() with a [relay] table (e.g. { max_circuit_bytes: 65536 }). */
-function relayConfig (limits = {}) {
+/**
+ * loopbackConfig() with a [relay] table (e.g. { max_circuit_bytes: 65536 }) and, with `auth` (a
+ * token), authentication on.
+ */
+function relayConfig (limits = {}, auth = null) {
   const rel = Object.entries(limits).map(([k, v]) => `${k} = ${v}`)
-  return loopbackConfig({ extra: rel.length > 0 ? ['', '[relay]', ...rel] : [] })
+  const extra = rel.length > 0 ? ['', '[relay]', ...rel] : []
+  if (auth != null) extra.push('', '[auth]', 'auth_enabled = true', `auth_token = '${auth}'`)
+  return loopbackConfig({ extra })
 }
 
 /**
@@ -53,8 +58,8 @@ function relayConfig (limits = {}) {
  * test_client to stop afterwards (returns x). When `fn` succeeds, the relay must still be running
  * and must exit 0 after SIGTERM. Failures carry the relay's output tail.
  */
-async function withRelay (fn, { limits = {} } = {}) {
-  const relay = await startRelay({ config: relayConfig(limits) })
+async function withRelay (fn, { limits = {}, auth = null } = {}) {
+  const relay = await startRelay({ config: relayConfig(limits, auth) })
   const nodes = []
   const clients = []
   const track = x => {
@@ -617,6 +622,30 @@ test('limits: max_circuit_duration_secs = 2 resets a circuit after ~2 s', { time
 })
 
 // ---- 5. no reservation -------------------------------------------------------------------------
+
+test('auth on: a js node without a token is refused its reservation (PERMISSION_DENIED); auth off: it gets one', { timeout: 60_000 }, async () => {
+  await withRelay(async ({ relay, track }) => {
+    let node
+    let listenErr
+    try {
+      node = await relayClient(relay, { listenOnRelay: true })
+    } catch (err) {
+      listenErr = err
+    }
+    if (node != null) {
+      track(node)
+      assert.fail(`a js node without a token listens on ${circuitListenAddr(relay)} with auth on: ${node.getMultiaddrs()}`)
+    }
+    assert.match(errorText(listenErr), /PERMISSION_DENIED/, `js's listen error does not say PERMISSION_DENIED: ${errorText(listenErr)}`)
+    const denied = await relay.waitForLog(l => l.message === 'ReservationReqDenied', { what: 'ReservationReqDenied' })
+    assert.equal(denied.fields.status, 'PERMISSION_DENIED', denied.line)
+    assert.match(denied.fields.reason, /not authenticated/, denied.line)
+  }, { auth: 'a-test-secret-of-more-than-32-bytes-0123456789' })
+  await withRelay(async ({ relay, track }) => {
+    const node = track(await relayClient(relay, { listenOnRelay: true }))
+    await eventLog(relay, 'ReservationReqAccepted', { peer_id: node.peerId.toString() })
+  })
+})
 
 test('dialling a peer without a reservation through the relay fails with NO_RESERVATION', { timeout: 60_000 }, async () => {
   await withRelay(async ({ relay, track }) => {

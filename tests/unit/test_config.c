@@ -157,7 +157,7 @@ Test(config, applies_every_type)
                        "quic_listen_addr = \"\"\n"
                        "quic_listen_addr_v6 = '/ip6/::1/udp/4002/quic-v1'\n"
                        "[auth]\n"
-                       "auth_token = \"s3cr\\u00e9t\"\n"
+                       "auth_token = \"s3cr\\u00e9t-and-32-bytes-or-more-for-auth\"\n"
                        "auth_enabled = true\n"
                        "[logging]\n"
                        "level = \"debug\"\n"
@@ -175,7 +175,7 @@ Test(config, applies_every_type)
     cr_assert_str_eq(cfg.network.tcp_listen_addr_v6, "");
     cr_assert_str_eq(cfg.network.quic_listen_addr, "");
     cr_assert_str_eq(cfg.network.quic_listen_addr_v6, "/ip6/::1/udp/4002/quic-v1");
-    cr_assert_str_eq(cfg.auth.auth_token, "s3cr\xc3\xa9t");
+    cr_assert_str_eq(cfg.auth.auth_token, "s3cr\xc3\xa9t-and-32-bytes-or-more-for-auth");
     cr_assert_eq(cfg.auth.auth_enabled, true);
     cr_assert_eq(cfg.logging.level, RLY_LOG_DEBUG);
     cr_assert_eq(cfg.logging.format, RLY_LOG_FORMAT_JSON);
@@ -527,6 +527,21 @@ Test(config, empty_token)
     invalid("[auth]\nauth_token = \"\"\n", "relay.toml:2: [auth] auth_token must not be empty");
     invalid("[auth]\nauth_enabled = true\nauth_token = ''\n",
             "relay.toml:3: [auth] auth_token must not be empty");
+}
+
+Test(config, auth_needs_a_real_token)
+{
+    invalid("[auth]\nauth_enabled = true\n",
+            "relay.toml:2: [auth] auth_enabled = true with the default auth_token "
+            "CHANGE_ME_IN_PRODUCTION: anyone who read the docs could authenticate; set auth_token "
+            "to a random secret of at least 32 bytes (e.g. the output of 'openssl rand -hex 32')");
+    invalid("[auth]\nauth_token = 'short-but-not-default'\nauth_enabled = true\n",
+            "relay.toml:2: [auth] auth_token is 21 bytes; with auth_enabled = true it must be at "
+            "least 32 (e.g. the output of 'openssl rand -hex 32')");
+    cr_assert_eq(load("[auth]\nauth_token = '0123456789abcdef0123456789abcdef'\nauth_enabled = "
+                      "true\n"),
+                 0, "32 bytes are enough");
+    cr_assert_eq(load("[auth]\nauth_token = 'short'\n"), 0, "any token while auth is off");
 }
 
 Test(config, later_keys_override_earlier_lines)

@@ -1,0 +1,57 @@
+/* authsvc.h: the relay's token authentication service on the swarm (docs/AUTH.md): answers
+ * /meshnet/relay-auth/1.0.0 (proto/auth/auth.h) and marks a connection authenticated
+ * (RLY_CONN_APP_AUTHENTICATED in rly_conn.app_flags) when its peer presents the shared token or a
+ * token minted for it. The relay service refuses RESERVE and CONNECT on connections without the
+ * mark while auth is required.
+ *
+ * Failed attempts are rate limited per source address (IPv4, IPv6 by /56): a burst of
+ * RLY_AUTHSVC_FAIL_BURST, then one more every RLY_AUTHSVC_FAIL_REFILL_S seconds; over it an
+ * attempt is answered RESOURCE_LIMIT_EXCEEDED without looking at the token. Each failure is one
+ * WARN record on relay_server::events, for fail2ban and the like:
+ *   AuthFailed peer_id=<id> ip=<address> transport=<tcp|quic-v1> reason="<why>"
+ * and a success one INFO record: Authenticated peer_id=<id> ip=<address> token=<shared|minted>.
+ * An exchange not finished within RLY_AUTHSVC_TIMEOUT_S seconds is reset. */
+#ifndef RLY_RELAY_AUTHSVC_H
+#define RLY_RELAY_AUTHSVC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "proto/auth/auth.h"
+#include "swarm/swarm.h"
+
+/* The rly_conn.app_flags bit set on an authenticated connection. */
+#define RLY_CONN_APP_AUTHENTICATED 0x1u
+
+#define RLY_AUTHSVC_FAIL_BURST 5
+#define RLY_AUTHSVC_FAIL_REFILL_S 12
+#define RLY_AUTHSVC_TIMEOUT_S 10
+/* Source addresses whose failures are counted (more share slots: the oldest is forgotten). */
+#define RLY_AUTHSVC_FAIL_SLOTS 4096
+
+typedef struct rly_authsvc rly_authsvc;
+
+/* rly_authsvc_new registers the protocol on |sw| (borrowed; it must outlive the service until
+ * rly_authsvc_del) with the shared |secret| (|len| bytes, copied; may be empty when |required| is
+ * false: then every request is answered OK and nothing is checked, so clients that always send a
+ * token work against any relay). Returns 0, RLY_ERR_NOMEM, RLY_ERR_LIMIT (protocol table full)
+ * or RLY_ERR_INVALID_ARG (required with an empty secret, or a secret over RLY_AUTH_TOKEN_MAX). */
+RLY_NODISCARD int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, bool required,
+                                  const uint8_t *secret, size_t len, const rly_log *log,
+                                  rly_mem *mem);
+
+/* rly_authsvc_is_required: whether tokens are checked. */
+bool rly_authsvc_is_required(const rly_authsvc *a);
+
+/* rly_authsvc_is_authenticated: whether |c| may RESERVE and CONNECT (always, when not required). */
+bool rly_authsvc_is_authenticated(const rly_authsvc *a, const rly_conn *c);
+
+/* rly_authsvc_del resets the exchanges in progress and frees |a| (NULL-safe). Call before the
+ * swarm closes, or after it has (then nothing is left to reset). */
+void rly_authsvc_del(rly_authsvc *a);
+
+#endif
