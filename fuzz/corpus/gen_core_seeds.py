@@ -65,7 +65,18 @@ def peerid():
     c.add("multibase_b58_zeros", "z111")
 
 
+def cidr():
+    c = seedlib.Corpus("cidr", MAX_SEEDS, 40)
+    for text in ["203.0.113.0/24", "0.0.0.0/0", "127.0.0.1", "10.1.2.3/8", "2001:db8::/32", "::1",
+                 "::/0", "::ffff:10.0.0.1/104", "2001:db8:ffff:ffff::1/33"]:
+        c.add("ok_" + text, text)
+    for text in ["", "/8", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/024", "::/129", "fe80::1%eth0",
+                 "1.2.3.4.5", "10.0.0.0/8/8", "10.0.0.0\x00/8"]:
+        c.add("bad_" + text, text)
+
+
 if __name__ == "__main__":
+    cidr()
     varint()
     multiaddr_bytes()
     multiaddr_str()

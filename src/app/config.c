@@ -30,6 +30,8 @@ typedef enum ktype {
     K_LEVEL,    /* rly_log_level; TOML string */
     K_FORMAT,   /* rly_log_format; TOML string */
     K_ADDRLIST, /* network.external_addrs: TOML array of multiaddr strings */
+    K_PEERS,    /* rly_peer_list; TOML array of PeerId strings */
+    K_CIDRS,    /* rly_cidr_list; TOML array of CIDR strings */
 } ktype;
 
 typedef enum kcheck {
@@ -59,6 +61,11 @@ typedef struct keydesc {
 #define KEY_U64(sec, name, lo, hi, def, doc)                                                       \
     {                                                                                              \
 #sec, #name, K_U64, C_RANGE, FIELD(sec, name), 0, lo, hi, def, NULL, doc                   \
+    }
+#define KEY_ACL(name, type, doc)                                                                   \
+    {                                                                                              \
+        "acl", #name, type, C_NONE, offsetof(rly_config, acl.name), 0, 0, RLY_ACL_MAX, 0, NULL,    \
+            doc                                                                                    \
     }
 #define KEY_ADDR(sec, name, check, def, doc)                                                       \
     {                                                                                              \
@@ -94,6 +101,13 @@ static const keydesc keys[] = {
      RLY_DEFAULT_AUTH_TOKEN, "Shared secret for token validation"},
     {"auth", "auth_enabled", K_BOOL, C_NONE, FIELD(auth, auth_enabled), 0, 0, 0, 0, NULL,
      "Enable for production"},
+    KEY_ACL(reserve_allow_peers, K_PEERS, "PeerIds that may reserve ([] and no CIDRs: all)"),
+    KEY_ACL(reserve_allow_cidrs, K_CIDRS, "addresses that may reserve, e.g. \"10.0.0.0/8\""),
+    KEY_ACL(connect_allow_peers, K_PEERS, "PeerIds that may connect through the relay"),
+    KEY_ACL(connect_allow_cidrs, K_CIDRS, "addresses that may connect through the relay"),
+    KEY_ACL(deny_peers, K_PEERS, "PeerIds refused at connection time"),
+    KEY_ACL(deny_cidrs, K_CIDRS, "addresses refused at connection time"),
+    KEY_ACL(trusted_peers, K_PEERS, "PeerIds whose circuits have no duration or data limit"),
     {"logging", "level", K_LEVEL, C_NONE, FIELD(logging, level), 0, 0, 0, 0, "info",
      "trace, debug, info, warn, error"},
     {"logging", "log_format", K_FORMAT, C_NONE, FIELD(logging, format), 0, 0, 0, 0, "pretty",
@@ -112,6 +126,9 @@ static const sectiondesc sections[] = {
     {"network", "# Listen multiaddrs (\"\" disables a listener; at least one TCP listener must "
                 "stay enabled)\n# and connection limits."},
     {"auth", "# IMPORTANT: change auth_token before enabling authentication in production!"},
+    {"acl", "# Access control: PeerIds (\"12D3KooW...\") and CIDRs (\"203.0.113.0/24\", "
+            "\"2001:db8::/32\"),\n"
+            "# at most 128 per list. Deny wins over allow."},
     {"logging", NULL},
 };
 
@@ -291,7 +308,7 @@ static int unknown_section(const ctx *x, const rly_toml_table *t)
                        t->name, near);
     return cfg_err(x, t->line,
                    "unknown section [%.*s] (valid sections: [relay], [network], [auth], "
-                   "[logging])",
+                   "[acl], [logging])",
                    clip_str(t->name), t->name);
 }
 
@@ -325,7 +342,7 @@ static int root_key(const ctx *x, const rly_toml_entry *e)
                        clip_str(e->key), e->key, k->key, k->section);
     return cfg_err(x, e->line,
                    "unknown key '%.*s' outside any section (keys belong in [relay], [network], "
-                   "[auth] or [logging])",
+                   "[auth], [acl] or [logging])",
                    clip_str(e->key), e->key);
 }
 
@@ -337,7 +354,9 @@ static rly_toml_type toml_type_of(ktype t)
     case K_STR:
     case K_LEVEL:
     case K_FORMAT: return RLY_TOML_STRING;
-    case K_ADDRLIST: return RLY_TOML_ARRAY;
+    case K_ADDRLIST:
+    case K_PEERS:
+    case K_CIDRS: return RLY_TOML_ARRAY;
     }
     return RLY_TOML_STRING;
 }
@@ -416,6 +435,33 @@ static int store_list(rly_config *c, const keydesc *k, const rly_toml_value *v, 
     return 0;
 }
 
+/* store_acl parses a PeerId or CIDR list key; a bad entry is named by its position and text. */
+static int store_acl(rly_config *c, const keydesc *k, const rly_toml_value *v, uint32_t line,
+                     const ctx *x)
+{
+    bool peers = k->type == K_PEERS;
+    if (v->v.arr.len > k->max)
+        return cfg_err(x, line, "[%s] %s lists %zu entries (at most %llu)", k->section, k->key,
+                       v->v.arr.len, (unsigned long long)k->max);
+    for (size_t i = 0; i < v->v.arr.len; i++) {
+        const rly_toml_string *item = &v->v.arr.items[i];
+        int rv =
+            peers
+                ? rly_peerid_parse(&((rly_peer_list *)field(c, k))->items[i], item->ptr, item->len)
+                : rly_cidr_parse(&((rly_cidr_list *)field(c, k))->items[i], item->ptr, item->len);
+        if (rv != 0)
+            return cfg_err(x, line, "[%s] %s: entry %zu \"%.*s\" is not a %s", k->section, k->key,
+                           i + 1, clip(item->len), item->ptr,
+                           peers ? "PeerId (12D3KooW... or Qm...)"
+                                 : "CIDR (203.0.113.0/24, 2001:db8::/32 or one address)");
+    }
+    if (peers)
+        ((rly_peer_list *)field(c, k))->n = v->v.arr.len;
+    else
+        ((rly_cidr_list *)field(c, k))->n = v->v.arr.len;
+    return 0;
+}
+
 static int apply_entry(rly_config *c, const char *section, const rly_toml_entry *e, const ctx *x)
 {
     const rly_toml_value *v = &e->value;
@@ -437,6 +483,8 @@ static int apply_entry(rly_config *c, const char *section, const rly_toml_entry 
         *(bool *)field(c, k) = v->v.b;
     } else if (k->type == K_ADDRLIST) {
         rv = store_list(c, k, v, e->line, x);
+    } else if (k->type == K_PEERS || k->type == K_CIDRS) {
+        rv = store_acl(c, k, v, e->line, x);
     } else {
         rv = store_string(c, k, v->v.s.ptr, v->v.s.len, e->line, x);
     }
@@ -478,7 +526,8 @@ void rly_config_defaults(rly_config *c)
             *(uint64_t *)field(c, k) = k->def_u;
         else if (k->type == K_BOOL)
             *(bool *)field(c, k) = k->def_u != 0;
-        else if (k->type != K_ADDRLIST) /* lists default to empty: the memset */
+        else if (k->type != K_ADDRLIST && k->type != K_PEERS && k->type != K_CIDRS)
+            /* lists default to empty: the memset */
             RLY_ASSERT(store_string(c, k, k->def_s, strlen(k->def_s), 0, &quiet) == 0);
     }
 }
@@ -681,6 +730,8 @@ static int check_key(const rly_config *c, const keydesc *k, const ctx *x)
         return 0;
     case K_BOOL: return 0;
     case K_ADDRLIST: return check_list(c, k, line, x);
+    case K_PEERS:
+    case K_CIDRS: return 0; /* parsed as they were stored */
     }
     return 0;
 }
@@ -757,7 +808,7 @@ static void put_key(char *buf, size_t *pos, const keydesc *k)
         put(buf, pos, "%s = %llu", k->key, (unsigned long long)k->def_u);
     } else if (k->type == K_BOOL) {
         put(buf, pos, "%s = %s", k->key, k->def_u ? "true" : "false");
-    } else if (k->type == K_ADDRLIST) {
+    } else if (k->type == K_ADDRLIST || k->type == K_PEERS || k->type == K_CIDRS) {
         put(buf, pos, "%s = []", k->key);
     } else {
         /* Defaults are plain text: no quote or backslash that would need an escape. */

@@ -281,6 +281,7 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
         rly_relay_settings rs;
         relay_settings(cfg, &rs);
         rs.auth = s->auth;
+        rs.acl = &cfg->acl; /* the config outlives the server run */
         rv = rly_relay_new(&s->relay, s->swarm, &rs, s->log, rly_mem_default());
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the relay service: %s", rly_strerror(rv));

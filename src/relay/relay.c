@@ -64,6 +64,7 @@ void rly_relay_settings_default(rly_relay_settings *s)
     s->hop_timeout = 30 * RLY_NS_PER_S;
     s->stop_timeout = 30 * RLY_NS_PER_S;
     s->auth = NULL;
+    s->acl = NULL;
 }
 
 /* ---- events --------------------------------------------------------------------------------- */
@@ -131,6 +132,30 @@ static void on_dropped(void *ud, const rly_reservation_info *info)
     RLY_LOGD(r->log, RLY_TARGET_RELAY, RLY_MSG("Reservation dropped: its connection closed"),
              RLY_F_STR("peer_id", pid_text(&info->peer, a, sizeof(a))),
              RLY_F_U64("conn_id", info->conn_id));
+}
+
+/* |c|'s remote IP address in |ss| (NULL when it has none, e.g. a relayed connection). */
+static const struct sockaddr *conn_sockaddr(const rly_conn *c, struct sockaddr_storage *ss)
+{
+    uint32_t tr = 0;
+    bool quic = false;
+    if (rly_multiaddr_to_sockaddr(&c->remote, ss, &tr, &quic) != 0)
+        return NULL;
+    return (const struct sockaddr *)ss;
+}
+
+/* [acl] deny_peers / deny_cidrs: closed as soon as the peer is known. */
+static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
+{
+    rly_relay *r = ud;
+    struct sockaddr_storage ss;
+    if (!r->settings.acl || !rly_acl_is_denied(r->settings.acl, &c->peer, conn_sockaddr(c, &ss)))
+        return;
+    char a[RLY_PEERID_STR_MAX];
+    RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ConnectionDenied"),
+             RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))),
+             RLY_F_STR("reason", "denied by [acl] deny_peers or deny_cidrs"));
+    rly_conn_close(c, RLY_ERR_PERMISSION_DENIED, "denied by [acl]");
 }
 
 static void on_conn_closed(void *ud, rly_conn *c, size_t remaining, int err, const char *cause)
@@ -206,11 +231,21 @@ static void reply_status(hop_ctx *x, uint32_t status)
     rly_dynbuf_free(&b);
 }
 
-static rly_circuit_limit wire_limit(const rly_relay *r, bool *phas)
+/* Circuits from or to a trusted peer ([acl] trusted_peers) have no limit. |b| may be NULL. */
+static bool is_trusted(const rly_relay *r, const rly_peerid *a, const rly_peerid *b)
 {
+    const rly_acl *acl = r->settings.acl;
+    return acl && (rly_acl_is_trusted(acl, a) || (b && rly_acl_is_trusted(acl, b)));
+}
+
+/* The Limit of circuits between |a| and |b| (NULL: a reservation of |a|). */
+static rly_circuit_limit wire_limit(const rly_relay *r, const rly_peerid *a, const rly_peerid *b,
+                                    bool *phas)
+{
+    bool unlimited = is_trusted(r, a, b);
     rly_circuit_limit l = {
-        .duration = (uint32_t)(r->settings.max_circuit_duration / RLY_NS_PER_S),
-        .data = r->settings.max_circuit_bytes,
+        .duration = unlimited ? 0 : (uint32_t)(r->settings.max_circuit_duration / RLY_NS_PER_S),
+        .data = unlimited ? 0 : r->settings.max_circuit_bytes,
     };
     *phas = l.duration != 0 || l.data != 0; /* an unlimited relay omits Limit (8.2) */
     return l;
@@ -270,7 +305,7 @@ static void handle_reserve(hop_ctx *x)
         return;
     }
     arm_expiry(r);
-    rly_circuit_limit limit = wire_limit(r, &has_limit);
+    rly_circuit_limit limit = wire_limit(r, &c->peer, NULL, &has_limit);
     rly_dynbuf_init(&voucher, r->mem, RLY_ENVELOPE_MAX);
     rly_dynbuf_init_small(&out, small, sizeof(small), r->mem, RLY_CIRCUIT_MAX_MSG);
     rv = build_reservation(r, &c->peer, expire, now, &rsv, &voucher);
@@ -333,7 +368,7 @@ static void connect_ok(hop_ctx *x, const uint8_t *rest, size_t restlen)
     uint8_t small[64];
     rly_dynbuf out;
     char a[RLY_PEERID_STR_MAX], b[RLY_PEERID_STR_MAX];
-    rly_circuit_limit limit = wire_limit(r, &has_limit);
+    rly_circuit_limit limit = wire_limit(r, &x->src, &x->dst, &has_limit);
     rly_dynbuf_init_small(&out, small, sizeof(small), r->mem, RLY_CIRCUIT_MAX_MSG);
     int rv = rly_hop_reply_connect(&x->hop, has_limit ? &limit : NULL, &out);
     if (rv == 0 && rly_stream_write(x->s, out.data, out.len) != (rly_ssize)out.len)
@@ -345,6 +380,8 @@ static void connect_ok(hop_ctx *x, const uint8_t *rest, size_t restlen)
     }
     uv_timer_stop(&x->timer);
     rly_bridge_limits bl = {r->settings.max_circuit_duration, r->settings.max_circuit_bytes};
+    if (is_trusted(r, &x->src, &x->dst))
+        bl = (rly_bridge_limits){0, 0};
     rly_stream *src = x->s, *dst = x->stop;
     x->phase = PHASE_BRIDGED;
     /* From here the bridge owns both streams (and their close callbacks). */
@@ -426,7 +463,7 @@ static void stop_opened(void *ud, rly_stream *s, int err, const uint8_t *data, s
     x->stop = s;
     x->phase = PHASE_STOP_WAIT;
     rly_stream_set_handler(s, &stop_handler, x);
-    rly_circuit_limit limit = wire_limit(x->r, &has_limit);
+    rly_circuit_limit limit = wire_limit(x->r, &x->src, &x->dst, &has_limit);
     rly_dynbuf_init_small(&out, small, sizeof(small), x->r->mem, RLY_CIRCUIT_MAX_MSG);
     int rv = rly_stop_connect(&x->stopm, &x->src, has_limit ? &limit : NULL,
                               rly_tcp_now() + x->r->settings.stop_timeout, &out);
@@ -494,6 +531,21 @@ static void decide(hop_ctx *x)
         else
             log_circuit_denied(x->r, &c->peer, req->has_peer ? &req->peer : NULL,
                                RLY_CIRCUIT_STATUS_PERMISSION_DENIED, why);
+        reply_status(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED);
+        return;
+    }
+    const rly_acl *acl = x->r->settings.acl;
+    struct sockaddr_storage ss;
+    const struct sockaddr *sa = conn_sockaddr(c, &ss);
+    if (acl && req->type == RLY_CIRCUIT_HOP_RESERVE && !rly_acl_may_reserve(acl, &c->peer, sa)) {
+        log_reservation_denied(x->r, &c->peer, RLY_CIRCUIT_STATUS_PERMISSION_DENIED,
+                               "not allowed to reserve ([acl])");
+        reply_status(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED);
+        return;
+    }
+    if (acl && req->type == RLY_CIRCUIT_HOP_CONNECT && !rly_acl_may_connect(acl, &c->peer, sa)) {
+        log_circuit_denied(x->r, &c->peer, req->has_peer ? &req->peer : NULL,
+                           RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "not allowed to connect ([acl])");
         reply_status(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED);
         return;
     }
@@ -683,7 +735,8 @@ int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *setti
     }
     uv_timer_init(rly_swarm_loop(sw), &r->expiry_timer);
     r->expiry_timer.data = r;
-    rly_swarm_observer obs = {.on_closed = on_conn_closed, .ud = r};
+    rly_swarm_observer obs = {
+        .on_established = on_conn_established, .on_closed = on_conn_closed, .ud = r};
     rly_swarm_set_observer(sw, &obs);
     *pr = r;
     return 0;

@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "relay/acl.h"
 #include "relay/authsvc.h"
 #include "relay/reservation.h"
 #include "swarm/swarm.h"
@@ -26,6 +27,7 @@ typedef struct rly_relay_settings {
     uint64_t max_circuit_bytes;      /* per direction; 0: no data limit */
     rly_tstamp hop_timeout;          /* to read a hop request: 30 s */
     rly_tstamp stop_timeout;         /* to open the STOP stream and get the answer: 30 s */
+    const rly_acl *acl;              /* borrowed; NULL: no access control ([acl]) */
     const rly_authsvc *auth;         /* borrowed; NULL or not required: RESERVE and CONNECT need no
                                         authentication, else PERMISSION_DENIED until the connection has
                                         authenticated */

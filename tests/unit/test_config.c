@@ -264,7 +264,7 @@ Test(config, keys_outside_sections)
                "relay.toml:2: unknown key 'levle' outside any section (did you mean 'level' in "
                "[logging]?)");
     load_fails("zzz = 1\n", "relay.toml:1: unknown key 'zzz' outside any section (keys belong in "
-                            "[relay], [network], [auth] or [logging])");
+                            "[relay], [network], [auth], [acl] or [logging])");
 }
 
 Test(config, unknown_sections)
@@ -276,7 +276,7 @@ Test(config, unknown_sections)
                "relay.toml:1: unknown section [log] (did you mean [logging]?)");
     load_fails("[relay]\nmax_circuits = 5\n\n[metrics]\n",
                "relay.toml:4: unknown section [metrics] (valid sections: [relay], [network], "
-               "[auth], [logging])");
+               "[auth], [acl], [logging])");
     /* The first problem in the file is the one reported. */
     load_fails("[relay]\nbogus = 1\n[xyzzy]\n",
                "relay.toml:2: unknown key 'bogus' in [relay] (valid keys: max_reservations, "
@@ -284,7 +284,7 @@ Test(config, unknown_sections)
                "max_circuit_bytes, reservation_ttl_secs, max_circuits)");
     load_fails("[xyzzy]\n[relay]\nbogus = 1\n",
                "relay.toml:1: unknown section [xyzzy] (valid sections: [relay], [network], "
-               "[auth], [logging])");
+               "[auth], [acl], [logging])");
 }
 
 Test(config, wrong_types)
@@ -737,4 +737,35 @@ Test(config, external_addrs)
                  RLY_ERR_CONFIG);
     cr_assert(strstr(err, "at most 8"), "%s", err);
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
+Test(config, acl_lists)
+{
+    cr_assert_eq(
+        load("[acl]\nreserve_allow_peers = [\"12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQ"
+             "AJU5SA\"]\ndeny_cidrs = [\"10.0.0.0/8\", \"::1\"]\ntrusted_peers = []\n"),
+        0, "%s", msg);
+    cr_assert_eq(validate(), 0, "%s", msg);
+    cr_assert_eq(cfg.acl.reserve_allow_peers.n, 1);
+    cr_assert_eq(cfg.acl.deny_cidrs.n, 2);
+    cr_assert_eq(cfg.acl.deny_cidrs.items[0].prefix, 8);
+    cr_assert_eq(cfg.acl.deny_cidrs.items[1].family, 6);
+    cr_assert_eq(cfg.acl.trusted_peers.n, 0);
+    cr_assert_eq(cfg.acl.connect_allow_cidrs.n, 0, "untouched lists stay empty");
+    done();
+    load_fails("[acl]\ndeny_cidrs = [\"10.0.0.0/8\", \"10.0.0.0/33\"]\n",
+               "relay.toml:2: [acl] deny_cidrs: entry 2 \"10.0.0.0/33\" is not a CIDR "
+               "(203.0.113.0/24, 2001:db8::/32 or one address)");
+    load_fails("[acl]\ntrusted_peers = [\"QmNope\"]\n",
+               "relay.toml:2: [acl] trusted_peers: entry 1 \"QmNope\" is not a PeerId (12D3KooW... "
+               "or Qm...)");
+    load_fails("[acl]\ndeny_peers = \"12D3KooW\"\n",
+               "relay.toml:2: [acl] deny_peers must be an array, got string");
+    char text[4096];
+    size_t n = (size_t)snprintf(text, sizeof(text), "[acl]\nconnect_allow_cidrs = [");
+    for (int i = 0; i < 129; i++)
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\"10.0.%d.0/24\"", i ? "," : "",
+                              i % 250);
+    snprintf(text + n, sizeof(text) - n, "]\n");
+    load_fails(text, "relay.toml:2: [acl] connect_allow_cidrs lists 129 entries (at most 128)");
 }

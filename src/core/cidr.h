@@ -1,0 +1,32 @@
+/* cidr.h: IP networks in CIDR notation ("203.0.113.0/24", "2001:db8::/32", a bare address is one
+ * host), for the access lists and the per-address limits. */
+#ifndef RLY_CORE_CIDR_H
+#define RLY_CORE_CIDR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/err.h"
+
+/* Longest text rly_cidr_parse accepts (an IPv6 address with an embedded IPv4 one and "/128"). */
+#define RLY_CIDR_STR_MAX 50
+
+typedef struct rly_cidr {
+    uint8_t family;   /* 4 or 6 */
+    uint8_t prefix;   /* 0..32 or 0..128 */
+    uint8_t addr[16]; /* network address: the bits past |prefix| are zero */
+} rly_cidr;
+
+/* rly_cidr_parse reads |s| (|len| bytes, no NUL needed): "<IPv4>[/0..32]" or "<IPv6>[/0..128]",
+ * no spaces, the prefix in decimal without leading zeros. Host bits past the prefix are cleared
+ * ("10.1.2.3/8" is 10.0.0.0/8, as go's net.ParseCIDR reads it). Returns 0 or RLY_ERR_INVALID_ARG
+ * (|c| is then zeroed). */
+RLY_NODISCARD int rly_cidr_parse(rly_cidr *c, const char *s, size_t len);
+
+/* rly_cidr_contains: whether the address of |sa| (AF_INET or AF_INET6; other families: false)
+ * lies in |c|. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as the IPv4 address. */
+bool rly_cidr_contains(const rly_cidr *c, const struct sockaddr *sa);
+
+#endif
