@@ -62,6 +62,8 @@ typedef struct keydesc {
     {                                                                                              \
 #sec, #name, K_U64, C_RANGE, FIELD(sec, name), 0, lo, hi, def, NULL, doc                   \
     }
+/* [limits] exempt_cidrs by default: loopback (comma-separated here). */
+#define DEFAULT_EXEMPT "127.0.0.0/8,::1"
 #define KEY_ACL(name, type, doc)                                                                   \
     {                                                                                              \
         "acl", #name, type, C_NONE, offsetof(rly_config, acl.name), 0, 0, RLY_ACL_MAX, 0, NULL,    \
@@ -101,6 +103,16 @@ static const keydesc keys[] = {
      RLY_DEFAULT_AUTH_TOKEN, "Shared secret for token validation"},
     {"auth", "auth_enabled", K_BOOL, C_NONE, FIELD(auth, auth_enabled), 0, 0, 0, 0, NULL,
      "Enable for production"},
+    KEY_U64(limits, max_connections_per_ip, 0, 1000000, 64,
+            "established connections per address (IPv6: per /56); 0: no cap"),
+    KEY_U64(limits, max_reservations_per_ip, 0, 1000000, 8, "reservations per address; 0: no cap"),
+    KEY_U64(limits, reservation_rate_per_peer, 0, 1000000, 30,
+            "RESERVE per minute per peer (burst as many); 0: no limit"),
+    KEY_U64(limits, reservation_rate_per_ip, 0, 1000000, 120, "RESERVE per minute per address"),
+    KEY_U64(limits, circuit_rate_per_peer, 0, 1000000, 120, "CONNECT per minute per peer"),
+    KEY_U64(limits, circuit_rate_per_ip, 0, 1000000, 600, "CONNECT per minute per address"),
+    {"limits", "exempt_cidrs", K_CIDRS, C_NONE, offsetof(rly_config, limits.exempt), 0, 0,
+     RLY_ACL_MAX, 0, DEFAULT_EXEMPT, "addresses never limited"},
     KEY_ACL(reserve_allow_peers, K_PEERS, "PeerIds that may reserve ([] and no CIDRs: all)"),
     KEY_ACL(reserve_allow_cidrs, K_CIDRS, "addresses that may reserve, e.g. \"10.0.0.0/8\""),
     KEY_ACL(connect_allow_peers, K_PEERS, "PeerIds that may connect through the relay"),
@@ -126,6 +138,7 @@ static const sectiondesc sections[] = {
     {"network", "# Listen multiaddrs (\"\" disables a listener; at least one TCP listener must "
                 "stay enabled)\n# and connection limits."},
     {"auth", "# IMPORTANT: change auth_token before enabling authentication in production!"},
+    {"limits", "# Per-address caps and rates (0: none); IPv6 addresses count per /56."},
     {"acl", "# Access control: PeerIds (\"12D3KooW...\") and CIDRs (\"203.0.113.0/24\", "
             "\"2001:db8::/32\"),\n"
             "# at most 128 per list. Deny wins over allow."},
@@ -308,7 +321,7 @@ static int unknown_section(const ctx *x, const rly_toml_table *t)
                        t->name, near);
     return cfg_err(x, t->line,
                    "unknown section [%.*s] (valid sections: [relay], [network], [auth], "
-                   "[acl], [logging])",
+                   "[limits], [acl], [logging])",
                    clip_str(t->name), t->name);
 }
 
@@ -342,7 +355,7 @@ static int root_key(const ctx *x, const rly_toml_entry *e)
                        clip_str(e->key), e->key, k->key, k->section);
     return cfg_err(x, e->line,
                    "unknown key '%.*s' outside any section (keys belong in [relay], [network], "
-                   "[auth], [acl] or [logging])",
+                   "[auth], [limits], [acl] or [logging])",
                    clip_str(e->key), e->key);
 }
 
@@ -516,6 +529,17 @@ static int apply_doc(rly_config *c, const rly_toml_doc *doc, const ctx *x)
     return rv;
 }
 
+/* default_cidrs fills |l| from |text|, comma-separated CIDRs (built in: always valid). */
+static void default_cidrs(rly_cidr_list *l, const char *text)
+{
+    l->n = 0;
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, ",");
+        RLY_ASSERT(l->n < RLY_ACL_MAX && rly_cidr_parse(&l->items[l->n++], p, n) == 0);
+        p += n + (p[n] == ',');
+    }
+}
+
 void rly_config_defaults(rly_config *c)
 {
     static const ctx quiet = {.name = "built-in defaults"};
@@ -526,6 +550,8 @@ void rly_config_defaults(rly_config *c)
             *(uint64_t *)field(c, k) = k->def_u;
         else if (k->type == K_BOOL)
             *(bool *)field(c, k) = k->def_u != 0;
+        else if (k->type == K_CIDRS && k->def_s)
+            default_cidrs((rly_cidr_list *)field(c, k), k->def_s);
         else if (k->type != K_ADDRLIST && k->type != K_PEERS && k->type != K_CIDRS)
             /* lists default to empty: the memset */
             RLY_ASSERT(store_string(c, k, k->def_s, strlen(k->def_s), 0, &quiet) == 0);
@@ -808,6 +834,14 @@ static void put_key(char *buf, size_t *pos, const keydesc *k)
         put(buf, pos, "%s = %llu", k->key, (unsigned long long)k->def_u);
     } else if (k->type == K_BOOL) {
         put(buf, pos, "%s = %s", k->key, k->def_u ? "true" : "false");
+    } else if (k->type == K_CIDRS && k->def_s) {
+        put(buf, pos, "%s = [", k->key);
+        for (const char *p = k->def_s; *p;) {
+            size_t n = strcspn(p, ",");
+            put(buf, pos, "%s\"%.*s\"", p == k->def_s ? "" : ", ", (int)n, p);
+            p += n + (p[n] == ',');
+        }
+        put(buf, pos, "]");
     } else if (k->type == K_ADDRLIST || k->type == K_PEERS || k->type == K_CIDRS) {
         put(buf, pos, "%s = []", k->key);
     } else {

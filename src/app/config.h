@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "relay/acl.h"
+#include "relay/limiter.h"
 
 #define RLY_CONFIG_ADDR_MAX 256
 #define RLY_CONFIG_TOKEN_MAX 1024
@@ -26,7 +27,7 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 27
+#define RLY_CONFIG_NKEYS 34
 
 typedef enum rly_log_format {
     RLY_LOG_FORMAT_PRETTY = 0,
@@ -63,7 +64,8 @@ typedef struct rly_config {
         char auth_token[RLY_CONFIG_TOKEN_MAX]; /* CHANGE_ME_IN_PRODUCTION */
         bool auth_enabled;                     /* false */
     } auth;
-    rly_acl acl; /* [acl]: every list empty by default (relay/acl.h) */
+    rly_acl acl;                /* [acl]: every list empty by default (relay/acl.h) */
+    rly_limits_settings limits; /* [limits] (relay/limiter.h); exempt: loopback by default */
     struct {
         rly_log_level level;   /* info */
         rly_log_format format; /* pretty */

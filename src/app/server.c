@@ -282,6 +282,7 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
         relay_settings(cfg, &rs);
         rs.auth = s->auth;
         rs.acl = &cfg->acl; /* the config outlives the server run */
+        rs.ip_limits = &cfg->limits;
         rv = rly_relay_new(&s->relay, s->swarm, &rs, s->log, rly_mem_default());
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the relay service: %s", rly_strerror(rv));

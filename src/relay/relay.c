@@ -23,6 +23,7 @@ struct rly_relay {
     const rly_log *log;
     rly_mem *mem;
     rly_reservations *table;
+    rly_limiter *limiter; /* NULL: no [limits] */
     uv_timer_t expiry_timer;
     rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* reservation addrs, each with /p2p/<relay> */
     size_t naddrs;
@@ -65,6 +66,7 @@ void rly_relay_settings_default(rly_relay_settings *s)
     s->stop_timeout = 30 * RLY_NS_PER_S;
     s->auth = NULL;
     s->acl = NULL;
+    s->ip_limits = NULL;
 }
 
 /* ---- events --------------------------------------------------------------------------------- */
@@ -104,6 +106,8 @@ static void on_timed_out(void *ud, const rly_reservation_info *info)
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ReservationTimedOut"),
              RLY_F_STR("peer_id", pid_text(&info->peer, a, sizeof(a))),
              RLY_F_U64("conn_id", info->conn_id));
+    if (r->limiter)
+        rly_limiter_reservation_ended(r->limiter, info->conn_id);
 }
 
 static void arm_expiry(rly_relay *r);
@@ -149,13 +153,22 @@ static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
 {
     rly_relay *r = ud;
     struct sockaddr_storage ss;
-    if (!r->settings.acl || !rly_acl_is_denied(r->settings.acl, &c->peer, conn_sockaddr(c, &ss)))
+    const struct sockaddr *sa = conn_sockaddr(c, &ss);
+    const char *why = NULL;
+    int err = RLY_ERR_PERMISSION_DENIED;
+    if (r->settings.acl && rly_acl_is_denied(r->settings.acl, &c->peer, sa)) {
+        why = "denied by [acl] deny_peers or deny_cidrs";
+    } else if (r->limiter && (err = rly_limiter_conn_open(r->limiter, c->id, sa)) != 0) {
+        why = err == RLY_ERR_LIMIT ? "too many connections from this address "
+                                     "(max_connections_per_ip)"
+                                   : rly_strerror(err);
+    }
+    if (!why)
         return;
     char a[RLY_PEERID_STR_MAX];
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ConnectionDenied"),
-             RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))),
-             RLY_F_STR("reason", "denied by [acl] deny_peers or deny_cidrs"));
-    rly_conn_close(c, RLY_ERR_PERMISSION_DENIED, "denied by [acl]");
+             RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))), RLY_F_STR("reason", why));
+    rly_conn_close(c, err, why);
 }
 
 static void on_conn_closed(void *ud, rly_conn *c, size_t remaining, int err, const char *cause)
@@ -163,6 +176,8 @@ static void on_conn_closed(void *ud, rly_conn *c, size_t remaining, int err, con
     rly_relay *r = ud;
     (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, remaining, on_dropped,
                                                 r);
+    if (r->limiter)
+        rly_limiter_conn_close(r->limiter, c->id); /* and its reservation */
     arm_expiry(r);
 }
 
@@ -293,7 +308,19 @@ static void handle_reserve(hop_ctx *x)
         reply_status(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED);
         return;
     }
-    int rv = rly_reservations_reserve(r->table, &c->peer, c->id, now, &expire, &renewed);
+    struct sockaddr_storage ss;
+    const char *why = NULL;
+    int rv = r->limiter ? rly_limiter_reserve(r->limiter, &c->peer, c->id, conn_sockaddr(c, &ss),
+                                              uv_now(rly_swarm_loop(r->sw)), &why)
+                        : 0;
+    if (rv != 0) {
+        uint32_t st = rv == RLY_ERR_LIMIT ? RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED
+                                          : RLY_CIRCUIT_STATUS_RESERVATION_REFUSED;
+        log_reservation_denied(r, &c->peer, st, why);
+        reply_status(x, st);
+        return;
+    }
+    rv = rly_reservations_reserve(r->table, &c->peer, c->id, now, &expire, &renewed);
     if (rv != 0) {
         uint32_t st = rly_err_to_relay_status(rv);
         log_reservation_denied(r, &c->peer, st,
@@ -313,6 +340,8 @@ static void handle_reserve(hop_ctx *x)
         rv = rly_hop_reply_reservation(&x->hop, &rsv, has_limit ? &limit : NULL, &out);
     if (rv == 0) {
         send_and_finish(x, &out);
+        if (r->limiter)
+            rly_limiter_reservation_added(r->limiter, c->id);
         RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ReservationReqAccepted"),
                  RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))),
                  RLY_F_BOOL("renewed", renewed), RLY_F_U64("expire", rsv.expire));
@@ -488,6 +517,13 @@ static void handle_connect(hop_ctx *x)
     if (rly_multiaddr_has(&c->remote, RLY_MA_P2P_CIRCUIT)) {
         connect_failed(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED,
                        "CONNECT over a relayed connection");
+        return;
+    }
+    struct sockaddr_storage ss;
+    const char *why = NULL;
+    if (r->limiter && rly_limiter_connect(r->limiter, &c->peer, conn_sockaddr(c, &ss),
+                                          uv_now(rly_swarm_loop(r->sw)), &why) != 0) {
+        connect_failed(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, why);
         return;
     }
     if (rly_reservations_lookup(r->table, &x->dst, rly_tcp_now(), &info) != 0) {
@@ -722,6 +758,8 @@ int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *setti
     int rv = reservation_addrs(r);
     if (rv == 0)
         rv = rly_reservations_new(&r->table, &settings->limits, mem, log);
+    if (rv == 0 && settings->ip_limits)
+        rv = rly_limiter_new(&r->limiter, settings->ip_limits, mem);
     if (rv == 0)
         rv = rly_crypto_random(key, sizeof(key));
     if (rv == 0) /* keyed: peers cannot pick IDs that land in one bucket */
@@ -730,6 +768,7 @@ int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *setti
         rv = rly_swarm_add_protocol(sw, RLY_HOP_PROTOCOL, on_hop_stream, r);
     if (rv != 0) {
         rly_reservations_del(r->table);
+        rly_limiter_del(r->limiter);
         rly_free(mem, r);
         return rv;
     }
@@ -755,6 +794,7 @@ static void expiry_timer_closed(uv_handle_t *h)
 {
     rly_relay *r = h->data;
     rly_reservations_del(r->table);
+    rly_limiter_del(r->limiter);
     rly_free(r->mem, r);
 }
 

@@ -16,21 +16,24 @@
 #include "core/mem.h"
 #include "relay/acl.h"
 #include "relay/authsvc.h"
+#include "relay/limiter.h"
 #include "relay/reservation.h"
 #include "swarm/swarm.h"
 
 typedef struct rly_relay rly_relay;
 
 typedef struct rly_relay_settings {
-    rly_relay_limits limits;         /* reservations, circuits, reservation TTL */
-    rly_tstamp max_circuit_duration; /* 0: no time limit */
-    uint64_t max_circuit_bytes;      /* per direction; 0: no data limit */
-    rly_tstamp hop_timeout;          /* to read a hop request: 30 s */
-    rly_tstamp stop_timeout;         /* to open the STOP stream and get the answer: 30 s */
-    const rly_acl *acl;              /* borrowed; NULL: no access control ([acl]) */
-    const rly_authsvc *auth;         /* borrowed; NULL or not required: RESERVE and CONNECT need no
-                                        authentication, else PERMISSION_DENIED until the connection has
-                                        authenticated */
+    rly_relay_limits limits;              /* reservations, circuits, reservation TTL */
+    rly_tstamp max_circuit_duration;      /* 0: no time limit */
+    uint64_t max_circuit_bytes;           /* per direction; 0: no data limit */
+    rly_tstamp hop_timeout;               /* to read a hop request: 30 s */
+    rly_tstamp stop_timeout;              /* to open the STOP stream and get the answer: 30 s */
+    const rly_acl *acl;                   /* borrowed; NULL: no access control ([acl]) */
+    const rly_limits_settings *ip_limits; /* copied at rly_relay_new; NULL: no per-address
+                                             limits or rates ([limits]) */
+    const rly_authsvc *auth; /* borrowed; NULL or not required: RESERVE and CONNECT need no
+                                authentication, else PERMISSION_DENIED until the connection has
+                                authenticated */
 } rly_relay_settings;
 
 /* rly_relay_settings_default fills |s| with SPEC.md's defaults. */

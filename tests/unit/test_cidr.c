@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
+#include "addr_util.h"
 #include "core/cidr.h"
 
 static rly_cidr parse_ok(const char *s, uint8_t family, uint8_t prefix)
@@ -26,22 +27,9 @@ static void parse_bad(const char *s, size_t len)
     cr_assert_eq(memcmp(&c, &zero, sizeof(c)), 0, "'%.*s': not zeroed", (int)len, s);
 }
 
-static struct sockaddr_storage addr(const char *ip)
-{
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof(ss));
-    if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
-        ss.ss_family = AF_INET;
-    else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
-        ss.ss_family = AF_INET6;
-    else
-        cr_assert_fail("bad test address %s", ip);
-    return ss;
-}
-
 static bool in(const rly_cidr *c, const char *ip)
 {
-    struct sockaddr_storage ss = addr(ip);
+    struct sockaddr_storage ss = test_sockaddr(ip);
     return rly_cidr_contains(c, (struct sockaddr *)&ss);
 }
 
