@@ -168,6 +168,12 @@ quic_listen_addr_v6 = ""
 max_connections = 20000
 max_pending_handshakes = 4096
 
+[metrics]
+listen_addr = "/ip4/127.0.0.1/tcp/0"
+
+[limits]
+exempt_cidrs = ["127.0.0.0/8", "::1"]
+
 [logging]
 level = "warn"
 EOF

@@ -36,12 +36,13 @@ typedef enum ktype {
 
 typedef enum kcheck {
     C_NONE,
-    C_RANGE, /* min..max */
-    C_TCP4,  /* "" or /ip4/<ip>/tcp/<port> */
-    C_TCP6,  /* "" or /ip6/<ip>/tcp/<port> */
-    C_QUIC4, /* "" or /ip4/<ip>/udp/<port>/quic-v1 */
-    C_QUIC6, /* "" or /ip6/<ip>/udp/<port>/quic-v1 */
-    C_TOKEN, /* non-empty */
+    C_RANGE,  /* min..max */
+    C_TCP4,   /* "" or /ip4/<ip>/tcp/<port> */
+    C_TCP6,   /* "" or /ip6/<ip>/tcp/<port> */
+    C_TCPANY, /* "" or /ip4|ip6/<ip>/tcp/<port> */
+    C_QUIC4,  /* "" or /ip4/<ip>/udp/<port>/quic-v1 */
+    C_QUIC6,  /* "" or /ip6/<ip>/udp/<port>/quic-v1 */
+    C_TOKEN,  /* non-empty */
 } kcheck;
 
 typedef struct keydesc {
@@ -103,6 +104,8 @@ static const keydesc keys[] = {
      RLY_DEFAULT_AUTH_TOKEN, "Shared secret for token validation"},
     {"auth", "auth_enabled", K_BOOL, C_NONE, FIELD(auth, auth_enabled), 0, 0, 0, 0, NULL,
      "Enable for production"},
+    KEY_ADDR(metrics, listen_addr, C_TCPANY, "/ip4/127.0.0.1/tcp/9464",
+             "HTTP /metrics, /healthz, /readyz, /addrs (\"\": off)"),
     KEY_U64(limits, max_connections_per_ip, 0, 1000000, 64,
             "established connections per address (IPv6: per /56); 0: no cap"),
     KEY_U64(limits, max_reservations_per_ip, 0, 1000000, 8, "reservations per address; 0: no cap"),
@@ -138,6 +141,8 @@ static const sectiondesc sections[] = {
     {"network", "# Listen multiaddrs (\"\" disables a listener; at least one TCP listener must "
                 "stay enabled)\n# and connection limits."},
     {"auth", "# IMPORTANT: change auth_token before enabling authentication in production!"},
+    {"metrics",
+     "# Prometheus metrics and health checks over HTTP; keep it on loopback or firewalled."},
     {"limits", "# Per-address caps and rates (0: none); IPv6 addresses count per /56."},
     {"acl", "# Access control: PeerIds (\"12D3KooW...\") and CIDRs (\"203.0.113.0/24\", "
             "\"2001:db8::/32\"),\n"
@@ -321,7 +326,7 @@ static int unknown_section(const ctx *x, const rly_toml_table *t)
                        t->name, near);
     return cfg_err(x, t->line,
                    "unknown section [%.*s] (valid sections: [relay], [network], [auth], "
-                   "[limits], [acl], [logging])",
+                   "[metrics], [limits], [acl], [logging])",
                    clip_str(t->name), t->name);
 }
 
@@ -355,7 +360,7 @@ static int root_key(const ctx *x, const rly_toml_entry *e)
                        clip_str(e->key), e->key, k->key, k->section);
     return cfg_err(x, e->line,
                    "unknown key '%.*s' outside any section (keys belong in [relay], [network], "
-                   "[auth], [limits], [acl] or [logging])",
+                   "[auth], [metrics], [limits], [acl] or [logging])",
                    clip_str(e->key), e->key);
 }
 
@@ -638,6 +643,7 @@ static const char *addr_shape(kcheck check)
     switch (check) {
     case C_TCP4: return "/ip4/<address>/tcp/<port>";
     case C_TCP6: return "/ip6/<address>/tcp/<port>";
+    case C_TCPANY: return "/ip4/<address>/tcp/<port> or /ip6/<address>/tcp/<port>";
     case C_QUIC4: return "/ip4/<address>/udp/<port>/quic-v1";
     case C_QUIC6: return "/ip6/<address>/udp/<port>/quic-v1";
     default: return "";
@@ -654,6 +660,8 @@ static bool addr_has_shape(const rly_multiaddr *ma, kcheck check)
     memset(&ss, 0, sizeof(ss));
     if (rly_multiaddr_to_sockaddr(ma, &ss, &transport, &is_quic) != 0)
         return false;
+    if (check == C_TCPANY)
+        return transport == RLY_MA_TCP && !rly_multiaddr_has(ma, RLY_MA_P2P);
     return ss.ss_family == (want_v6 ? AF_INET6 : AF_INET) &&
            transport == (want_quic ? RLY_MA_UDP : RLY_MA_TCP) && is_quic == want_quic &&
            !rly_multiaddr_has(ma, RLY_MA_P2P);

@@ -27,7 +27,7 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 34
+#define RLY_CONFIG_NKEYS 35
 
 typedef enum rly_log_format {
     RLY_LOG_FORMAT_PRETTY = 0,
@@ -64,6 +64,9 @@ typedef struct rly_config {
         char auth_token[RLY_CONFIG_TOKEN_MAX]; /* CHANGE_ME_IN_PRODUCTION */
         bool auth_enabled;                     /* false */
     } auth;
+    struct {
+        char listen_addr[RLY_CONFIG_ADDR_MAX]; /* /ip4/127.0.0.1/tcp/9464; "": no HTTP server */
+    } metrics;
     rly_acl acl;                /* [acl]: every list empty by default (relay/acl.h) */
     rly_limits_settings limits; /* [limits] (relay/limiter.h); exempt: loopback by default */
     struct {

@@ -1,11 +1,14 @@
 #include "app/server.h"
 
+#include <arpa/inet.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "app/httpd.h"
+#include "app/metrics.h"
 #include "core/multiaddr.h"
 #include "relay/relay.h"
 #include "swarm/swarm.h"
@@ -16,6 +19,9 @@ typedef struct server {
     rly_swarm *swarm;
     rly_relay *relay;
     rly_authsvc *auth;
+    rly_httpd *httpd; /* [metrics] listen_addr; NULL: off */
+    uint64_t started; /* unix seconds */
+    bool is_ready;    /* every listener bound; false again once draining */
     const rly_log *log;
     rly_peerid peerid;
     rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* dialable listen addresses, without /p2p */
@@ -45,6 +51,11 @@ static void swarm_closed(void *user_data)
 
 static void begin_shutdown(server *s)
 {
+    s->is_ready = false;
+    if (s->httpd) {
+        rly_httpd_close(s->httpd, NULL, NULL);
+        s->httpd = NULL;
+    }
     if (s->relay)
         rly_relay_shutdown(s->relay);
     if (s->swarm)
@@ -202,6 +213,112 @@ static void print_banner(server *s, FILE *out)
     fflush(out);
 }
 
+/* ---- HTTP: /metrics, /healthz, /readyz, /addrs ---------------------------------------------- */
+
+static void metrics_body(server *s, rly_dynbuf *body)
+{
+    rly_metrics_input in;
+    memset(&in, 0, sizeof(in));
+    in.version = RLY_VERSION;
+    in.running = s->relay != NULL && s->is_ready;
+    in.ready = s->is_ready;
+    in.start_time = s->started;
+    if (s->relay) {
+        in.reservations_active = rly_relay_num_reservations(s->relay);
+        in.circuits_active = rly_relay_num_circuits(s->relay);
+        rly_relay_stats_get(s->relay, &in.relay, &in.limiter);
+    }
+    if (s->auth)
+        rly_authsvc_stats_get(s->auth, &in.auth);
+    if (s->swarm)
+        rly_swarm_quic_stats(s->swarm, &in.quic);
+    in.memory_bytes = rly_mem_default()->live_bytes;
+    in.memory_peak_bytes = rly_mem_default()->peak_bytes;
+    RLY_IGNORE(rly_metrics_render(&in, body));
+}
+
+/* ["<addr>/p2p/<id>", ...]: what a control plane registers (the announced addresses). */
+static void addrs_body(server *s, rly_dynbuf *body)
+{
+    int rv = rly_dynbuf_append_str(body, "[");
+    for (size_t i = 0; rv == 0 && i < s->nannounce; i++) {
+        rly_multiaddr ma = s->announce[i];
+        char text[RLY_MULTIADDR_STR_MAX];
+        if (rly_multiaddr_append_p2p(&ma, &s->peerid) != 0 ||
+            rly_multiaddr_to_string(&ma, text, sizeof(text)) <= 0)
+            continue;
+        rv = rly_dynbuf_appendf(body, "%s\"%s\"", i ? "," : "", text); /* no quotes in them */
+    }
+    if (rv == 0)
+        RLY_IGNORE(rly_dynbuf_append_str(body, "]\n"));
+}
+
+static void on_http(void *ud, const rly_http_request *req, int *pstatus, rly_dynbuf *body,
+                    const char **content_type)
+{
+    server *s = ud;
+    size_t n = strcspn(req->path, "?");
+    *content_type = "text/plain; charset=utf-8";
+    *pstatus = 200;
+    if (n == 8 && memcmp(req->path, "/metrics", 8) == 0) {
+        *content_type = RLY_METRICS_CONTENT_TYPE;
+        metrics_body(s, body);
+    } else if (n == 8 && memcmp(req->path, "/healthz", 8) == 0) {
+        RLY_IGNORE(rly_dynbuf_append_str(body, "ok\n")); /* the loop answered */
+    } else if (n == 7 && memcmp(req->path, "/readyz", 7) == 0) {
+        *pstatus = s->is_ready ? 200 : 503;
+        RLY_IGNORE(rly_dynbuf_append_str(body, s->is_ready ? "ready\n" : "not ready\n"));
+    } else if (n == 6 && memcmp(req->path, "/addrs", 6) == 0) {
+        *content_type = "application/json";
+        addrs_body(s, body);
+    } else {
+        *pstatus = 404;
+        RLY_IGNORE(rly_dynbuf_append_str(body, "not found: /metrics, /healthz, /readyz, /addrs\n"));
+    }
+}
+
+static int start_http(server *s, const rly_config *cfg, const char *config_path, char *errmsg,
+                      size_t cap)
+{
+    const char *addr = cfg->metrics.listen_addr;
+    rly_multiaddr ma;
+    struct sockaddr_storage ss;
+    uint32_t tr = 0;
+    bool quic = false;
+    int uverr = 0;
+    if (addr[0] == '\0')
+        return 0;
+    int rv = rly_multiaddr_parse(&ma, addr);
+    if (rv == 0)
+        rv = rly_multiaddr_to_sockaddr(&ma, &ss, &tr, &quic);
+    if (rv == 0)
+        rv = rly_httpd_new(&s->httpd, &s->loop, (struct sockaddr *)&ss, on_http, s, s->log,
+                           rly_mem_default(), &uverr);
+    if (rv != 0)
+        snprintf(errmsg, cap, "Cannot listen on %s (listen_addr = \"%s\" in [metrics] of %s): %s",
+                 addr, addr, config_path ? config_path : "your configuration file",
+                 uverr ? uv_strerror(uverr) : rly_strerror(rv));
+    return rv;
+}
+
+static void print_http(server *s, FILE *out)
+{
+    struct sockaddr_storage ss;
+    char ip[INET6_ADDRSTRLEN];
+    if (!s->httpd)
+        return;
+    rly_httpd_local_addr(s->httpd, &ss);
+    bool v6 = ss.ss_family == AF_INET6;
+    const void *a = v6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                       : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+    unsigned port =
+        ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port : ((struct sockaddr_in *)&ss)->sin_port);
+    if (!inet_ntop(ss.ss_family, a, ip, sizeof(ip)))
+        return;
+    fprintf(out, "Metrics on: http://%s%s%s:%u/metrics\n", v6 ? "[" : "", ip, v6 ? "]" : "", port);
+    fflush(out);
+}
+
 static int start_signals(server *s)
 {
     if (uv_signal_init(&s->loop, &s->sigint) != 0 || uv_signal_init(&s->loop, &s->sigterm) != 0)
@@ -287,6 +404,10 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the relay service: %s", rly_strerror(rv));
     }
+    if (rv == 0)
+        rv = start_http(s, cfg, config_path, errmsg, cap);
+    if (rv == 0)
+        s->is_ready = true;
     return rv;
 }
 
@@ -298,6 +419,7 @@ int rly_server_run(const rly_config *cfg, const rly_keypair *kp, const rly_log *
 
     memset(&s, 0, sizeof(s));
     s.log = log;
+    s.started = (uint64_t)time(NULL);
     rv = rly_keypair_peerid(kp, &s.peerid);
     if (rv != 0) {
         snprintf(errmsg, cap, "Cannot derive the relay's PeerId: %s", rly_strerror(rv));
@@ -311,6 +433,7 @@ int rly_server_run(const rly_config *cfg, const rly_keypair *kp, const rly_log *
     rv = start(&s, cfg, kp, config_path, errmsg, cap);
     if (rv == 0) {
         print_banner(&s, banner);
+        print_http(&s, banner);
         uv_run(&s.loop, UV_RUN_DEFAULT);
         RLY_LOGI(log, RLY_TARGET_APP, RLY_MSG("Relay server stopped"));
     } else {

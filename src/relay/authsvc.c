@@ -36,6 +36,7 @@ struct rly_authsvc {
     size_t secret_len;
     const rly_log *log;
     rly_mem *mem;
+    rly_authsvc_stats stats;
     uv_timer_t sweep;
     auth_ctx *ctxs;
     uint64_t hash_key; /* random: which addresses share a slot is not predictable */
@@ -125,6 +126,7 @@ static void answer(auth_ctx *x, uint32_t status, const char *text)
 
 static void log_failure(rly_authsvc *a, const rly_conn *c, const char *ip, const char *reason)
 {
+    a->stats.failed++;
     char pid[RLY_PEERID_STR_MAX];
     if (rly_peerid_to_string(&c->peer, pid, sizeof(pid)) < 0)
         pid[0] = '\0';
@@ -148,6 +150,7 @@ static void decide(auth_ctx *x, const uint8_t *body, size_t len)
     source_of(c, key, ip, sizeof(ip));
     fail_slot *slot = slot_for(a, key);
     if (!slot_allows(a, slot)) {
+        a->stats.rate_limited++;
         log_failure(a, c, ip, "rate limited (too many failed attempts)");
         answer(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, "too many failed attempts");
         return;
@@ -167,6 +170,7 @@ static void decide(auth_ctx *x, const uint8_t *body, size_t len)
         return;
     }
     c->app_flags |= RLY_CONN_APP_AUTHENTICATED;
+    a->stats.ok++;
     if (rly_peerid_to_string(&c->peer, pid, sizeof(pid)) < 0)
         pid[0] = '\0';
     /* accepted already: which form it was is no secret any more */
@@ -292,6 +296,11 @@ int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, bool required, const uint8_
     a->sweep.data = a;
     *pa = a;
     return 0;
+}
+
+void rly_authsvc_stats_get(const rly_authsvc *a, rly_authsvc_stats *out)
+{
+    *out = a->stats;
 }
 
 bool rly_authsvc_is_required(const rly_authsvc *a)

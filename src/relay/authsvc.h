@@ -44,6 +44,13 @@ RLY_NODISCARD int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, bool required
                                   const uint8_t *secret, size_t len, const rly_log *log,
                                   rly_mem *mem);
 
+/* Outcomes so far. */
+typedef struct rly_authsvc_stats {
+    uint64_t ok, failed, rate_limited; /* failed: refused tokens and malformed requests */
+} rly_authsvc_stats;
+
+void rly_authsvc_stats_get(const rly_authsvc *a, rly_authsvc_stats *out);
+
 /* rly_authsvc_is_required: whether tokens are checked. */
 bool rly_authsvc_is_required(const rly_authsvc *a);
 

@@ -30,7 +30,24 @@ struct rly_relay {
     struct hop_ctx *ctxs; /* every live hop_ctx, for shutdown */
     size_t ncircuits;
     bool is_shutting_down;
+    rly_relay_stats stats;
 };
+
+const double rly_relay_duration_bounds[RLY_RELAY_DURATION_BUCKETS] = {1,   5,   15,   60,   120,
+                                                                      300, 900, 1800, 3600, 7200};
+
+rly_relay_refusal rly_relay_refusal_of(uint32_t status)
+{
+    switch (status) {
+    case RLY_CIRCUIT_STATUS_RESERVATION_REFUSED: return RLY_REFUSAL_RESERVATION_REFUSED;
+    case RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED: return RLY_REFUSAL_RESOURCE_LIMIT_EXCEEDED;
+    case RLY_CIRCUIT_STATUS_PERMISSION_DENIED: return RLY_REFUSAL_PERMISSION_DENIED;
+    case RLY_CIRCUIT_STATUS_NO_RESERVATION: return RLY_REFUSAL_NO_RESERVATION;
+    case RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE:
+    case RLY_CIRCUIT_STATUS_UNEXPECTED_MESSAGE: return RLY_REFUSAL_MALFORMED_MESSAGE;
+    default: return RLY_REFUSAL_CONNECTION_FAILED;
+    }
+}
 
 typedef enum hop_phase {
     PHASE_READ = 0,  /* reading the request */
@@ -82,6 +99,7 @@ static void log_reservation_denied(rly_relay *r, const rly_peerid *peer, uint32_
                                    const char *reason)
 {
     char a[RLY_PEERID_STR_MAX];
+    r->stats.reservation_refusals[rly_relay_refusal_of(status)]++;
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ReservationReqDenied"),
              RLY_F_STR("peer_id", pid_text(peer, a, sizeof(a))),
              RLY_F_STR("status", rly_circuit_pb_status_name(status)), RLY_F_STR("reason", reason));
@@ -91,6 +109,7 @@ static void log_circuit_denied(rly_relay *r, const rly_peerid *src, const rly_pe
                                uint32_t status, const char *reason)
 {
     char a[RLY_PEERID_STR_MAX], b[RLY_PEERID_STR_MAX];
+    r->stats.circuit_refusals[rly_relay_refusal_of(status)]++;
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("CircuitReqDenied"),
              RLY_F_STR("src_peer_id", pid_text(src, a, sizeof(a))),
              RLY_F_STR("dst_peer_id", dst ? pid_text(dst, b, sizeof(b)) : ""),
@@ -103,6 +122,7 @@ static void on_timed_out(void *ud, const rly_reservation_info *info)
 {
     rly_relay *r = ud;
     char a[RLY_PEERID_STR_MAX];
+    r->stats.reservations_closed++;
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ReservationTimedOut"),
              RLY_F_STR("peer_id", pid_text(&info->peer, a, sizeof(a))),
              RLY_F_U64("conn_id", info->conn_id));
@@ -133,9 +153,15 @@ static void on_dropped(void *ud, const rly_reservation_info *info)
 {
     rly_relay *r = ud;
     char a[RLY_PEERID_STR_MAX];
+    r->stats.reservations_closed++;
     RLY_LOGD(r->log, RLY_TARGET_RELAY, RLY_MSG("Reservation dropped: its connection closed"),
              RLY_F_STR("peer_id", pid_text(&info->peer, a, sizeof(a))),
              RLY_F_U64("conn_id", info->conn_id));
+}
+
+static size_t is_quic(const rly_conn *c)
+{
+    return c->transport && strcmp(c->transport, "quic-v1") == 0 ? 1 : 0;
 }
 
 /* |c|'s remote IP address in |ss| (NULL when it has none, e.g. a relayed connection). */
@@ -155,6 +181,7 @@ static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
     struct sockaddr_storage ss;
     const struct sockaddr *sa = conn_sockaddr(c, &ss);
     const char *why = NULL;
+    r->stats.connections_opened[is_quic(c)]++;
     int err = RLY_ERR_PERMISSION_DENIED;
     if (r->settings.acl && rly_acl_is_denied(r->settings.acl, &c->peer, sa)) {
         why = "denied by [acl] deny_peers or deny_cidrs";
@@ -166,6 +193,7 @@ static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
     if (!why)
         return;
     char a[RLY_PEERID_STR_MAX];
+    r->stats.connections_denied++;
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ConnectionDenied"),
              RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))), RLY_F_STR("reason", why));
     rly_conn_close(c, err, why);
@@ -174,6 +202,7 @@ static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
 static void on_conn_closed(void *ud, rly_conn *c, size_t remaining, int err, const char *cause)
 {
     rly_relay *r = ud;
+    r->stats.connections_closed[is_quic(c)]++;
     (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, remaining, on_dropped,
                                                 r);
     if (r->limiter)
@@ -342,6 +371,10 @@ static void handle_reserve(hop_ctx *x)
         send_and_finish(x, &out);
         if (r->limiter)
             rly_limiter_reservation_added(r->limiter, c->id);
+        if (renewed)
+            r->stats.reservations_renewed++;
+        else
+            r->stats.reservations_opened++;
         RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ReservationReqAccepted"),
                  RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))),
                  RLY_F_BOOL("renewed", renewed), RLY_F_U64("expire", rsv.expire));
@@ -383,6 +416,16 @@ static void bridge_done(void *ud, rly_bridge *b, const rly_bridge_stats *st)
              RLY_F_U64("bytes_src_to_dst", st->bytes_src_to_dst),
              RLY_F_U64("bytes_dst_to_src", st->bytes_dst_to_src),
              RLY_F_U64("duration_ms", st->duration / RLY_NS_PER_MS));
+    double secs = (double)st->duration / 1e9;
+    size_t i = 0;
+    while (i < RLY_RELAY_DURATION_BUCKETS && secs > rly_relay_duration_bounds[i])
+        i++;
+    r->stats.duration_buckets[i]++;
+    r->stats.duration_sum += secs;
+    r->stats.circuits_closed++;
+    r->stats.bytes_relayed += st->bytes_src_to_dst + st->bytes_dst_to_src;
+    if (st->err == RLY_ERR_LIMIT || st->err == RLY_ERR_TIMEOUT)
+        r->stats.circuits_limit_closed++;
     r->ncircuits--;
     x->bridge = NULL;
     ctx_maybe_free(x);
@@ -427,6 +470,7 @@ static void connect_ok(hop_ctx *x, const uint8_t *rest, size_t restlen)
         return;
     }
     r->ncircuits++;
+    r->stats.circuits_opened++;
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("CircuitReqAccepted"),
              RLY_F_STR("src_peer_id", pid_text(&x->src, a, sizeof(a))),
              RLY_F_STR("dst_peer_id", pid_text(&x->dst, b, sizeof(b))));
@@ -804,6 +848,15 @@ void rly_relay_del(rly_relay *r)
         return;
     /* The swarm is gone already (relay.h): its observer must not be touched. */
     uv_close((uv_handle_t *)&r->expiry_timer, expiry_timer_closed);
+}
+
+void rly_relay_stats_get(const rly_relay *r, rly_relay_stats *out, rly_limiter_stats *limiter)
+{
+    *out = r->stats;
+    if (limiter && r->limiter)
+        rly_limiter_stats_get(r->limiter, limiter);
+    else if (limiter)
+        memset(limiter, 0, sizeof(*limiter));
 }
 
 size_t rly_relay_num_reservations(const rly_relay *r)

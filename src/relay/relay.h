@@ -54,6 +54,41 @@ void rly_relay_shutdown(rly_relay *r);
 /* rly_relay_del frees the relay. Call after the swarm has closed (its streams reference |r|). */
 void rly_relay_del(rly_relay *r);
 
+/* Upper bounds (seconds) of the circuit duration histogram buckets (the last is +Inf). */
+#define RLY_RELAY_DURATION_BUCKETS 10
+extern const double rly_relay_duration_bounds[RLY_RELAY_DURATION_BUCKETS];
+
+/* Statuses counted apart in the refusal counters (rly_relay_stats), by index. */
+typedef enum rly_relay_refusal {
+    RLY_REFUSAL_RESERVATION_REFUSED = 0,
+    RLY_REFUSAL_RESOURCE_LIMIT_EXCEEDED,
+    RLY_REFUSAL_PERMISSION_DENIED,
+    RLY_REFUSAL_CONNECTION_FAILED,
+    RLY_REFUSAL_NO_RESERVATION,
+    RLY_REFUSAL_MALFORMED_MESSAGE, /* and UNEXPECTED_MESSAGE */
+    RLY_REFUSAL_COUNT
+} rly_relay_refusal;
+
+/* What the service did since it started (the metrics, OPERATORS.md section 3). */
+typedef struct rly_relay_stats {
+    uint64_t reservations_opened, reservations_renewed, reservations_closed;
+    uint64_t reservation_refusals[RLY_REFUSAL_COUNT];
+    uint64_t circuits_opened, circuits_closed;
+    uint64_t circuit_refusals[RLY_REFUSAL_COUNT];
+    uint64_t circuits_limit_closed; /* circuits ended by the duration or data limit */
+    uint64_t bytes_relayed;         /* both directions */
+    uint64_t duration_buckets[RLY_RELAY_DURATION_BUCKETS + 1]; /* cumulative-free counts */
+    double duration_sum;                                       /* seconds */
+    uint64_t connections_opened[2], connections_closed[2];     /* [0] TCP, [1] QUIC */
+    uint64_t connections_denied; /* [acl] deny lists and max_connections_per_ip */
+} rly_relay_stats;
+
+/* rly_relay_stats_get fills |out|; |limiter| (may be NULL) gets the [limits] refusals. */
+void rly_relay_stats_get(const rly_relay *r, rly_relay_stats *out, rly_limiter_stats *limiter);
+
+/* The status's index in the refusal counters. */
+rly_relay_refusal rly_relay_refusal_of(uint32_t status);
+
 /* Counters for tests and metrics. */
 size_t rly_relay_num_reservations(const rly_relay *r);
 size_t rly_relay_num_circuits(const rly_relay *r);

@@ -92,6 +92,14 @@ rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint6
     return NULL;
 }
 
+void rly_swarm_quic_stats(const rly_swarm *sw, rly_quic_stats *out)
+{
+    if (sw->quic)
+        rly_quic_transport_stats(sw->quic, out);
+    else
+        memset(out, 0, sizeof(*out));
+}
+
 size_t rly_swarm_num_connections(const rly_swarm *sw, const rly_peerid *peer)
 {
     if (!peer)

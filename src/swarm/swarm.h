@@ -134,6 +134,10 @@ RLY_NODISCARD int rly_swarm_upgrade_stream(rly_swarm *sw, rly_stream *s, rly_con
 /* rly_swarm_local_peer returns our peer ID. */
 const rly_peerid *rly_swarm_local_peer(const rly_swarm *sw);
 
+/* rly_swarm_quic_stats fills |out| with the QUIC endpoint's counters (all zero before the QUIC
+ * transport exists). */
+void rly_swarm_quic_stats(const rly_swarm *sw, rly_quic_stats *out);
+
 /* rly_swarm_num_connections returns the established connections of |peer| (NULL: all). */
 size_t rly_swarm_num_connections(const rly_swarm *sw, const rly_peerid *peer);
 

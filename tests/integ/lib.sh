@@ -73,6 +73,7 @@ loopback_config() {
         echo 'quic_listen_addr = "/ip4/127.0.0.1/udp/0/quic-v1"'
         echo "quic_listen_addr_v6 = $q6"
         printf '%s\n' "$@"
+        printf '\n[metrics]\nlisten_addr = "/ip4/127.0.0.1/tcp/0"\n'
     } >"$file"
 }
 

@@ -264,7 +264,7 @@ Test(config, keys_outside_sections)
                "relay.toml:2: unknown key 'levle' outside any section (did you mean 'level' in "
                "[logging]?)");
     load_fails("zzz = 1\n", "relay.toml:1: unknown key 'zzz' outside any section (keys belong in "
-                            "[relay], [network], [auth], [limits], [acl] or [logging])");
+                            "[relay], [network], [auth], [metrics], [limits], [acl] or [logging])");
 }
 
 Test(config, unknown_sections)
@@ -274,9 +274,9 @@ Test(config, unknown_sections)
     load_fails("[Network]\n", "relay.toml:1: unknown section [Network] (did you mean [network]?)");
     load_fails("[log]\nlevel = \"info\"\n",
                "relay.toml:1: unknown section [log] (did you mean [logging]?)");
-    load_fails("[relay]\nmax_circuits = 5\n\n[metrics]\n",
-               "relay.toml:4: unknown section [metrics] (valid sections: [relay], [network], "
-               "[auth], [limits], [acl], [logging])");
+    load_fails("[relay]\nmax_circuits = 5\n\n[telemetry]\n",
+               "relay.toml:4: unknown section [telemetry] (valid sections: [relay], [network], "
+               "[auth], [metrics], [limits], [acl], [logging])");
     /* The first problem in the file is the one reported. */
     load_fails("[relay]\nbogus = 1\n[xyzzy]\n",
                "relay.toml:2: unknown key 'bogus' in [relay] (valid keys: max_reservations, "
@@ -284,7 +284,7 @@ Test(config, unknown_sections)
                "max_circuit_bytes, reservation_ttl_secs, max_circuits)");
     load_fails("[xyzzy]\n[relay]\nbogus = 1\n",
                "relay.toml:1: unknown section [xyzzy] (valid sections: [relay], [network], "
-               "[auth], [limits], [acl], [logging])");
+               "[auth], [metrics], [limits], [acl], [logging])");
 }
 
 Test(config, wrong_types)

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Metrics and health over HTTP ([metrics] listen_addr, port 0 here): the banner prints the URL;
+# /healthz, /readyz, /addrs (the relay's full multiaddrs, JSON) answer; /metrics is Prometheus
+# text with go's libp2p_relaysvc_* series and ours, and its values move as a reservation, a
+# circuit and a refused CONNECT happen; unknown paths get 404, POST 405; listen_addr = "" turns
+# it off.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_relay.sh"
+O=$TMP_ROOT
+
+# http_get PATH [METHOD]: the whole response (status line, headers, body) on stdout, bounded.
+http_get() {
+    local path=$1 method=${2:-GET}
+    timeout -k 2 5 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+        printf "%s %s HTTP/1.1\r\nHost: relay\r\n\r\n" "$1" "$2" >&3
+        cat <&3' "$HTTP_PORT" "$method" "$path"
+}
+# metric NAME{LABELS}: its value from /metrics (empty when absent).
+metric() {
+    http_get /metrics | tr -d '\r' | awk -v m="$1" 'index($0, m " ") == 1 {print $NF; exit}'
+}
+
+relay_up r 'max_circuit_bytes = 0'
+check "the relay starts" [ $? -eq 0 ]
+HTTP_PORT=$(sed -n 's|^Metrics on: http://127\.0\.0\.1:\([0-9]*\)/metrics$|\1|p' "$O/r.out")
+check "the banner prints the metrics URL" [ -n "$HTTP_PORT" ]
+
+http_get /healthz >"$O/h"
+check "/healthz: 200 ok" eval 'head -n1 "$O/h" | grep -q "^HTTP/1.1 200 " && tail -n1 "$O/h" | grep -qx ok'
+http_get /readyz >"$O/rd"
+check "/readyz: 200 ready" eval 'head -n1 "$O/rd" | grep -q "^HTTP/1.1 200 " && tail -n1 "$O/rd" | grep -qx ready'
+http_get /addrs >"$O/ad"
+check "/addrs: JSON with the relay's address" \
+    eval 'grep -qi "^Content-Type: application/json" "$O/ad" && grep -qF "\"$RELAY_ADDR\"" "$O/ad"'
+http_get /metrics >"$O/m0"
+check "/metrics: Prometheus text" grep -qi "^Content-Type: text/plain; version=0.0.4" "$O/m0"
+check "status 1 and nothing relayed yet" \
+    eval '[ "$(metric libp2p_relaysvc_status)" = 1 ] && [ "$(metric "libp2p_relaysvc_reservations_total{type=\"opened\"}")" = 0 ]'
+check "build info and memory" eval 'grep -q "^mesh_relay_build_info{version=\"" "$O/m0" && [ "$(metric mesh_relay_memory_bytes)" -gt 0 ]'
+
+listener a "$O/a"
+check "A reserves" [ $? -eq 0 ]
+A=$LISTENER_ID
+A_PID=$LISTENER_PID
+check "reservations opened 1, in force 1" \
+    eval '[ "$(metric "libp2p_relaysvc_reservations_total{type=\"opened\"}")" = 1 ] && [ "$(metric mesh_relay_reservations)" = 1 ]'
+client_run "$O/b" --name b --dial "$A" --echo counted --send 100000
+check "B reaches A (exit 0)" [ $? -eq 0 ]
+wait_for "$RELAY_LOG" "CircuitClosed src_peer_id=" 10
+check "a circuit opened and closed" \
+    eval '[ "$(metric "libp2p_relaysvc_connections_total{type=\"opened\"}")" = 1 ] && [ "$(metric "libp2p_relaysvc_connections_total{type=\"closed\"}")" = 1 ]'
+check "bytes relayed (at least the 100000 sent)" eval '[ "$(metric libp2p_relaysvc_data_transferred_bytes_total)" -ge 100000 ]'
+check "the duration histogram counted it" eval '[ "$(metric libp2p_relaysvc_connection_duration_seconds_count)" = 1 ]'
+client_run "$O/c" --name c --dial 12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA --ping 1
+check "a CONNECT to a peer without a reservation is refused" [ $? -eq 4 ]
+check "counted as rejected: no reservation" \
+    eval '[ "$(metric "libp2p_relaysvc_connection_rejections_total{reason=\"no reservation\"}")" = 1 ] && [ "$(metric "libp2p_relaysvc_connection_request_response_status_total{status=\"rejected\"}")" = 1 ]'
+check "TCP connections are counted" eval '[ "$(metric "mesh_relay_connections_total{transport=\"tcp\",type=\"opened\"}")" -ge 3 ]'
+
+http_get /nope >"$O/n"
+check "an unknown path: 404" eval 'head -n1 "$O/n" | grep -q "^HTTP/1.1 404 "'
+http_get /metrics POST >"$O/p"
+check "POST: 405" eval 'head -n1 "$O/p" | grep -q "^HTTP/1.1 405 "'
+stop_pid "$A_PID"
+stop_pid "$RELAY_PID"
+check "the relay stops with 0" [ "$STOP_RC" = 0 ]
+
+printf '%s\n' '[network]' 'tcp_listen_addr = "/ip4/127.0.0.1/tcp/0"' 'tcp_listen_addr_v6 = ""' \
+    'quic_listen_addr = ""' 'quic_listen_addr_v6 = ""' '[metrics]' 'listen_addr = ""' >"$O/off.toml"
+start_relay "$RH" "$O/off" --config "$O/off.toml"
+check "listen_addr = \"\": the relay starts" [ $? -eq 0 ]
+check "and prints no metrics URL" eval '! grep -q "^Metrics on:" "$O/off.out"'
+stop_pid "$RELAY_PID"
+[ "$FAILED" -eq 0 ] || show "$O"/*.out "$O"/*.err
+finish
