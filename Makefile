@@ -7,14 +7,19 @@
 #   make fuzz       libFuzzer targets with clang into build-fuzz/ (FUZZ_SECONDS per target)
 #   make bench      benchmarks (bench/RESULTS.md)
 #   make format     reformat the sources with clang-format
+#   make install    install the relay, its systemd unit, man page and a default config
+#                   (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR= for staging)
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR ?= OFF
 ARGS ?=
 FUZZ_SECONDS ?= 30
 CMAKE_FLAGS ?=
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+DESTDIR ?=
 
-.PHONY: all build run test asan fuzz bench format check-format checksrc deps-build deps-test clean
+.PHONY: all build run test asan fuzz bench format check-format checksrc deps-build deps-test clean install
 
 all: build
 
@@ -62,6 +67,11 @@ fuzz: deps-test
 
 bench: build
 	@scripts/bench.sh
+
+# scripts/install.sh: the binary, the systemd unit, the man page, and a default config only
+# when none is there (an operator's file is never replaced).
+install: build
+	PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) scripts/install.sh build
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -150,6 +151,22 @@ static void log_startup(app *a)
             RLY_F_STR("path", a->config_loaded ? a->config_path : "built-in defaults"));
 }
 
+/* Raises the open-file soft limit to the hard limit: every connection is a descriptor. */
+static void raise_nofile(app *a)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+        return;
+    rlim_t was = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+        RLY_LOGI(&a->log, RLY_TARGET_APP, RLY_MSG("Raised the open-file limit"),
+                 RLY_F_U64("from", was), RLY_F_U64("to", rl.rlim_max));
+    else
+        RLY_LOGW(&a->log, RLY_TARGET_APP, RLY_MSG("Cannot raise the open-file limit"),
+                 RLY_F_U64("soft", was), RLY_F_U64("hard", rl.rlim_max));
+}
+
 static int run(app *a)
 {
     char key_path[RLY_PATH_MAX];
@@ -160,6 +177,7 @@ static int run(app *a)
 
     start_logging(a);
     log_startup(a);
+    raise_nofile(a);
     if (rly_files_home_path(RLY_MESHNET_DIR "/" RLY_KEY_FILE, key_path, sizeof(key_path)) != 0)
         return fail("Cannot find the home directory for ~/.meshnet/relay_keypair.bin (set HOME)");
     if (rly_identity_load_or_create(key_path, &kp, &created, a->err, sizeof(a->err)) != 0)

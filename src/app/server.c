@@ -9,13 +9,14 @@
 
 #include "app/httpd.h"
 #include "app/metrics.h"
+#include "app/sdnotify.h"
 #include "core/multiaddr.h"
 #include "relay/relay.h"
 #include "swarm/swarm.h"
 
 typedef struct server {
     uv_loop_t loop;
-    uv_signal_t sigint, sigterm;
+    uv_signal_t sigint, sigterm, sighup;
     rly_swarm *swarm;
     rly_relay *relay;
     rly_authsvc *auth;
@@ -47,10 +48,13 @@ static void swarm_closed(void *user_data)
     /* Every listener and connection is gone: the signal handles are all that keeps the loop. */
     uv_close((uv_handle_t *)&s->sigint, signal_closed);
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
+    uv_close((uv_handle_t *)&s->sighup, signal_closed);
 }
 
 static void begin_shutdown(server *s)
 {
+    if (s->is_ready && rly_sd_notify("STOPPING=1") != 0)
+        RLY_LOGW(s->log, RLY_TARGET_APP, RLY_MSG("Cannot notify systemd (NOTIFY_SOCKET)"));
     s->is_ready = false;
     if (s->httpd) {
         rly_httpd_close(s->httpd, NULL, NULL);
@@ -319,13 +323,24 @@ static void print_http(server *s, FILE *out)
     fflush(out);
 }
 
+/* SIGHUP: not a reason to die (its default action). Reloading arrives with the drain work. */
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    server *s = h->data;
+    RLY_LOGW(s->log, RLY_TARGET_APP,
+             RLY_MSG("SIGHUP received: reloading the configuration is not supported yet; restart "
+                     "the relay to apply changes"));
+}
+
 static int start_signals(server *s)
 {
-    if (uv_signal_init(&s->loop, &s->sigint) != 0 || uv_signal_init(&s->loop, &s->sigterm) != 0)
+    if (uv_signal_init(&s->loop, &s->sigint) != 0 || uv_signal_init(&s->loop, &s->sigterm) != 0 ||
+        uv_signal_init(&s->loop, &s->sighup) != 0)
         return RLY_ERR_IO;
-    s->sigint.data = s->sigterm.data = s;
+    s->sigint.data = s->sigterm.data = s->sighup.data = s;
     if (uv_signal_start(&s->sigint, on_signal, SIGINT) != 0 ||
-        uv_signal_start(&s->sigterm, on_signal, SIGTERM) != 0)
+        uv_signal_start(&s->sigterm, on_signal, SIGTERM) != 0 ||
+        uv_signal_start(&s->sighup, on_sighup, SIGHUP) != 0)
         return RLY_ERR_IO;
     return 0;
 }
@@ -434,6 +449,8 @@ int rly_server_run(const rly_config *cfg, const rly_keypair *kp, const rly_log *
     if (rv == 0) {
         print_banner(&s, banner);
         print_http(&s, banner);
+        if (rly_sd_notify("READY=1\nSTATUS=Relaying") != 0)
+            RLY_LOGW(log, RLY_TARGET_APP, RLY_MSG("Cannot notify systemd (NOTIFY_SOCKET)"));
         uv_run(&s.loop, UV_RUN_DEFAULT);
         RLY_LOGI(log, RLY_TARGET_APP, RLY_MSG("Relay server stopped"));
     } else {
