@@ -97,6 +97,8 @@ static const keydesc keys[] = {
             "Established connections; more are refused"),
     KEY_U64(network, keepalive_interval_secs, 0, 3600, 30,
             "Ping idle connections this often; 0 = off"),
+    KEY_U64(network, shutdown_grace_secs, 0, 3600, 30,
+            "after SIGTERM: circuits may run this long before the relay closes; 0: at once"),
     {"network", "external_addrs", K_ADDRLIST, C_NONE, FIELD(network, external_addrs),
      RLY_CONFIG_ADDR_MAX, 0, RLY_CONFIG_MAX_EXTERNAL, 0, NULL,
      "Announced addresses, e.g. [\"/dns4/relay.example.com/tcp/4001\"]"},

@@ -17,6 +17,10 @@
 typedef struct server {
     uv_loop_t loop;
     uv_signal_t sigint, sigterm, sighup;
+    uv_timer_t drain_timer;
+    bool has_drain_timer;
+    uint64_t drain_deadline_ms; /* uv_now when the grace period ends */
+    uint64_t grace_secs;
     rly_swarm *swarm;
     rly_relay *relay;
     rly_authsvc *auth;
@@ -49,6 +53,8 @@ static void swarm_closed(void *user_data)
     uv_close((uv_handle_t *)&s->sigint, signal_closed);
     uv_close((uv_handle_t *)&s->sigterm, signal_closed);
     uv_close((uv_handle_t *)&s->sighup, signal_closed);
+    if (s->has_drain_timer)
+        uv_close((uv_handle_t *)&s->drain_timer, signal_closed);
 }
 
 static void begin_shutdown(server *s)
@@ -67,6 +73,40 @@ static void begin_shutdown(server *s)
     else
         swarm_closed(s);
 }
+/* Draining: once no circuit is left, or the grace period is over, the relay closes. */
+static void on_drain_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    size_t left = s->relay ? rly_relay_num_circuits(s->relay) : 0;
+    bool over = uv_now(&s->loop) >= s->drain_deadline_ms;
+    if (left > 0 && !over)
+        return;
+    uv_timer_stop(t);
+    RLY_LOGI(s->log, RLY_TARGET_APP,
+             RLY_MSG(left ? "Grace period over, closing the remaining circuits"
+                          : "No circuit left, shutting down"),
+             RLY_F_U64("circuits", left));
+    begin_shutdown(s);
+}
+
+/* First signal: stop taking connections and requests, let circuits finish (shutdown_grace_secs),
+ * report not ready. A second signal exits at once. */
+static void begin_drain(server *s, int signum)
+{
+    s->is_ready = false;
+    if (rly_sd_notify("STOPPING=1\nSTATUS=Draining") != 0)
+        RLY_LOGW(s->log, RLY_TARGET_APP, RLY_MSG("Cannot notify systemd (NOTIFY_SOCKET)"));
+    rly_relay_drain(s->relay);
+    RLY_LOGI(s->log, RLY_TARGET_APP,
+             RLY_MSG("Shutdown signal received, draining: no new connections or requests; open "
+                     "circuits may finish (a second signal exits at once)"),
+             RLY_F_STR("signal", strsignal(signum)),
+             RLY_F_U64("circuits", rly_relay_num_circuits(s->relay)),
+             RLY_F_U64("grace_secs", s->grace_secs));
+    s->drain_deadline_ms = uv_now(&s->loop) + s->grace_secs * 1000;
+    uv_timer_start(&s->drain_timer, on_drain_timer, 0, 200);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
     server *s = h->data;
@@ -75,6 +115,10 @@ static void on_signal(uv_signal_t *h, int signum)
                  RLY_F_STR("signal", strsignal(signum)));
         fflush(NULL);
         _exit(128 + signum);
+    }
+    if (s->relay && s->grace_secs > 0 && s->has_drain_timer) {
+        begin_drain(s, signum);
+        return;
     }
     RLY_LOGI(s->log, RLY_TARGET_APP, RLY_MSG("Shutdown signal received, shutting down"),
              RLY_F_STR("signal", strsignal(signum)));
@@ -421,8 +465,13 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
     }
     if (rv == 0)
         rv = start_http(s, cfg, config_path, errmsg, cap);
-    if (rv == 0)
+    if (rv == 0) {
         s->is_ready = true;
+        s->grace_secs = cfg->network.shutdown_grace_secs;
+        uv_timer_init(&s->loop, &s->drain_timer);
+        s->drain_timer.data = s;
+        s->has_drain_timer = true;
+    }
     return rv;
 }
 

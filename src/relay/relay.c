@@ -30,6 +30,7 @@ struct rly_relay {
     struct hop_ctx *ctxs; /* every live hop_ctx, for shutdown */
     size_t ncircuits;
     bool is_shutting_down;
+    bool is_draining;
     rly_relay_stats stats;
 };
 
@@ -183,7 +184,9 @@ static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
     const char *why = NULL;
     r->stats.connections_opened[is_quic(c)]++;
     int err = RLY_ERR_PERMISSION_DENIED;
-    if (r->settings.acl && rly_acl_is_denied(r->settings.acl, &c->peer, sa)) {
+    if (r->is_draining) {
+        why = "draining";
+    } else if (r->settings.acl && rly_acl_is_denied(r->settings.acl, &c->peer, sa)) {
         why = "denied by [acl] deny_peers or deny_cidrs";
     } else if (r->limiter && (err = rly_limiter_conn_open(r->limiter, c->id, sa)) != 0) {
         why = err == RLY_ERR_LIMIT ? "too many connections from this address "
@@ -602,6 +605,20 @@ static void decide(hop_ctx *x)
         reply_status(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED);
         return;
     }
+    if (x->r->is_draining) {
+        rly_conn *dc = x->s->conn;
+        if (req->type == RLY_CIRCUIT_HOP_RESERVE) {
+            log_reservation_denied(x->r, &dc->peer, RLY_CIRCUIT_STATUS_RESERVATION_REFUSED,
+                                   "the relay is draining (shutting down)");
+            reply_status(x, RLY_CIRCUIT_STATUS_RESERVATION_REFUSED);
+        } else {
+            log_circuit_denied(x->r, &dc->peer, req->has_peer ? &req->peer : NULL,
+                               RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
+                               "the relay is draining (shutting down)");
+            reply_status(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED);
+        }
+        return;
+    }
     rly_conn *c = x->s->conn;
     if (x->r->settings.auth && !rly_authsvc_is_authenticated(x->r->settings.auth, c)) {
         static const char why[] =
@@ -823,6 +840,11 @@ int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *setti
     rly_swarm_set_observer(sw, &obs);
     *pr = r;
     return 0;
+}
+
+void rly_relay_drain(rly_relay *r)
+{
+    r->is_draining = true;
 }
 
 void rly_relay_shutdown(rly_relay *r)

@@ -47,6 +47,12 @@ void rly_relay_settings_default(rly_relay_settings *s);
 RLY_NODISCARD int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *settings,
                                 const rly_log *log, rly_mem *mem);
 
+/* rly_relay_drain starts a graceful stop: new connections are closed once established
+ * (ConnectionDenied reason="draining"), RESERVE gets RESERVATION_REFUSED and CONNECT
+ * CONNECTION_FAILED, and the circuits already open run on (rly_relay_num_circuits says how many).
+ */
+void rly_relay_drain(rly_relay *r);
+
 /* rly_relay_shutdown refuses new requests and resets every circuit (call before closing the
  * swarm). */
 void rly_relay_shutdown(rly_relay *r);

@@ -72,6 +72,8 @@ loopback_config() {
         echo "tcp_listen_addr_v6 = $v6"
         echo 'quic_listen_addr = "/ip4/127.0.0.1/udp/0/quic-v1"'
         echo "quic_listen_addr_v6 = $q6"
+        # a stop with circuits open drains briefly, unless the test sets its own grace
+        [[ " $* " == *"shutdown_grace_secs"* ]] || echo "shutdown_grace_secs = 2"
         printf '%s\n' "$@"
         printf '\n[metrics]\nlisten_addr = "/ip4/127.0.0.1/tcp/0"\n'
     } >"$file"

@@ -29,6 +29,7 @@ export function loopbackConfig ({ ipv6 = hasIPv6Loopback(), quic = false, level 
     `tcp_listen_addr_v6 = "${ipv6 ? '/ip6/::1/tcp/0' : ''}"`,
     `quic_listen_addr = "${quic ? '/ip4/127.0.0.1/udp/0/quic-v1' : ''}"`,
     `quic_listen_addr_v6 = "${quic && ipv6 ? '/ip6/::1/udp/0/quic-v1' : ''}"`,
+    'shutdown_grace_secs = 2',
     ...network,
     '',
     '[metrics]',
