@@ -547,6 +547,45 @@ static void default_cidrs(rly_cidr_list *l, const char *text)
     }
 }
 
+/* The bytes a key's value takes in rly_config. */
+static size_t value_size(const keydesc *k)
+{
+    switch (k->type) {
+    case K_U64: return sizeof(uint64_t);
+    case K_BOOL: return sizeof(bool);
+    case K_STR: return k->size;
+    case K_LEVEL: return sizeof(rly_log_level);
+    case K_FORMAT: return sizeof(rly_log_format);
+    case K_ADDRLIST: return 0; /* compared below */
+    case K_PEERS: return sizeof(rly_peer_list);
+    case K_CIDRS: return sizeof(rly_cidr_list);
+    }
+    return 0;
+}
+
+size_t rly_config_changed(const rly_config *a, const rly_config *b,
+                          void (*fn)(void *ud, const char *section, const char *key), void *ud)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < RLY_ARRAY_LEN(keys); i++) {
+        const keydesc *k = &keys[i];
+        bool differ;
+        if (k->type == K_ADDRLIST)
+            differ = a->network.nexternal_addrs != b->network.nexternal_addrs ||
+                     memcmp(a->network.external_addrs, b->network.external_addrs,
+                            sizeof(a->network.external_addrs)) != 0;
+        else if (k->type == K_STR)
+            differ = strncmp(cfield(a, k), cfield(b, k), k->size) != 0;
+        else
+            differ = memcmp(cfield(a, k), cfield(b, k), value_size(k)) != 0;
+        if (differ) {
+            n++;
+            fn(ud, k->section, k->key);
+        }
+    }
+    return n;
+}
+
 void rly_config_defaults(rly_config *c)
 {
     static const ctx quiet = {.name = "built-in defaults"};

@@ -79,6 +79,11 @@ typedef struct rly_config {
     uint32_t src_line[RLY_CONFIG_NKEYS];
 } rly_config;
 
+/* rly_config_changed lists the keys whose values differ between |a| and |b|: for each, calls
+ * |fn| with the section and key names. Returns how many differ. */
+size_t rly_config_changed(const rly_config *a, const rly_config *b,
+                          void (*fn)(void *ud, const char *section, const char *key), void *ud);
+
 /* rly_config_defaults fills |c| with the built-in defaults. */
 void rly_config_defaults(rly_config *c);
 

@@ -27,7 +27,9 @@ typedef struct server {
     rly_httpd *httpd; /* [metrics] listen_addr; NULL: off */
     uint64_t started; /* unix seconds */
     bool is_ready;    /* every listener bound; false again once draining */
-    const rly_log *log;
+    rly_log *log;
+    rly_config live;         /* the configuration in force (the relay points into it) */
+    const char *config_path; /* NULL: built-in defaults */
     rly_peerid peerid;
     rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* dialable listen addresses, without /p2p */
     size_t naddrs;
@@ -367,13 +369,98 @@ static void print_http(server *s, FILE *out)
     fflush(out);
 }
 
-/* SIGHUP: not a reason to die (its default action). Reloading arrives with the drain work. */
+static void relay_settings(const rly_config *cfg, rly_relay_settings *rs);
+
+/* ---- SIGHUP: reload ----------------------------------------------------------------------------
+ */
+
+typedef struct reload_ctx {
+    server *s;
+    size_t applied, restart;
+} reload_ctx;
+
+/* Keys a running relay cannot take: listeners, transports, the HTTP server, the log format. */
+static bool needs_restart(const char *section, const char *key)
+{
+    if (strcmp(section, "network") == 0)
+        return strcmp(key, "shutdown_grace_secs") != 0;
+    return strcmp(section, "metrics") == 0 ||
+           (strcmp(section, "logging") == 0 && strcmp(key, "log_format") == 0);
+}
+
+static void on_changed(void *ud, const char *section, const char *key)
+{
+    reload_ctx *r = ud;
+    bool restart = needs_restart(section, key);
+    if (restart)
+        r->restart++;
+    else
+        r->applied++;
+    RLY_LOGI(r->s->log, RLY_TARGET_CONFIG, RLY_MSG("Configuration changed"),
+             RLY_F_STR("section", section), RLY_F_STR("key", key),
+             RLY_F_STR("effect", restart ? "needs a restart (not applied)" : "applied"));
+}
+
+static void reload(server *s)
+{
+    static rly_config next; /* large: off the stack */
+    char err[512];
+    rly_config_defaults(&next);
+    int rv = rly_config_load_file(&next, s->config_path, err, sizeof(err));
+    if (rv == 0)
+        rv = rly_config_validate(&next, s->config_path, err, sizeof(err));
+    if (rv != 0) {
+        RLY_LOGE(s->log, RLY_TARGET_CONFIG,
+                 RLY_MSG("Reload rejected: the running configuration stays in force"),
+                 RLY_F_STR("error", err));
+        return;
+    }
+    reload_ctx rc = {s, 0, 0};
+    (void)rly_config_changed(&s->live, &next, on_changed, &rc);
+    /* What needs a restart keeps its running value, so that the two never disagree. */
+    uint64_t grace = next.network.shutdown_grace_secs;
+    memcpy(&next.network, &s->live.network, sizeof(next.network));
+    next.network.shutdown_grace_secs = grace;
+    memcpy(&next.metrics, &s->live.metrics, sizeof(next.metrics));
+    next.logging.format = s->live.logging.format;
+    if (s->auth &&
+        rly_authsvc_update(s->auth, next.auth.auth_enabled, (const uint8_t *)next.auth.auth_token,
+                           strlen(next.auth.auth_token)) != 0) {
+        RLY_LOGE(s->log, RLY_TARGET_CONFIG, RLY_MSG("Reload rejected: bad [auth] settings"));
+        return;
+    }
+    s->live = next;
+    s->grace_secs = s->live.network.shutdown_grace_secs;
+    s->log->level = s->live.logging.level;
+    if (s->relay) {
+        rly_relay_settings rs;
+        relay_settings(&s->live, &rs);
+        rs.auth = s->auth;
+        rs.acl = &s->live.acl;
+        rs.ip_limits = &s->live.limits;
+        rly_relay_update(s->relay, &rs);
+    }
+    RLY_LOGI(s->log, RLY_TARGET_CONFIG, RLY_MSG("Configuration reloaded"),
+             RLY_F_STR("path", s->config_path), RLY_F_U64("applied", rc.applied),
+             RLY_F_U64("need_restart", rc.restart));
+}
+
 static void on_sighup(uv_signal_t *h, int signum)
 {
     server *s = h->data;
-    RLY_LOGW(s->log, RLY_TARGET_APP,
-             RLY_MSG("SIGHUP received: reloading the configuration is not supported yet; restart "
-                     "the relay to apply changes"));
+    if (!s->config_path) {
+        RLY_LOGW(s->log, RLY_TARGET_CONFIG,
+                 RLY_MSG("SIGHUP: running on built-in defaults, no configuration file to reload"));
+        return;
+    }
+    if (s->signals_seen > 0)
+        return; /* draining: too late to change anything */
+    char state[96];
+    snprintf(state, sizeof(state), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)(uv_hrtime() / 1000));
+    RLY_IGNORE(rly_sd_notify(state));
+    reload(s);
+    RLY_IGNORE(rly_sd_notify("READY=1"));
 }
 
 static int start_signals(server *s)
@@ -457,8 +544,8 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
         rly_relay_settings rs;
         relay_settings(cfg, &rs);
         rs.auth = s->auth;
-        rs.acl = &cfg->acl; /* the config outlives the server run */
-        rs.ip_limits = &cfg->limits;
+        rs.acl = &s->live.acl; /* reloads change it in place */
+        rs.ip_limits = &s->live.limits;
         rv = rly_relay_new(&s->relay, s->swarm, &rs, s->log, rly_mem_default());
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the relay service: %s", rly_strerror(rv));
@@ -475,7 +562,7 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
     return rv;
 }
 
-int rly_server_run(const rly_config *cfg, const rly_keypair *kp, const rly_log *log,
+int rly_server_run(const rly_config *cfg, const rly_keypair *kp, rly_log *log,
                    const char *config_path, FILE *banner, char *errmsg, size_t cap)
 {
     static server s; /* large (addresses): keep it off the stack */
@@ -483,6 +570,8 @@ int rly_server_run(const rly_config *cfg, const rly_keypair *kp, const rly_log *
 
     memset(&s, 0, sizeof(s));
     s.log = log;
+    s.live = *cfg;
+    s.config_path = config_path;
     s.started = (uint64_t)time(NULL);
     rv = rly_keypair_peerid(kp, &s.peerid);
     if (rv != 0) {

@@ -298,6 +298,18 @@ int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, bool required, const uint8_
     return 0;
 }
 
+int rly_authsvc_update(rly_authsvc *a, bool required, const uint8_t *secret, size_t len)
+{
+    if ((required && len == 0) || len > RLY_AUTH_TOKEN_MAX)
+        return RLY_ERR_INVALID_ARG;
+    rly_zeroize(a->secret, sizeof(a->secret));
+    if (len > 0)
+        memcpy(a->secret, secret, len);
+    a->secret_len = len;
+    a->required = required;
+    return 0;
+}
+
 void rly_authsvc_stats_get(const rly_authsvc *a, rly_authsvc_stats *out)
 {
     *out = a->stats;

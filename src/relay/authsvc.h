@@ -51,6 +51,12 @@ typedef struct rly_authsvc_stats {
 
 void rly_authsvc_stats_get(const rly_authsvc *a, rly_authsvc_stats *out);
 
+/* rly_authsvc_update changes whether tokens are required and the secret (as rly_authsvc_new).
+ * Connections authenticated before keep their mark. Returns 0 or RLY_ERR_INVALID_ARG (then nothing
+ * changed). */
+RLY_NODISCARD int rly_authsvc_update(rly_authsvc *a, bool required, const uint8_t *secret,
+                                     size_t len);
+
 /* rly_authsvc_is_required: whether tokens are checked. */
 bool rly_authsvc_is_required(const rly_authsvc *a);
 

@@ -135,6 +135,11 @@ int rly_limiter_new(rly_limiter **pl, const rly_limits_settings *s, rly_mem *mem
     return 0;
 }
 
+void rly_limiter_update(rly_limiter *l, const rly_limits_settings *s)
+{
+    l->s = *s;
+}
+
 void rly_limiter_del(rly_limiter *l)
 {
     if (!l)

@@ -46,6 +46,9 @@ typedef struct rly_limiter rly_limiter;
 RLY_NODISCARD int rly_limiter_new(rly_limiter **pl, const rly_limits_settings *s, rly_mem *mem);
 void rly_limiter_del(rly_limiter *l);
 
+/* rly_limiter_update takes new settings (copied); what is counted stays counted. */
+void rly_limiter_update(rly_limiter *l, const rly_limits_settings *s);
+
 /* rly_limiter_conn_open counts connection |conn_id| from |sa| (NULL: no address, not counted).
  * Returns 0, RLY_ERR_LIMIT (the address is at max_connections_per_ip: not counted, close it) or
  * RLY_ERR_NOMEM. */

@@ -842,6 +842,15 @@ int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *setti
     return 0;
 }
 
+void rly_relay_update(rly_relay *r, const rly_relay_settings *settings)
+{
+    r->settings = *settings;
+    rly_reservations_set_limits(r->table, &settings->limits);
+    if (r->limiter && settings->ip_limits)
+        rly_limiter_update(r->limiter, settings->ip_limits);
+    r->settings.ip_limits = NULL; /* copied into the limiter, not kept */
+}
+
 void rly_relay_drain(rly_relay *r)
 {
     r->is_draining = true;

@@ -47,6 +47,11 @@ void rly_relay_settings_default(rly_relay_settings *s);
 RLY_NODISCARD int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *settings,
                                 const rly_log *log, rly_mem *mem);
 
+/* rly_relay_update applies new settings to what comes next: reservation limits and TTL (held
+ * reservations stay until they end), circuit limits of new circuits, the ACL and auth pointers,
+ * the [limits] (counts kept). Open circuits and connections are not touched. */
+void rly_relay_update(rly_relay *r, const rly_relay_settings *settings);
+
 /* rly_relay_drain starts a graceful stop: new connections are closed once established
  * (ConnectionDenied reason="draining"), RESERVE gets RESERVATION_REFUSED and CONNECT
  * CONNECTION_FAILED, and the circuits already open run on (rly_relay_num_circuits says how many).

@@ -63,7 +63,7 @@ check "the open-file soft limit went up to the hard limit" \
     grep -qE "Raised the open-file limit from=1024 to=$(ulimit -Hn)" "$O/r.err"
 check "/proc agrees" eval 'awk "/Max open files/ {exit !(\$4 == \$5)}" /proc/$RELAY_PID/limits'
 kill -HUP "$RELAY_PID"
-check "SIGHUP is logged" wait_line "$O/r.err" "SIGHUP received"
+check "SIGHUP reloads the configuration" wait_line "$O/r.err" "Configuration reloaded"
 check "and the relay keeps running" kill -0 "$RELAY_PID"
 stop_relay "$RELAY_PID" TERM
 check "the relay stops with 0" [ "$STOP_RC" = 0 ]
