@@ -141,6 +141,10 @@ static void ours(out_ctx *o, const rly_metrics_input *in)
     put(o, "%s{result=\"failed\"} %" PRIu64 "\n", n, in->auth.failed);
     put(o, "%s{result=\"rate_limited\"} %" PRIu64 "\n", n, in->auth.rate_limited);
     const rly_quic_stats *q = &in->quic;
+    one(o, "mesh_relay_tcp_handshakes", "gauge",
+        "TCP upgrades (multistream-select, Noise, Yamux) in progress", in->tcp_handshakes);
+    one(o, "mesh_relay_tcp_handshake_failures_total", "counter", "TCP upgrades that failed",
+        in->tcp_handshakes_failed);
     one(o, "mesh_relay_quic_handshakes", "gauge", "QUIC handshakes in progress", q->pending);
     one(o, "mesh_relay_quic_handshakes_unproven", "gauge",
         "QUIC handshakes in progress from addresses no Retry validated", q->unproven);

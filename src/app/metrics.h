@@ -26,6 +26,8 @@ typedef struct rly_metrics_input {
     rly_limiter_stats limiter;
     rly_authsvc_stats auth;
     rly_quic_stats quic;
+    size_t tcp_handshakes;          /* in progress */
+    uint64_t tcp_handshakes_failed; /* so far */
     size_t memory_bytes, memory_peak_bytes;
     uint64_t start_time; /* unix seconds */
 } rly_metrics_input;

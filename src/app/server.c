@@ -280,8 +280,10 @@ static void metrics_body(server *s, rly_dynbuf *body)
     }
     if (s->auth)
         rly_authsvc_stats_get(s->auth, &in.auth);
-    if (s->swarm)
+    if (s->swarm) {
         rly_swarm_quic_stats(s->swarm, &in.quic);
+        rly_swarm_tcp_handshakes(s->swarm, &in.tcp_handshakes, &in.tcp_handshakes_failed);
+    }
     in.memory_bytes = rly_mem_default()->live_bytes;
     in.memory_peak_bytes = rly_mem_default()->peak_bytes;
     RLY_IGNORE(rly_metrics_render(&in, body));

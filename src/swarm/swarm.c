@@ -92,6 +92,11 @@ rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint6
     return NULL;
 }
 
+void rly_swarm_tcp_handshakes(const rly_swarm *sw, size_t *pending, uint64_t *failed)
+{
+    rly_tcp_transport_handshakes(sw->tcp, pending, failed);
+}
+
 void rly_swarm_quic_stats(const rly_swarm *sw, rly_quic_stats *out)
 {
     if (sw->quic)

@@ -56,6 +56,17 @@ client_run "$O/c" --name c --dial 12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQ
 check "a CONNECT to a peer without a reservation is refused" [ $? -eq 4 ]
 check "counted as rejected: no reservation" \
     eval '[ "$(metric "libp2p_relaysvc_connection_rejections_total{reason=\"no reservation\"}")" = 1 ] && [ "$(metric "libp2p_relaysvc_connection_request_response_status_total{status=\"rejected\"}")" = 1 ]'
+TCP_PORT=$(sed -n 's|^/ip4/127\.0\.0\.1/tcp/\([0-9]*\)/p2p/.*|\1|p' <<<"$RELAY_ADDR")
+timeout -k 2 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "not libp2p\n" >&3 && cat <&3 >/dev/null' "$TCP_PORT"
+failed_seen() { # bounded: up to 5 s for the relay to give up on the garbage
+    local i
+    for i in $(seq 1 50); do
+        [ "$(metric mesh_relay_tcp_handshake_failures_total)" -ge 1 ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+check "a garbage TCP handshake counts as failed" failed_seen
 check "TCP connections are counted" eval '[ "$(metric "mesh_relay_connections_total{transport=\"tcp\",type=\"opened\"}")" -ge 3 ]'
 
 http_get /nope >"$O/n"

@@ -728,6 +728,7 @@ static void conn_fail(tcp_conn *c, int err, const char *cause)
         c->t->events->on_closed(c->t->events_ud, &c->base, err, cause);
     } else {
         c->t->npending--;
+        c->t->nfailed++;
         log_failed_handshake(c, err, cause);
         if (c->dial_cb)
             c->dial_cb(c->dial_ud, NULL, err ? err : RLY_ERR_CLOSED);

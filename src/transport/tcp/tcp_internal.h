@@ -94,6 +94,7 @@ struct rly_tcp_transport {
     rly_flushq dirty; /* connections to flush from the idle handle */
     size_t npending;  /* connections still upgrading */
     size_t nestablished;
+    uint64_t nfailed; /* upgrades that failed (rly_tcp_transport_handshakes) */
     uint64_t next_conn_id;
     uint64_t next_stream_id;
     bool is_closing;

@@ -190,6 +190,12 @@ int rly_tcp_transport_upgrade_stream(rly_tcp_transport *t, rly_stream *s, rly_co
     return rly_tcp_conn_over_stream(t, s, dir, expected, remote, rest, restlen, cb, ud);
 }
 
+void rly_tcp_transport_handshakes(const rly_tcp_transport *t, size_t *pending, uint64_t *failed)
+{
+    *pending = t->npending;
+    *failed = t->nfailed;
+}
+
 size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t)
 {
     return t->nestablished;

@@ -88,6 +88,9 @@ RLY_NODISCARD int rly_tcp_transport_upgrade_stream(rly_tcp_transport *t, rly_str
                                                    const rly_multiaddr *remote, const uint8_t *rest,
                                                    size_t restlen, rly_tcp_dial_cb cb, void *ud);
 
+/* rly_tcp_transport_handshakes: upgrades in progress now, and failed so far. */
+void rly_tcp_transport_handshakes(const rly_tcp_transport *t, size_t *pending, uint64_t *failed);
+
 /* rly_tcp_transport_num_connections returns the established connections. */
 size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t);
 
