@@ -293,13 +293,15 @@ static void metrics_body(server *s, rly_dynbuf *body)
 static void addrs_body(server *s, rly_dynbuf *body)
 {
     int rv = rly_dynbuf_append_str(body, "[");
+    bool first = true;
     for (size_t i = 0; rv == 0 && i < s->nannounce; i++) {
         rly_multiaddr ma = s->announce[i];
         char text[RLY_MULTIADDR_STR_MAX];
         if (rly_multiaddr_append_p2p(&ma, &s->peerid) != 0 ||
             rly_multiaddr_to_string(&ma, text, sizeof(text)) <= 0)
             continue;
-        rv = rly_dynbuf_appendf(body, "%s\"%s\"", i ? "," : "", text); /* no quotes in them */
+        rv = rly_dynbuf_appendf(body, "%s\"%s\"", first ? "" : ",", text); /* no quotes in them */
+        first = false;
     }
     if (rv == 0)
         RLY_IGNORE(rly_dynbuf_append_str(body, "]\n"));

@@ -148,25 +148,27 @@ static void decide(auth_ctx *x, const uint8_t *body, size_t len)
         return;
     }
     source_of(c, key, ip, sizeof(ip));
-    fail_slot *slot = slot_for(a, key);
-    if (!slot_allows(a, slot)) {
-        a->stats.rate_limited++;
-        log_failure(a, c, ip, "rate limited (too many failed attempts)");
-        answer(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, "too many failed attempts");
-        return;
-    }
-    if (rly_auth_request_decode(body, len, &req) != 0) {
+    /* A valid token always passes: the budget only limits failures, so one bad neighbour behind
+     * the same address cannot lock the others out. */
+    bool decoded = rly_auth_request_decode(body, len, &req) == 0;
+    rly_auth_reason why = decoded ? rly_auth_check(a->secret, a->secret_len, req.token,
+                                                   req.token_len, &c->peer, (uint64_t)time(NULL))
+                                  : RLY_AUTH_MALFORMED;
+    if (!decoded || why != RLY_AUTH_OK) {
+        fail_slot *slot = slot_for(a, key);
+        if (!slot_allows(a, slot)) {
+            a->stats.rate_limited++;
+            log_failure(a, c, ip, "rate limited (too many failed attempts)");
+            answer(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, "too many failed attempts");
+            return;
+        }
         slot->tokens -= 1.0;
-        log_failure(a, c, ip, "malformed request");
-        answer(x, RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE, "malformed request");
-        return;
-    }
-    rly_auth_reason why = rly_auth_check(a->secret, a->secret_len, req.token, req.token_len,
-                                         &c->peer, (uint64_t)time(NULL));
-    if (why != RLY_AUTH_OK) {
-        slot->tokens -= 1.0;
-        log_failure(a, c, ip, rly_auth_reason_text(why));
-        answer(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, rly_auth_reason_text(why));
+        const char *text = decoded ? rly_auth_reason_text(why) : "malformed request";
+        log_failure(a, c, ip, text);
+        answer(x,
+               decoded ? RLY_CIRCUIT_STATUS_PERMISSION_DENIED
+                       : RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE,
+               text);
         return;
     }
     c->app_flags |= RLY_CONN_APP_AUTHENTICATED;
@@ -283,6 +285,7 @@ int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, bool required, const uint8_
     a->log = log;
     a->mem = mem;
     if (rly_crypto_random((uint8_t *)&a->hash_key, sizeof(a->hash_key)) != 0) {
+        rly_zeroize(a->secret, sizeof(a->secret));
         rly_free(mem, a);
         return RLY_ERR_CRYPTO;
     }

@@ -5,8 +5,9 @@
  * mark while auth is required.
  *
  * Failed attempts are rate limited per source address (IPv4, IPv6 by /56): a burst of
- * RLY_AUTHSVC_FAIL_BURST, then one more every RLY_AUTHSVC_FAIL_REFILL_S seconds; over it an
- * attempt is answered RESOURCE_LIMIT_EXCEEDED without looking at the token. Each failure is one
+ * RLY_AUTHSVC_FAIL_BURST, then one more every RLY_AUTHSVC_FAIL_REFILL_S seconds; over it a
+ * failed attempt is answered RESOURCE_LIMIT_EXCEEDED. A valid token always passes, so a bad
+ * neighbour behind the same address locks nobody out. Each failure is one
  * WARN record on relay_server::events, for fail2ban and the like:
  *   AuthFailed peer_id=<id> ip=<address> transport=<tcp|quic-v1> reason="<why>"
  * and a success one INFO record: Authenticated peer_id=<id> ip=<address> token=<shared|minted>.

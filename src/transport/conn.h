@@ -35,6 +35,10 @@ struct rly_conn {
     uint32_t app_flags;    /* for the layers above (relay/authsvc.h: RLY_CONN_APP_*); 0 at first */
 };
 
+/* rly_conn_new_id returns the next connection ID, unique across every transport of the process
+ * (the reservation table and the per-address limits key connections by it). */
+uint64_t rly_conn_new_id(void);
+
 /* rly_conn_open_stream: see rly_conn_ops.open_stream. */
 static inline RLY_NODISCARD int rly_conn_open_stream(rly_conn *c, rly_stream **ps)
 {

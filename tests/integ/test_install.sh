@@ -18,6 +18,8 @@ check "the unit, paths filled in" grep -qx 'ExecStart=/usr/bin/relay-server --co
 check "Type=notify and LimitNOFILE" eval 'grep -qx Type=notify "$U" && grep -q "^LimitNOFILE=" "$U"'
 check "no placeholder left" eval '! grep -qE "@(BINDIR|SYSCONFDIR)@" "$U"'
 check "the man page" [ -s "$D/usr/share/man/man8/relay-server.8" ]
+check "the sysusers entry for the unit's user" \
+    eval 'grep -q "^User=mesh-relay" "$U" && grep -q "^u mesh-relay " "$D/usr/lib/sysusers.d/mesh-relay.conf"'
 check "a default config, 0600" eval '[ "$(stat -c %a "$D/etc/mesh-relay/relay.toml")" = 600 ]'
 echo "# the operator's" >>"$D/etc/mesh-relay/relay.toml"
 DESTDIR=$D PREFIX=/usr SYSCONFDIR=/etc "$RLY_SOURCE_DIR/scripts/install.sh" "$RLY_BUILD_DIR" \

@@ -87,11 +87,13 @@ check "B: the echo came back" grep -qx "echo authenticated" "$O/b2.out"
 client_run "$O/c0" --name c --reserve-only --token wrong-0
 client_run "$O/c1" --name c --reserve-only --token wrong-1
 client_run "$O/c2" --name c --reserve-only --token wrong-2
-client_run "$O/c3" --name c --reserve-only --token "$T"
-check "over the failure budget even the right token waits (exit 4)" [ $? -eq 4 ]
+client_run "$O/c3" --name c --reserve-only --token wrong-3
+check "over the failure budget a wrong token is refused (exit 4)" [ $? -eq 4 ]
 check "over the failure budget: RESOURCE_LIMIT_EXCEEDED" \
     grep -qx 'auth refused status=RESOURCE_LIMIT_EXCEEDED text="too many failed attempts"' "$O/c3.out"
 check "logged as rate limited" grep -qE "AuthFailed peer_id=.* ip=127\.0\.0\.1 .*reason=\"rate limited" "$RELAY_LOG"
+client_run "$O/c4" --name c --reserve-only --token "$T"
+check "but the right token from the same address still passes (exit 0)" [ $? -eq 0 ]
 
 stop_pid "$A_PID"
 check "A stops with 0" [ "$STOP_RC" = 0 ]

@@ -48,6 +48,13 @@ client_run "$O/e1" --name e --reserve-only
 check "E from the same address is turned away (exit 1)" [ $? -eq 1 ]
 check "ConnectionDenied with the reason" \
     grep -qE "ConnectionDenied peer_id=.* reason=\"too many connections from this address \(max_connections_per_ip\)\"" "$RELAY_LOG"
+QADDR=$(sed -n 's/^Listening on: //p' "$O/r2.out" | grep -m1 '^/ip4/127.0.0.1/udp/.*/quic-v1/')
+SAVED=$RELAY_ADDR
+RELAY_ADDR=$QADDR
+client_run "$O/e3" --name f --reserve-only
+check "over QUIC too: F is turned away (TCP and QUIC connections count together) (exit 1)" [ $? -eq 1 ]
+RELAY_ADDR=$SAVED
+check "two ConnectionDenied lines" [ "$(count_of "$RELAY_LOG" "ConnectionDenied ")" -eq 2 ]
 stop_pid "$A_PID"
 stop_pid "$RELAY_PID"
 check "relay 2 stops with 0" [ "$STOP_RC" = 0 ]

@@ -69,7 +69,6 @@ struct rly_quic_transport {
     size_t npending;      /* server handshakes in progress */
     size_t nunproven;     /* those of them from addresses no Retry validated */
     rly_quic_stats stats; /* the counters; the gauges above are copied in on demand */
-    uint64_t next_conn_id;
     rly_quic_settings set;
     unsigned open_handles;
     bool is_closing;
@@ -305,7 +304,7 @@ static quic_conn *conn_new(rly_quic_transport *t, qsock *sock, const struct sock
            remote->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                          : sizeof(struct sockaddr_in));
     c->base.ops = &quic_conn_ops;
-    c->base.id = ++t->next_conn_id;
+    c->base.id = rly_conn_new_id();
     c->base.dir = dir;
     c->base.transport = "quic-v1";
     RLY_IGNORE(rly_multiaddr_from_sockaddr(&c->base.remote, remote, RLY_MA_UDP, true));

@@ -27,6 +27,12 @@ int rly_udp_open(rly_udp_sock *s, const struct sockaddr *sa)
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
     (void)setsockopt(fd, IPPROTO_UDP, UDP_GRO, &on, sizeof(on));
+    /* Never fragment, and ignore learnt path MTUs: QUIC sizes its own packets (and probes), and
+     * one peer's small MTU must not make sends to everyone fail (GSO trains included). */
+    int probe = sa->sa_family == AF_INET6 ? IPV6_PMTUDISC_PROBE : IP_PMTUDISC_PROBE;
+    (void)setsockopt(fd, sa->sa_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+                     sa->sa_family == AF_INET6 ? IPV6_MTU_DISCOVER : IP_MTU_DISCOVER, &probe,
+                     sizeof(probe));
     int seg = 0;
     socklen_t seglen = sizeof(seg);
     s->has_gso = getsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &seg, &seglen) == 0;
@@ -146,9 +152,11 @@ int rly_udp_send(rly_udp_sock *s, const struct sockaddr *to, const uint8_t *data
     if (s->has_gso) {
         if (send_msg(s->fd, to, data, len, seg) >= 0 || is_drop(errno))
             return 0;
-        if (errno != EIO && errno != EINVAL && errno != EMSGSIZE && errno != EOPNOTSUPP)
+        if (errno == EIO || errno == EOPNOTSUPP)
+            s->has_gso = false; /* the device cannot segment: one by one from now on */
+        else if (errno != EINVAL && errno != EMSGSIZE)
             return RLY_ERR_IO;
-        s->has_gso = false; /* the device or route cannot segment: one by one from now on */
+        /* EINVAL / EMSGSIZE: this destination's route refuses the train; one by one, this time */
     }
     for (size_t off = 0; off < len; off += seg) {
         size_t k = len - off < seg ? len - off : seg;

@@ -783,7 +783,7 @@ static tcp_conn *conn_new(rly_tcp_transport *t, rly_conn_dir dir, rly_stream *un
     c->is_over_stream = under != NULL;
     c->t = t;
     c->base.ops = &tcp_conn_ops;
-    c->base.id = ++t->next_conn_id;
+    c->base.id = rly_conn_new_id();
     c->base.dir = dir;
     c->base.transport = "tcp";
     c->deadline = rly_tcp_now() + t->settings.handshake_timeout;

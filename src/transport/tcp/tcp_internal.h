@@ -95,7 +95,6 @@ struct rly_tcp_transport {
     size_t npending;  /* connections still upgrading */
     size_t nestablished;
     uint64_t nfailed; /* upgrades that failed (rly_tcp_transport_handshakes) */
-    uint64_t next_conn_id;
     uint64_t next_stream_id;
     bool is_closing;
     rly_tcp_closed_cb closed_cb;
