@@ -483,6 +483,23 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 t_total=$(($(date +%s) - t_start))
 
 # ---- report ------------------------------------------------------------------------------------
+# raw_output TITLE NAME...: a collapsed block with the raw record lines of $tmp/NAME (those there).
+raw_output() {
+    local title=$1 f
+    shift
+    echo "<details><summary>$title</summary>"
+    echo
+    echo '```'
+    for f in "$@"; do
+        [ -f "$tmp/$f" ] || continue
+        echo "# $f"
+        cat "$tmp/$f"
+    done
+    echo '```'
+    echo
+    echo "</details>"
+}
+
 mem_line() { grep "^mem conns=" "$tmp/$1" | sed -n "$2p"; }
 
 # Per-connection memory at checkpoint row $2 (2: first, 3: second) of $1.hold: sets rss_pc,
@@ -680,17 +697,7 @@ pct() { calc '%.0f %%' 'u * 100' -v u="$1"; }
     [ "$js_status" = ok ] && echo "#   (js hold run: also --hold-max-seconds $JS_HOLD_MAX)"
     echo '```'
     echo
-    echo "<details><summary>Raw load-generator output</summary>"
-    echo
-    echo '```'
-    for f in relay.churn relay.hold js.churn js.hold; do
-        [ -f "$tmp/$f" ] || continue
-        echo "# $f"
-        cat "$tmp/$f"
-    done
-    echo '```'
-    echo
-    echo "</details>"
+    raw_output "Raw load-generator output" relay.churn relay.hold js.churn js.hold
 } >>"$out"
 
 # ---- relay section ---------------------------------------------------------------------------
@@ -844,17 +851,7 @@ pct() { calc '%.0f %%' 'u * 100' -v u="$1"; }
         echo "${CLI_PIN[*]} $BUILD/test_client --relay <ma> --dial <id> --send $RELAY_BYTES"
         echo '```'
         echo
-        echo "<details><summary>Raw relay-benchmark output</summary>"
-        echo
-        echo '```'
-        for f in copy.plain copy.noise copy.e2e copy.crypto relay.circuit relay.tput js.circuit js.tput; do
-            [ -f "$tmp/$f" ] || continue
-            echo "# $f"
-            cat "$tmp/$f"
-        done
-        echo '```'
-        echo
-        echo "</details>"
+        raw_output "Raw relay-benchmark output" copy.plain copy.noise copy.e2e copy.crypto relay.circuit relay.tput js.circuit js.tput
     fi
 } >>"$out"
 
@@ -1016,17 +1013,7 @@ pct() { calc '%.0f %%' 'u * 100' -v u="$1"; }
         echo "${CLI_PIN[*]} $BUILD/test_client --relay <tcp-ma> --dial <id> --send $QUIC_BYTES    # TCP -> QUIC"
         echo '```'
         echo
-        echo "<details><summary>Raw QUIC-benchmark output</summary>"
-        echo
-        echo '```'
-        for f in relay.qchurn js.qchurn direct.quic0.tput direct.quic.tput relay.qq.tput relay.tq.tput js.qq.tput; do
-            [ -f "$tmp/$f" ] || continue
-            echo "# $f"
-            cat "$tmp/$f"
-        done
-        echo '```'
-        echo
-        echo "</details>"
+        raw_output "Raw QUIC-benchmark output" relay.qchurn js.qchurn direct.quic0.tput direct.quic.tput relay.qq.tput relay.tq.tput js.qq.tput
     fi
 } >>"$out"
 

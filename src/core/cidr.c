@@ -49,6 +49,22 @@ int rly_cidr_parse(rly_cidr *c, const char *s, size_t len)
     return 0;
 }
 
+bool rly_cidr_group(const struct sockaddr *sa, uint8_t key[RLY_CIDR_GROUP_LEN])
+{
+    memset(key, 0, RLY_CIDR_GROUP_LEN);
+    if (sa->sa_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family == AF_INET6) {
+        key[0] = 6;
+        memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 7); /* /56 */
+        return true;
+    }
+    return false;
+}
+
 /* Whether the first |bits| bits of |a| and |b| agree. */
 static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned bits)
 {

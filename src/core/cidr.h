@@ -25,6 +25,14 @@ typedef struct rly_cidr {
  * (|c| is then zeroed). */
 RLY_NODISCARD int rly_cidr_parse(rly_cidr *c, const char *s, size_t len);
 
+/* Bytes of an address group key (rly_cidr_group). */
+#define RLY_CIDR_GROUP_LEN 17
+
+/* rly_cidr_group writes the group |sa| counts in for per-address limits: an IPv4 address, or an
+ * IPv6 /56 (what one subscriber usually gets): the family (4 or 6), then the address bytes, the
+ * rest zero. Returns false (and a zero key) for other families. */
+bool rly_cidr_group(const struct sockaddr *sa, uint8_t key[RLY_CIDR_GROUP_LEN]);
+
 /* rly_cidr_contains: whether the address of |sa| (AF_INET or AF_INET6; other families: false)
  * lies in |c|. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as the IPv4 address. */
 bool rly_cidr_contains(const rly_cidr *c, const struct sockaddr *sa);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/cidr.h"
 #include "core/time.h"
 #include "crypto/crypto.h"
 #include "proto/circuit/circuit_pb.h"
@@ -23,7 +24,7 @@ typedef struct auth_ctx {
 
 /* Failure budget of one source address (or /56). */
 typedef struct fail_slot {
-    uint8_t key[17]; /* family, then the address (IPv6: the first 7 bytes) */
+    uint8_t key[RLY_CIDR_GROUP_LEN]; /* rly_cidr_group */
     bool used;
     double tokens;
     uint64_t last_ms;
@@ -46,38 +47,30 @@ struct rly_authsvc {
 /* ---- source addresses ------------------------------------------------------------------------ */
 
 /* The slot key and printable address of |c|'s remote end. */
-static void source_of(const rly_conn *c, uint8_t key[17], char *text, size_t cap)
+static void source_of(const rly_conn *c, uint8_t key[RLY_CIDR_GROUP_LEN], char *text, size_t cap)
 {
     struct sockaddr_storage ss;
-    uint32_t tr = 0;
-    bool quic = false;
-    memset(key, 0, 17);
+    const struct sockaddr *sa = rly_conn_remote_sockaddr(c, &ss);
+    memset(key, 0, RLY_CIDR_GROUP_LEN);
     snprintf(text, cap, "unknown");
-    if (rly_multiaddr_to_sockaddr(&c->remote, &ss, &tr, &quic) != 0)
+    if (!sa || !rly_cidr_group(sa, key))
         return;
-    if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)&ss;
-        key[0] = 4;
-        memcpy(key + 1, &in->sin_addr, 4);
-        if (!inet_ntop(AF_INET, &in->sin_addr, text, (socklen_t)cap))
-            snprintf(text, cap, "unknown");
-    } else if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&ss;
-        key[0] = 6;
-        memcpy(key + 1, &in6->sin6_addr, 7); /* /56: what one subscriber usually gets */
-        if (!inet_ntop(AF_INET6, &in6->sin6_addr, text, (socklen_t)cap))
-            snprintf(text, cap, "unknown");
-    }
+    const void *a = sa->sa_family == AF_INET6
+                        ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                        : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+    if (!inet_ntop(sa->sa_family, a, text, (socklen_t)cap))
+        snprintf(text, cap, "unknown");
 }
 
-static fail_slot *slot_for(rly_authsvc *a, const uint8_t key[17])
+static fail_slot *slot_for(rly_authsvc *a, const uint8_t key[RLY_CIDR_GROUP_LEN])
 {
     uint64_t h = a->hash_key ^ 1469598103934665603u; /* FNV-1a, keyed */
-    for (size_t i = 0; i < 17; i++)
+    for (size_t i = 0; i < RLY_CIDR_GROUP_LEN; i++)
         h = (h ^ key[i]) * 1099511628211u;
     fail_slot *s = &a->slots[h % RLY_AUTHSVC_FAIL_SLOTS];
-    if (!s->used || memcmp(s->key, key, 17) != 0) { /* free, or another source's: start over */
-        memcpy(s->key, key, 17);
+    if (!s->used ||
+        memcmp(s->key, key, RLY_CIDR_GROUP_LEN) != 0) { /* free, or another source's: start over */
+        memcpy(s->key, key, RLY_CIDR_GROUP_LEN);
         s->used = true;
         s->tokens = RLY_AUTHSVC_FAIL_BURST;
         s->last_ms = uv_now(rly_swarm_loop(a->sw));
@@ -142,7 +135,7 @@ static void decide(auth_ctx *x, const uint8_t *body, size_t len)
     rly_conn *c = x->s->conn;
     rly_auth_request req;
     char ip[INET6_ADDRSTRLEN + 8], pid[RLY_PEERID_STR_MAX];
-    uint8_t key[17];
+    uint8_t key[RLY_CIDR_GROUP_LEN];
     if (!a->required) {
         answer(x, RLY_CIRCUIT_STATUS_OK, "authentication not required");
         return;
@@ -196,7 +189,7 @@ static void auth_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t le
     (void)rly_stream_consume(s, len);
     if (used < 0) {
         char ip[INET6_ADDRSTRLEN + 8];
-        uint8_t key[17];
+        uint8_t key[RLY_CIDR_GROUP_LEN];
         source_of(s->conn, key, ip, sizeof(ip));
         if (x->a->required)
             log_failure(x->a, s->conn, ip, "malformed request");

@@ -7,7 +7,7 @@
 #include "crypto/crypto.h"
 
 #define MAP_BUCKETS 1024u
-#define KEY_LEN 17 /* family, then the IPv4 address or the first 7 bytes of the IPv6 one */
+#define KEY_LEN RLY_CIDR_GROUP_LEN
 
 /* Counts of one address (group). */
 typedef struct ip_entry {
@@ -55,19 +55,7 @@ static uint64_t hash(const rly_limiter *l, unsigned kind, const uint8_t *p, size
 static bool key_of(const rly_limiter *l, const struct sockaddr *sa, uint8_t key[KEY_LEN])
 {
     memset(key, 0, KEY_LEN);
-    if (!sa || rly_cidr_list_has(&l->s.exempt, sa))
-        return false;
-    if (sa->sa_family == AF_INET) {
-        key[0] = 4;
-        memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-        return true;
-    }
-    if (sa->sa_family == AF_INET6) {
-        key[0] = 6;
-        memcpy(key + 1, &((const struct sockaddr_in6 *)sa)->sin6_addr, 7); /* /56 */
-        return true;
-    }
-    return false;
+    return sa && !rly_cidr_list_has(&l->s.exempt, sa) && rly_cidr_group(sa, key);
 }
 
 static ip_entry **ip_slot(rly_limiter *l, const uint8_t key[KEY_LEN])

@@ -165,22 +165,12 @@ static size_t is_quic(const rly_conn *c)
     return c->transport && strcmp(c->transport, "quic-v1") == 0 ? 1 : 0;
 }
 
-/* |c|'s remote IP address in |ss| (NULL when it has none, e.g. a relayed connection). */
-static const struct sockaddr *conn_sockaddr(const rly_conn *c, struct sockaddr_storage *ss)
-{
-    uint32_t tr = 0;
-    bool quic = false;
-    if (rly_multiaddr_to_sockaddr(&c->remote, ss, &tr, &quic) != 0)
-        return NULL;
-    return (const struct sockaddr *)ss;
-}
-
 /* [acl] deny_peers / deny_cidrs: closed as soon as the peer is known. */
 static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
 {
     rly_relay *r = ud;
     struct sockaddr_storage ss;
-    const struct sockaddr *sa = conn_sockaddr(c, &ss);
+    const struct sockaddr *sa = rly_conn_remote_sockaddr(c, &ss);
     const char *why = NULL;
     r->stats.connections_opened[is_quic(c)]++;
     int err = RLY_ERR_PERMISSION_DENIED;
@@ -342,7 +332,8 @@ static void handle_reserve(hop_ctx *x)
     }
     struct sockaddr_storage ss;
     const char *why = NULL;
-    int rv = r->limiter ? rly_limiter_reserve(r->limiter, &c->peer, c->id, conn_sockaddr(c, &ss),
+    int rv = r->limiter ? rly_limiter_reserve(r->limiter, &c->peer, c->id,
+                                              rly_conn_remote_sockaddr(c, &ss),
                                               uv_now(rly_swarm_loop(r->sw)), &why)
                         : 0;
     if (rv != 0) {
@@ -568,7 +559,7 @@ static void handle_connect(hop_ctx *x)
     }
     struct sockaddr_storage ss;
     const char *why = NULL;
-    if (r->limiter && rly_limiter_connect(r->limiter, &c->peer, conn_sockaddr(c, &ss),
+    if (r->limiter && rly_limiter_connect(r->limiter, &c->peer, rly_conn_remote_sockaddr(c, &ss),
                                           uv_now(rly_swarm_loop(r->sw)), &why) != 0) {
         connect_failed(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, why);
         return;
@@ -633,7 +624,7 @@ static void decide(hop_ctx *x)
     }
     const rly_acl *acl = x->r->settings.acl;
     struct sockaddr_storage ss;
-    const struct sockaddr *sa = conn_sockaddr(c, &ss);
+    const struct sockaddr *sa = rly_conn_remote_sockaddr(c, &ss);
     if (acl && req->type == RLY_CIRCUIT_HOP_RESERVE && !rly_acl_may_reserve(acl, &c->peer, sa)) {
         log_reservation_denied(x->r, &c->peer, RLY_CIRCUIT_STATUS_PERMISSION_DENIED,
                                "not allowed to reserve ([acl])");

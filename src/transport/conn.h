@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/err.h"
 #include "core/multiaddr.h"
@@ -38,6 +39,10 @@ struct rly_conn {
 /* rly_conn_new_id returns the next connection ID, unique across every transport of the process
  * (the reservation table and the per-address limits key connections by it). */
 uint64_t rly_conn_new_id(void);
+
+/* rly_conn_remote_sockaddr writes |c|'s remote IP address and port into |ss| and returns it as a
+ * sockaddr, or NULL when the remote is no IP address (a relayed connection). */
+const struct sockaddr *rly_conn_remote_sockaddr(const rly_conn *c, struct sockaddr_storage *ss);
 
 /* rly_conn_open_stream: see rly_conn_ops.open_stream. */
 static inline RLY_NODISCARD int rly_conn_open_stream(rly_conn *c, rly_stream **ps)

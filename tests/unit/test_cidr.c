@@ -101,3 +101,23 @@ Test(cidr, contains)
     struct sockaddr unix_sa = {.sa_family = AF_UNIX};
     cr_assert_not(rly_cidr_contains(&all, &unix_sa));
 }
+
+Test(cidr, address_groups)
+{
+    uint8_t k1[RLY_CIDR_GROUP_LEN], k2[RLY_CIDR_GROUP_LEN];
+    struct sockaddr_storage a = test_sockaddr("2001:db8:0:ff01::1"),
+                            b = test_sockaddr("2001:db8:0:ffee::2"),
+                            c = test_sockaddr("2001:db8:0:fe00::1"),
+                            v4 = test_sockaddr("192.0.2.7"), v4b = test_sockaddr("192.0.2.8");
+    cr_assert(rly_cidr_group((struct sockaddr *)&a, k1));
+    cr_assert(rly_cidr_group((struct sockaddr *)&b, k2));
+    cr_assert_eq(memcmp(k1, k2, sizeof(k1)), 0, "one IPv6 /56");
+    cr_assert(rly_cidr_group((struct sockaddr *)&c, k2));
+    cr_assert_neq(memcmp(k1, k2, sizeof(k1)), 0, "another /56");
+    cr_assert(rly_cidr_group((struct sockaddr *)&v4, k1));
+    cr_assert_eq(k1[0], 4);
+    cr_assert(rly_cidr_group((struct sockaddr *)&v4b, k2));
+    cr_assert_neq(memcmp(k1, k2, sizeof(k1)), 0, "IPv4: per address");
+    struct sockaddr unix_sa = {.sa_family = AF_UNIX};
+    cr_assert_not(rly_cidr_group(&unix_sa, k1));
+}

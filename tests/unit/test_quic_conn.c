@@ -626,23 +626,30 @@ Test(quic_conn, connection_window_survives_streams_reset_with_unconsumed_data)
 
 /* ---- the peer's STOP_SENDING ends our writing side as a reset (no stall) -------------------- */
 
+/* The client writes a stream as fast as it may to a server stream that consumes what it gets
+ * (|consumes|) or nothing; |rounds| rounds later the server holds exactly that one stream. */
+static void writer_to_lazy_sink(pair *p, bool consumes, int rounds)
+{
+    memset(&cli, 0, sizeof(cli));
+    memset(sink_got, 0, sizeof(sink_got));
+    nsinks = 0;
+    sink_consumes = consumes;
+    for (size_t i = 0; i < sizeof(pattern); i++)
+        pattern[i] = (uint8_t)(i * 13u);
+    pair_connect(p);
+    rly_qconn_set_events(p->server, &lazy_events, NULL);
+    cr_assert_eq(rly_qconn_open_stream(p->client, &cli.s), 0);
+    rly_stream_set_handler(cli.s, &echo_handler, &cli);
+    pump_client(&cli);
+    steps(p, rounds);
+    cr_assert_eq(nsinks, 1);
+}
+
 Test(quic_conn, peer_stop_sending_resets_the_writer)
 {
     pair p;
     pair_init(&p);
-    memset(&cli, 0, sizeof(cli));
-    memset(sink_got, 0, sizeof(sink_got));
-    nsinks = 0;
-    sink_consumes = true;
-    for (size_t i = 0; i < sizeof(pattern); i++)
-        pattern[i] = (uint8_t)(i * 13u);
-    pair_connect(&p);
-    rly_qconn_set_events(p.server, &lazy_events, NULL);
-    cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
-    rly_stream_set_handler(cli.s, &echo_handler, &cli);
-    pump_client(&cli);
-    steps(&p, 20);
-    cr_assert_eq(nsinks, 1);
+    writer_to_lazy_sink(&p, true, 20);
     cr_assert_eq(rly_qconn_stop_reading(sink_streams[0]), 0); /* the server stops reading */
     steps(&p, 200);
     cr_assert(cli.closed, "the client writer was told (sent %zu)", cli.sent);
@@ -660,19 +667,7 @@ Test(quic_conn, peer_stop_sending_reaches_a_blocked_writer)
     static uint8_t scratch[RLY_QUIC_MAX_PKT];
     pair p;
     pair_init(&p);
-    memset(&cli, 0, sizeof(cli));
-    memset(sink_got, 0, sizeof(sink_got));
-    nsinks = 0;
-    sink_consumes = false;
-    for (size_t i = 0; i < sizeof(pattern); i++)
-        pattern[i] = (uint8_t)(i * 13u);
-    pair_connect(&p);
-    rly_qconn_set_events(p.server, &lazy_events, NULL);
-    cr_assert_eq(rly_qconn_open_stream(p.client, &cli.s), 0);
-    rly_stream_set_handler(cli.s, &echo_handler, &cli);
-    pump_client(&cli);
-    steps(&p, 50);
-    cr_assert_eq(nsinks, 1);
+    writer_to_lazy_sink(&p, false, 50);
     cr_assert_lt(sink_got[0], cli.sent, "the window holds the rest back (got %zu of %zu)",
                  sink_got[0], cli.sent);
     cr_assert_not(cli.closed);
