@@ -243,6 +243,7 @@ static bool connect_reply(hop_req *h, const uint8_t *msg, size_t len, const uint
     client_out("circuit to %s accepted %s", pid, limit);
     rly_stream *s = h->s;
     h->s = NULL;
+    rly_stream_set_handler(s, NULL, NULL); /* |h| goes now: nothing may reach it any more */
     hop_free(h);
     rv = rly_swarm_upgrade_stream(c->swarm, s, RLY_CONN_OUTBOUND, &c->target, &remote, rest,
                                   restlen, on_relayed, c);

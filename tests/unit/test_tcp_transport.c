@@ -147,3 +147,102 @@ Test(tcp_transport, stream_reset_while_announced_with_data_pending)
     rly_keypair_wipe(&ckp);
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }
+
+/* ---- rly_tcp_transport_upgrade_stream takes its stream on every path --------------------- */
+
+/* A stream under test: records what the transport does with it. A reset calls on_close before
+ * returning, as Yamux does. */
+typedef struct taken_stream {
+    rly_stream base;
+    bool reset;
+    int owner_closes; /* on_close calls that reached the caller's old handler */
+} taken_stream;
+
+static rly_ssize ts_write_(rly_stream *s, const uint8_t *d, size_t n)
+{
+    return (rly_ssize)n;
+}
+
+static int ts_shutdown_(rly_stream *s)
+{
+    return 0;
+}
+
+static int ts_reset_(rly_stream *s)
+{
+    taken_stream *t = (taken_stream *)s;
+    t->reset = true;
+    if (s->handler && s->handler->on_close)
+        s->handler->on_close(s, s->handler_ud, RLY_ERR_RESET);
+    return 0;
+}
+
+static int ts_consume_(rly_stream *s, size_t n)
+{
+    return 0;
+}
+
+static const rly_stream_ops taken_ops = {ts_write_, ts_shutdown_, ts_reset_, ts_consume_};
+
+static void owner_on_close(rly_stream *s, void *ud, int err)
+{
+    ((taken_stream *)s)->owner_closes++;
+}
+
+static const rly_stream_handler owner_handler = {.on_close = owner_on_close};
+
+static void never_dialled(void *ud, rly_conn *c, int err)
+{
+    cr_assert_fail("the dial callback must not run when upgrade_stream fails");
+}
+
+static void closed_noop(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+/* The caller (test_client's connect_reply) frees the state its handler points to before it hands
+ * the stream over: a refusal must reset the stream without calling that handler. */
+Test(tcp_transport, upgrade_stream_refused_takes_the_stream_without_calling_its_old_handler)
+{
+    uv_loop_t loop;
+    rly_tcp_transport *t;
+    rly_tcp_settings st;
+    rly_keypair kp;
+    rly_noise_identity *id;
+    rly_peerid peer;
+    bool closed = false;
+    taken_stream s1 = {.base.ops = &taken_ops}, s2 = {.base.ops = &taken_ops};
+    static const rly_conn_events events = {0};
+
+    uv_loop_init(&loop);
+    rly_tcp_settings_default(&st);
+    cr_assert_eq(rly_keypair_generate(&kp), 0);
+    cr_assert_eq(rly_keypair_peerid(&kp, &peer), 0);
+    cr_assert_eq(rly_noise_identity_new(&id, &kp, NULL, NULL), 0);
+    cr_assert_eq(rly_tcp_transport_new(&t, &loop, &st, id, &events, NULL, NULL, NULL), 0);
+
+    /* An outbound upgrade without the peer to expect: invalid. */
+    rly_stream_set_handler(&s1.base, &owner_handler, NULL);
+    cr_assert_eq(rly_tcp_transport_upgrade_stream(t, &s1.base, RLY_CONN_OUTBOUND, NULL, NULL, NULL,
+                                                  0, never_dialled, NULL),
+                 RLY_ERR_INVALID_ARG);
+    cr_assert(s1.reset, "the stream is reset");
+    cr_assert_eq(s1.owner_closes, 0, "the old handler was removed first");
+
+    /* A transport that is closing. */
+    rly_tcp_transport_close(t, closed_noop, &closed);
+    rly_stream_set_handler(&s2.base, &owner_handler, NULL);
+    cr_assert_eq(rly_tcp_transport_upgrade_stream(t, &s2.base, RLY_CONN_OUTBOUND, &peer, NULL, NULL,
+                                                  0, never_dialled, NULL),
+                 RLY_ERR_CLOSED);
+    cr_assert(s2.reset);
+    cr_assert_eq(s2.owner_closes, 0, "the old handler was removed first");
+
+    uv_run(&loop, UV_RUN_DEFAULT);
+    cr_assert(closed);
+    cr_assert_eq(uv_loop_close(&loop), 0);
+    rly_noise_identity_del(id);
+    rly_keypair_wipe(&kp);
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}

@@ -968,6 +968,7 @@ int rly_tcp_conn_over_stream(rly_tcp_transport *t, rly_stream *s, rly_conn_dir d
 {
     tcp_conn *c = conn_new(t, dir, s);
     if (!c) {
+        rly_stream_set_handler(s, NULL, NULL); /* taken: the caller's handler hears nothing */
         (void)rly_stream_reset(s);
         return RLY_ERR_NOMEM;
     }

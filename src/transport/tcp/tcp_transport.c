@@ -184,6 +184,8 @@ int rly_tcp_transport_upgrade_stream(rly_tcp_transport *t, rly_stream *s, rly_co
                                      void *ud)
 {
     if (t->is_closing || (dir == RLY_CONN_OUTBOUND && !expected)) {
+        /* |s| is ours now: the caller's handler (whose state may be gone) hears nothing more. */
+        rly_stream_set_handler(s, NULL, NULL);
         (void)rly_stream_reset(s);
         return t->is_closing ? RLY_ERR_CLOSED : RLY_ERR_INVALID_ARG;
     }

@@ -80,9 +80,11 @@ RLY_NODISCARD int rly_tcp_transport_dial(rly_tcp_transport *t, const rly_multiad
  * connection is built over a circuit's hop or stop stream. |dir| OUTBOUND: we are the dialer
  * (initiator); the remote must be |expected| (required then). |remote| (copied) is the
  * connection's remote address, normally "<relay addr>/p2p/<relay>/p2p-circuit/p2p/<peer>".
- * |rest| (|restlen| bytes, delivered on |s| but not consumed) is fed first. |s| is taken: its
- * handler is replaced and it is reset when the connection closes. |cb| runs once.
- * Returns 0, RLY_ERR_INVALID_ARG or RLY_ERR_NOMEM (then |s| is reset and |cb| not called). */
+ * |rest| (|restlen| bytes, delivered on |s| but not consumed) is fed first. |s| is taken on
+ * every path, failures included: its handler is replaced (the caller's is never called again)
+ * and it is reset when the connection closes. |cb| runs once.
+ * Returns 0, RLY_ERR_INVALID_ARG, RLY_ERR_CLOSED (the transport is closing) or RLY_ERR_NOMEM
+ * (then |s| is reset, its handler removed first, and |cb| is not called). */
 RLY_NODISCARD int rly_tcp_transport_upgrade_stream(rly_tcp_transport *t, rly_stream *s,
                                                    rly_conn_dir dir, const rly_peerid *expected,
                                                    const rly_multiaddr *remote, const uint8_t *rest,
