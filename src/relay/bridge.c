@@ -15,7 +15,8 @@ typedef struct side {
 
 struct rly_bridge {
     side sides[2]; /* [0] source (hop stream), [1] destination (stop stream) */
-    uv_timer_t timer;
+    rly_timerq *timers;
+    rly_timer timer; /* the duration limit */
     rly_bridge_limits limits;
     rly_tstamp start;
     rly_bridge_done_cb done;
@@ -23,8 +24,8 @@ struct rly_bridge {
     rly_mem *mem;
     int err;
     const char *reason;
-    bool is_ending;   /* aborting: streams are being reset */
-    bool is_finished; /* both streams gone: the timer is closing */
+    bool is_ending; /* aborting: streams are being reset */
+    unsigned busy;  /* nesting depth of calls into the bridge: it is freed only at depth 0 */
 };
 
 static side *other(side *f)
@@ -33,52 +34,63 @@ static side *other(side *f)
     return f == &c->sides[0] ? &c->sides[1] : &c->sides[0];
 }
 
-static void timer_closed(uv_handle_t *h)
+/* Both streams are gone: stop the timer, report, free. */
+static void finish(rly_bridge *c)
 {
-    rly_bridge *c = h->data;
+    rly_timerq_stop(c->timers, &c->timer);
+    rly_tstamp now = rly_timerq_now(c->timers);
     rly_bridge_stats st = {
         .bytes_src_to_dst = c->sides[0].forwarded,
         .bytes_dst_to_src = c->sides[1].forwarded,
-        .duration = uv_hrtime() - c->start,
+        .duration = now > c->start ? now - c->start : 0,
         .err = c->err,
         .reason = c->reason ? c->reason : "closed",
     };
-    if (c->done)
-        c->done(c->ud, c, &st);
+    rly_bridge_done_cb done = c->done;
+    void *ud = c->ud;
     for (int i = 0; i < 2; i++)
         rly_free(c->mem, c->sides[i].pending);
     rly_free(c->mem, c);
+    if (done)
+        done(ud, &st);
 }
 
-/* Both streams are gone: report once the timer handle is released (libuv frees it later). */
-static void maybe_finish(rly_bridge *c)
+/* Every entry into the bridge (stream callbacks, the timer, rly_bridge_start and _abort) runs
+ * between enter and leave: a stream reset inside may call back into the bridge, and the bridge
+ * is freed only by the outermost leave, so no inner call frees what an outer one still uses. */
+static void enter(rly_bridge *c)
 {
-    if (c->is_finished || c->sides[0].s || c->sides[1].s)
-        return;
-    c->is_finished = true;
-    uv_close((uv_handle_t *)&c->timer, timer_closed);
+    c->busy++;
+}
+
+static void leave(rly_bridge *c)
+{
+    if (--c->busy == 0 && !c->sides[0].s && !c->sides[1].s)
+        finish(c);
 }
 
 static void abort_circuit(rly_bridge *c, int err, const char *reason)
 {
-    if (c->is_ending || c->is_finished)
+    if (c->is_ending)
         return;
     c->is_ending = true;
     if (!c->reason) {
         c->reason = reason;
         c->err = err;
     }
+    rly_timerq_stop(c->timers, &c->timer);
     for (int i = 0; i < 2; i++) {
         rly_stream *s = c->sides[i].s;
         if (s)
             (void)rly_stream_reset(s); /* on_close runs inside and clears sides[i].s */
     }
-    maybe_finish(c);
 }
 
 void rly_bridge_abort(rly_bridge *c, const char *reason)
 {
+    enter(c);
     abort_circuit(c, RLY_ERR_CLOSED, reason);
+    leave(c);
 }
 
 static int pending_append(side *f, const uint8_t *p, size_t n)
@@ -161,9 +173,8 @@ static void pump(side *f)
     }
 }
 
-static void on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+static void take(side *f, const uint8_t *data, size_t len)
 {
-    side *f = ud;
     if (f->c->is_ending)
         return;
     if (f->plen == 0) { /* the usual case: straight through, no copy into the circuit */
@@ -183,18 +194,33 @@ static void on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
     }
 }
 
+static void on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    side *f = ud;
+    rly_bridge *c = f->c;
+    enter(c);
+    take(f, data, len);
+    leave(c);
+}
+
 static void on_fin(rly_stream *s, void *ud)
 {
     side *f = ud;
+    rly_bridge *c = f->c;
+    enter(c);
     f->is_fin_recv = true;
     pump(f);
+    leave(c);
 }
 
 /* The stream of |t| has room again: move what the other side has waiting. */
 static void on_writable(rly_stream *s, void *ud)
 {
     side *t = ud;
+    rly_bridge *c = t->c;
+    enter(c);
     pump(other(t));
+    leave(c);
 }
 
 static void on_close(rly_stream *s, void *ud, int err)
@@ -202,6 +228,7 @@ static void on_close(rly_stream *s, void *ud, int err)
     side *f = ud;
     rly_bridge *c = f->c;
     bool is_src = f == &c->sides[0];
+    enter(c);
     f->s = NULL;
     if (err != 0 && !c->is_ending) {
         const char *why =
@@ -214,7 +241,7 @@ static void on_close(rly_stream *s, void *ud, int err)
         f->is_fin_recv = true;
         pump(f);
     }
-    maybe_finish(c);
+    leave(c);
 }
 
 static const rly_stream_handler circuit_handler = {
@@ -224,22 +251,26 @@ static const rly_stream_handler circuit_handler = {
     .on_close = on_close,
 };
 
-static void on_timer(uv_timer_t *t)
+static void on_timer(rly_timer *t, void *ud)
 {
-    abort_circuit(t->data, RLY_ERR_TIMEOUT, "duration limit");
+    rly_bridge *c = ud;
+    enter(c);
+    abort_circuit(c, RLY_ERR_TIMEOUT, "duration limit");
+    leave(c);
 }
 
-int rly_bridge_start(rly_bridge **pc, uv_loop_t *loop, rly_stream *src, const uint8_t *src_rest,
+int rly_bridge_start(rly_bridge **pc, rly_timerq *timers, rly_stream *src, const uint8_t *src_rest,
                      size_t src_rest_len, rly_stream *dst, const uint8_t *dst_rest,
-                     size_t dst_rest_len, const rly_bridge_limits *limits, rly_tstamp now,
-                     rly_bridge_done_cb done, void *ud, rly_mem *mem)
+                     size_t dst_rest_len, const rly_bridge_limits *limits, rly_bridge_done_cb done,
+                     void *ud, rly_mem *mem)
 {
     rly_bridge *c = rly_calloc(mem, 1, sizeof(*c));
     int rv = c ? 0 : RLY_ERR_NOMEM;
     if (rv == 0) {
         c->mem = mem;
+        c->timers = timers;
         c->limits = *limits;
-        c->start = now;
+        c->start = rly_timerq_now(timers);
         c->done = done;
         c->ud = ud;
         for (int i = 0; i < 2; i++)
@@ -262,17 +293,15 @@ int rly_bridge_start(rly_bridge **pc, uv_loop_t *loop, rly_stream *src, const ui
         (void)rly_stream_reset(dst);
         return rv;
     }
-    uv_timer_init(loop, &c->timer);
-    c->timer.data = c;
-    /* libuv times from its cached loop time: refresh it so the limit is not cut short by the
-     * time already spent in this loop iteration. */
-    uv_update_time(loop);
+    rly_timerq_timer_init(&c->timer, on_timer, c);
     if (limits->duration > 0)
-        uv_timer_start(&c->timer, on_timer, rly_tstamp_ms_ceil(limits->duration), 0);
+        rly_timerq_start(timers, &c->timer, c->start + limits->duration);
     rly_stream_set_handler(src, &circuit_handler, &c->sides[0]);
     rly_stream_set_handler(dst, &circuit_handler, &c->sides[1]);
     *pc = c;
+    enter(c);
     pump(&c->sides[0]);
     pump(&c->sides[1]);
+    leave(c); /* may end the circuit at once (|done| runs before this returns) */
     return 0;
 }

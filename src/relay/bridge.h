@@ -17,11 +17,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
-
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/time.h"
+#include "core/timerq.h"
 #include "transport/stream.h"
 
 /* The most bytes held per direction while the other side's send queue is full. */
@@ -42,21 +41,26 @@ typedef struct rly_bridge_stats {
     const char *reason; /* "closed", "reset by source", "data limit", "duration limit", ... */
 } rly_bridge_stats;
 
-/* Called once, when both streams are gone. |c| is freed right after it returns. */
-typedef void (*rly_bridge_done_cb)(void *ud, rly_bridge *c, const rly_bridge_stats *st);
+/* Called once, when both streams are gone; the bridge is already freed. */
+typedef void (*rly_bridge_done_cb)(void *ud, const rly_bridge_stats *st);
 
 /* rly_bridge_start bridges |src| and |dst| (both taken: the circuit owns their handlers from
  * now on). |src_rest| / |dst_rest| are bytes already read from each stream past the relay
- * messages (delivered, not yet consumed): they are forwarded first. |now| starts the duration
- * clock. On failure both streams are reset and |done| is not called.
+ * messages (delivered, not yet consumed): they are forwarded first. The duration limit runs on
+ * |timers| (borrowed; it must outlive the bridge), from now by its clock.
+ * On success |*pc| is set before anything is forwarded, and |done| is called exactly once, when
+ * both streams are gone: possibly before rly_bridge_start returns (a stream that fails at once),
+ * so |done| must clear whatever holds |*pc|. On failure both streams are reset (their handlers
+ * removed first) and |done| is not called.
  * Returns 0, RLY_ERR_NOMEM or RLY_ERR_NOBUF (a leftover larger than RLY_BRIDGE_PENDING_MAX). */
-RLY_NODISCARD int rly_bridge_start(rly_bridge **pc, uv_loop_t *loop, rly_stream *src,
+RLY_NODISCARD int rly_bridge_start(rly_bridge **pc, rly_timerq *timers, rly_stream *src,
                                    const uint8_t *src_rest, size_t src_rest_len, rly_stream *dst,
                                    const uint8_t *dst_rest, size_t dst_rest_len,
-                                   const rly_bridge_limits *limits, rly_tstamp now,
-                                   rly_bridge_done_cb done, void *ud, rly_mem *mem);
+                                   const rly_bridge_limits *limits, rly_bridge_done_cb done,
+                                   void *ud, rly_mem *mem);
 
-/* rly_bridge_abort resets both streams (e.g. on shutdown); |done| follows with |reason|. */
+/* rly_bridge_abort resets both streams (e.g. on shutdown); |done| follows with |reason|, before
+ * this returns. */
 void rly_bridge_abort(rly_bridge *c, const char *reason);
 
 #endif

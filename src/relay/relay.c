@@ -1,7 +1,15 @@
 /* relay.c: the Circuit Relay v2 service (relay.h). One hop_ctx per hop stream: it reads the
  * request (proto/circuit/hop), answers RESERVE at once, and for CONNECT opens the STOP stream on
  * the destination's reserving connection (proto/circuit/stop), waits for its OK, answers the
- * source and hands both streams to a bridge. */
+ * source and hands both streams to a bridge.
+ *
+ * Lifetime of a hop_ctx (issue 11: a source that reset its stream while the STOP stream was
+ * still being opened freed the state the open's callback then used). The state is freed only
+ * when nothing can call into it any more: its hop stream and STOP stream no longer carry its
+ * handler, no stream open is owed a callback (|is_opening|), no bridge reports to it, and no
+ * call into it is still running (|busy|: a stream reset inside a callback calls back in at
+ * once). Every entry point runs between enter() and leave(); only the outermost leave() frees.
+ * The deadline is an rly_timer, stopped synchronously. */
 #include "relay/relay.h"
 
 #include <string.h>
@@ -18,16 +26,18 @@
 #define EARLY_DATA_MAX RLY_BRIDGE_PENDING_MAX
 
 struct rly_relay {
-    rly_swarm *sw;
+    rly_relay_host host;
     rly_relay_settings settings;
     const rly_log *log;
     rly_mem *mem;
     rly_reservations *table;
     rly_limiter *limiter; /* NULL: no [limits] */
-    uv_timer_t expiry_timer;
-    rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* reservation addrs, each with /p2p/<relay> */
+    rly_timer expiry_timer;
+    rly_peerid local;
+    rly_multiaddr addrs[RLY_RELAY_MAX_ADDRS]; /* reservation addrs, each with /p2p/<relay> */
     size_t naddrs;
     struct hop_ctx *ctxs; /* every live hop_ctx, for shutdown */
+    size_t nctxs;
     size_t ncircuits;
     bool is_shutting_down;
     bool is_draining;
@@ -55,23 +65,24 @@ typedef enum hop_phase {
     PHASE_STOP_OPEN, /* CONNECT: negotiating the STOP stream */
     PHASE_STOP_WAIT, /* CONNECT: waiting for the destination's STATUS */
     PHASE_BRIDGED,   /* the bridge owns both streams */
-    PHASE_FINISHING, /* reply written (or stream gone): waiting for the close */
+    PHASE_DONE,      /* answered or given up: waiting only for what still holds the state */
 } hop_phase;
 
 typedef struct hop_ctx {
     rly_relay *r;
     struct hop_ctx *prev, *next;
-    rly_stream *s;    /* the hop stream (the source's); NULL once closed */
-    rly_stream *stop; /* the STOP stream; NULL until negotiated or once closed */
+    rly_stream *s;    /* the hop stream (the source's) while it carries our handler */
+    rly_stream *stop; /* the STOP stream while it carries our handler */
+    bool is_opening;  /* the STOP stream's open callback is still owed to us */
+    rly_bridge *bridge;
+    unsigned busy; /* calls into this state still running (enter/leave) */
     rly_hop hop;
     rly_stop stopm;
     hop_phase phase;
-    uv_timer_t timer;    /* request and STOP deadlines */
-    rly_tstamp deadline; /* what |timer| is armed for */
+    rly_timer timer; /* request and STOP deadlines */
     rly_peerid src, dst;
     bool is_counted; /* circuit_begin succeeded: circuit_end is owed */
-    rly_bridge *bridge;
-    uint8_t *early; /* source bytes after the CONNECT, before the bridge */
+    uint8_t *early;  /* source bytes after the CONNECT, before the bridge */
     size_t nearly;
 } hop_ctx;
 
@@ -117,6 +128,11 @@ static void log_circuit_denied(rly_relay *r, const rly_peerid *src, const rly_pe
              RLY_F_STR("status", rly_circuit_pb_status_name(status)), RLY_F_STR("reason", reason));
 }
 
+static rly_tstamp now_of(const rly_relay *r)
+{
+    return rly_timerq_now(r->host.timers);
+}
+
 /* ---- reservations expiry --------------------------------------------------------------------- */
 
 static void on_timed_out(void *ud, const rly_reservation_info *info)
@@ -131,23 +147,19 @@ static void on_timed_out(void *ud, const rly_reservation_info *info)
         rly_limiter_reservation_ended(r->limiter, info->conn_id);
 }
 
-static void arm_expiry(rly_relay *r);
-
-static void on_expiry_timer(uv_timer_t *t)
-{
-    rly_relay *r = t->data;
-    (void)rly_reservations_expire(r->table, rly_tcp_now(), on_timed_out, r);
-    arm_expiry(r);
-}
-
 static void arm_expiry(rly_relay *r)
 {
     rly_tstamp when = rly_reservations_get_expiry(r->table);
-    if (when == RLY_TSTAMP_MAX || r->is_shutting_down) {
-        uv_timer_stop(&r->expiry_timer);
-        return;
-    }
-    uv_timer_start(&r->expiry_timer, on_expiry_timer, rly_tstamp_ms_until(when, rly_tcp_now()), 0);
+    if (r->is_shutting_down)
+        when = RLY_TSTAMP_MAX;
+    rly_timerq_start(r->host.timers, &r->expiry_timer, when);
+}
+
+static void on_expiry_timer(rly_timer *t, void *ud)
+{
+    rly_relay *r = ud;
+    (void)rly_reservations_expire(r->table, now_of(r), on_timed_out, r);
+    arm_expiry(r);
 }
 
 static void on_dropped(void *ud, const rly_reservation_info *info)
@@ -166,9 +178,8 @@ static size_t is_quic(const rly_conn *c)
 }
 
 /* [acl] deny_peers / deny_cidrs: closed as soon as the peer is known. */
-static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
+void rly_relay_conn_established(rly_relay *r, rly_conn *c, size_t num_established)
 {
-    rly_relay *r = ud;
     struct sockaddr_storage ss;
     const struct sockaddr *sa = rly_conn_remote_sockaddr(c, &ss);
     const char *why = NULL;
@@ -192,9 +203,8 @@ static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
     rly_conn_close(c, err, why);
 }
 
-static void on_conn_closed(void *ud, rly_conn *c, size_t remaining, int err, const char *cause)
+void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining)
 {
-    rly_relay *r = ud;
     r->stats.connections_closed[is_quic(c)]++;
     (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, remaining, on_dropped,
                                                 r);
@@ -205,55 +215,87 @@ static void on_conn_closed(void *ud, rly_conn *c, size_t remaining, int err, con
 
 /* ---- hop stream life cycle ------------------------------------------------------------------- */
 
-static void ctx_freed(uv_handle_t *h)
+static void release_circuit(hop_ctx *x)
 {
-    hop_ctx *x = h->data;
-    rly_free(x->r->mem, x);
-}
-
-/* Frees |x| once nothing refers to it: the hop stream, the STOP stream and the bridge gone. */
-static void ctx_maybe_free(hop_ctx *x)
-{
-    if (x->s || x->stop || x->bridge || uv_is_closing((uv_handle_t *)&x->timer))
-        return;
-    rly_relay *r = x->r;
     if (x->is_counted) {
-        RLY_IGNORE(rly_reservations_circuit_end(r->table, &x->src, &x->dst));
+        RLY_IGNORE(rly_reservations_circuit_end(x->r->table, &x->src, &x->dst));
         x->is_counted = false;
     }
+}
+
+/* Frees |x| once nothing can call into it (see the top of this file). */
+static void ctx_maybe_free(hop_ctx *x)
+{
+    if (x->busy || x->s || x->stop || x->is_opening || x->bridge)
+        return;
+    rly_relay *r = x->r;
+    rly_timerq_stop(r->host.timers, &x->timer);
+    release_circuit(x);
     if (x->prev)
         x->prev->next = x->next;
     else
         r->ctxs = x->next;
     if (x->next)
         x->next->prev = x->prev;
+    r->nctxs--;
     rly_hop_free(&x->hop);
     rly_stop_free(&x->stopm);
     rly_free(r->mem, x->early);
-    uv_close((uv_handle_t *)&x->timer, ctx_freed);
+    rly_free(r->mem, x);
 }
 
-static void on_hop_timer(uv_timer_t *t);
+static void enter(hop_ctx *x)
+{
+    x->busy++;
+}
 
-/* (Re)arms the hop stream's one timer: the request deadline, then the destination's. */
+static void leave(hop_ctx *x)
+{
+    x->busy--;
+    ctx_maybe_free(x);
+}
+
 static void arm_deadline(hop_ctx *x, rly_tstamp deadline)
 {
-    x->deadline = deadline;
-    uv_timer_start(&x->timer, on_hop_timer, rly_tstamp_ms_until(deadline, rly_tcp_now()), 0);
+    rly_timerq_start(x->r->host.timers, &x->timer, deadline);
 }
 
-/* Writes |b| to the hop stream and closes our side: the end of every hop exchange that does not
- * become a circuit. */
-static void send_and_finish(hop_ctx *x, rly_dynbuf *b)
+static void drop_early(hop_ctx *x)
 {
-    x->phase = PHASE_FINISHING;
-    uv_timer_stop(&x->timer);
-    if (!x->s)
+    rly_free(x->r->mem, x->early);
+    x->early = NULL;
+    x->nearly = 0;
+}
+
+/* Gives the STOP stream up: it no longer calls us, and the destination sees a reset. */
+static void drop_stop(hop_ctx *x)
+{
+    rly_stream *st = x->stop;
+    if (!st)
         return;
-    if (rly_stream_write(x->s, b->data, b->len) != (rly_ssize)b->len)
-        (void)rly_stream_reset(x->s); /* x->s cleared by on_close */
+    x->stop = NULL;
+    rly_stream_set_handler(st, NULL, NULL);
+    (void)rly_stream_reset(st);
+}
+
+/* The end of every hop exchange that does not become a circuit: |b| (the reply; NULL: none) is
+ * written, our side closed, and the stream let go of at once (as go's relay closes the stream
+ * after its answer): what the peer still sends is dropped by the transport, and the request
+ * state with its early bytes goes now, not when the peer gets round to closing. */
+static void finish_hop(hop_ctx *x, const rly_dynbuf *b)
+{
+    x->phase = PHASE_DONE;
+    rly_timerq_stop(x->r->host.timers, &x->timer);
+    drop_early(x);
+    rly_stream *s = x->s;
+    if (!s)
+        return;
+    x->s = NULL;
+    rly_stream_set_handler(s, NULL, NULL);
+    if (b && rly_stream_write(s, b->data, b->len) == (rly_ssize)b->len)
+        (void)rly_stream_shutdown(s);
     else
-        (void)rly_stream_shutdown(x->s);
+        (void)rly_stream_reset(s);
 }
 
 static void reply_status(hop_ctx *x, uint32_t status)
@@ -261,10 +303,8 @@ static void reply_status(hop_ctx *x, uint32_t status)
     uint8_t small[64];
     rly_dynbuf b;
     rly_dynbuf_init_small(&b, small, sizeof(small), x->r->mem, RLY_CIRCUIT_MAX_MSG);
-    if (rly_hop_reply_status(&x->hop, status, &b) == 0)
-        send_and_finish(x, &b);
-    else if (x->s)
-        (void)rly_stream_reset(x->s);
+    bool ok = rly_hop_reply_status(&x->hop, status, &b) == 0;
+    finish_hop(x, ok ? &b : NULL);
     rly_dynbuf_free(&b);
 }
 
@@ -302,10 +342,10 @@ static int build_reservation(rly_relay *r, const rly_peerid *peer, rly_tstamp ex
         if (rv != 0)
             return rv;
     }
-    RLY_ASSERT(rly_keypair_peerid(rly_swarm_keypair(r->sw), &v.relay) == 0);
+    v.relay = r->local;
     v.peer = *peer;
     v.expiration = rsv->expire;
-    int rv = rly_voucher_seal(rly_swarm_keypair(r->sw), &v, voucher);
+    int rv = rly_voucher_seal(r->host.kp, &v, voucher);
     if (rv == 0) {
         rsv->voucher.p = voucher->data;
         rsv->voucher.len = voucher->len;
@@ -317,7 +357,7 @@ static void handle_reserve(hop_ctx *x)
 {
     rly_relay *r = x->r;
     rly_conn *c = x->s->conn;
-    rly_tstamp now = rly_tcp_now(), expire;
+    rly_tstamp now = now_of(r), expire;
     bool renewed = false, has_limit;
     uint8_t small[1024];
     rly_dynbuf out, voucher;
@@ -332,10 +372,10 @@ static void handle_reserve(hop_ctx *x)
     }
     struct sockaddr_storage ss;
     const char *why = NULL;
-    int rv = r->limiter ? rly_limiter_reserve(r->limiter, &c->peer, c->id,
-                                              rly_conn_remote_sockaddr(c, &ss),
-                                              uv_now(rly_swarm_loop(r->sw)), &why)
-                        : 0;
+    int rv = r->limiter
+                 ? rly_limiter_reserve(r->limiter, &c->peer, c->id,
+                                       rly_conn_remote_sockaddr(c, &ss), now / RLY_NS_PER_MS, &why)
+                 : 0;
     if (rv != 0) {
         uint32_t st = rv == RLY_ERR_LIMIT ? RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED
                                           : RLY_CIRCUIT_STATUS_RESERVATION_REFUSED;
@@ -362,7 +402,6 @@ static void handle_reserve(hop_ctx *x)
     if (rv == 0)
         rv = rly_hop_reply_reservation(&x->hop, &rsv, has_limit ? &limit : NULL, &out);
     if (rv == 0) {
-        send_and_finish(x, &out);
         if (r->limiter)
             rly_limiter_reservation_added(r->limiter, c->id);
         if (renewed)
@@ -372,6 +411,7 @@ static void handle_reserve(hop_ctx *x)
         RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ReservationReqAccepted"),
                  RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))),
                  RLY_F_BOOL("renewed", renewed), RLY_F_U64("expire", rsv.expire));
+        finish_hop(x, &out);
     } else {
         /* Could not build the reply: the slot must not stay taken. */
         RLY_IGNORE(rly_reservations_remove(r->table, &c->peer, c->id));
@@ -385,24 +425,23 @@ static void handle_reserve(hop_ctx *x)
 /* ---- CONNECT (PROTOCOLS.md 8.4) ---------------------------------------------------------------
  */
 
+/* The CONNECT ends without a circuit: the destination's STOP stream (if any) is reset, its
+ * circuit slot given back at once, and the source (if still there) answered |status|. A STOP
+ * stream whose open is still in flight is reset by stop_opened when it arrives. */
 static void connect_failed(hop_ctx *x, uint32_t status, const char *reason)
 {
     log_circuit_denied(x->r, &x->src, &x->dst, status, reason);
-    if (x->stop) {
-        rly_stream *st = x->stop;
-        x->stop = NULL;
-        rly_stream_set_handler(st, NULL, NULL);
-        (void)rly_stream_reset(st);
-    }
+    drop_stop(x);
+    release_circuit(x);
     reply_status(x, status);
-    ctx_maybe_free(x);
 }
 
-static void bridge_done(void *ud, rly_bridge *b, const rly_bridge_stats *st)
+static void bridge_done(void *ud, const rly_bridge_stats *st)
 {
     hop_ctx *x = ud;
     rly_relay *r = x->r;
     char a[RLY_PEERID_STR_MAX], c[RLY_PEERID_STR_MAX];
+    enter(x);
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("CircuitClosed"),
              RLY_F_STR("src_peer_id", pid_text(&x->src, a, sizeof(a))),
              RLY_F_STR("dst_peer_id", pid_text(&x->dst, c, sizeof(c))),
@@ -422,7 +461,8 @@ static void bridge_done(void *ud, rly_bridge *b, const rly_bridge_stats *st)
         r->stats.circuits_limit_closed++;
     r->ncircuits--;
     x->bridge = NULL;
-    ctx_maybe_free(x);
+    x->phase = PHASE_DONE;
+    leave(x);
 }
 
 /* The destination said OK: answer the source, then bridge. |rest| are destination bytes that
@@ -444,7 +484,7 @@ static void connect_ok(hop_ctx *x, const uint8_t *rest, size_t restlen)
         connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, "cannot answer the source");
         return;
     }
-    uv_timer_stop(&x->timer);
+    rly_timerq_stop(r->host.timers, &x->timer);
     rly_bridge_limits bl = {r->settings.max_circuit_duration, r->settings.max_circuit_bytes};
     if (is_trusted(r, &x->src, &x->dst))
         bl = (rly_bridge_limits){0, 0};
@@ -452,56 +492,57 @@ static void connect_ok(hop_ctx *x, const uint8_t *rest, size_t restlen)
     x->phase = PHASE_BRIDGED;
     /* From here the bridge owns both streams (and their close callbacks). */
     x->s = x->stop = NULL;
-    rv = rly_bridge_start(&x->bridge, rly_swarm_loop(r->sw), src, x->early, x->nearly, dst, rest,
-                          restlen, &bl, rly_tcp_now(), bridge_done, x, r->mem);
-    rly_free(r->mem, x->early);
-    x->early = NULL;
-    x->nearly = 0;
-    if (rv != 0) {
-        log_circuit_denied(r, &x->src, &x->dst, RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
-                           rly_strerror(rv));
-        ctx_maybe_free(x);
-        return;
-    }
     r->ncircuits++;
     r->stats.circuits_opened++;
     RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("CircuitReqAccepted"),
              RLY_F_STR("src_peer_id", pid_text(&x->src, a, sizeof(a))),
              RLY_F_STR("dst_peer_id", pid_text(&x->dst, b, sizeof(b))));
+    /* x->bridge is set before anything moves; bridge_done clears it (maybe before this returns). */
+    rv = rly_bridge_start(&x->bridge, r->host.timers, src, x->early, x->nearly, dst, rest, restlen,
+                          &bl, bridge_done, x, r->mem);
+    drop_early(x);
+    if (rv != 0) {
+        r->ncircuits--;
+        r->stats.circuits_opened--;
+        x->phase = PHASE_DONE;
+        log_circuit_denied(r, &x->src, &x->dst, RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
+                           rly_strerror(rv));
+    }
 }
 
 static void stop_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {
     hop_ctx *x = ud;
+    enter(x);
     rly_ssize used = rly_stop_recv(&x->stopm, data, len);
     if (used > 0)
         (void)rly_stream_consume(s, (size_t)used);
-    switch (rly_stop_get_state(&x->stopm)) {
-    case RLY_STOP_DONE: connect_ok(x, data + used, len - (size_t)used); return;
-    case RLY_STOP_FAILED:
+    rly_stop_state st = rly_stop_get_state(&x->stopm);
+    if (st == RLY_STOP_DONE)
+        connect_ok(x, data + used, len - (size_t)used);
+    else if (st == RLY_STOP_FAILED || used < 0)
         connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
                        "destination refused or sent a bad STOP reply");
-        return;
-    default: break;
-    }
-    if (used < 0)
-        connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, "bad STOP reply");
+    leave(x);
 }
 
 static void stop_on_fin(rly_stream *s, void *ud)
 {
     hop_ctx *x = ud;
+    enter(x);
     RLY_IGNORE(rly_stop_handle_eof(&x->stopm));
     connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, "destination closed the STOP stream");
+    leave(x);
 }
 
 static void stop_on_close(rly_stream *s, void *ud, int err)
 {
     hop_ctx *x = ud;
+    enter(x);
     x->stop = NULL;
     if (x->phase == PHASE_STOP_WAIT)
         connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, "STOP stream reset");
-    ctx_maybe_free(x);
+    leave(x);
 }
 
 static const rly_stream_handler stop_handler = {
@@ -510,30 +551,20 @@ static const rly_stream_handler stop_handler = {
     .on_close = stop_on_close,
 };
 
-static void stop_opened(void *ud, rly_stream *s, int err, const uint8_t *data, size_t len)
+/* Sends the STOP CONNECT on |s| (the negotiated STOP stream, now ours) and reads what came
+ * with it. */
+static void stop_start(hop_ctx *x, rly_stream *s, const uint8_t *data, size_t len)
 {
-    hop_ctx *x = ud;
     uint8_t small[128];
     rly_dynbuf out;
     bool has_limit;
-    if (x->phase != PHASE_STOP_OPEN || !x->s) { /* the source gave up meanwhile */
-        if (s)
-            (void)rly_stream_reset(s);
-        ctx_maybe_free(x);
-        return;
-    }
-    if (!s) {
-        connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
-                       "destination does not speak the stop protocol");
-        return;
-    }
     x->stop = s;
     x->phase = PHASE_STOP_WAIT;
     rly_stream_set_handler(s, &stop_handler, x);
     rly_circuit_limit limit = wire_limit(x->r, &x->src, &x->dst, &has_limit);
     rly_dynbuf_init_small(&out, small, sizeof(small), x->r->mem, RLY_CIRCUIT_MAX_MSG);
     int rv = rly_stop_connect(&x->stopm, &x->src, has_limit ? &limit : NULL,
-                              rly_tcp_now() + x->r->settings.stop_timeout, &out);
+                              now_of(x->r) + x->r->settings.stop_timeout, &out);
     if (rv == 0 && rly_stream_write(s, out.data, out.len) != (rly_ssize)out.len)
         rv = RLY_ERR_NOBUF;
     rly_dynbuf_free(&out);
@@ -543,6 +574,28 @@ static void stop_opened(void *ud, rly_stream *s, int err, const uint8_t *data, s
     }
     if (len > 0)
         stop_on_data(s, x, data, len);
+}
+
+/* The open of the STOP stream finished: |s| negotiated, or NULL. It may arrive in any phase:
+ * the source may have gone, the deadline passed or the relay shut down meanwhile. */
+static void stop_opened(void *ud, rly_stream *s, int err, const uint8_t *data, size_t len)
+{
+    hop_ctx *x = ud;
+    enter(x);
+    x->is_opening = false;
+    if (x->phase != PHASE_STOP_OPEN) { /* given up meanwhile: the destination sees a reset */
+        if (s) {
+            rly_stream_set_handler(s, NULL, NULL);
+            (void)rly_stream_reset(s);
+        }
+    } else if (!s) {
+        connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
+                       err == RLY_ERR_NEGOTIATION ? "destination does not speak the stop protocol"
+                                                  : "cannot open the STOP stream");
+    } else {
+        stop_start(x, s, data, len);
+    }
+    leave(x);
 }
 
 static void handle_connect(hop_ctx *x)
@@ -560,15 +613,15 @@ static void handle_connect(hop_ctx *x)
     struct sockaddr_storage ss;
     const char *why = NULL;
     if (r->limiter && rly_limiter_connect(r->limiter, &c->peer, rly_conn_remote_sockaddr(c, &ss),
-                                          uv_now(rly_swarm_loop(r->sw)), &why) != 0) {
+                                          now_of(r) / RLY_NS_PER_MS, &why) != 0) {
         connect_failed(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, why);
         return;
     }
-    if (rly_reservations_lookup(r->table, &x->dst, rly_tcp_now(), &info) != 0) {
+    if (rly_reservations_lookup(r->table, &x->dst, now_of(r), &info) != 0) {
         connect_failed(x, RLY_CIRCUIT_STATUS_NO_RESERVATION, "destination has no reservation");
         return;
     }
-    rly_conn *dc = rly_swarm_find_conn(r->sw, &x->dst, info.conn_id);
+    rly_conn *dc = r->host.find_conn(r->host.ud, &x->dst, info.conn_id);
     if (!dc) {
         connect_failed(x, RLY_CIRCUIT_STATUS_NO_RESERVATION, "destination is not connected");
         return;
@@ -580,14 +633,16 @@ static void handle_connect(hop_ctx *x)
     }
     x->is_counted = true;
     x->phase = PHASE_STOP_OPEN;
-    arm_deadline(x, rly_tcp_now() + r->settings.stop_timeout);
-    int rv = rly_swarm_open_stream(r->sw, dc, RLY_STOP_PROTOCOL, stop_opened, x);
-    if (rv != 0)
+    arm_deadline(x, now_of(r) + r->settings.stop_timeout);
+    x->is_opening = true; /* the open's callback is owed to |x|: it holds |x| until it runs */
+    int rv = r->host.open_stream(r->host.ud, dc, RLY_STOP_PROTOCOL, stop_opened, x);
+    if (rv != 0) {
+        x->is_opening = false; /* no callback comes */
         connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, rly_strerror(rv));
+    }
 }
 
-/* ---- the hop stream
- * ------------------------------------------------------------------------------ */
+/* ---- the hop stream ------------------------------------------------------------------------- */
 
 static void decide(hop_ctx *x)
 {
@@ -672,19 +727,9 @@ static int keep_early(hop_ctx *x, const uint8_t *p, size_t n)
     return 0;
 }
 
-static void hop_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+/* Bytes on the hop stream while the request is being read. */
+static void read_request(hop_ctx *x, rly_stream *s, const uint8_t *data, size_t len)
 {
-    hop_ctx *x = ud;
-    if (x->phase != PHASE_READ) {
-        /* Waiting for the destination: not consumed until forwarded (backpressure). */
-        if (x->phase == PHASE_STOP_OPEN || x->phase == PHASE_STOP_WAIT) {
-            if (keep_early(x, data, len) != 0)
-                connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, "too much early data");
-        } else {
-            (void)rly_stream_consume(s, len);
-        }
-        return;
-    }
     rly_ssize used = rly_hop_recv(&x->hop, data, len);
     if (used > 0)
         (void)rly_stream_consume(s, (size_t)used);
@@ -695,39 +740,56 @@ static void hop_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len
         reject(x);
         return;
     }
-    if (used >= 0 && keep_early(x, data + used, len - (size_t)used) != 0) {
+    /* Only a CONNECT becomes a stream of data; bytes after a RESERVE are dropped. */
+    const rly_circuit_hop_msg *req = rly_hop_get_request(&x->hop);
+    if (req->type == RLY_CIRCUIT_HOP_CONNECT &&
+        keep_early(x, data + used, len - (size_t)used) != 0) {
         reply_status(x, RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE);
         return;
     }
     decide(x);
 }
 
+static void hop_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    hop_ctx *x = ud;
+    enter(x);
+    if (x->phase == PHASE_READ) {
+        read_request(x, s, data, len);
+    } else if (x->phase == PHASE_STOP_OPEN || x->phase == PHASE_STOP_WAIT) {
+        /* Waiting for the destination: not consumed until forwarded (backpressure). */
+        if (keep_early(x, data, len) != 0)
+            connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, "too much early data");
+    }
+    leave(x);
+}
+
 static void hop_on_fin(rly_stream *s, void *ud)
 {
     hop_ctx *x = ud;
-    if (x->phase != PHASE_READ)
-        return;
-    RLY_IGNORE(rly_hop_handle_eof(&x->hop));
-    reject(x);
+    enter(x);
+    if (x->phase == PHASE_READ) {
+        RLY_IGNORE(rly_hop_handle_eof(&x->hop));
+        reject(x);
+    }
+    leave(x);
 }
 
 static void hop_on_close(rly_stream *s, void *ud, int err)
 {
     hop_ctx *x = ud;
+    enter(x);
     x->s = NULL;
     if (x->phase == PHASE_STOP_OPEN || x->phase == PHASE_STOP_WAIT) {
         log_circuit_denied(x->r, &x->src, &x->dst, RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
                            "source went away");
-        x->phase = PHASE_FINISHING;
-        if (x->stop) {
-            rly_stream *st = x->stop;
-            x->stop = NULL;
-            rly_stream_set_handler(st, NULL, NULL);
-            (void)rly_stream_reset(st);
-        }
+        drop_stop(x);
+        release_circuit(x);
     }
-    uv_timer_stop(&x->timer);
-    ctx_maybe_free(x);
+    x->phase = PHASE_DONE;
+    rly_timerq_stop(x->r->host.timers, &x->timer);
+    drop_early(x);
+    leave(x);
 }
 
 static const rly_stream_handler hop_handler = {
@@ -736,28 +798,22 @@ static const rly_stream_handler hop_handler = {
     .on_close = hop_on_close,
 };
 
-static void on_hop_timer(uv_timer_t *t)
+static void on_hop_timer(rly_timer *t, void *ud)
 {
-    hop_ctx *x = t->data;
-    rly_tstamp now = rly_tcp_now();
-    /* libuv timers count from the loop's cached time, which lags the clock under load: the
-     * timer can fire a little before the deadline. Not yet: wait for the rest. */
-    if (now < x->deadline) {
-        arm_deadline(x, x->deadline);
-        return;
-    }
+    hop_ctx *x = ud;
+    enter(x);
     if (x->phase == PHASE_READ) {
-        RLY_IGNORE(rly_hop_handle_expiry(&x->hop, now));
+        RLY_IGNORE(rly_hop_handle_expiry(&x->hop, now_of(x->r)));
         reject(x);
     } else if (x->phase == PHASE_STOP_OPEN || x->phase == PHASE_STOP_WAIT) {
         connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED,
                        "destination did not answer in time");
     }
+    leave(x);
 }
 
-static void on_hop_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
+void rly_relay_accept_hop(rly_relay *r, rly_stream *s, const uint8_t *data, size_t len)
 {
-    rly_relay *r = ud;
     hop_ctx *x = rly_calloc(r->mem, 1, sizeof(*x));
     if (!x) {
         (void)rly_stream_reset(s);
@@ -765,49 +821,53 @@ static void on_hop_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t 
     }
     x->r = r;
     x->s = s;
-    rly_tstamp deadline = rly_tcp_now() + r->settings.hop_timeout;
+    rly_tstamp deadline = now_of(r) + r->settings.hop_timeout;
     rly_hop_init(&x->hop, r->mem, deadline);
     rly_stop_init(&x->stopm, r->mem);
-    uv_timer_init(rly_swarm_loop(sw), &x->timer);
-    x->timer.data = x;
+    rly_timerq_timer_init(&x->timer, on_hop_timer, x);
     x->next = r->ctxs;
     if (r->ctxs)
         r->ctxs->prev = x;
     r->ctxs = x;
+    r->nctxs++;
     rly_stream_set_handler(s, &hop_handler, x);
     arm_deadline(x, deadline);
     if (len > 0)
         hop_on_data(s, x, data, len);
 }
 
-/* ---- set-up
- * -------------------------------------------------------------------------------------- */
+/* ---- set-up ------------------------------------------------------------------------------- */
 
 static int reservation_addrs(rly_relay *r)
 {
-    size_t n;
-    const rly_multiaddr *adv = rly_swarm_advertised_addrs(r->sw, &n);
-    for (size_t i = 0; i < n && r->naddrs < RLY_SWARM_MAX_ADDRS; i++) {
-        rly_multiaddr ma = adv[i];
-        if (rly_multiaddr_append_p2p(&ma, rly_swarm_local_peer(r->sw)) == 0)
+    for (size_t i = 0; i < r->host.naddrs && r->naddrs < RLY_RELAY_MAX_ADDRS; i++) {
+        rly_multiaddr ma = r->host.addrs[i];
+        if (rly_multiaddr_append_p2p(&ma, &r->local) == 0)
             r->addrs[r->naddrs++] = ma;
     }
     /* rust clients fail a reservation without addresses (PROTOCOLS.md 10.9). */
     return r->naddrs > 0 ? 0 : RLY_ERR_INVALID_ARG;
 }
 
-int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *settings,
-                  const rly_log *log, rly_mem *mem)
+int rly_relay_new_on_host(rly_relay **pr, const rly_relay_host *host,
+                          const rly_relay_settings *settings, const rly_log *log, rly_mem *mem)
 {
     rly_relay *r = rly_calloc(mem, 1, sizeof(*r));
     if (!r)
         return RLY_ERR_NOMEM;
-    r->sw = sw;
+    r->host = *host;
+    r->host.addrs = NULL; /* copied into r->addrs below, not kept */
     r->settings = *settings;
     r->log = log;
     r->mem = mem;
     uint8_t key[16];
-    int rv = reservation_addrs(r);
+    int rv = rly_keypair_peerid(host->kp, &r->local);
+    if (rv == 0) {
+        r->host.addrs = host->addrs;
+        rv = reservation_addrs(r);
+        r->host.addrs = NULL;
+        r->host.naddrs = 0;
+    }
     if (rv == 0)
         rv = rly_reservations_new(&r->table, &settings->limits, mem, log);
     if (rv == 0 && settings->ip_limits)
@@ -816,16 +876,66 @@ int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *setti
         rv = rly_crypto_random(key, sizeof(key));
     if (rv == 0) /* keyed: peers cannot pick IDs that land in one bucket */
         rly_reservations_set_hash_key(r->table, key);
-    if (rv == 0)
-        rv = rly_swarm_add_protocol(sw, RLY_HOP_PROTOCOL, on_hop_stream, r);
     if (rv != 0) {
         rly_reservations_del(r->table);
         rly_limiter_del(r->limiter);
         rly_free(mem, r);
         return rv;
     }
-    uv_timer_init(rly_swarm_loop(sw), &r->expiry_timer);
-    r->expiry_timer.data = r;
+    r->settings.ip_limits = NULL; /* copied into the limiter, not kept */
+    rly_timerq_timer_init(&r->expiry_timer, on_expiry_timer, r);
+    *pr = r;
+    return 0;
+}
+
+/* ---- on the swarm ------------------------------------------------------------------------- */
+
+static int swarm_open_stream(void *ud, rly_conn *c, const char *protocol, rly_swarm_open_cb cb,
+                             void *cb_ud)
+{
+    return rly_swarm_open_stream(ud, c, protocol, cb, cb_ud);
+}
+
+static rly_conn *swarm_find_conn(void *ud, const rly_peerid *peer, uint64_t conn_id)
+{
+    return rly_swarm_find_conn(ud, peer, conn_id);
+}
+
+static void on_hop_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    rly_relay_accept_hop(ud, s, data, len);
+}
+
+static void on_conn_established(void *ud, rly_conn *c, size_t num_established)
+{
+    rly_relay_conn_established(ud, c, num_established);
+}
+
+static void on_conn_closed(void *ud, rly_conn *c, size_t remaining, int err, const char *cause)
+{
+    rly_relay_conn_closed(ud, c, remaining);
+}
+
+int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *settings,
+                  const rly_log *log, rly_mem *mem)
+{
+    rly_relay_host host = {
+        .timers = rly_swarm_timers(sw),
+        .open_stream = swarm_open_stream,
+        .find_conn = swarm_find_conn,
+        .ud = sw,
+        .kp = rly_swarm_keypair(sw),
+    };
+    host.addrs = rly_swarm_advertised_addrs(sw, &host.naddrs);
+    rly_relay *r;
+    int rv = rly_relay_new_on_host(&r, &host, settings, log, mem);
+    if (rv != 0)
+        return rv;
+    rv = rly_swarm_add_protocol(sw, RLY_HOP_PROTOCOL, on_hop_stream, r);
+    if (rv != 0) {
+        rly_relay_del(r);
+        return rv;
+    }
     rly_swarm_observer obs = {
         .on_established = on_conn_established, .on_closed = on_conn_closed, .ud = r};
     rly_swarm_set_observer(sw, &obs);
@@ -850,26 +960,30 @@ void rly_relay_drain(rly_relay *r)
 void rly_relay_shutdown(rly_relay *r)
 {
     r->is_shutting_down = true;
-    uv_timer_stop(&r->expiry_timer);
+    rly_timerq_stop(r->host.timers, &r->expiry_timer);
+    /* Aborting a circuit frees its hop_ctx (and may reach others through their streams): pin
+     * every state first, abort, then let each go. */
+    for (hop_ctx *x = r->ctxs; x; x = x->next)
+        enter(x);
     for (hop_ctx *x = r->ctxs; x; x = x->next)
         if (x->bridge)
             rly_bridge_abort(x->bridge, "relay shutting down");
-}
-
-static void expiry_timer_closed(uv_handle_t *h)
-{
-    rly_relay *r = h->data;
-    rly_reservations_del(r->table);
-    rly_limiter_del(r->limiter);
-    rly_free(r->mem, r);
+    for (hop_ctx *x = r->ctxs, *next; x; x = next) {
+        next = x->next;
+        leave(x);
+    }
 }
 
 void rly_relay_del(rly_relay *r)
 {
     if (!r)
         return;
-    /* The swarm is gone already (relay.h): its observer must not be touched. */
-    uv_close((uv_handle_t *)&r->expiry_timer, expiry_timer_closed);
+    /* The swarm is gone already (relay.h): every stream, and with them every hop_ctx, is gone,
+     * and rly_relay_shutdown stopped the expiry timer. */
+    rly_timerq_stop(r->host.timers, &r->expiry_timer);
+    rly_reservations_del(r->table);
+    rly_limiter_del(r->limiter);
+    rly_free(r->mem, r);
 }
 
 void rly_relay_stats_get(const rly_relay *r, rly_relay_stats *out, rly_limiter_stats *limiter)
@@ -889,4 +1003,9 @@ size_t rly_relay_num_reservations(const rly_relay *r)
 size_t rly_relay_num_circuits(const rly_relay *r)
 {
     return r->ncircuits;
+}
+
+size_t rly_relay_num_requests(const rly_relay *r)
+{
+    return r->nctxs;
 }

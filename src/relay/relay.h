@@ -14,6 +14,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/timerq.h"
 #include "relay/acl.h"
 #include "relay/authsvc.h"
 #include "relay/limiter.h"
@@ -21,6 +22,26 @@
 #include "swarm/swarm.h"
 
 typedef struct rly_relay rly_relay;
+
+/* Reservation addresses kept (each announced address with /p2p/<relay>). */
+#define RLY_RELAY_MAX_ADDRS RLY_SWARM_MAX_ADDRS
+
+/* What the relay service needs from the node it runs on. rly_relay_new builds it from a swarm;
+ * tests and the stateful fuzzer (fuzz/fuzz_relay_service.c) give in-memory peers and a virtual
+ * clock instead, and drive the service through rly_relay_accept_hop and rly_relay_conn_*. */
+typedef struct rly_relay_host {
+    rly_timerq *timers; /* the clock and every deadline of the service; must outlive the relay */
+    /* Opens a stream on |c| and negotiates |protocol|, as rly_swarm_open_stream: |cb| runs
+     * exactly once, later, unless an error is returned. */
+    int (*open_stream)(void *ud, rly_conn *c, const char *protocol, rly_swarm_open_cb cb,
+                       void *cb_ud);
+    /* The established connection |conn_id| of |peer| (0: any), or NULL. */
+    rly_conn *(*find_conn)(void *ud, const rly_peerid *peer, uint64_t conn_id);
+    void *ud;
+    const rly_keypair *kp;      /* the relay's identity (signs vouchers); borrowed, outlives it */
+    const rly_multiaddr *addrs; /* announced addresses without /p2p (copied at creation) */
+    size_t naddrs;
+} rly_relay_host;
 
 typedef struct rly_relay_settings {
     rly_relay_limits limits;              /* reservations, circuits, reservation TTL */
@@ -47,6 +68,22 @@ void rly_relay_settings_default(rly_relay_settings *s);
 RLY_NODISCARD int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *settings,
                                 const rly_log *log, rly_mem *mem);
 
+/* rly_relay_new_on_host creates the service on |host| (copied) without registering anything:
+ * the caller hands it hop streams and connection events. Returns as rly_relay_new (never
+ * RLY_ERR_LIMIT). */
+RLY_NODISCARD int rly_relay_new_on_host(rly_relay **pr, const rly_relay_host *host,
+                                        const rly_relay_settings *settings, const rly_log *log,
+                                        rly_mem *mem);
+
+/* rly_relay_accept_hop takes |s|, a stream negotiated to the hop protocol, with |data| (|len|
+ * bytes delivered after the negotiation, not consumed): what the swarm's protocol router calls. */
+void rly_relay_accept_hop(rly_relay *r, rly_stream *s, const uint8_t *data, size_t len);
+
+/* rly_relay_conn_established / _closed: the connection observer (rly_swarm_observer). A closed
+ * connection's streams have all had their on_close before. */
+void rly_relay_conn_established(rly_relay *r, rly_conn *c, size_t num_established);
+void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining);
+
 /* rly_relay_update applies new settings to what comes next: reservation limits and TTL (held
  * reservations stay until they end), circuit limits of new circuits, the ACL and auth pointers,
  * the [limits] (counts kept). Open circuits and connections are not touched. */
@@ -58,11 +95,12 @@ void rly_relay_update(rly_relay *r, const rly_relay_settings *settings);
  */
 void rly_relay_drain(rly_relay *r);
 
-/* rly_relay_shutdown refuses new requests and resets every circuit (call before closing the
- * swarm). */
+/* rly_relay_shutdown refuses new requests, resets every circuit and stops the relay's timers
+ * (call before closing the swarm, whose timer queue the relay uses). */
 void rly_relay_shutdown(rly_relay *r);
 
-/* rly_relay_del frees the relay. Call after the swarm has closed (its streams reference |r|). */
+/* rly_relay_del frees the relay. Call after rly_relay_shutdown and after the swarm has closed
+ * (its streams reference |r|). */
 void rly_relay_del(rly_relay *r);
 
 /* Upper bounds (seconds) of the circuit duration histogram buckets (the last is +Inf). */
@@ -103,5 +141,7 @@ rly_relay_refusal rly_relay_refusal_of(uint32_t status);
 /* Counters for tests and metrics. */
 size_t rly_relay_num_reservations(const rly_relay *r);
 size_t rly_relay_num_circuits(const rly_relay *r);
+/* Hop streams whose request state is alive (reading, waiting for a destination, bridged). */
+size_t rly_relay_num_requests(const rly_relay *r);
 
 #endif

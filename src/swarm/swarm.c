@@ -387,6 +387,47 @@ uv_loop_t *rly_swarm_loop(const rly_swarm *sw)
     return sw->loop;
 }
 
+rly_timerq *rly_swarm_timers(rly_swarm *sw)
+{
+    return &sw->timers;
+}
+
+/* ---- the timer queue on the loop ------------------------------------------------------------ */
+
+/* Due timers run in batches of this many per libuv timer callback, so a burst of deadlines
+ * cannot hold the loop away from its sockets. */
+#define TIMERS_PER_TICK 1024
+
+static rly_tstamp loop_now(void *ud)
+{
+    return rly_tcp_now();
+}
+
+static void on_clock(uv_timer_t *t);
+
+/* Arms the one libuv timer for the queue's first deadline. libuv counts from its cached loop
+ * time, which may lag the clock: it can fire a little early, and on_clock then re-arms. */
+static void clock_arm(rly_swarm *sw)
+{
+    rly_tstamp next = rly_timerq_next(&sw->timers);
+    if (next == RLY_TSTAMP_MAX || uv_is_closing((uv_handle_t *)&sw->clock))
+        uv_timer_stop(&sw->clock);
+    else
+        uv_timer_start(&sw->clock, on_clock, rly_tstamp_ms_until(next, rly_tcp_now()), 0);
+}
+
+static void on_earlier(void *ud, rly_tstamp when)
+{
+    clock_arm(ud);
+}
+
+static void on_clock(uv_timer_t *t)
+{
+    rly_swarm *sw = t->data;
+    (void)rly_timerq_run(&sw->timers, rly_tcp_now(), TIMERS_PER_TICK);
+    clock_arm(sw);
+}
+
 int rly_swarm_upgrade_stream(rly_swarm *sw, rly_stream *s, rly_conn_dir dir,
                              const rly_peerid *expected, const rly_multiaddr *remote,
                              const uint8_t *rest, size_t restlen, rly_swarm_dial_cb cb, void *ud)
@@ -464,6 +505,8 @@ int rly_swarm_new(rly_swarm **psw, uv_loop_t *loop, const rly_keypair *kp,
     sw->mem = mem;
     sw->events = (rly_conn_events){on_established, on_stream, on_closed};
     rly_dynbuf_init(&sw->peer_record, mem, RLY_ENVELOPE_MAX);
+    rly_timerq_clock clock = {.now = loop_now, .on_earlier = on_earlier, .ud = sw};
+    rly_timerq_init(&sw->timers, &clock);
     int rv = identity_setup(sw, kp);
     sw->quic_settings = settings->quic;
     if (sw->quic_settings.stream_window == 0)
@@ -480,15 +523,15 @@ int rly_swarm_new(rly_swarm **psw, uv_loop_t *loop, const rly_keypair *kp,
         rly_free(mem, sw);
         return rv;
     }
+    uv_timer_init(loop, &sw->clock);
+    sw->clock.data = sw;
     *psw = sw;
     return 0;
 }
 
-static void transport_closed(void *ud)
+static void clock_closed(uv_handle_t *h)
 {
-    rly_swarm *sw = ud;
-    if (--sw->open_transports > 0)
-        return;
+    rly_swarm *sw = h->data;
     rly_swarm_closed_cb cb = sw->closed_cb;
     void *cb_ud = sw->closed_ud;
     for (size_t i = 0; i < PEER_BUCKETS; i++) {
@@ -505,6 +548,16 @@ static void transport_closed(void *ud)
     rly_free(sw->mem, sw);
     if (cb)
         cb(cb_ud);
+}
+
+/* The transports are closed: every connection and stream is gone, and with them the timers of
+ * the layers above that belonged to them. The clock goes last. */
+static void transport_closed(void *ud)
+{
+    rly_swarm *sw = ud;
+    if (--sw->open_transports > 0)
+        return;
+    uv_close((uv_handle_t *)&sw->clock, clock_closed);
 }
 
 void rly_swarm_close(rly_swarm *sw, rly_swarm_closed_cb cb, void *ud)

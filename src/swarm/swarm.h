@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "core/multiaddr.h"
+#include "core/timerq.h"
 #include "crypto/keys.h"
 #include "proto/identify/identify.h"
 #include "transport/conn.h"
@@ -123,6 +124,11 @@ const rly_keypair *rly_swarm_keypair(const rly_swarm *sw);
 
 /* rly_swarm_loop returns the loop the swarm runs on. */
 uv_loop_t *rly_swarm_loop(const rly_swarm *sw);
+
+/* rly_swarm_timers returns the swarm's timer queue: deadlines on the loop's monotonic clock
+ * (rly_tcp_now), run from one libuv timer. Timers of the layers above must be stopped before
+ * rly_swarm_close finishes (the queue goes with the swarm). */
+rly_timerq *rly_swarm_timers(rly_swarm *sw);
 
 /* rly_swarm_upgrade_stream makes |s| (a circuit's stream) a relayed connection: see
  * rly_tcp_transport_upgrade_stream. */

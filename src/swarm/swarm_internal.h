@@ -3,6 +3,7 @@
 #define RLY_SWARM_INTERNAL_H
 
 #include "core/dynbuf.h"
+#include "core/timerq.h"
 #include "proto/mss/mss.h"
 #include "proto/noise/noise.h"
 #include "swarm/swarm.h"
@@ -27,6 +28,8 @@ typedef struct route {
 
 struct rly_swarm {
     uv_loop_t *loop;
+    rly_timerq timers; /* deadlines of the layers above, on the loop's clock */
+    uv_timer_t clock;  /* armed for the earliest of |timers| */
     rly_swarm_settings settings;
     const rly_log *log;
     rly_mem *mem;

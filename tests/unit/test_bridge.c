@@ -1,11 +1,14 @@
-/* The circuit bridge on mock streams: straight-through forwarding, backpressure (consume only
- * what the other side accepted), half-close, reset propagation, the per-direction data limit,
- * the duration limit, leftovers, the pending cap, and the done report. */
+/* The circuit bridge on mock streams and a virtual clock: straight-through forwarding,
+ * backpressure (consume only what the other side accepted), half-close, reset propagation, the
+ * per-direction data limit, the duration limit, leftovers, the pending cap, a stream that fails
+ * while the bridge starts, and the done report (synchronous: the bridge is gone when it runs). */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <uv.h>
 
 #include "core/mem.h"
+#include "core/timerq.h"
 #include "relay/bridge.h"
 
 typedef struct mock {
@@ -84,34 +87,52 @@ typedef struct report {
     char reason[64];
 } report;
 
-static void on_done(void *ud, rly_bridge *b, const rly_bridge_stats *st)
+static rly_bridge *br;
+
+static void on_done(void *ud, const rly_bridge_stats *st)
 {
     report *r = ud;
+    br = NULL; /* as the relay does: whatever held the bridge lets go */
     r->calls++;
     r->st = *st;
     snprintf(r->reason, sizeof(r->reason), "%s", st->reason);
 }
 
-static uv_loop_t loop;
+static rly_timerq timers;
+static rly_tstamp vnow;
 static mock *src, *dst;
 static report rep;
-static rly_bridge *br;
+
+static rly_tstamp virtual_now(void *ud)
+{
+    return vnow;
+}
+
+/* Moves the virtual clock on by |ms| and runs what is due. */
+static void advance(uint64_t ms)
+{
+    vnow += ms * RLY_NS_PER_MS;
+    (void)rly_timerq_run(&timers, vnow, 100);
+}
 
 static void start(size_t src_room, size_t dst_room, rly_bridge_limits lim, const char *rest)
 {
-    uv_loop_init(&loop);
+    rly_timerq_clock clock = {.now = virtual_now};
+    vnow = 1000 * RLY_NS_PER_S;
+    rly_timerq_init(&timers, &clock);
     memset(&rep, 0, sizeof(rep));
     src = mock_new(src_room);
     dst = mock_new(dst_room);
-    cr_assert_eq(rly_bridge_start(&br, &loop, &src->base, (const uint8_t *)rest, strlen(rest),
-                                  &dst->base, NULL, 0, &lim, uv_hrtime(), on_done, &rep, NULL),
+    cr_assert_eq(rly_bridge_start(&br, &timers, &src->base, (const uint8_t *)rest, strlen(rest),
+                                  &dst->base, NULL, 0, &lim, on_done, &rep, NULL),
                  0);
 }
 
 static void finish(void)
 {
-    uv_run(&loop, UV_RUN_DEFAULT);
-    cr_assert_eq(uv_loop_close(&loop), 0, "no handle left open");
+    cr_assert_eq(rep.calls, 1, "done reported once");
+    cr_assert_null(br);
+    cr_assert_eq(rly_timerq_count(&timers), 0, "no timer left armed");
     free(src);
     free(dst);
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
@@ -133,8 +154,8 @@ Test(bridge, straight_through_and_clean_close)
     dst->base.handler->on_fin(&dst->base, dst->base.handler_ud);
     cr_assert(src->fin_sent);
     m_close(src, 0);
+    cr_assert_eq(rep.calls, 0, "one stream is still open");
     m_close(dst, 0);
-    uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(rep.calls, 1);
     cr_assert_eq(rep.st.err, 0);
     cr_assert_str_eq(rep.reason, "closed");
@@ -159,7 +180,6 @@ Test(bridge, backpressure_consumes_only_what_was_forwarded)
     cr_assert(dst->fin_sent);
     m_reset(&dst->base);
     cr_assert(src->reset, "a reset on one side resets the other");
-    uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_eq(rep.calls, 1);
     cr_assert_str_eq(rep.reason, "reset by destination");
     finish();
@@ -174,7 +194,6 @@ Test(bridge, data_limit_per_direction_resets_both)
     deliver(src, "ghij");
     cr_assert_eq(dst->len, 8, "forwarded up to the limit, no further");
     cr_assert(src->reset && dst->reset);
-    uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_str_eq(rep.reason, "data limit");
     cr_assert_eq(rep.st.err, RLY_ERR_LIMIT);
     cr_assert_eq(rep.st.bytes_src_to_dst, 8);
@@ -186,12 +205,13 @@ Test(bridge, duration_limit)
 {
     start(1000, 1000, (rly_bridge_limits){20 * RLY_NS_PER_MS, 0}, "");
     deliver(src, "x");
-    uv_run(&loop, UV_RUN_DEFAULT); /* the timer fires, resets both, then the report */
+    advance(19);
+    cr_assert_not(src->reset, "not before the limit");
+    advance(1); /* the timer fires, resets both, then the report */
     cr_assert(src->reset && dst->reset);
     cr_assert_eq(rep.calls, 1);
     cr_assert_str_eq(rep.reason, "duration limit");
-    /* libuv timers have millisecond granularity: allow the last millisecond. */
-    cr_assert(rep.st.duration >= 19 * RLY_NS_PER_MS);
+    cr_assert_eq(rep.st.duration, 20 * RLY_NS_PER_MS);
     finish();
 }
 
@@ -204,7 +224,6 @@ Test(bridge, leftovers_go_first_and_source_close_aborts)
     cr_assert_eq(src->consumed, 10, "leftovers are consumed once forwarded");
     m_close(src, RLY_ERR_CLOSED);
     cr_assert(dst->reset);
-    uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_str_eq(rep.reason, "source connection closed");
     finish();
 }
@@ -217,7 +236,6 @@ Test(bridge, pending_cap_resets_a_peer_that_overruns)
     cr_assert_not(src->reset, "up to the cap is held");
     src->base.handler->on_data(&src->base, src->base.handler_ud, big, 1);
     cr_assert(src->reset && dst->reset);
-    uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_str_eq(rep.reason, "peer overran the flow-control window");
     finish();
 }
@@ -227,7 +245,28 @@ Test(bridge, abort)
     start(1000, 1000, (rly_bridge_limits){0, 0}, "");
     rly_bridge_abort(br, "relay shutting down");
     cr_assert(src->reset && dst->reset);
-    uv_run(&loop, UV_RUN_DEFAULT);
     cr_assert_str_eq(rep.reason, "relay shutting down");
+    finish();
+}
+
+/* The destination is already dead when the bridge starts with leftovers for it: the first write
+ * fails, both streams go, and the report comes before rly_bridge_start returns (after |*pc| was
+ * set, so the caller's done can clear it). */
+Test(bridge, a_stream_that_fails_at_start_ends_the_circuit_before_start_returns)
+{
+    rly_timerq_clock clock = {.now = virtual_now};
+    rly_bridge_limits lim = {5 * RLY_NS_PER_S, 0};
+    rly_timerq_init(&timers, &clock);
+    memset(&rep, 0, sizeof(rep));
+    src = mock_new(100);
+    dst = mock_new(100);
+    dst->reset = true;       /* writes fail with RLY_ERR_RESET */
+    br = (rly_bridge *)&rep; /* not NULL: done must clear it */
+    cr_assert_eq(rly_bridge_start(&br, &timers, &src->base, (const uint8_t *)"x", 1, &dst->base,
+                                  NULL, 0, &lim, on_done, &rep, NULL),
+                 0);
+    cr_assert_eq(rep.calls, 1);
+    cr_assert_str_eq(rep.reason, "write failed");
+    cr_assert(src->closed && dst->closed);
     finish();
 }
