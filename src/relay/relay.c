@@ -415,6 +415,7 @@ static void handle_reserve(hop_ctx *x)
     } else {
         /* Could not build the reply: the slot must not stay taken. */
         RLY_IGNORE(rly_reservations_remove(r->table, &c->peer, c->id));
+        arm_expiry(r);
         log_reservation_denied(r, &c->peer, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, rly_strerror(rv));
         reply_status(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED);
     }
@@ -1008,4 +1009,49 @@ size_t rly_relay_num_circuits(const rly_relay *r)
 size_t rly_relay_num_requests(const rly_relay *r)
 {
     return r->nctxs;
+}
+
+/* One check per line, numbered for the report. */
+static int check_ctx(const rly_relay *r, const hop_ctx *x)
+{
+    if (x->busy != 0)
+        return 10; /* no call into the state is running between events */
+    if (!x->s && !x->stop && !x->is_opening && !x->bridge)
+        return 11; /* nothing holds it: it should have been freed */
+    bool timed = rly_timerq_is_active(&x->timer);
+    switch (x->phase) {
+    case PHASE_READ: return x->s && !x->stop && !x->is_opening && !x->bridge && timed ? 0 : 12;
+    case PHASE_STOP_OPEN:
+        return x->s && !x->stop && x->is_opening && x->is_counted && timed ? 0 : 13;
+    case PHASE_STOP_WAIT:
+        return x->s && x->stop && !x->is_opening && x->is_counted && timed ? 0 : 14;
+    case PHASE_BRIDGED: return !x->s && !x->stop && !x->is_opening && x->bridge && !timed ? 0 : 15;
+    case PHASE_DONE: return !x->s && !x->stop && !x->bridge && !x->is_counted && !timed ? 0 : 16;
+    }
+    return 17;
+}
+
+int rly_relay_check_invariants(const rly_relay *r)
+{
+    size_t n = 0, counted = 0, bridged = 0;
+    for (const hop_ctx *x = r->ctxs; x; x = x->next) {
+        int rv = check_ctx(r, x);
+        if (rv != 0)
+            return rv;
+        n++;
+        counted += x->is_counted;
+        bridged += x->bridge != NULL;
+        if (x->nearly > EARLY_DATA_MAX || (x->nearly > 0 && x->phase == PHASE_DONE))
+            return 5;
+    }
+    if (n != r->nctxs)
+        return 1;
+    if (counted != rly_reservations_circuit_count(r->table))
+        return 2; /* a circuit slot held by no request, or a request holding none */
+    if (bridged != r->ncircuits)
+        return 3;
+    bool want_expiry = !r->is_shutting_down && rly_reservations_count(r->table) > 0;
+    if (rly_timerq_is_active(&r->expiry_timer) != want_expiry)
+        return 4;
+    return 0;
 }

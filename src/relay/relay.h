@@ -144,4 +144,12 @@ size_t rly_relay_num_circuits(const rly_relay *r);
 /* Hop streams whose request state is alive (reading, waiting for a destination, bridged). */
 size_t rly_relay_num_requests(const rly_relay *r);
 
+/* rly_relay_check_invariants checks the service's internal consistency between events (for
+ * tests and the stateful fuzzer): every request state is held by something (a stream, a pending
+ * open, a bridge) and is in a phase that matches what holds it, its deadline armed exactly when
+ * it waits for something, the circuit slots of the reservation table match the requests that
+ * hold one, the bridges match the circuit count, and the expiry timer is armed exactly when a
+ * reservation exists. Returns 0, or the number of the first check that failed. */
+int rly_relay_check_invariants(const rly_relay *r);
+
 #endif
