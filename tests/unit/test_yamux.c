@@ -619,6 +619,32 @@ Test(yamux, peer_overruns_window)
     check_no_leak();
 }
 
+/* A Data frame that arrives in pieces: its window is taken at the header, but only the bytes
+ * delivered so far may be consumed (found by fuzz_yamux_pair: the whole frame counted as
+ * unconsumed at its header, so an owner could consume, and grant window for, bytes it had not
+ * been given). */
+Test(yamux, only_delivered_bytes_may_be_consumed)
+{
+    static uint8_t in[64];
+    peer s;
+    rly_yamux_stream_info info;
+    peer_init(&s, false, NULL);
+    s.consume = false;
+    size_t n = put(in, RLY_YAMUX_TYPE_DATA, RLY_YAMUX_FLAG_SYN, 1, 40);
+    memset(in + n, 'x', 40);
+    cr_assert_eq(feed(&s, in, n + 10, 0), (rly_ssize)(n + 10));
+    cr_assert_eq(rly_yamux_stream_get_info(s.y, 1, &info), 0);
+    cr_assert_eq(info.unconsumed, 10, "delivered so far: %zu", info.unconsumed);
+    cr_assert_eq(info.recv_window, WIN - 40, "the whole frame is charged to the window");
+    cr_assert_eq(rly_yamux_stream_consume(s.y, 1, 11), RLY_ERR_INVALID_ARG);
+    cr_assert_eq(rly_yamux_stream_consume(s.y, 1, 10), 0);
+    cr_assert_eq(feed(&s, in + n + 10, 30, 0), 30);
+    cr_assert_eq(rly_yamux_stream_get_info(s.y, 1, &info), 0);
+    cr_assert_eq(info.unconsumed, 30);
+    peer_free(&s);
+    check_no_leak();
+}
+
 Test(yamux, data_frames_round_robin_and_capped)
 {
     peer c, s;

@@ -326,8 +326,7 @@ static int start_data(rly_yamux *y, rly_yamux_stream *s)
         return flow_error(y);
     if (s->flags & RLY_YAMUX_SF_FIN_RECV)
         return 0;
-    s->recv_window -= len;
-    s->recv_unconsumed += len;
+    s->recv_window -= len; /* the window is taken for the whole frame at once ... */
     y->ib.state = RLY_YAMUX_IB_READ_DATA;
     return 0;
 }
@@ -450,7 +449,12 @@ static int on_header(rly_yamux *y, rly_tstamp now)
 static int deliver(rly_yamux *y, const uint8_t *p, size_t n)
 {
     rly_yamux_stream *s = rly_yamux_stream_find_live(y, y->ib.f.stream_id);
-    if (!s || !y->cb.on_stream_data)
+    if (!s)
+        return 0;
+    /* ... but only delivered bytes may be consumed (found by fuzz_yamux_pair: a frame that came
+     * in pieces let the owner consume bytes it had not been given yet). */
+    s->recv_unconsumed += (uint32_t)n;
+    if (!y->cb.on_stream_data)
         return 0;
     if (y->cb.on_stream_data(y, s->id, s->user_data, p, n) != 0)
         return RLY_ERR_CALLBACK_FAILURE;
