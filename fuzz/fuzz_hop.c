@@ -75,6 +75,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (rly_hop_get_state(&h) == RLY_HOP_READ_REQUEST && rly_hop_handle_eof(&h) == 0)
         abort();
+    /* Only a request that states its type is decided on (a typeless one is MALFORMED). */
+    if (rly_hop_get_state(&h) == RLY_HOP_DECIDE && !rly_hop_get_request(&h)->has_type)
+        abort();
     answer(&h, data[size - 1]);
     rly_hop_free(&h);
     if (rly_mem_default()->live_bytes != live)

@@ -24,9 +24,9 @@ static void round_trip(const uint8_t *in, size_t inlen)
     rly_dynbuf_init(&out, NULL, 2 + RLY_CIRCUIT_MAX_MSG);
     if (rly_circuit_pb_reader_recv(&r, in, inlen, &pb, &len) >= 0 && pb &&
         rly_circuit_pb_decode_stop(&m, pb, len) == 0) {
-        /* The target's parser accepts exactly a CONNECT naming its source. */
+        /* The target's parser accepts exactly a CONNECT (type stated) naming its source. */
         if ((rly_stop_parse_connect(&back, pb, len) == 0) !=
-            (m.type == RLY_CIRCUIT_STOP_CONNECT && m.has_peer))
+            (m.has_type && m.type == RLY_CIRCUIT_STOP_CONNECT && m.has_peer))
             abort();
         int rv = rly_circuit_pb_encode_stop(&m, &out);
         size_t hdr = out.len > 0 && (out.data[0] & 0x80) ? 2 : 1;

@@ -83,7 +83,7 @@ typedef struct hop_ctx {
     rly_peerid src, dst;
     bool is_counted; /* circuit_begin succeeded: circuit_end is owed */
     uint8_t *early;  /* source bytes after the CONNECT, before the bridge */
-    size_t nearly;
+    size_t nearly, early_cap;
 } hop_ctx;
 
 void rly_relay_settings_default(rly_relay_settings *s)
@@ -264,7 +264,7 @@ static void drop_early(hop_ctx *x)
 {
     rly_free(x->r->mem, x->early);
     x->early = NULL;
-    x->nearly = 0;
+    x->nearly = x->early_cap = 0;
 }
 
 /* Gives the STOP stream up: it no longer calls us, and the destination sees a reset. */
@@ -712,18 +712,27 @@ static void reject(hop_ctx *x)
     reply_status(x, st);
 }
 
-/* Source bytes after its CONNECT: kept (bounded) and forwarded once the bridge starts. */
+/* Source bytes after its CONNECT: kept (bounded) and forwarded once the bridge starts. The
+ * buffer doubles as it fills: grown by each piece's size, a source that sends its early bytes in
+ * one-byte frames made the relay copy the whole buffer for every byte (quadratic; found by
+ * fuzz_relay_service). */
 static int keep_early(hop_ctx *x, const uint8_t *p, size_t n)
 {
     if (n == 0)
         return 0;
     if (n > EARLY_DATA_MAX - x->nearly)
         return RLY_ERR_NOBUF;
-    uint8_t *e = rly_realloc(x->r->mem, x->early, x->nearly + n);
-    if (!e)
-        return RLY_ERR_NOMEM;
-    memcpy(e + x->nearly, p, n);
-    x->early = e;
+    if (x->early_cap - x->nearly < n) {
+        size_t cap = x->early_cap ? x->early_cap : 1024;
+        while (cap - x->nearly < n)
+            cap *= 2;
+        uint8_t *e = rly_realloc(x->r->mem, x->early, cap);
+        if (!e)
+            return RLY_ERR_NOMEM;
+        x->early = e;
+        x->early_cap = cap;
+    }
+    memcpy(x->early + x->nearly, p, n);
     x->nearly += n;
     return 0;
 }

@@ -335,6 +335,10 @@ Test(hop, bad_requests)
     bad_request((const uint8_t *)"\x04\x08\x02\x28\x64", 5, RLY_ERR_UNEXPECTED_MSG, 401,
                 "hop_status_401");
     bad_request((const uint8_t *)"\x02\x08\x09", 3, RLY_ERR_UNEXPECTED_MSG, 401, "hop_status_401");
+    /* No type at all (an empty message, or a peer alone): the type is required, so this is not
+     * a RESERVE by default but MALFORMED_MESSAGE (issue 11 item 9). */
+    bad_request((const uint8_t *)"\x00", 1, RLY_ERR_MALFORMED, 400, "hop_status_400");
+    bad_request((const uint8_t *)"\x02\x28\x64", 3, RLY_ERR_MALFORMED, 400, "hop_status_400");
     /* CONNECT without peer, Peer without id, invalid id -> MALFORMED_MESSAGE (8.4 step 3). */
     bad_request((const uint8_t *)"\x02\x08\x01", 3, RLY_ERR_MALFORMED, 400, "hop_status_400");
     bad_request((const uint8_t *)"\x04\x08\x01\x12\x00", 5, RLY_ERR_MALFORMED, 400,
@@ -398,6 +402,10 @@ Test(hop, client_parse_reply_errors)
     cr_assert_eq(
         rly_hop_parse_reply(&reply, RLY_CIRCUIT_HOP_RESERVE, (const uint8_t *)"\x08\x00", 2),
         RLY_ERR_UNEXPECTED_MSG);
+    /* A reply without a type, even with status OK: malformed. */
+    cr_assert_eq(
+        rly_hop_parse_reply(&reply, RLY_CIRCUIT_HOP_CONNECT, (const uint8_t *)"\x28\x64", 2),
+        RLY_ERR_MALFORMED);
     /* STATUS without status: not OK. */
     cr_assert_eq(
         rly_hop_parse_reply(&reply, RLY_CIRCUIT_HOP_CONNECT, (const uint8_t *)"\x08\x02", 2),

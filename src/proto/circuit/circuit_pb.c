@@ -304,8 +304,10 @@ static int hop_field(void *msg, const rly_pb_field *f)
 {
     rly_circuit_hop_msg *m = msg;
     /* A known number with another wire type is an unknown field to protobuf: skipped. */
-    if (f->wire == RLY_PB_WIRE_VARINT && f->num == HOP_TYPE)
+    if (f->wire == RLY_PB_WIRE_VARINT && f->num == HOP_TYPE) {
         m->type = (uint32_t)f->v;
+        m->has_type = true;
+    }
     if (f->wire == RLY_PB_WIRE_VARINT && f->num == HOP_STATUS) {
         m->status = (uint32_t)f->v;
         m->has_status = true;
@@ -323,8 +325,10 @@ static int hop_field(void *msg, const rly_pb_field *f)
 static int stop_field(void *msg, const rly_pb_field *f)
 {
     rly_circuit_stop_msg *m = msg;
-    if (f->wire == RLY_PB_WIRE_VARINT && f->num == STOP_TYPE)
+    if (f->wire == RLY_PB_WIRE_VARINT && f->num == STOP_TYPE) {
         m->type = (uint32_t)f->v;
+        m->has_type = true;
+    }
     if (f->wire == RLY_PB_WIRE_VARINT && f->num == STOP_STATUS) {
         m->status = (uint32_t)f->v;
         m->has_status = true;
@@ -399,6 +403,7 @@ static bool rsv_equal(const rly_circuit_reservation *a, const rly_circuit_reserv
     return true;
 }
 
+/* Type presence is not compared: the encoder always writes the type. */
 bool rly_circuit_pb_hop_equal(const rly_circuit_hop_msg *a, const rly_circuit_hop_msg *b)
 {
     return a->type == b->type && a->has_peer == b->has_peer &&

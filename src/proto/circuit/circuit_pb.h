@@ -16,8 +16,10 @@
  * Presence (PROTOCOLS.md 8.2, interop critical): the encoder always writes |type| (even 0),
  * Peer.id and Reservation.expire, and writes |status|, |peer|, |reservation| and |limit| when
  * their has_ flag is set; Limit.duration / Limit.data only when non-zero (0 means "no limit").
- * The decoder treats an absent type as 0, skips unknown fields (and known numbers carrying
- * another wire type), and merges repeated embedded messages as protobuf does.
+ * The decoder reports whether type was present (|has_type|; an absent type reads as 0, which the
+ * relay and the client refuse: the spec's type is required, as rust and js require it), skips
+ * unknown fields (and known numbers carrying another wire type), and merges repeated embedded
+ * messages as protobuf does.
  *
  * Decoding is strict where the relay depends on a value and lenient elsewhere:
  *  - a Peer without id, or whose id is not a valid peer-ID multihash (rly_peerid_from_bytes),
@@ -92,6 +94,7 @@ typedef struct rly_circuit_reservation {
 
 typedef struct rly_circuit_hop_msg {
     uint32_t type; /* rly_circuit_hop_type; other values are kept as received */
+    bool has_type; /* decoded: the field was present (the encoder always writes it) */
     bool has_peer;
     bool has_reservation;
     bool has_limit;
@@ -104,6 +107,7 @@ typedef struct rly_circuit_hop_msg {
 
 typedef struct rly_circuit_stop_msg {
     uint32_t type; /* rly_circuit_stop_type; other values are kept as received */
+    bool has_type; /* decoded: the field was present (the encoder always writes it) */
     bool has_peer;
     bool has_limit;
     bool has_status;

@@ -37,9 +37,13 @@ static uint32_t bad_request_status(int err)
     return rly_err_to_relay_status(err);
 }
 
-/* check_request accepts what the relay serves: a RESERVE, or a CONNECT naming its target. */
+/* check_request accepts what the relay serves: a RESERVE, or a CONNECT naming its target. The
+ * type is required (a message without one is not a RESERVE by default: rust and js refuse it
+ * too), so an empty message is MALFORMED_MESSAGE. */
 static int check_request(const rly_circuit_hop_msg *m)
 {
+    if (!m->has_type)
+        return RLY_ERR_MALFORMED;
     if (m->type == RLY_CIRCUIT_HOP_RESERVE)
         return 0;
     if (m->type != RLY_CIRCUIT_HOP_CONNECT)
@@ -208,6 +212,8 @@ int rly_hop_parse_reply(rly_circuit_hop_msg *reply, uint32_t request_type, const
     int rv = rly_circuit_pb_decode_hop(reply, msg, len);
     if (rv != 0)
         return rv;
+    if (!reply->has_type)
+        return RLY_ERR_MALFORMED;
     if (reply->type != RLY_CIRCUIT_HOP_STATUS)
         return RLY_ERR_UNEXPECTED_MSG;
     rv = rly_circuit_pb_status_to_err(reply->status);

@@ -57,6 +57,8 @@ static int check_reply(rly_stop *s, const uint8_t *msg, size_t len)
     if (rv != 0)
         return rv;
     s->status = m.status;
+    if (!m.has_type)
+        return RLY_ERR_MALFORMED;
     if (m.type != RLY_CIRCUIT_STOP_STATUS)
         return RLY_ERR_UNEXPECTED_MSG;
     return rly_circuit_pb_status_to_err(m.status);
@@ -116,6 +118,8 @@ int rly_stop_parse_connect(rly_circuit_stop_msg *m, const uint8_t *msg, size_t l
     int rv = rly_circuit_pb_decode_stop(m, msg, len);
     if (rv != 0)
         return rv;
+    if (!m->has_type) /* required: an empty message is not a CONNECT */
+        return RLY_ERR_MALFORMED;
     if (m->type != RLY_CIRCUIT_STOP_CONNECT)
         return RLY_ERR_UNEXPECTED_MSG;
     return m->has_peer ? 0 : RLY_ERR_MALFORMED;
