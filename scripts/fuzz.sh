@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # fuzz.sh BUILD_DIR SECONDS: run every libFuzzer target in BUILD_DIR/fuzz for SECONDS each (0:
-# none: build only), starting from its committed corpus. New inputs go to a scratch directory; crashes are written
-# to BUILD_DIR/fuzz/crashes/<target>/ and make the script fail. Add a useful new input to
-# fuzz/corpus/<target>/ by hand (libFuzzer's -merge=1 keeps the corpus small).
+# none, build only), starting from its committed corpus. New inputs go to a scratch directory;
+# crashes are written to BUILD_DIR/fuzz/crashes/<target>/ and make the script fail. Add a useful
+# new input to fuzz/corpus/<target>/ by hand (libFuzzer's -merge=1 keeps the corpus small).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-fuzz}
