@@ -106,7 +106,8 @@ static mstream *find(side *s, uint32_t id)
 
 static mstream *add(side *s, uint32_t id)
 {
-    check(find(s, id) == NULL || find(s, id)->closed, "a stream ID was reused");
+    const mstream *old = find(s, id);
+    check(!old || old->closed, "a live stream ID was opened again");
     if (s->n == MAXS)
         return NULL;
     mstream *m = &s->s[s->n++];

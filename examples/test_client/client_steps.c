@@ -191,17 +191,23 @@ static void send_pump(rly_stream *s, send_op *o)
     }
 }
 
-static void send_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+/* Takes the sink's answer; false when it was too long and the stream is gone (|o| with it). */
+static bool take_reply(rly_stream *s, send_op *o, const uint8_t *data, size_t len)
 {
-    send_op *o = ud;
     (void)rly_stream_consume(s, len);
     if (len > sizeof(o->reply) - o->nreply) {
         client_fail(o->c, EXIT_FAIL, "send: the sink answered more than its 8-byte count", 0);
-        (void)rly_stream_reset(s);
-        return;
+        (void)rly_stream_reset(s); /* send_on_close frees |o| */
+        return false;
     }
     memcpy(o->reply + o->nreply, data, len);
     o->nreply += len;
+    return true;
+}
+
+static void send_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    (void)take_reply(s, ud, data, len);
 }
 
 static void send_on_fin(rly_stream *s, void *ud)
@@ -259,8 +265,8 @@ static void send_opened(void *ud, rly_stream *s, int err, const uint8_t *data, s
     }
     o->start = uv_hrtime();
     rly_stream_set_handler(s, &send_handler, o);
-    if (len > 0)
-        send_on_data(s, o, data, len);
+    if (len > 0 && !take_reply(s, o, data, len))
+        return; /* reset: neither |s| nor |o| is there any more */
     send_pump(s, o);
 }
 

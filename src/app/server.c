@@ -37,6 +37,7 @@ typedef struct server {
     size_t nannounce;
     bool has_external; /* |announce| holds external_addrs, not the listen addresses */
     int signals_seen;
+    unsigned nsignals; /* signal handles initialised (sigint, sigterm, sighup in that order) */
 } server;
 
 static void signal_closed(uv_handle_t *h)
@@ -51,10 +52,12 @@ static void swarm_closed(void *user_data)
     s->relay = NULL;
     rly_authsvc_del(s->auth);
     s->auth = NULL;
-    /* Every listener and connection is gone: the signal handles are all that keeps the loop. */
-    uv_close((uv_handle_t *)&s->sigint, signal_closed);
-    uv_close((uv_handle_t *)&s->sigterm, signal_closed);
-    uv_close((uv_handle_t *)&s->sighup, signal_closed);
+    /* Every listener and connection is gone: the signal handles are all that keeps the loop.
+     * Only those that were set up: start-up may have failed before or among them. */
+    uv_signal_t *sigs[3] = {&s->sigint, &s->sigterm, &s->sighup};
+    for (unsigned i = 0; i < s->nsignals; i++)
+        uv_close((uv_handle_t *)sigs[i], signal_closed);
+    s->nsignals = 0;
     if (s->has_drain_timer)
         uv_close((uv_handle_t *)&s->drain_timer, signal_closed);
 }
@@ -469,9 +472,10 @@ static void on_sighup(uv_signal_t *h, int signum)
 
 static int start_signals(server *s)
 {
-    if (uv_signal_init(&s->loop, &s->sigint) != 0 || uv_signal_init(&s->loop, &s->sigterm) != 0 ||
-        uv_signal_init(&s->loop, &s->sighup) != 0)
-        return RLY_ERR_IO;
+    uv_signal_t *sigs[3] = {&s->sigint, &s->sigterm, &s->sighup};
+    for (; s->nsignals < 3; s->nsignals++) /* counted: a failure closes only what was set up */
+        if (uv_signal_init(&s->loop, sigs[s->nsignals]) != 0)
+            return RLY_ERR_IO;
     s->sigint.data = s->sigterm.data = s->sighup.data = s;
     if (uv_signal_start(&s->sigint, on_signal, SIGINT) != 0 ||
         uv_signal_start(&s->sigterm, on_signal, SIGTERM) != 0 ||

@@ -288,13 +288,17 @@ static const rly_stream_handler neg_handler = {
     .on_close = neg_on_close,
 };
 
+/* Starts multistream-select on |s|, which it takes: on failure |s| is reset (no callback). */
 static int neg_start(rly_swarm *sw, rly_stream *s, rly_mss_role role, const char *proto,
                      rly_swarm_open_cb cb, void *ud)
 {
     rly_mss_settings st;
     negotiation *n = rly_calloc(sw->mem, 1, sizeof(*n));
-    if (!n)
+    if (!n) {
+        rly_stream_set_handler(s, NULL, NULL);
+        (void)rly_stream_reset(s); /* else it lingers, unowned, until the connection closes */
         return RLY_ERR_NOMEM;
+    }
     n->sw = sw;
     n->cb = cb;
     n->cb_ud = ud;
@@ -307,6 +311,8 @@ static int neg_start(rly_swarm *sw, rly_stream *s, rly_mss_role role, const char
     int rv = rly_mss_new(&n->mss, role, &st, sw->mem);
     if (rv != 0) {
         rly_free(sw->mem, n);
+        rly_stream_set_handler(s, NULL, NULL);
+        (void)rly_stream_reset(s);
         return rv;
     }
     rly_stream_set_handler(s, &neg_handler, n);

@@ -101,7 +101,9 @@ RLY_NODISCARD int rly_swarm_dial(rly_swarm *sw, const rly_multiaddr *ma, rly_swa
                                  void *ud);
 
 /* rly_swarm_open_stream opens a stream on |c| and negotiates |protocol| (borrowed until |cb|).
- * |cb| runs once. Returns 0 or an rly_conn_open_stream error (then |cb| is not called). */
+ * |cb| runs exactly once, later (with the stream, or NULL and the error when the negotiation
+ * fails, the stream is reset or the connection closes). Returns 0, or an rly_conn_open_stream
+ * error, RLY_ERR_NOMEM or a write error (then |cb| is not called and no stream is left). */
 RLY_NODISCARD int rly_swarm_open_stream(rly_swarm *sw, rly_conn *c, const char *protocol,
                                         rly_swarm_open_cb cb, void *ud);
 

@@ -295,6 +295,77 @@ Test(quic_transport, handshake_cap_drops_initials)
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }
 
+/* ---- the owner closes a dialled connection in on_established ------------------------------ */
+
+/* The swarm does this when it cannot register the connection (out of memory). The dialler must
+ * still hear once, with an error: its state waits for that callback (found by the audit of issue
+ * 11 item 1: QUIC skipped the callback of a connection closed while it was being announced). */
+static int owner_dials, owner_dial_err;
+static bool owner_dial_conn;
+
+static void owner_established(void *ud, rly_conn *c)
+{
+    if (c->dir == RLY_CONN_OUTBOUND)
+        rly_conn_close(c, RLY_ERR_NOMEM, "the owner cannot take it");
+}
+
+static void owner_closed(void *ud, rly_conn *c, int err, const char *cause)
+{
+}
+
+static const rly_conn_events owner_events = {owner_established, cli_stream, owner_closed};
+
+static void owner_dial(void *ud, rly_conn *c, int err)
+{
+    owner_dials++;
+    owner_dial_err = err;
+    owner_dial_conn = c != NULL;
+    uv_timer_stop(&w.guard);
+    rly_quic_transport_close(w.client, transport_closed, NULL);
+    rly_quic_transport_close(w.server, transport_closed, NULL);
+}
+
+static void owner_guard(uv_timer_t *t)
+{
+    w.timed_out = true;
+    rly_quic_transport_close(w.client, transport_closed, NULL);
+    rly_quic_transport_close(w.server, transport_closed, NULL);
+}
+
+Test(quic_transport, a_dial_closed_by_its_owner_on_established_is_still_reported)
+{
+    rly_quic_settings sst, cst;
+    rly_keypair skp, ckp;
+    struct sockaddr_in sin;
+    rly_multiaddr addr;
+
+    rly_quic_settings_default(&sst);
+    rly_quic_settings_default(&cst);
+    world_start(&sst, &cst, &skp, &ckp);
+    rly_quic_transport_close(w.client, NULL, NULL); /* replaced by one with the owner's events */
+    uv_run(&w.loop, UV_RUN_NOWAIT);
+    cr_assert_eq(
+        rly_quic_transport_new(&w.client, &w.loop, &cst, &ckp, &owner_events, NULL, NULL, NULL), 0);
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    cr_assert_eq(rly_quic_transport_listen(w.server, (struct sockaddr *)&sin, NULL), 0);
+    cr_assert_eq(rly_quic_transport_listen_addrs(w.server, &addr, 1), 1);
+    cr_assert_eq(rly_multiaddr_append_p2p(&addr, &w.spid), 0);
+    owner_dials = 0;
+    cr_assert_eq(rly_quic_transport_dial(w.client, &addr, owner_dial, NULL), 0);
+    uv_timer_init(&w.loop, &w.guard);
+    uv_timer_start(&w.guard, owner_guard, 5000, 0);
+    uv_run(&w.loop, UV_RUN_DEFAULT); /* the transports' close ends it (and closes the guard) */
+    cr_assert_eq(uv_loop_close(&w.loop), 0, "no handle left open");
+    cr_assert_not(w.timed_out, "the dial callback never came");
+    cr_assert_eq(owner_dials, 1);
+    cr_assert_not(owner_dial_conn, "reported as failed: the connection is gone");
+    cr_assert_neq(owner_dial_err, 0);
+    rly_keypair_wipe(&skp);
+    rly_keypair_wipe(&ckp);
+    rly_mem_trim(rly_mem_default());
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
 /* ---- a flood of Initials that nobody answers (as from spoofed addresses), and garbage ------- */
 
 #define FLOOD 300

@@ -384,7 +384,9 @@ static void conn_destroy_now(quic_conn *c, int err)
         log_remote(t, "Handshake failed", c->base.id, (struct sockaddr *)&c->remote,
                    c->base.dir == RLY_CONN_INBOUND ? "quic inbound" : "quic outbound", err);
     }
-    if (!c->is_announced && c->dial_cb) {
+    /* A dialler still waiting: the handshake failed, or the owner closed the connection while
+     * it was being announced (conn_announce leaves the callback for here then). */
+    if (c->dial_cb) {
         rly_quic_dial_cb cb = c->dial_cb;
         c->dial_cb = NULL;
         cb(c->dial_ud, NULL, err ? err : RLY_ERR_CLOSED);
