@@ -434,7 +434,9 @@ static int handshake_step(rly_noise *n, uint8_t *m, size_t len, rly_dynbuf *out)
 /* ---- framing ------------------------------------------------------------------------------- */
 
 /* gather adds bytes of |in| to the partial frame in |rbuf| until it is complete, and returns the
- * count used (or RLY_ERR_NOMEM). Storage is sized to the frame once its prefix is known. */
+ * count used (or RLY_ERR_NOMEM). Storage grows with the bytes that arrived, never with the
+ * length the prefix announces: a peer that sends a 2-byte prefix of 65535 and stops holds about
+ * 64 bytes, not 64 KiB (the dynbuf doubles, so at most twice what was received). */
 static rly_ssize gather(rly_noise *n, const uint8_t *in, size_t inlen)
 {
     rly_dynbuf *b = &n->rbuf;
@@ -446,9 +448,7 @@ static rly_ssize gather(rly_noise *n, const uint8_t *in, size_t inlen)
     else if (b->len == 1 && inlen >= 1)
         want += (size_t)b->data[0] << 8 | in[0];
     size_t take = want - b->len < inlen ? want - b->len : inlen;
-    int rv = rly_dynbuf_reserve(b, want - b->len);
-    if (rv == 0)
-        rv = rly_dynbuf_append(b, in, take);
+    int rv = rly_dynbuf_append(b, in, take);
     return rv == 0 ? (rly_ssize)take : rv;
 }
 

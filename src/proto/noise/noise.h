@@ -125,7 +125,8 @@ void rly_noise_del(rly_noise *n);
 RLY_NODISCARD int rly_noise_start(rly_noise *n, rly_dynbuf *out);
 
 /* rly_noise_handshake_recv consumes handshake bytes |in| (|inlen|, borrowed, any chunking;
- * partial messages are buffered, at most RLY_NOISE_MAX_FRAME_LEN bytes) and appends the reply
+ * partial messages are buffered, at most RLY_NOISE_MAX_FRAME_LEN bytes, in storage that grows
+ * with the bytes received, not with the announced length) and appends the reply
  * message, if one is due, to |out| (it must have room for RLY_NOISE_HANDSHAKE_OUT_MAX bytes).
  * It stops right after the last handshake message: it returns the bytes it used, and bytes
  * past that (transport frames sent together with msg3) are the caller's to pass to the
