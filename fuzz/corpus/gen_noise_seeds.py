@@ -93,6 +93,59 @@ def responder_seeds(k):
     }
 
 
+def rsa_key(e):
+    """A 2048-bit RSA key with public exponent |e| (any size: the primes of a fresh e = 65537 key,
+    with d recomputed; fresh primes until e is invertible)."""
+    from math import gcd
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    while True:
+        nums = rsa.generate_private_key(65537, 2048).private_numbers()
+        p, q = nums.p, nums.q
+        lam = (p - 1) * (q - 1) // gcd(p - 1, q - 1)
+        if gcd(e, lam) == 1:
+            break
+    d = pow(e, -1, lam)
+    pub = rsa.RSAPublicNumbers(e, p * q)
+    return rsa.RSAPrivateNumbers(p, q, d, d % (p - 1), d % (q - 1), pow(q, -1, p), pub).private_key()
+
+
+def msg3_rsa(k, gen, e):
+    """The KAT's msg3 again, but from an initiator whose identity is an RSA key of exponent |e|:
+    the responder reaches the RSA key checks of the payload (issue 11 item 6)."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+    i_s = gen.raw_pub(X25519PrivateKey.from_private_bytes(k["init_static_priv"]))
+    r_s = gen.raw_pub(X25519PrivateKey.from_private_bytes(k["resp_static_priv"]))
+    m1, m2 = k["msg1"][2:], k["msg2"][2:]
+    ini = gen.SymmetricState()
+    ini.mix_hash(m1[:32])
+    ini.encrypt_and_hash(b"")
+    ini.mix_hash(m2[:32])
+    ini.mix_key(gen.dh(k["init_ephemeral_priv"], m2[:32]))
+    assert ini.decrypt_and_hash(m2[32:80]) == r_s
+    ini.mix_key(gen.dh(k["init_ephemeral_priv"], r_s))
+    ini.decrypt_and_hash(m2[80:])
+    key = rsa_key(e)
+    spki = key.public_key().public_bytes(serialization.Encoding.DER,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo)
+    sig = key.sign(gen.SIG_PREFIX + i_s, padding.PKCS1v15(), hashes.SHA256())
+    pl = gen.pb_bytes(1, b"\x08\x00" + gen.pb_bytes(2, spki)) + gen.pb_bytes(2, sig)
+    m3 = ini.encrypt_and_hash(i_s)
+    ini.mix_key(gen.dh(k["init_static_priv"], m2[:32]))
+    m3 += ini.encrypt_and_hash(pl)
+    return frame(m3)
+
+
+def rsa_seeds(k, gen):
+    m1 = k["msg1"]
+    return {
+        "msg3_rsa_e_max": b"\x00" + m1 + msg3_rsa(k, gen, 2**31 - 1),
+        "msg3_rsa_e_over": b"\x00" + m1 + msg3_rsa(k, gen, 2**31 + 1),
+        "msg3_rsa_e_huge": b"\x00" + m1 + msg3_rsa(k, gen, 2**1999 + 0x1B),
+    }
+
+
 def transport_seeds(k):
     key = k["i2r_key"]
     f0, f1, f2 = k["i2r_frame_0"], k["i2r_frame_1"], k["i2r_frame_2"]
@@ -144,7 +197,7 @@ def payload_seeds(gen):
 def main():
     k = load_kat()
     gen = load_generator()
-    write("noise_responder", responder_seeds(k))
+    write("noise_responder", {**responder_seeds(k), **rsa_seeds(k, gen)})
     write("noise_transport", transport_seeds(k))
     write("noise_payload", payload_seeds(gen))
 

@@ -16,6 +16,10 @@
 /* RSA moduli accepted for verification (go and rust accept 2048..8192 bits). */
 #define RLY_RSA_MIN_BITS 2048
 #define RLY_RSA_MAX_BITS 8192
+/* Largest RSA public exponent accepted (go's crypto/rsa bound, 2^31 - 1). Verifying costs one
+ * modular multiplication per exponent bit: e = 65537 takes 17, a modulus-sized exponent
+ * thousands, which made a Noise handshake with such a key cost the relay 40 times more. */
+#define RLY_RSA_MAX_EXPONENT 0x7fffffffu
 
 /* rly_crypto_random fills |out| with |len| bytes from the OS CSPRNG.
  * Returns 0 or RLY_ERR_CRYPTO. */
@@ -49,8 +53,8 @@ RLY_NODISCARD int rly_ed25519_verify(const uint8_t *pub, size_t publen, const ui
 /* rly_rsa_verify checks an RSASSA-PKCS1-v1_5 SHA-256 signature. |spki| is the DER
  * SubjectPublicKeyInfo of an RSA key of RLY_RSA_MIN_BITS..RLY_RSA_MAX_BITS.
  * Returns 0, RLY_ERR_SIGNATURE, RLY_ERR_MALFORMED (key does not parse / not RSA / trailing
- * bytes / exponent even or 1), RLY_ERR_UNSUPPORTED (modulus size out of range) or
- * RLY_ERR_CRYPTO (OpenSSL could not run the check). */
+ * bytes / exponent even or 1), RLY_ERR_UNSUPPORTED (modulus size out of range, exponent above
+ * RLY_RSA_MAX_EXPONENT) or RLY_ERR_CRYPTO (OpenSSL could not run the check). */
 RLY_NODISCARD int rly_rsa_verify(const uint8_t *spki, size_t spkilen, const uint8_t *msg,
                                  size_t len, const uint8_t *sig, size_t siglen);
 

@@ -20,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "core/mem.h"
+#include "crypto/crypto_internal.h"
 
 /* Largest DER SubjectPublicKeyInfo we parse: an 8192-bit RSA key is about 1.06 KB. */
 #define SPKI_MAX 4096
@@ -165,22 +166,30 @@ static EVP_PKEY *parse_spki(const uint8_t *p, size_t len)
     return pk;
 }
 
-/* rsa_check enforces the key policy of go and rust: plain rsaEncryption keys of 2048..8192 bits.
- * The exponent must be odd and above 1: e = 1 would make every padded message its own valid
- * signature. */
-static int rsa_check(EVP_PKEY *pk)
+/* The exponent must be odd and above 1: e = 1 would make every padded message its own valid
+ * signature. It must also be at most RLY_RSA_MAX_EXPONENT (go's bound): OpenSSL bounds it only
+ * for moduli above 3072 bits, and a huge exponent makes every verification dozens of times
+ * slower, CPU the peer spends nothing for. */
+int rly_rsa_check_key(const EVP_PKEY *pk)
 {
-    if (!EVP_PKEY_is_a(pk, "RSA"))
-        return RLY_ERR_MALFORMED;
     int bits = EVP_PKEY_get_bits(pk);
     if (bits < RLY_RSA_MIN_BITS || bits > RLY_RSA_MAX_BITS)
         return RLY_ERR_UNSUPPORTED;
     BIGNUM *e = NULL;
     int rv = RLY_ERR_MALFORMED;
     if (EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_is_odd(e) && !BN_is_one(e))
-        rv = 0;
+        rv = BN_get_word(e) <= RLY_RSA_MAX_EXPONENT ? 0 : RLY_ERR_UNSUPPORTED; /* too big: ~0 */
     BN_free(e);
     return rv == 0 ? 0 : fail(rv);
+}
+
+/* rsa_check enforces the key policy of go and rust on a libp2p RSA key: a plain rsaEncryption
+ * key (not RSA-PSS) within rly_rsa_check_key's bounds. */
+static int rsa_check(EVP_PKEY *pk)
+{
+    if (!EVP_PKEY_is_a(pk, "RSA"))
+        return RLY_ERR_MALFORMED;
+    return rly_rsa_check_key(pk);
 }
 
 int rly_rsa_verify(const uint8_t *spki, size_t spkilen, const uint8_t *msg, size_t len,

@@ -14,6 +14,7 @@
 
 #include "core/mem.h"
 #include "crypto/crypto.h"
+#include "crypto/crypto_internal.h"
 
 #define PREFIX_LEN (sizeof(RLY_TLSCERT_SIG_PREFIX) - 1)
 #define SERIAL_LEN 16
@@ -286,8 +287,7 @@ static int check_self_signature(X509 *x)
         break;
     case EVP_PKEY_RSA:
     case EVP_PKEY_RSA_PSS:
-        if (!strong_md || EVP_PKEY_get_bits(pk) < RLY_RSA_MIN_BITS ||
-            EVP_PKEY_get_bits(pk) > RLY_RSA_MAX_BITS)
+        if (!strong_md || rly_rsa_check_key(pk) != 0)
             return RLY_ERR_CERTIFICATE;
         break;
     default: return RLY_ERR_CERTIFICATE;

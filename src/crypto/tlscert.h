@@ -55,14 +55,16 @@ void rly_tlscert_wipe(rly_tlscert *c);
  *   - one DER X.509 v3 certificate, nothing after it;
  *   - NotBefore <= now <= NotAfter;
  *   - self-signed, and the signature verifies with the certificate's own key: ECDSA on P-256 or
- *     P-384, Ed25519, or RSA (PKCS#1 v1.5 or PSS, >= 2048 bits), with SHA-256, -384 or -512;
+ *     P-384, Ed25519, or RSA (PKCS#1 v1.5 or PSS, 2048..8192 bits, a public exponent of at most
+ *     RLY_RSA_MAX_EXPONENT), with SHA-256, -384 or -512;
  *   - exactly one libp2p extension, and no other critical extension;
  *   - the SignedKey decodes, its PublicKey decodes, and its signature verifies over the prefix and
  *     the certificate's SubjectPublicKeyInfo exactly as encoded.
  * On success stores the identity's PeerId in |peer| (may be NULL) and its key in |key| (may be
  * NULL). Returns 0, RLY_ERR_MALFORMED (not DER or not a certificate), RLY_ERR_CERTIFICATE (time,
- * version, algorithm, extensions), RLY_ERR_SIGNATURE (either signature), RLY_ERR_UNSUPPORTED
- * (identity key type) or RLY_ERR_NOMEM. */
+ * version, algorithm and key, extensions), RLY_ERR_SIGNATURE (either signature),
+ * RLY_ERR_UNSUPPORTED (identity key type, or an RSA identity key outside rly_rsa_verify's
+ * bounds) or RLY_ERR_NOMEM. */
 RLY_NODISCARD int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
                                      rly_pubkey *key);
 

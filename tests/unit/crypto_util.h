@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 #include <openssl/params.h>
 #include <openssl/x509.h>
 
@@ -132,6 +134,93 @@ static inline size_t ossl_sign(EVP_PKEY *pk, const uint8_t *msg, size_t len, uin
     cr_assert_eq(EVP_DigestSign(ctx, sig, &n, msg, len), 1);
     EVP_MD_CTX_free(ctx);
     return n;
+}
+
+/* rsa_factor reads one CRT parameter of an RSA key. */
+static inline BIGNUM *rsa_factor(const EVP_PKEY *pk, const char *name)
+{
+    BIGNUM *v = NULL;
+    cr_assert_eq(EVP_PKEY_get_bn_param(pk, name, &v), 1, "%s", name);
+    return v;
+}
+
+/* rsa_rekey gives the primes of |pk| the public exponent |e|: NULL if |e| is not invertible
+ * modulo lcm(p - 1, q - 1). */
+static inline EVP_PKEY *rsa_rekey(const EVP_PKEY *pk, const BIGNUM *e)
+{
+    BN_CTX *bc = BN_CTX_new();
+    BIGNUM *n = rsa_factor(pk, OSSL_PKEY_PARAM_RSA_N), *p = rsa_factor(pk, "rsa-factor1"),
+           *q = rsa_factor(pk, "rsa-factor2");
+    BIGNUM *p1 = BN_dup(p), *q1 = BN_dup(q), *g = BN_new(), *lam = BN_new(), *d = BN_new(),
+           *dp = BN_new(), *dq = BN_new(), *qi = BN_new();
+    cr_assert(bc && p1 && q1 && g && lam && d && dp && dq && qi);
+    cr_assert(BN_sub_word(p1, 1) && BN_sub_word(q1, 1) && BN_gcd(g, p1, q1, bc));
+    cr_assert(BN_mul(lam, p1, q1, bc) && BN_div(lam, NULL, lam, g, bc));
+    EVP_PKEY *out = NULL;
+    if (BN_mod_inverse(d, e, lam, bc)) {
+        cr_assert(BN_mod(dp, d, p1, bc) && BN_mod(dq, d, q1, bc) && BN_mod_inverse(qi, q, p, bc));
+        OSSL_PARAM_BLD *b = OSSL_PARAM_BLD_new();
+        cr_assert(OSSL_PARAM_BLD_push_BN(b, "n", n) && OSSL_PARAM_BLD_push_BN(b, "e", e) &&
+                  OSSL_PARAM_BLD_push_BN(b, "d", d) &&
+                  OSSL_PARAM_BLD_push_BN(b, "rsa-factor1", p) &&
+                  OSSL_PARAM_BLD_push_BN(b, "rsa-factor2", q) &&
+                  OSSL_PARAM_BLD_push_BN(b, "rsa-exponent1", dp) &&
+                  OSSL_PARAM_BLD_push_BN(b, "rsa-exponent2", dq) &&
+                  OSSL_PARAM_BLD_push_BN(b, "rsa-coefficient1", qi));
+        OSSL_PARAM *params = OSSL_PARAM_BLD_to_param(b);
+        EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+        cr_assert(params && ctx && EVP_PKEY_fromdata_init(ctx) == 1);
+        cr_assert_eq(EVP_PKEY_fromdata(ctx, &out, EVP_PKEY_KEYPAIR, params), 1);
+        EVP_PKEY_CTX_free(ctx);
+        OSSL_PARAM_free(params);
+        OSSL_PARAM_BLD_free(b);
+    }
+    BN_free(n);
+    BN_free(p);
+    BN_free(q);
+    BN_free(p1);
+    BN_free(q1);
+    BN_free(g);
+    BN_free(lam);
+    BN_clear_free(d);
+    BN_clear_free(dp);
+    BN_clear_free(dq);
+    BN_free(qi);
+    BN_CTX_free(bc);
+    return out;
+}
+
+/* gen_rsa_exp makes a |bits|-bit RSA key (a signing key) with the public exponent |e_hex|
+ * (hexadecimal, any size OpenSSL's key generation would refuse): fresh primes until |e| is
+ * invertible, at most 64 tries. */
+static inline EVP_PKEY *gen_rsa_exp(unsigned bits, const char *e_hex)
+{
+    BIGNUM *e = NULL;
+    cr_assert(BN_hex2bn(&e, e_hex) > 0);
+    EVP_PKEY *out = NULL;
+    for (int i = 0; i < 64 && !out; i++) {
+        EVP_PKEY *pk = gen_rsa(bits);
+        out = rsa_rekey(pk, e);
+        EVP_PKEY_free(pk);
+    }
+    BN_free(e);
+    cr_assert_not_null(out, "no key with exponent %s", e_hex);
+    return out;
+}
+
+/* Public exponents around the bound (RLY_RSA_MAX_EXPONENT, as go): the largest accepted, the
+ * next odd one, and rsa_e_huge, a nearly modulus-sized one (what made a verification 40 times as
+ * slow). */
+#define RSA_E_MAX "7fffffff"
+#define RSA_E_OVER "80000001"
+/* RSA_E_HUGE: "c", 498 zeros, "b" (a 2000-bit exponent), in |buf| of at least 501 bytes. */
+static inline const char *rsa_e_huge(char *buf)
+{
+    memset(buf, '0', 500);
+    buf[0] = 'c';
+    buf[499] = 'b';
+    buf[500] = '\0';
+    return buf;
 }
 
 /* pubkey_pb wraps |data| in a PublicKey protobuf by hand (type < 128, len < 16384). */

@@ -108,6 +108,29 @@ Test(crypto, rsa1024_unsupported)
     ASSERT_NO_LEAK();
 }
 
+/* rsa_exp_verify signs with a 2048-bit key of public exponent |e_hex| and verifies. */
+static int rsa_exp_verify(const char *e_hex)
+{
+    EVP_PKEY *pk = gen_rsa_exp(2048, e_hex);
+    uint8_t spki[800], sig[256];
+    size_t n = spki_der(pk, spki, sizeof(spki));
+    size_t sl = ossl_sign(pk, msg, sizeof(msg), sig, sizeof(sig));
+    EVP_PKEY_free(pk);
+    return rly_rsa_verify(spki, n, msg, sizeof(msg), sig, sl);
+}
+
+/* The public exponent is bounded as go bounds it (issue 11 item 6): a huge one made each
+ * verification about 40 times as slow as e = 65537. */
+Test(crypto, rsa_exponent_bound)
+{
+    char huge[501];
+    cr_assert_eq(rsa_exp_verify("3"), 0);
+    cr_assert_eq(rsa_exp_verify(RSA_E_MAX), 0);
+    cr_assert_eq(rsa_exp_verify(RSA_E_OVER), RLY_ERR_UNSUPPORTED);
+    cr_assert_eq(rsa_exp_verify(rsa_e_huge(huge)), RLY_ERR_UNSUPPORTED);
+    ASSERT_NO_LEAK();
+}
+
 Test(crypto, p256_verify)
 {
     EVP_PKEY *pk = gen_ec("P-256");

@@ -719,6 +719,41 @@ Test(noise, identity_rsa)
     ASSERT_NO_LEAK();
 }
 
+/* refused_case runs a handshake whose initiator has the identity of |pk| (libp2p |type|) and
+ * returns the responder's answer to msg3. */
+static rly_ssize refused_case(int type, EVP_PKEY *pk)
+{
+    pair p;
+    rly_pubkey key;
+    pair_init(&p);
+    rly_noise_identity_del(p.iid);
+    p.iid = foreign_identity(type, pk, false, &key);
+    pair_sessions(&p, NULL, NULL, NULL);
+    cr_assert_eq(rly_noise_start(p.i, &p.to_r), 0);
+    deliver(p.r, &p.to_r, SIZE_MAX, &p.to_i);
+    deliver(p.i, &p.to_i, SIZE_MAX, &p.to_r);
+    rly_ssize rv = feed(p.r, p.to_r.data, p.to_r.len, SIZE_MAX, &p.to_i);
+    cr_assert(rv >= 0 || rly_noise_get_state(p.r) == RLY_NOISE_FAILED);
+    pair_free(&p);
+    return rv;
+}
+
+/* RSA identities with a public exponent above 2^31 - 1 are refused (issue 11 item 6). */
+Test(noise, identity_rsa_exponent_bound)
+{
+    char huge[501];
+    EVP_PKEY *pk = gen_rsa_exp(2048, RSA_E_MAX);
+    foreign_case(RLY_KEY_RSA, pk);
+    EVP_PKEY_free(pk);
+    const char *refused[] = {RSA_E_OVER, rsa_e_huge(huge)};
+    for (size_t i = 0; i < 2; i++) {
+        pk = gen_rsa_exp(2048, refused[i]);
+        cr_assert_eq(refused_case(RLY_KEY_RSA, pk), RLY_ERR_UNSUPPORTED, "e = %s", refused[i]);
+        EVP_PKEY_free(pk);
+    }
+    ASSERT_NO_LEAK();
+}
+
 Test(noise, identity_secp256k1)
 {
     EVP_PKEY *pk = gen_ec("secp256k1");

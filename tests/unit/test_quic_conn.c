@@ -10,6 +10,8 @@
 #include <string.h>
 
 #include "core/mem.h"
+#include "crypto_util.h"
+#include "tlscert_util.h"
 #include "transport/quic/quic_conn.h"
 
 typedef struct pair {
@@ -184,6 +186,62 @@ Test(quic_conn, client_refuses_a_server_with_another_peer_id)
                   "the server saw the client's alert and never completed");
     rly_keypair_wipe(&okp);
     pair_free(&p);
+}
+
+/* client_presents makes the client present a libp2p certificate of its identity whose own key is
+ * |cert_pk| (signed by it), with |priv| as the TLS private key: another key than |cert_pk| makes
+ * a client that cannot sign for its certificate. */
+static void client_presents(pair *p, EVP_PKEY *cert_pk, EVP_PKEY *priv)
+{
+    static uint8_t der[RLY_TLSCERT_MAX], key[4096];
+    ident id = {.type = RLY_KEY_ED25519, .ed = p->ckp};
+    forge f = {.key = CK_RSA, .cert_pk = cert_pk, .now = (int64_t)time(NULL)};
+    size_t n = forge_cert(&id, &f, der, sizeof(der));
+    unsigned char *kp = key;
+    int kn = i2d_PrivateKey(priv, &kp);
+    cr_assert(kn > 0 && (size_t)kn <= sizeof(key));
+    cr_assert_eq(rly_quic_ctx_set_cert_for_test(p->cctx, der, n, key, (size_t)kn), 0);
+    rly_zeroize(key, sizeof(key));
+}
+
+/* quic_with_cert runs a handshake whose client presents |cert_pk| and signs with |priv|; returns
+ * the server's verdict (0: established). */
+static int quic_with_cert(EVP_PKEY *cert_pk, EVP_PKEY *priv)
+{
+    pair p;
+    pair_init(&p);
+    client_presents(&p, cert_pk, priv);
+    pair_client(&p);
+    run(&p, 100);
+    cr_assert_not_null(p.server);
+    int rv = rly_qconn_is_established(p.server) ? 0 : rly_qconn_error(p.server);
+    cr_assert(rv != 0 || rly_peerid_equal(rly_qconn_peer(p.server), &p.cpid));
+    pair_free(&p);
+    return rv;
+}
+
+/* An RSA certificate key with a public exponent above 2^31 - 1 is refused before GnuTLS checks
+ * the client's CertificateVerify with it (issue 11 item 6: a huge exponent costs 4 ms per
+ * verification). A client that cannot sign for its key shows the order: refused for its key
+ * (RLY_ERR_CERTIFICATE), not for its signature (RLY_ERR_HANDSHAKE). */
+Test(quic_conn, rsa_certificate_exponent_is_bounded_before_certificate_verify)
+{
+    char huge[501];
+    EVP_PKEY *ok = gen_rsa_exp(2048, RSA_E_MAX), *other = gen_rsa(2048);
+    cr_assert_eq(quic_with_cert(ok, ok), 0);
+    int rv = quic_with_cert(ok, other);
+    cr_assert_eq(rv, RLY_ERR_HANDSHAKE, "CertificateVerify is still checked: %s", rly_strerror(rv));
+    const char *refused[] = {RSA_E_OVER, rsa_e_huge(huge)};
+    for (size_t i = 0; i < 2; i++) {
+        EVP_PKEY *big = gen_rsa_exp(2048, refused[i]);
+        rv = quic_with_cert(big, big);
+        cr_assert_eq(rv, RLY_ERR_CERTIFICATE, "e = %s: %s", refused[i], rly_strerror(rv));
+        rv = quic_with_cert(big, other);
+        cr_assert_eq(rv, RLY_ERR_CERTIFICATE, "e = %s: %s", refused[i], rly_strerror(rv));
+        EVP_PKEY_free(big);
+    }
+    EVP_PKEY_free(ok);
+    EVP_PKEY_free(other);
 }
 
 Test(quic_conn, garbage_is_not_an_initial)

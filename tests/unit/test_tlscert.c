@@ -1,7 +1,7 @@
 /* The libp2p TLS certificate (src/crypto/tlscert.h): our certificates verify to our PeerId, and
  * the verifier applies every rule of PROTOCOLS.md 5.1 to certificates built here the way go,
- * rust and js build theirs, and to forged or broken ones. The forging helper uses OpenSSL
- * directly (the one test that does: it has to make certificates our code would never make).
+ * rust and js build theirs, and to forged or broken ones (made by tlscert_util.h, with OpenSSL
+ * directly: certificates our code would never make).
  *
  * RLY_TLSCERT_SEEDS=<dir> makes the `seeds` test write the fuzz seeds (fuzz/corpus/tlscert). */
 #include <criterion/criterion.h>
@@ -17,195 +17,8 @@
 
 #include "core/mem.h"
 #include "crypto/tlscert.h"
-
-#define NOW ((int64_t)1800000000) /* 2027-01-15 */
-#define PREFIX RLY_TLSCERT_SIG_PREFIX
-#define PREFIX_LEN (sizeof(PREFIX) - 1)
-
-/* ---- identities of every key type, signing as libp2p does -------------------------------- */
-
-typedef struct ident {
-    rly_key_type type;
-    rly_keypair ed; /* RLY_KEY_ED25519 */
-    EVP_PKEY *pk;   /* the others */
-} ident;
-
-static ident ident_new(rly_key_type type)
-{
-    ident id = {.type = type};
-    switch (type) {
-    case RLY_KEY_ED25519: cr_assert_eq(rly_keypair_generate(&id.ed), 0); break;
-    case RLY_KEY_ECDSA: id.pk = EVP_EC_gen("P-256"); break;
-    case RLY_KEY_SECP256K1: id.pk = EVP_EC_gen("secp256k1"); break;
-    case RLY_KEY_RSA: id.pk = EVP_RSA_gen(2048); break;
-    }
-    cr_assert(type == RLY_KEY_ED25519 || id.pk);
-    return id;
-}
-
-static void ident_free(ident *id)
-{
-    EVP_PKEY_free(id->pk);
-    rly_keypair_wipe(&id->ed);
-}
-
-/* The PublicKey of |id| as libp2p encodes it. */
-static void ident_pubkey(const ident *id, rly_pubkey *k)
-{
-    if (id->type == RLY_KEY_ED25519) {
-        rly_keypair_public(&id->ed, k);
-        return;
-    }
-    k->type = id->type;
-    if (id->type == RLY_KEY_SECP256K1) {
-        unsigned char *pt = NULL;
-        size_t n = EVP_PKEY_get1_encoded_public_key(id->pk, &pt);
-        cr_assert_gt(n, 0);
-        /* compressed form (33 bytes), what go and rust put in PublicKey.Data */
-        EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_secp256k1);
-        EC_POINT *p = EC_POINT_new(g);
-        cr_assert_eq(EC_POINT_oct2point(g, p, pt, n, NULL), 1);
-        k->len =
-            EC_POINT_point2oct(g, p, POINT_CONVERSION_COMPRESSED, k->data, sizeof(k->data), NULL);
-        EC_POINT_free(p);
-        EC_GROUP_free(g);
-        OPENSSL_free(pt);
-        return;
-    }
-    unsigned char *der = NULL;
-    int n = i2d_PUBKEY(id->pk, &der); /* ECDSA and RSA: DER SubjectPublicKeyInfo */
-    cr_assert_gt(n, 0);
-    memcpy(k->data, der, (size_t)n);
-    k->len = (size_t)n;
-    OPENSSL_free(der);
-}
-
-/* Signs |msg| as libp2p does for |id|'s key type. */
-static size_t ident_sign(const ident *id, const uint8_t *msg, size_t len, uint8_t *sig, size_t cap)
-{
-    if (id->type == RLY_KEY_ED25519) {
-        cr_assert_eq(rly_keypair_sign(&id->ed, msg, len, sig), 0);
-        return RLY_ED25519_SIG_LEN;
-    }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    size_t n = cap;
-    cr_assert_eq(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, id->pk), 1);
-    cr_assert_eq(EVP_DigestSign(ctx, sig, &n, msg, len), 1);
-    EVP_MD_CTX_free(ctx);
-    return n;
-}
-
-/* ---- certificates, the right way and the wrong ways ----------------------------------------- */
-
-typedef enum cert_key { CK_P256, CK_P384, CK_ED25519, CK_RSA } cert_key;
-
-typedef struct forge {
-    cert_key key;
-    const EVP_MD *md;    /* NULL: SHA-256 (none for Ed25519) */
-    int critical;        /* the libp2p extension's criticality */
-    int nexts;           /* libp2p extensions: 1, 0 or 2 */
-    int extra_critical;  /* add a critical basicConstraints */
-    int sign_other_spki; /* the identity signs another key's SPKI */
-    const ident *key_of; /* NULL: the signer; else its PublicKey goes in with the signer's sig */
-    int64_t not_before, not_after; /* offsets from NOW */
-    int version1;                  /* X.509 v1 */
-    int other_issuer;              /* issuer name differs from subject */
-} forge;
-
-static EVP_PKEY *cert_key_new(cert_key k)
-{
-    switch (k) {
-    case CK_P256: return EVP_EC_gen("P-256");
-    case CK_P384: return EVP_EC_gen("P-384");
-    case CK_ED25519: return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    case CK_RSA: return EVP_RSA_gen(2048);
-    }
-    return NULL;
-}
-
-static void add_ext(X509 *x, const char *oid, const uint8_t *val, size_t len, int crit)
-{
-    ASN1_OBJECT *obj = OBJ_txt2obj(oid, 1);
-    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
-    cr_assert_eq(ASN1_OCTET_STRING_set(os, val, (int)len), 1);
-    X509_EXTENSION *e = X509_EXTENSION_create_by_OBJ(NULL, obj, crit, os);
-    cr_assert_not_null(e);
-    cr_assert(X509_add_ext(x, e, -1));
-    X509_EXTENSION_free(e);
-    ASN1_OCTET_STRING_free(os);
-    ASN1_OBJECT_free(obj);
-}
-
-/* Builds a certificate for |signer| shaped by |f| into |out|; returns its length. */
-static size_t forge_cert(const ident *signer, const forge *f, uint8_t *out, size_t cap)
-{
-    EVP_PKEY *k = cert_key_new(f->key), *other = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    X509_NAME *name = X509_NAME_new(), *iname = X509_NAME_new();
-    cr_assert(k && other && x && name && iname);
-    cr_assert(X509_set_version(x, f->version1 ? X509_VERSION_1 : X509_VERSION_3));
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 12345);
-    ASN1_TIME_set(X509_getm_notBefore(x), (time_t)(NOW + (f->not_before ? f->not_before : -3600)));
-    ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(NOW + (f->not_after ? f->not_after : 86400)));
-    X509_NAME_add_entry_by_txt(name, "serialNumber", MBSTRING_ASC, (const unsigned char *)"1", -1,
-                               -1, 0);
-    X509_NAME_add_entry_by_txt(iname, "serialNumber", MBSTRING_ASC, (const unsigned char *)"2", -1,
-                               -1, 0);
-    X509_set_subject_name(x, name);
-    X509_set_issuer_name(x, f->other_issuer ? iname : name);
-    X509_set_pubkey(x, k);
-
-    unsigned char *spki = NULL;
-    int spki_len = i2d_PUBKEY(f->sign_other_spki ? other : k, &spki);
-    uint8_t msg[PREFIX_LEN + 2048], sig[1024], pkpb[RLY_PUBKEY_PB_MAX], sk[4096];
-    cr_assert(spki_len > 0 && (size_t)spki_len <= sizeof(msg) - PREFIX_LEN);
-    memcpy(msg, PREFIX, PREFIX_LEN);
-    memcpy(msg + PREFIX_LEN, spki, (size_t)spki_len);
-    size_t siglen = ident_sign(signer, msg, PREFIX_LEN + (size_t)spki_len, sig, sizeof(sig));
-    rly_pubkey pub;
-    ident_pubkey(f->key_of ? f->key_of : signer, &pub);
-    rly_ssize pklen = rly_pubkey_encode(&pub, pkpb, sizeof(pkpb));
-    cr_assert_gt(pklen, 0);
-    rly_ssize sklen =
-        rly_tlscert_signedkey_encode(pkpb, (size_t)pklen, sig, siglen, sk, sizeof(sk));
-    cr_assert_gt(sklen, 0);
-    int nexts = f->nexts ? f->nexts : 1;
-    if (f->nexts < 0)
-        nexts = 0;
-    for (int i = 0; i < nexts; i++)
-        add_ext(x, RLY_TLSCERT_EXT_OID, sk, (size_t)sklen, f->critical);
-    if (f->extra_critical) {
-        static const uint8_t bc[] = {0x30, 0x00}; /* BasicConstraints: not a CA */
-        add_ext(x, "2.5.29.19", bc, sizeof(bc), 1);
-    }
-    const EVP_MD *md = f->key == CK_ED25519 ? NULL : f->md ? f->md : EVP_sha256();
-    cr_assert_gt(X509_sign(x, k, md), 0);
-    int n = i2d_X509(x, NULL);
-    cr_assert(n > 0 && (size_t)n <= cap);
-    unsigned char *p = out;
-    i2d_X509(x, &p);
-    OPENSSL_free(spki);
-    X509_NAME_free(name);
-    X509_NAME_free(iname);
-    X509_free(x);
-    EVP_PKEY_free(k);
-    EVP_PKEY_free(other);
-    return (size_t)n;
-}
-
-static int verify_forged(const ident *signer, const forge *f, rly_peerid *peer)
-{
-    static uint8_t der[RLY_TLSCERT_MAX];
-    size_t n = forge_cert(signer, f, der, sizeof(der));
-    return rly_tlscert_verify(der, n, NOW, peer, NULL);
-}
-
-static void peerid_of(const ident *id, rly_peerid *pid)
-{
-    rly_pubkey k;
-    ident_pubkey(id, &k);
-    cr_assert_eq(rly_pubkey_to_peerid(&k, pid), 0);
-}
+#include "crypto_util.h"
+#include "tlscert_util.h"
 
 /* ---- tests -------------------------------------------------------------------------------- */
 
@@ -266,6 +79,34 @@ Test(tlscert, every_identity_key_type_and_certificate_key)
     forge sha512 = {.key = CK_P256, .md = EVP_sha512()};
     cr_assert_eq(verify_forged(&id, &sha512, NULL), 0);
     ident_free(&id);
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
+/* The RSA public exponent is bounded (issue 11 item 6: a huge one made each verification about
+ * 40 times as slow), for the certificate's key and for the identity key in the extension. */
+Test(tlscert, rsa_exponent_bound)
+{
+    char huge[501];
+    ident id = ident_new(RLY_KEY_ED25519);
+    forge ok = {.key = CK_RSA, .cert_pk = gen_rsa_exp(2048, RSA_E_MAX)};
+    cr_assert_eq(verify_forged(&id, &ok, NULL), 0);
+    EVP_PKEY_free(ok.cert_pk);
+    const char *refused[] = {RSA_E_OVER, rsa_e_huge(huge)};
+    for (size_t i = 0; i < 2; i++) {
+        forge f = {.key = CK_RSA, .cert_pk = gen_rsa_exp(2048, refused[i])};
+        cr_assert_eq(verify_forged(&id, &f, NULL), RLY_ERR_CERTIFICATE, "e = %s", refused[i]);
+        EVP_PKEY_free(f.cert_pk);
+    }
+    ident_free(&id);
+    ident rsa = {.type = RLY_KEY_RSA, .pk = gen_rsa_exp(2048, RSA_E_MAX)};
+    forge p256 = {.key = CK_P256};
+    cr_assert_eq(verify_forged(&rsa, &p256, NULL), 0);
+    ident_free(&rsa);
+    for (size_t i = 0; i < 2; i++) {
+        rsa = (ident){.type = RLY_KEY_RSA, .pk = gen_rsa_exp(2048, refused[i])};
+        cr_assert_eq(verify_forged(&rsa, &p256, NULL), RLY_ERR_UNSUPPORTED, "e = %s", refused[i]);
+        ident_free(&rsa);
+    }
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }
 
@@ -405,6 +246,10 @@ Test(tlscert, seeds)
     seed(dir, "ours", c.cert, c.cert_len);
     ident id = ident_new(RLY_KEY_ED25519), other = ident_new(RLY_KEY_ED25519),
           rsa = ident_new(RLY_KEY_RSA), k1 = ident_new(RLY_KEY_SECP256K1);
+    char huge[501];
+    EVP_PKEY *e_max = gen_rsa_exp(2048, RSA_E_MAX), *e_over = gen_rsa_exp(2048, RSA_E_OVER),
+             *e_huge = gen_rsa_exp(2048, rsa_e_huge(huge));
+    ident rsa_huge = {.type = RLY_KEY_RSA, .pk = gen_rsa_exp(2048, huge)};
     struct {
         const char *name;
         const ident *by;
@@ -421,6 +266,10 @@ Test(tlscert, seeds)
         {"bad_two_ext", &id, {.nexts = 2}},
         {"bad_extra_critical", &id, {.extra_critical = 1}},
         {"bad_expired", &id, {.not_before = -86400, .not_after = -60}},
+        {"rsa_cert_e_max", &id, {.key = CK_RSA, .cert_pk = e_max}},
+        {"bad_rsa_cert_e_over", &id, {.key = CK_RSA, .cert_pk = e_over}},
+        {"bad_rsa_cert_e_huge", &id, {.key = CK_RSA, .cert_pk = e_huge}},
+        {"bad_rsa_identity_e_huge", &rsa_huge, {0}},
     };
     for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
         size_t n = forge_cert(v[i].by, &v[i].f, der, sizeof(der));
@@ -442,6 +291,10 @@ Test(tlscert, seeds)
     ident_free(&other);
     ident_free(&rsa);
     ident_free(&k1);
+    ident_free(&rsa_huge);
+    EVP_PKEY_free(e_max);
+    EVP_PKEY_free(e_over);
+    EVP_PKEY_free(e_huge);
     rly_tlscert_wipe(&c);
     rly_keypair_wipe(&kp);
 }

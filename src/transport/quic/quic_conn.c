@@ -282,6 +282,25 @@ int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id, const rly_quic_
     return 0;
 }
 
+int rly_quic_ctx_set_cert_for_test(rly_quic_ctx *ctx, uint8_t *cert, size_t certlen, uint8_t *key,
+                                   size_t keylen)
+{
+    gnutls_certificate_credentials_t cred = NULL;
+    gnutls_datum_t c = {cert, (unsigned)certlen};
+    gnutls_datum_t k = {key, (unsigned)keylen};
+    if (gnutls_certificate_allocate_credentials(&cred) != 0)
+        return RLY_ERR_CRYPTO;
+    gnutls_certificate_set_flags(cred, GNUTLS_CERTIFICATE_SKIP_KEY_CERT_MATCH);
+    if (gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_DER, NULL,
+                                             GNUTLS_PKCS_PLAIN) < 0) {
+        gnutls_certificate_free_credentials(cred);
+        return RLY_ERR_CRYPTO;
+    }
+    gnutls_certificate_free_credentials(ctx->cred);
+    ctx->cred = cred;
+    return 0;
+}
+
 void rly_quic_ctx_del(rly_quic_ctx *ctx)
 {
     if (!ctx)
@@ -299,11 +318,15 @@ static rly_qconn *qconn_of_session(gnutls_session_t s)
     return ref->user_data;
 }
 
-/* The peer's certificate: exactly one, and the libp2p rules (crypto/tlscert.h). Runs inside the
- * handshake after the peer's CertificateVerify; only records the result (docs 3.3). */
+/* The peer's certificate: exactly one, and the libp2p rules (crypto/tlscert.h). Runs once, from
+ * the hook below before GnuTLS checks the peer's CertificateVerify (so a key our rules refuse,
+ * such as an RSA key with a huge public exponent, costs no verification at all), or as GnuTLS's
+ * verify function after it when no CertificateVerify came; only records the result (docs 3.3). */
 static int verify_peer(gnutls_session_t s)
 {
     rly_qconn *q = qconn_of_session(s);
+    if (q->peer_verified)
+        return 0;
     unsigned n = 0;
     const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
     if (!certs || n != 1) {
@@ -319,13 +342,28 @@ static int verify_peer(gnutls_session_t s)
 }
 
 /* GnuTLS lets a ClientHello without ALPN through even with GNUTLS_ALPN_MANDATORY (docs 3.1). */
-static int require_alpn(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
-                        const gnutls_datum_t *msg)
+static int require_alpn(gnutls_session_t s)
 {
     gnutls_datum_t p;
     if (gnutls_alpn_get_selected_protocol(s, &p) != 0 || p.size != alpn_libp2p.size ||
         memcmp(p.data, alpn_libp2p.data, p.size) != 0)
         return GNUTLS_E_NO_APPLICATION_PROTOCOL;
+    return 0;
+}
+
+/* GnuTLS keeps one hook per session: the server's ALPN check once the ClientHello is processed,
+ * and on both sides the peer's certificate, checked when its CertificateVerify arrives (the
+ * Certificate is processed by then) but before GnuTLS verifies that signature. */
+static int handshake_hook(gnutls_session_t s, unsigned htype, unsigned when, unsigned incoming,
+                          const gnutls_datum_t *msg)
+{
+    if (!incoming)
+        return 0;
+    if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && when == GNUTLS_HOOK_POST &&
+        qconn_of_session(s)->is_server)
+        return require_alpn(s);
+    if (htype == GNUTLS_HANDSHAKE_CERTIFICATE_VERIFY && when == GNUTLS_HOOK_PRE)
+        return verify_peer(s) == 0 ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
     return 0;
 }
 
@@ -350,11 +388,11 @@ static int tls_new(rly_qconn *q)
     q->ref.user_data = q;
     gnutls_session_set_ptr(q->tls, &q->ref);
     gnutls_session_set_verify_function(q->tls, verify_peer);
+    gnutls_handshake_set_hook_function(q->tls, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_BOTH,
+                                       handshake_hook);
     if (q->is_server) {
         gnutls_certificate_server_set_request(q->tls, GNUTLS_CERT_REQUIRE);
         gnutls_certificate_send_x509_rdn_sequence(q->tls, 1); /* no CA list */
-        gnutls_handshake_set_hook_function(q->tls, GNUTLS_HANDSHAKE_CLIENT_HELLO, GNUTLS_HOOK_POST,
-                                           require_alpn);
     }
     return 0;
 }

@@ -8,7 +8,9 @@
  *
  * Identity: both sides present the libp2p certificate of their identity (crypto/tlscert.h) and
  * require the peer's; the peer's certificate is checked by rly_tlscert_verify inside the
- * handshake, and a client also requires the PeerId it dialled. ALPN "libp2p" is required. */
+ * handshake, before GnuTLS verifies the peer's CertificateVerify with the certificate's key (so
+ * a key the rules refuse costs no signature check), and a client also requires the PeerId it
+ * dialled. ALPN "libp2p" is required. */
 #ifndef RLY_TRANSPORT_QUIC_QUIC_CONN_H
 #define RLY_TRANSPORT_QUIC_QUIC_CONN_H
 
@@ -62,6 +64,14 @@ RLY_NODISCARD int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id,
                                    const rly_quic_settings *settings, const rly_log *log,
                                    rly_mem *mem);
 void rly_quic_ctx_del(rly_quic_ctx *ctx);
+
+/* rly_quic_ctx_set_cert_for_test makes connections made from now on present the certificate
+ * |cert| (DER, |certlen| bytes) with the private key |key| (DER PKCS#8, |keylen| bytes), without
+ * checking that the two match. Both are copied, not modified (GnuTLS takes them non-const). Tests
+ * only: a peer with a certificate we would never make, or one whose key it does not hold. Returns 0
+ * or RLY_ERR_CRYPTO. */
+RLY_NODISCARD int rly_quic_ctx_set_cert_for_test(rly_quic_ctx *ctx, uint8_t *cert, size_t certlen,
+                                                 uint8_t *key, size_t keylen);
 
 /* rly_quic_stateless_reset writes into |dest| a Stateless Reset (RFC 9000 10.3) for a short-header
  * packet of |pktlen| bytes whose destination connection ID |dcid| (|dcidlen| bytes) routes to no
