@@ -6,8 +6,15 @@
  * write, a shutdown of the write side, and then, still reading and dropping whatever the client
  * sends, its end of stream. Reading to the end keeps unread bytes out of the socket at close,
  * where the kernel would answer them with a reset that can destroy the response on its way. One
- * timer bounds each phase: RLY_HTTPD_TIMEOUT_MS for the head, as long again for the answer to be
- * written and the client to close.
+ * timer bounds each phase: RLY_HTTPD_FIRST_BYTE_MS for the first byte, RLY_HTTPD_TIMEOUT_MS from
+ * the accept for the whole head, as long again for the answer to be written and the client to
+ * close.
+ *
+ * Admission (httpd.h): every accepted connection is admitted; when that puts a group over its
+ * cap (its address, the addresses other than localhost, all), the group's stalest connection is
+ * closed. The list is newest first, so the stalest is the group's last open member. Closed
+ * connections are freed at the loop's next close phase; at most RLY_HTTPD_MAX_CONNS plus one
+ * backlog of them exist at once (HTTPD_CONNS_HARD_MAX), more are refused at accept.
  *
  * Handles: the listener, the spare handle (while it closes a refused connection) and each
  * connection (its socket and timer together) count as one in |open_handles|; the last release
@@ -19,9 +26,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/cidr.h"
+
 #define RLY_TARGET_HTTP "relay_server::http"
 
 #define HTTPD_BACKLOG 128
+#define HTTPD_CONNS_HARD_MAX (RLY_HTTPD_MAX_CONNS + HTTPD_BACKLOG)
 #define HTTPD_BODY_MAX (4u * 1024u * 1024u)
 #define HTTPD_RESP_HEAD_MAX 1024
 #define HTTPD_DEFAULT_TYPE "text/plain; charset=utf-8"
@@ -155,7 +165,10 @@ struct httpd_conn {
     bool is_shut;          /* the response is written and the write side shut down */
     bool is_peer_done;     /* the client's end of stream (or a read error) came */
     bool is_closing;
-    size_t len; /* bytes of the head in |buf| */
+    bool is_local;        /* from 127.0.0.1 or ::1: may use the RLY_HTTPD_LOCAL_SLOTS */
+    uint64_t accepted_ms; /* uv_now at the accept */
+    uint8_t group[RLY_CIDR_GROUP_LEN]; /* the address group (rly_cidr_group) */
+    size_t len;                        /* bytes of the head in |buf| */
     rly_http_request req;
     rly_dynbuf head, body; /* the response, held until the write completes */
     char remote[HTTPD_ADDR_MAX];
@@ -216,14 +229,31 @@ static void format_addr(const struct sockaddr_storage *ss, char *out, size_t cap
     snprintf(out, cap, "?");
 }
 
+/* get_peer stores the remote address of |tcp| in |ss| (AF_UNSPEC when unknown). */
+static void get_peer(const uv_tcp_t *tcp, struct sockaddr_storage *ss)
+{
+    int len = sizeof(*ss);
+    memset(ss, 0, sizeof(*ss));
+    if (uv_tcp_getpeername(tcp, (struct sockaddr *)ss, &len) != 0)
+        ss->ss_family = AF_UNSPEC;
+}
+
 static void peer_addr(const uv_tcp_t *tcp, char *out, size_t cap)
 {
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    memset(&ss, 0, sizeof(ss));
-    if (uv_tcp_getpeername(tcp, (struct sockaddr *)&ss, &len) != 0)
-        ss.ss_family = AF_UNSPEC;
+    get_peer(tcp, &ss);
     format_addr(&ss, out, cap);
+}
+
+/* is_localhost: 127.0.0.1 or ::1 exactly, the addresses a probe on the machine connects from
+ * ("localhost"). Other loopback addresses count as other addresses. */
+static bool is_localhost(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    if (ss->ss_family == AF_INET6)
+        return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+    return false;
 }
 
 static const char *reason_phrase(int status)
@@ -410,6 +440,15 @@ static void on_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)c->buf + off, (unsigned)(sizeof(c->buf) - off));
 }
 
+/* first_bytes: the head has begun within RLY_HTTPD_FIRST_BYTE_MS; the rest of it is due
+ * RLY_HTTPD_TIMEOUT_MS after the accept. */
+static void first_bytes(httpd_conn *c)
+{
+    uint64_t now = uv_now(c->h->loop), end = c->accepted_ms + RLY_HTTPD_TIMEOUT_MS;
+    if (uv_timer_start(&c->timer, on_timeout, end > now ? end - now : 0, 0) != 0)
+        conn_close(c);
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     httpd_conn *c = s->data;
@@ -426,6 +465,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->is_answered)
         return; /* bytes after the head are ignored */
+    if (c->len == 0)
+        first_bytes(c);
     c->len += (size_t)nread;
     rly_ssize rv = rly_http_parse_head(c->buf, c->len, &c->req);
     if (rv != 0)
@@ -466,15 +507,86 @@ static void refuse(rly_httpd *h)
         peer_addr(&h->spare, remote, sizeof(remote));
         RLY_LOGD(h->log, RLY_TARGET_HTTP, RLY_MSG("HTTP connection refused"),
                  RLY_F_STR("remote", remote), RLY_F_U64("connections", h->nconns),
-                 RLY_F_U64("max_connections", RLY_HTTPD_MAX_CONNS));
+                 RLY_F_U64("max_connections", HTTPD_CONNS_HARD_MAX));
     }
     uv_close((uv_handle_t *)&h->spare, spare_closed);
+}
+
+/* The groups a connection is admitted against (httpd.h), checked in this order. */
+typedef enum cap_scope { CAP_ADDR, CAP_OTHERS, CAP_ALL } cap_scope;
+
+static const struct {
+    cap_scope scope;
+    size_t max;
+    const char *name;
+} caps[] = {
+    {CAP_ADDR, RLY_HTTPD_MAX_PER_ADDR, "address"},
+    {CAP_OTHERS, RLY_HTTPD_MAX_CONNS - RLY_HTTPD_LOCAL_SLOTS, "other addresses"},
+    {CAP_ALL, RLY_HTTPD_MAX_CONNS, "all"},
+};
+
+static bool in_scope(const httpd_conn *x, const httpd_conn *c, cap_scope scope)
+{
+    if (x->is_closing)
+        return false;
+    switch (scope) {
+    case CAP_ADDR: return memcmp(x->group, c->group, sizeof(c->group)) == 0;
+    case CAP_OTHERS: return !x->is_local;
+    case CAP_ALL: return true;
+    }
+    return false;
+}
+
+/* count_in counts the open connections of |c|'s group |scope| (|c| included) and sets |*pstalest|
+ * to the group's oldest member other than |c| (NULL if none). */
+static size_t count_in(const rly_httpd *h, const httpd_conn *c, cap_scope scope,
+                       httpd_conn **pstalest)
+{
+    size_t n = 0;
+    *pstalest = NULL;
+    for (httpd_conn *x = h->conns; x; x = x->next) {
+        if (!in_scope(x, c, scope))
+            continue;
+        n++;
+        if (x != c)
+            *pstalest = x;
+    }
+    return n;
+}
+
+/* make_room closes the stalest connection of the first group |c| puts over its cap. One is
+ * enough: the caps held before |c| came, and a group's members belong to the later groups too. */
+static void make_room(rly_httpd *h, httpd_conn *c)
+{
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+        httpd_conn *stalest = NULL;
+        if (caps[i].scope == CAP_OTHERS && c->is_local)
+            continue;
+        if (count_in(h, c, caps[i].scope, &stalest) <= caps[i].max || !stalest)
+            continue;
+        RLY_LOGD(h->log, RLY_TARGET_HTTP, RLY_MSG("HTTP connection closed for a newer one"),
+                 RLY_F_STR("remote", stalest->remote), RLY_F_STR("cap", caps[i].name),
+                 RLY_F_U64("received", stalest->len), RLY_F_STR("newer", c->remote));
+        conn_close(stalest);
+        return;
+    }
+}
+
+/* admit records where |c| comes from and closes what its arrival puts over a cap. */
+static void admit(rly_httpd *h, httpd_conn *c)
+{
+    struct sockaddr_storage ss;
+    get_peer(&c->tcp, &ss);
+    format_addr(&ss, c->remote, sizeof(c->remote));
+    (void)rly_cidr_group((const struct sockaddr *)&ss, c->group); /* others: one zero key */
+    c->is_local = is_localhost(&ss);
+    make_room(h, c);
 }
 
 static void accept_next(rly_httpd *h)
 {
     httpd_conn *c = NULL;
-    if (h->nconns < RLY_HTTPD_MAX_CONNS)
+    if (h->nconns < HTTPD_CONNS_HARD_MAX)
         c = rly_calloc(h->mem, 1, sizeof(*c));
     if (!c) {
         refuse(h);
@@ -500,14 +612,15 @@ static void accept_next(rly_httpd *h)
     if (uverr == 0)
         uverr = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     if (uverr == 0)
-        uverr = uv_timer_start(&c->timer, on_timeout, RLY_HTTPD_TIMEOUT_MS, 0);
+        uverr = uv_timer_start(&c->timer, on_timeout, RLY_HTTPD_FIRST_BYTE_MS, 0);
     if (uverr != 0) {
         RLY_LOGW(h->log, RLY_TARGET_HTTP, RLY_MSG("HTTP accept failed"),
                  RLY_F_STR("error", uv_strerror(uverr)));
         conn_close(c);
         return;
     }
-    peer_addr(&c->tcp, c->remote, sizeof(c->remote));
+    c->accepted_ms = uv_now(h->loop);
+    admit(h, c);
 }
 
 static void on_connection(uv_stream_t *server, int status)

@@ -1,9 +1,17 @@
 /* httpd.h: the relay's small HTTP/1.1 server for /metrics, /healthz, /readyz and /addrs
  * ([metrics] in the configuration; loopback by default). One request per connection (the
  * response carries "Connection: close"), GET and HEAD only, request head capped at
- * RLY_HTTPD_HEAD_MAX bytes and RLY_HTTPD_TIMEOUT_MS, at most RLY_HTTPD_MAX_CONNS connections at
- * once (more are closed at accept). Bad requests get 400, other methods 405, an oversized head
- * 431; nothing the client sends can make the relay allocate more than the cap per connection.
+ * RLY_HTTPD_HEAD_MAX bytes and RLY_HTTPD_TIMEOUT_MS, its first byte due within
+ * RLY_HTTPD_FIRST_BYTE_MS. Bad requests get 400, other methods 405, an oversized head 431;
+ * nothing the client sends can make the relay allocate more than the cap per connection.
+ *
+ * Idle sockets cannot lock a health check out (a slowloris on /healthz would get a healthy relay
+ * restarted): at most RLY_HTTPD_MAX_CONNS connections at once, RLY_HTTPD_MAX_PER_ADDR from one
+ * address (IPv4 address, IPv6 /56), and RLY_HTTPD_LOCAL_SLOTS of them kept for localhost
+ * (127.0.0.1 and ::1, where a probe on the machine comes from). A connection over one of these
+ * caps is not refused: the stalest connection of the group that is full (its own address, the
+ * other addresses, or all) is closed to admit it, so a new request always gets in and what a
+ * client holds lasts only until others arrive.
  *
  * The request parser is sans I/O (rly_http_parse_head, below) with its own tests and fuzz
  * target; the server part runs on the libuv loop. */
@@ -23,7 +31,10 @@
 
 #define RLY_HTTPD_HEAD_MAX 8192
 #define RLY_HTTPD_TIMEOUT_MS 5000
+#define RLY_HTTPD_FIRST_BYTE_MS 2000
 #define RLY_HTTPD_MAX_CONNS 64
+#define RLY_HTTPD_MAX_PER_ADDR 8
+#define RLY_HTTPD_LOCAL_SLOTS 8
 /* Longest path kept (query string included). */
 #define RLY_HTTP_PATH_MAX 256
 

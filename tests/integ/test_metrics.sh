@@ -2,8 +2,8 @@
 # Metrics and health over HTTP ([metrics] listen_addr, port 0 here): the banner prints the URL;
 # /healthz, /readyz, /addrs (the relay's full multiaddrs, JSON) answer; /metrics is Prometheus
 # text with go's libp2p_relaysvc_* series and ours, and its values move as a reservation, a
-# circuit and a refused CONNECT happen; unknown paths get 404, POST 405; listen_addr = "" turns
-# it off.
+# circuit and a refused CONNECT happen; unknown paths get 404, POST 405; idle sockets from one
+# address do not lock /healthz out; listen_addr = "" turns it off.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
 O=$TMP_ROOT
@@ -73,6 +73,46 @@ http_get /nope >"$O/n"
 check "an unknown path: 404" eval 'head -n1 "$O/n" | grep -q "^HTTP/1.1 404 "'
 http_get /metrics POST >"$O/p"
 check "POST: 405" eval 'head -n1 "$O/p" | grep -q "^HTTP/1.1 405 "'
+# slowloris N SRC: hold N idle connections to the metrics port from 127.0.0.SRC (bounded to 15 s),
+# then GET /healthz from 127.0.0.1 while they are open; prints the status line and how many of
+# the idle ones the server held before that request. 64 idle sockets once made every /healthz fail.
+slowloris() {
+    timeout -k 2 15 python3 - "$HTTP_PORT" "$1" "$2" <<'PY'
+import socket, sys, time
+port, n, src = int(sys.argv[1]), int(sys.argv[2]), "127.0.0." + sys.argv[3]
+idle = []
+for _ in range(n):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.connect(("127.0.0.1", port))
+    idle.append(s)
+time.sleep(0.5)
+held = 0
+for s in idle:
+    s.setblocking(False)
+    try:
+        held += s.recv(1) != b""
+    except BlockingIOError:
+        held += 1
+    except OSError:
+        pass
+h = socket.create_connection(("127.0.0.1", port), timeout=5)
+h.sendall(b"GET /healthz HTTP/1.1\r\nHost: relay\r\n\r\n")
+reply = b""
+while True:
+    b = h.recv(4096)
+    if not b:
+        break
+    reply += b
+print(reply.split(b"\r\n")[0].decode(), "held", held)
+PY
+}
+slowloris 200 1 >"$O/sl1"
+check "200 idle sockets from 127.0.0.1: /healthz still answers" grep -q "^HTTP/1.1 200 " "$O/sl1"
+check "and only the newest 8 of them are held" grep -q " held 8$" "$O/sl1"
+slowloris 200 2 >"$O/sl2"
+check "200 idle sockets from 127.0.0.2: /healthz from 127.0.0.1 answers" grep -q "^HTTP/1.1 200 " "$O/sl2"
+
 stop_pid "$A_PID"
 stop_pid "$RELAY_PID"
 check "the relay stops with 0" [ "$STOP_RC" = 0 ]

@@ -3,9 +3,10 @@
  * header line can be wrong, and the two caps (the head at RLY_HTTPD_HEAD_MAX, the path at
  * RLY_HTTP_PATH_MAX). Then the server on a real loop bound to 127.0.0.1 port 0, with plain
  * non-blocking client sockets and the loop run with UV_RUN_NOWAIT in between (bounded waits):
- * GET, HEAD, 405, 400, 431, the head timeout, the connection cap, closing the server with
- * connections open (one in the middle of a 4 MiB write) and from inside the handler. Every test
- * ends with the loop closed and no live bytes. */
+ * GET, HEAD, 405, 400, 431, the first-byte and head timeouts, the caps (per address, the slots
+ * kept for localhost; other loopback addresses, 127.0.0.2 and up, stand for other hosts), closing
+ * the server with connections open (one in the middle of a 4 MiB write) and from inside the
+ * handler. Every test ends with the loop closed and no live bytes. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -406,6 +407,19 @@ static int cli_connect(void)
     return cli_connect_to((struct sockaddr *)&w.addr, sizeof(w.addr));
 }
 
+/* cli_connect_from connects from the loopback address 127.0.0.|host|. */
+static int cli_connect_from(unsigned host)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in src = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000000u | host)};
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&src, sizeof(src)), 0, "bind: %s", strerror(errno));
+    cr_assert_eq(connect(fd, (struct sockaddr *)&w.addr, sizeof(w.addr)), 0, "connect: %s",
+                 strerror(errno));
+    cr_assert_eq(fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK), 0);
+    return fd;
+}
+
 static void cli_send(int fd, const void *p, size_t n)
 {
     const uint8_t *b = p;
@@ -638,13 +652,14 @@ Test(httpd, silent_and_slow_clients_are_closed_after_the_timeout)
     int slow = cli_connect();
     cli_send_str(slow, "GET /x HTTP/1.1\r\nHost:");
     pump_ms(1000);
-    cr_assert(cli_is_open(silent), "still waiting for a head after 1 s");
+    cr_assert(cli_is_open(silent), "still waiting for a first byte after 1 s");
     cr_assert(cli_is_open(slow));
     reply r;
-    cli_read(silent, &r, RLY_HTTPD_TIMEOUT_MS + 3000);
-    cr_assert(r.eof, "closed after RLY_HTTPD_TIMEOUT_MS");
+    cli_read(silent, &r, RLY_HTTPD_FIRST_BYTE_MS + 3000);
+    cr_assert(r.eof, "closed after RLY_HTTPD_FIRST_BYTE_MS without a byte");
     cr_assert_eq(r.len, 0, "without a response");
-    cli_read(slow, &r, 2000);
+    cr_assert(cli_is_open(slow), "a head that has begun has RLY_HTTPD_TIMEOUT_MS");
+    cli_read(slow, &r, RLY_HTTPD_TIMEOUT_MS + 3000);
     cr_assert(r.eof);
     cr_assert_eq(r.len, 0);
     cr_assert_eq(w.handler_calls, 0);
@@ -654,37 +669,101 @@ Test(httpd, silent_and_slow_clients_are_closed_after_the_timeout)
     server_finish();
 }
 
-Test(httpd, connections_over_the_cap_are_closed_at_accept)
+/* open_count: how many of |n| client sockets the server still holds open. */
+static size_t open_count(const int *fds, size_t n)
 {
-    server_start();
-    int fds[RLY_HTTPD_MAX_CONNS];
-    for (size_t i = 0; i < RLY_HTTPD_MAX_CONNS; i++)
-        fds[i] = cli_connect();
-    pump_ms(100);
-    int extra = cli_connect();
-    reply r;
-    cli_read(extra, &r, 5000);
-    cr_assert(r.eof || r.reset, "the connection over the cap is closed at once");
-    cr_assert_eq(r.len, 0);
-    cr_assert_eq(count_records("HTTP connection refused"), 1);
-    close(extra);
-    for (size_t i = 0; i < RLY_HTTPD_MAX_CONNS; i++)
-        cr_assert(cli_is_open(fds[i]), "connection %zu is kept", i);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += cli_is_open(fds[i]);
+    return k;
+}
 
-    /* Those within the cap are served. */
-    cli_send_str(fds[0], "GET /x HTTP/1.1\r\n\r\n");
-    cli_read(fds[0], &r, 5000);
-    cr_assert(strncmp(r.data, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", r.data);
-
-    /* Once they are gone, a new connection gets a slot again. */
-    for (size_t i = 0; i < RLY_HTTPD_MAX_CONNS; i++)
+static void close_all(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
         close(fds[i]);
+}
+
+/* Waits (at most 5 s) until every connection is freed. */
+static void wait_all_freed(void)
+{
     uint64_t deadline = uv_hrtime() + 5000000000ull;
     while (rly_mem_default()->live_bytes != w.base_live && uv_hrtime() < deadline)
         pump_ms(1);
     cr_assert_eq(rly_mem_default()->live_bytes, w.base_live, "every connection was freed");
+}
+
+/* Idle sockets from one address (the issue 11 item 8 slowloris: 64 of them once locked /healthz
+ * out): only its newest RLY_HTTPD_MAX_PER_ADDR stay, and a request from that same address is
+ * still answered. */
+Test(httpd, idle_connections_from_one_address_make_room_for_a_request)
+{
+    server_start();
+    enum { N = 3 * RLY_HTTPD_MAX_CONNS };
+    int fds[N];
+    for (size_t i = 0; i < N; i++) {
+        fds[i] = cli_connect();
+        if (i % 16 == 15)
+            pump_ms(10); /* the server accepts as they come (the backlog is 128) */
+    }
+    pump_ms(200);
+    cr_assert_eq(open_count(fds, N), RLY_HTTPD_MAX_PER_ADDR);
+    for (size_t i = N - RLY_HTTPD_MAX_PER_ADDR; i < N; i++)
+        cr_assert(cli_is_open(fds[i]), "the newest are kept (%zu)", i);
+    cr_assert_eq(count_records("HTTP connection closed for a newer one"),
+                 N - RLY_HTTPD_MAX_PER_ADDR);
+    cr_assert_eq(count_records("HTTP connection refused"), 0);
+    reply r;
     request("GET /x HTTP/1.1\r\n\r\n", &r);
     cr_assert(strncmp(r.data, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", r.data);
+    /* The same from another address (127.0.0.2). */
+    int other[N];
+    for (size_t i = 0; i < N; i++) {
+        other[i] = cli_connect_from(2);
+        if (i % 16 == 15)
+            pump_ms(10);
+    }
+    pump_ms(200);
+    cr_assert_eq(open_count(other, N), RLY_HTTPD_MAX_PER_ADDR);
+    int fd = cli_connect_from(2);
+    cli_send_str(fd, "GET /x HTTP/1.1\r\n\r\n");
+    cli_read(fd, &r, 5000);
+    cr_assert(strncmp(r.data, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", r.data);
+    close(fd);
+    close_all(fds, N);
+    close_all(other, N);
+    wait_all_freed();
+    server_finish();
+}
+
+/* Connections from other addresses never take the RLY_HTTPD_LOCAL_SLOTS: with localhost holding
+ * that many, a flood from other addresses closes its own stalest, never localhost's. */
+Test(httpd, other_addresses_leave_the_localhost_slots)
+{
+    server_start();
+    enum { LOCAL = RLY_HTTPD_LOCAL_SLOTS, OTHERS = RLY_HTTPD_MAX_CONNS + 16 };
+    int local[LOCAL], others[OTHERS];
+    for (size_t i = 0; i < LOCAL; i++)
+        local[i] = cli_connect();
+    pump_ms(50);
+    for (size_t i = 0; i < OTHERS; i++) {
+        /* RLY_HTTPD_MAX_PER_ADDR from each of 127.0.0.2, .3, ...: no address is over its cap */
+        others[i] = cli_connect_from(2 + (unsigned)(i / RLY_HTTPD_MAX_PER_ADDR));
+        if (i % 16 == 15)
+            pump_ms(10);
+    }
+    pump_ms(200);
+    cr_assert_eq(open_count(local, LOCAL), LOCAL, "localhost keeps its slots");
+    cr_assert_eq(open_count(others, OTHERS), RLY_HTTPD_MAX_CONNS - RLY_HTTPD_LOCAL_SLOTS);
+    for (size_t i = OTHERS - (RLY_HTTPD_MAX_CONNS - LOCAL); i < OTHERS; i++)
+        cr_assert(cli_is_open(others[i]), "the newest are kept (%zu)", i);
+    /* One more from localhost closes its own stalest (its address is at its cap). */
+    reply r;
+    request("GET /x HTTP/1.1\r\n\r\n", &r);
+    cr_assert(strncmp(r.data, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", r.data);
+    close_all(local, LOCAL);
+    close_all(others, OTHERS);
+    wait_all_freed();
     server_finish();
 }
 
