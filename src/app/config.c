@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "app/toml.h"
 #include "core/dynbuf.h"
@@ -816,6 +817,23 @@ static uint32_t line_of(const rly_config *c, const char *section, const char *ke
     const keydesc *k = find_key(section, key);
     RLY_ASSERT(k != NULL);
     return c->src_line[k - keys];
+}
+
+bool rly_config_warn_exposed_token(const rly_config *c, const char *path, const rly_log *log)
+{
+    struct stat st;
+    char mode[8], fix[4096 + 16]; /* "chmod o-r " and a path of up to PATH_MAX */
+    if (line_of(c, "auth", "auth_token") == 0 ||
+        strcmp(c->auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) == 0 || stat(path, &st) != 0 ||
+        (st.st_mode & S_IROTH) == 0)
+        return false;
+    snprintf(mode, sizeof(mode), "%04o", (unsigned)(st.st_mode & 07777));
+    snprintf(fix, sizeof(fix), "chmod o-r %s", path);
+    RLY_LOGW(log, RLY_TARGET_CONFIG,
+             RLY_MSG("The configuration file holds [auth] auth_token and others can read it: "
+                     "anyone on this machine could authenticate to the relay"),
+             RLY_F_STR("path", path), RLY_F_STR("mode", mode), RLY_F_STR("fix", fix));
+    return true;
 }
 
 /* check_cross checks the rules that involve two keys. */

@@ -112,6 +112,12 @@ RLY_NODISCARD int rly_config_load_file(rly_config *c, const char *path, char *er
 RLY_NODISCARD int rly_config_validate(const rly_config *c, const char *name, char *errmsg,
                                       size_t errcap);
 
+/* rly_config_warn_exposed_token logs a warning on |log| when the file |path| that |c| was loaded
+ * from sets [auth] auth_token to a secret (anything but RLY_DEFAULT_AUTH_TOKEN) and others may
+ * read it (mode o+r): anyone on the machine could authenticate. The message names the file and
+ * the fix. Returns whether it warned. */
+bool rly_config_warn_exposed_token(const rly_config *c, const char *path, const rly_log *log);
+
 /* rly_config_default_text returns the commented default configuration file (what
  * --generate-config writes). Parsing it gives exactly rly_config_defaults. */
 const char *rly_config_default_text(void);

@@ -128,11 +128,29 @@ int rly_files_write_new(const char *path, const uint8_t *data, size_t len, mode_
     return 0;
 }
 
+int rly_files_split(const char *path, char *dir, size_t cap, const char **pbase)
+{
+    const char *slash = strrchr(path, '/');
+    *pbase = slash ? slash + 1 : path;
+    if (**pbase == '\0')
+        return RLY_ERR_INVALID_ARG;
+    return dir_of(path, dir, cap);
+}
+
 rly_ssize rly_files_read_small(const char *path, uint8_t *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? RLY_ERR_NOT_FOUND : RLY_ERR_IO;
+    rly_ssize n = rly_files_read_fd(fd, buf, cap);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n;
+}
+
+rly_ssize rly_files_read_fd(int fd, uint8_t *buf, size_t cap)
+{
     size_t len = 0;
     for (;;) {
         uint8_t extra;
@@ -141,20 +159,13 @@ rly_ssize rly_files_read_small(const char *path, uint8_t *buf, size_t cap)
         ssize_t n = read(fd, dst, room);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0) {
-            int saved = errno;
-            close(fd);
-            errno = saved;
+        if (n < 0)
             return RLY_ERR_IO;
-        }
         if (n == 0)
             break;
-        if (len >= cap) {
-            close(fd);
+        if (len >= cap)
             return RLY_ERR_NOBUF;
-        }
         len += (size_t)n;
     }
-    close(fd);
     return (rly_ssize)len;
 }

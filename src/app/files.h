@@ -38,4 +38,13 @@ RLY_NODISCARD int rly_files_write_new(const char *path, const uint8_t *data, siz
  * RLY_ERR_NOT_FOUND, RLY_ERR_NOBUF (file larger than |cap|) or RLY_ERR_IO (errno kept). */
 RLY_NODISCARD rly_ssize rly_files_read_small(const char *path, uint8_t *buf, size_t cap);
 
+/* rly_files_read_fd reads |fd| (borrowed, left open) to its end into |buf| (|cap| bytes).
+ * Returns the length, RLY_ERR_NOBUF (more than |cap| bytes) or RLY_ERR_IO (errno kept). */
+RLY_NODISCARD rly_ssize rly_files_read_fd(int fd, uint8_t *buf, size_t cap);
+
+/* rly_files_split writes the directory part of |path| into |dir| (|cap| bytes; "." when there is
+ * none) and points |*pbase| at its last component, inside |path|. Returns 0, RLY_ERR_NOBUF or
+ * RLY_ERR_INVALID_ARG (|path| ends with '/'). */
+RLY_NODISCARD int rly_files_split(const char *path, char *dir, size_t cap, const char **pbase);
+
 #endif

@@ -144,6 +144,8 @@ static void log_startup(app *a)
                  RLY_MSG("No configuration file found; using built-in defaults"),
                  RLY_F_STR("path", a->config_path),
                  RLY_F_STR("hint", "run relay-server --generate-config to create one"));
+    if (a->config_loaded)
+        (void)rly_config_warn_exposed_token(&a->cfg, a->config_path, &a->log);
     if (a->cfg.auth.auth_enabled)
         RLY_LOGI(
             &a->log, RLY_TARGET_CONFIG,
@@ -223,6 +225,9 @@ int main(int argc, char **argv)
     if (a.cli.action == RLY_CLI_MINT_TOKEN)
         return mint_token(&a);
     if (a.cli.action == RLY_CLI_CHECK_CONFIG) {
+        start_logging(&a);
+        if (a.config_loaded)
+            (void)rly_config_warn_exposed_token(&a.cfg, a.config_path, &a.log);
         printf("Configuration OK: %s\n", a.config_loaded ? a.config_path : "built-in defaults");
         return 0;
     }

@@ -450,6 +450,7 @@ static void reload(server *s)
     RLY_LOGI(s->log, RLY_TARGET_CONFIG, RLY_MSG("Configuration reloaded"),
              RLY_F_STR("path", s->config_path), RLY_F_U64("applied", rc.applied),
              RLY_F_U64("need_restart", rc.restart));
+    (void)rly_config_warn_exposed_token(&s->live, s->config_path, s->log);
 }
 
 static void on_sighup(uv_signal_t *h, int signum)

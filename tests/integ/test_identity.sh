@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The identity file ~/.meshnet/relay_keypair.bin: created once with mode 0600, the same PeerId on
 # every start, a rust-libp2p key file loads to its PeerId, bad files stop start-up and are never
-# overwritten.
+# overwritten: corrupt ones, symbolic links, files or directories of another user, a directory
+# others can write to. A world-readable configuration that holds auth_token is warned about.
 . "$(dirname "$0")/lib.sh"
 O=$TMP_ROOT/o
 C=$TMP_ROOT/relay.toml
 loopback_config "$C"
 
-# start_stop HOME: start, record the PeerId in STARTED_ID, stop with SIGTERM (exit 0 expected).
+# start_stop HOME [CONFIG]: start, record the PeerId in STARTED_ID, stop with SIGTERM (exit 0
+# expected).
 start_stop() {
     STARTED_ID=
-    if ! start_relay "$1" "$O" --config "$C"; then
+    if ! start_relay "$1" "$O" --config "${2:-$C}"; then
         cat "$O.err" >&2
         return 1
     fi
@@ -89,4 +91,70 @@ mkdir "$BK"
 run_relay "$HB" "$O" --config "$C"
 check "a directory in place of the key file: exits 1" [ $? -eq 1 ]
 check "a directory in place of the key file: named" one_line_error "$O.err" "$BK"
+rmdir "$BK"
+
+# A key planted through a symbolic link (issue 11 item 11): never followed, neither end touched.
+PLANTED=$TMP_ROOT/planted.bin
+cp "$KEY" "$PLANTED"
+chmod 600 "$PLANTED"
+ln -s "$PLANTED" "$BK"
+bad_key "a symbolic link" "symbolic link.*replace the link"
+check "a symbolic link: the link is left as it was" [ "$(readlink "$BK")" = "$PLANTED" ]
+rm -f "$BK"
+mkfifo -m 600 "$BK"
+run_relay "$HB" "$O" --config "$C"
+check "a FIFO in place of the key file: exits 1 (without hanging)" [ $? -eq 1 ]
+check "a FIFO in place of the key file: named" one_line_error "$O.err" "$BK.*not a regular file"
+rm -f "$BK"
+cp "$KEY" "$BK"
+chmod 600 "$BK"
+
+# The directory holding the key: others must not be able to replace the key.
+chmod 770 "$HB/.meshnet"
+bad_key "a group-writable directory" "has mode 0770.*chmod go-w $HB/.meshnet'"
+chmod 703 "$HB/.meshnet"
+bad_key "an other-writable directory" "mode 0703.*chmod go-w"
+chmod 700 "$HB/.meshnet"
+HG=$(new_home)
+mkdir -m 775 "$HG/.meshnet"
+run_relay "$HG" "$O" --config "$C"
+check "first start in a group-writable ~/.meshnet: exits 1" [ $? -eq 1 ]
+check "first start in a group-writable ~/.meshnet: named with the fix" \
+    one_line_error "$O.err" "$HG/.meshnet.*chmod go-w"
+check "first start in a group-writable ~/.meshnet: no key is created" \
+    [ -z "$(ls -A "$HG/.meshnet")" ]
+
+# Owned by another user: needs root to chown (to nobody); skipped otherwise.
+if [ "$(id -u)" = 0 ] && id -u nobody >/dev/null 2>&1; then
+    NOBODY=$(id -u nobody)
+    chown nobody "$BK"
+    bad_key "a key owned by another uid" "belongs to uid $NOBODY.*chown 0 $BK"
+    chown 0 "$BK"
+    chown nobody "$HB/.meshnet"
+    bad_key "a directory owned by another uid" "belongs to uid $NOBODY.*chown 0 $HB/.meshnet'"
+    chown 0 "$HB/.meshnet"
+else
+    echo "ok - # SKIP keys and directories of another uid (needs root and a nobody user)"
+fi
+start_stop "$HB"
+check "with every fix applied the relay starts with that key" [ "$STARTED_ID" = "$P1" ]
+
+# A configuration file that holds auth_token and others can read: a warning naming it and the fix.
+HC=$(new_home)
+CA=$TMP_ROOT/auth.toml
+loopback_config "$CA" '[auth]' 'auth_token = "a-secret-of-more-than-32-bytes-0123456789"'
+chmod 644 "$CA"
+start_stop "$HC" "$CA"
+check "a world-readable config with auth_token: the relay starts" [ -n "$STARTED_ID" ]
+check "and warns, naming the file and the fix" \
+    grep -qE "WARN .*others can read it.*path=$CA.*mode=0644.*chmod o-r $CA" "$O.err"
+run_relay "$HC" "$O" --config "$CA" --check-config
+check "--check-config warns too" grep -qE "WARN .*others can read it.*chmod o-r $CA" "$O.err"
+chmod 640 "$CA"
+start_stop "$HC" "$CA"
+check "mode 0640: no warning" eval '! grep -q "others can read it" "$O.err"'
+chmod 644 "$C"
+start_stop "$HC"
+check "a world-readable config without auth_token: no warning" \
+    eval '! grep -q "others can read it" "$O.err"'
 finish

@@ -134,3 +134,45 @@ Test(files, identity_refuses_group_readable_and_corrupt_files)
     cr_assert_eq(rly_files_read_small(p, buf, sizeof(buf)), 7, "a bad key file is never replaced");
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }
+
+Test(files, split)
+{
+    char d[64];
+    const char *base;
+    cr_assert_eq(rly_files_split("/home/op/.meshnet/relay_keypair.bin", d, sizeof(d), &base), 0);
+    cr_assert_str_eq(d, "/home/op/.meshnet");
+    cr_assert_str_eq(base, "relay_keypair.bin");
+    cr_assert_eq(rly_files_split("key.bin", d, sizeof(d), &base), 0);
+    cr_assert_str_eq(d, ".");
+    cr_assert_str_eq(base, "key.bin");
+    cr_assert_eq(rly_files_split("/home/op/", d, sizeof(d), &base), RLY_ERR_INVALID_ARG);
+    cr_assert_eq(rly_files_split("/a/very/long/directory/name/x", d, 8, &base), RLY_ERR_NOBUF);
+}
+
+/* Issue 11 item 11: a key reached through a symbolic link, or in a directory others can write
+ * to, is refused with the path and the fix, and nothing is written. */
+Test(files, identity_refuses_links_and_writable_directories)
+{
+    char kd[300], p[400], real[400], err[1024];
+    rly_keypair k;
+    bool created;
+    snprintf(kd, sizeof(kd), "%s/keys", dir);
+    snprintf(p, sizeof(p), "%s/relay_keypair.bin", kd);
+    snprintf(real, sizeof(real), "%s/real.bin", dir);
+    cr_assert_eq(rly_identity_load_or_create(real, &k, &created, err, sizeof(err)), 0, "%s", err);
+    rly_keypair_wipe(&k);
+    cr_assert_eq(mkdir(kd, 0700), 0);
+    cr_assert_eq(symlink(real, p), 0);
+    cr_assert_eq(rly_identity_load_or_create(p, &k, &created, err, sizeof(err)), RLY_ERR_PERM);
+    cr_assert(strstr(err, p) && strstr(err, "symbolic link"), "%s", err);
+    cr_assert_eq(unlink(p), 0);
+    cr_assert_eq(chmod(kd, 0770), 0);
+    cr_assert_eq(rly_identity_load_or_create(p, &k, &created, err, sizeof(err)), RLY_ERR_PERM);
+    cr_assert(strstr(err, kd) && strstr(err, "chmod go-w"), "%s", err);
+    cr_assert_eq(access(p, F_OK), -1, "no key is created in such a directory");
+    cr_assert_eq(chmod(kd, 0700), 0);
+    cr_assert_eq(rly_identity_load_or_create(p, &k, &created, err, sizeof(err)), 0, "%s", err);
+    cr_assert(created);
+    rly_keypair_wipe(&k);
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
