@@ -8,8 +8,9 @@
  * agrees with a reference built on rly_auth_mint (itself anchored by a token Python minted): OK
  * only for the secret or a token the relay mints for that expiry (which then fails for any other
  * peer), EXPIRED only for such a token at or past its expiry, OTHER_PEER only for a well-formed
- * token with another MAC, MALFORMED for any other "v1." token, WRONG_TOKEN for the rest; nothing
- * stays allocated. */
+ * token with another MAC, MALFORMED for any other "v1." token, WRONG_TOKEN for the rest;
+ * rly_auth_minted_expiry reads the expiry of exactly the well-formed tokens; nothing stays
+ * allocated. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,6 +104,11 @@ static void check_token(const uint8_t *t, size_t len, const rly_peerid *a, const
     default: ok = false;
     }
     if (!ok)
+        abort();
+    /* rly_auth_minted_expiry reads every well-formed token's expiry, and only theirs. */
+    uint64_t got = 0;
+    int erv = rly_auth_minted_expiry(t, len, &got);
+    if ((erv == 0) != shape || (erv == 0 && got != exp))
         abort();
     /* A token minted for peer A is worth nothing to peer B, expired or not. */
     if ((r == RLY_AUTH_OK || r == RLY_AUTH_EXPIRED) && !is_secret &&

@@ -22,6 +22,9 @@
 #define CLIENT_ECHO_PROTOCOL "/mesh-relay/echo/1.0.0"
 #define CLIENT_SINK_PROTOCOL "/mesh-relay/sink/1.0.0"
 #define CLIENT_DEFAULT_RELAY "/ip4/127.0.0.1/tcp/4001"
+/* Most --auth-streams, and longest --auth-raw (bytes). */
+#define AUTH_STREAMS_MAX 16
+#define AUTH_RAW_MAX 4096
 
 /* Exit codes (README "Example client"). */
 enum {
@@ -44,8 +47,11 @@ typedef struct client_opts {
     const char *dial;  /* --dial PEER_ID or MULTIADDR */
     unsigned pings;
     bool identify;
-    const char *echo;  /* --echo TEXT */
-    const char *token; /* --token TOKEN: authenticate to the relay first */
+    const char *echo;        /* --echo TEXT */
+    const char *token;       /* --token TOKEN: authenticate to the relay first */
+    const uint8_t *auth_raw; /* --auth-raw HEX: these bytes instead of the AuthRequest */
+    size_t auth_raw_len;
+    unsigned auth_streams; /* --auth-streams N: N authentication streams at once (0: 1) */
     bool has_send;
     uint64_t send_bytes;
     bool reserve_only, hold, no_refresh, stall;
@@ -93,8 +99,9 @@ const char *client_pid(const rly_peerid *p, char *buf, size_t cap);
 const char *client_reason(int err, char *buf, size_t cap);
 
 /* client_auth.c */
-/* client_auth_start authenticates on the relay connection with --token, then calls |next|;
- * without --token it calls |next| at once. A refusal finishes with EXIT_REFUSED. */
+/* client_auth_start authenticates on the relay connection with --token (or --auth-raw, on
+ * --auth-streams streams), then calls |next|; without either it calls |next| at once. A refusal
+ * finishes with EXIT_REFUSED. */
 void client_auth_start(client *c, void (*next)(client *c));
 
 /* client_relay.c */

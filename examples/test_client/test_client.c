@@ -10,6 +10,7 @@
  * relay: CONNECT, upgrade the circuit to a Noise + Yamux connection, run the requested steps.
  * One line on stdout per event or result; diagnostics on stderr.
  * Exit codes: 0 success, 1 failure, 2 usage, 3 timeout, 4 refused by the relay. */
+#include <ctype.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -162,6 +163,10 @@ static void usage(FILE *out)
             "  --token TOKEN       authenticate to the relay first (" RLY_AUTH_PROTOCOL "):\n"
             "                      its auth_token, or a token minted for our PeerId\n"
             "                      (relay-server --mint-token); refused: exit 4\n"
+            "  --auth-raw HEX      (relay tests) send these bytes on the authentication\n"
+            "                      stream instead of the token request\n"
+            "  --auth-streams N    (relay tests) authenticate on N streams at once (1..16);\n"
+            "                      prints \"auth streams answered=A reset=R\" first\n"
             "  --timeout SECS      give up after SECS (exit 3) [default: 30 with --dial or\n"
             "                      --reserve-only, none when listening]\n"
             "  --log-level LEVEL   trace, debug, info, warn, error [default: warn]\n"
@@ -188,6 +193,25 @@ static bool parse_u64(const char *s, uint64_t max, uint64_t *pv)
     return true;
 }
 
+/* parse_hex reads --auth-raw's hexadecimal bytes into a static buffer. */
+static bool parse_hex(const char *s, client_opts *o)
+{
+    static uint8_t raw[AUTH_RAW_MAX];
+    size_t n = strlen(s);
+    if (n == 0 || n % 2 || n / 2 > sizeof(raw))
+        return false;
+    for (size_t i = 0; i < n / 2; i++) {
+        char pair[3] = {s[2 * i], s[2 * i + 1], 0};
+        char *end = NULL;
+        if (!isxdigit((unsigned char)pair[0]) || !isxdigit((unsigned char)pair[1]))
+            return false;
+        raw[i] = (uint8_t)strtoul(pair, &end, 16);
+    }
+    o->auth_raw = raw;
+    o->auth_raw_len = n / 2;
+    return true;
+}
+
 static bool valid_name(const char *n)
 {
     size_t len = strlen(n);
@@ -206,6 +230,8 @@ enum {
     OPT_NO_REFRESH,
     OPT_STALL,
     OPT_TOKEN,
+    OPT_AUTH_RAW,
+    OPT_AUTH_STREAMS,
 };
 
 static const struct option long_opts[] = {
@@ -221,6 +247,8 @@ static const struct option long_opts[] = {
     {"no-refresh", no_argument, NULL, OPT_NO_REFRESH},
     {"stall", no_argument, NULL, OPT_STALL},
     {"token", required_argument, NULL, OPT_TOKEN},
+    {"auth-raw", required_argument, NULL, OPT_AUTH_RAW},
+    {"auth-streams", required_argument, NULL, OPT_AUTH_STREAMS},
     {"timeout", required_argument, NULL, 't'},
     {"log-level", required_argument, NULL, 'l'},
     {"help", no_argument, NULL, 'h'},
@@ -265,6 +293,15 @@ static int parse_opt(int opt, const char *arg, client_opts *o)
             return bad("--token takes 1..1024 bytes", NULL);
         o->token = arg;
         break;
+    case OPT_AUTH_RAW:
+        if (!parse_hex(arg, o))
+            return bad("--auth-raw takes 1..4096 bytes in hexadecimal", arg);
+        break;
+    case OPT_AUTH_STREAMS:
+        if (!parse_u64(arg, AUTH_STREAMS_MAX, &v) || v == 0)
+            return bad("--auth-streams takes a count of 1..16", arg);
+        o->auth_streams = (unsigned)v;
+        break;
     case 't':
         if (!parse_u64(arg, 86400, &v) || v == 0)
             return bad("--timeout takes 1..86400 seconds", arg);
@@ -285,6 +322,10 @@ static int check_mode(client *c)
 {
     client_opts *o = &c->o;
     bool steps = o->pings || o->identify || o->echo || o->has_send;
+    if (o->auth_raw && o->token)
+        return bad("--auth-raw replaces the --token request: give one of them", NULL);
+    if (o->auth_streams && !o->token && !o->auth_raw)
+        return bad("--auth-streams needs --token or --auth-raw", NULL);
     if (!o->dial) {
         c->mode = MODE_LISTEN;
         if (steps || o->hold)

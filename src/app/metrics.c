@@ -140,6 +140,9 @@ static void ours(out_ctx *o, const rly_metrics_input *in)
     put(o, "%s{result=\"ok\"} %" PRIu64 "\n", n, in->auth.ok);
     put(o, "%s{result=\"failed\"} %" PRIu64 "\n", n, in->auth.failed);
     put(o, "%s{result=\"rate_limited\"} %" PRIu64 "\n", n, in->auth.rate_limited);
+    one(o, "mesh_relay_auth_revoked_total", "counter",
+        "Authentications withdrawn (token expired, auth_token changed by a reload)",
+        in->auth.revoked);
     const rly_quic_stats *q = &in->quic;
     one(o, "mesh_relay_tcp_handshakes", "gauge",
         "TCP upgrades (multistream-select, Noise, Yamux) in progress", in->tcp_handshakes);

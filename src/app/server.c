@@ -408,6 +408,15 @@ static void on_changed(void *ud, const char *section, const char *key)
              RLY_F_STR("effect", restart ? "needs a restart (not applied)" : "applied"));
 }
 
+/* An authentication was withdrawn (a token expired, a reload changed auth_token): the relay
+ * ends the connection's reservation and circuits (docs/AUTH.md). */
+static void on_auth_revoked(void *ud, rly_conn *c, const char *reason)
+{
+    server *s = ud;
+    if (s->relay)
+        rly_relay_revoke(s->relay, c, reason);
+}
+
 static void reload(server *s)
 {
     static rly_config next; /* large: off the stack */
@@ -558,6 +567,8 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
         rv = rly_relay_new(&s->relay, s->swarm, &rs, s->log, rly_mem_default());
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the relay service: %s", rly_strerror(rv));
+        else
+            rly_authsvc_set_revoke_cb(s->auth, on_auth_revoked, s);
     }
     if (rv == 0)
         rv = start_http(s, cfg, config_path, errmsg, cap);

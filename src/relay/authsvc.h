@@ -4,14 +4,25 @@
  * token minted for it. The relay service refuses RESERVE and CONNECT on connections without the
  * mark while auth is required.
  *
- * Failed attempts are rate limited per source address (IPv4, IPv6 by /56): a burst of
- * RLY_AUTHSVC_FAIL_BURST, then one more every RLY_AUTHSVC_FAIL_REFILL_S seconds; over it a
- * failed attempt is answered RESOURCE_LIMIT_EXCEEDED. A valid token always passes, so a bad
- * neighbour behind the same address locks nobody out. Each failure is one
+ * Failed attempts of any kind (a refused token, a malformed or missing request, an exchange not
+ * finished in time, one stream too many) are rate limited per source address (IPv4, IPv6 by
+ * /56): a burst of RLY_AUTHSVC_FAIL_BURST, then one more every RLY_AUTHSVC_FAIL_REFILL_S seconds;
+ * over it a failed attempt is answered RESOURCE_LIMIT_EXCEEDED. A valid token always passes, so a
+ * bad neighbour behind the same address locks nobody out. Each failure within the budget is one
  * WARN record on relay_server::events, for fail2ban and the like:
  *   AuthFailed peer_id=<id> ip=<address> transport=<tcp|quic-v1> reason="<why>"
- * and a success one INFO record: Authenticated peer_id=<id> ip=<address> token=<shared|minted>.
- * An exchange not finished within RLY_AUTHSVC_TIMEOUT_S seconds is reset. */
+ * and those over it one record per source and RLY_AUTHSVC_LOG_INTERVAL_S with their count
+ * (reason="rate limited (too many failed attempts)" repeated=<n>). A success is one INFO record:
+ * Authenticated peer_id=<id> ip=<address> token=<shared|minted>. An exchange not finished within
+ * RLY_AUTHSVC_TIMEOUT_S seconds is reset; a connection runs at most RLY_AUTHSVC_MAX_STREAMS
+ * exchanges at once (more streams are reset).
+ *
+ * Revocation: an authentication lasts while its token does. A minted token's expiry ends it (the
+ * mark lapses at once; a timer then revokes it), and so does a reload that changes the secret
+ * (rly_authsvc_update: every connection) or starts requiring tokens. Each revoked connection gets
+ * an INFO record AuthRevoked peer_id=<id> ip=<address> reason="<why>" and the owner's revoke
+ * callback, which ends what the connection holds (docs/AUTH.md: its reservations and circuits).
+ * The connection stays open and may authenticate again. */
 #ifndef RLY_RELAY_AUTHSVC_H
 #define RLY_RELAY_AUTHSVC_H
 
@@ -31,6 +42,10 @@
 #define RLY_AUTHSVC_FAIL_BURST 5
 #define RLY_AUTHSVC_FAIL_REFILL_S 12
 #define RLY_AUTHSVC_TIMEOUT_S 10
+/* Authentication exchanges one connection may run at once. */
+#define RLY_AUTHSVC_MAX_STREAMS 2
+/* Refusals over the budget from one source are logged once per this many seconds. */
+#define RLY_AUTHSVC_LOG_INTERVAL_S 5
 /* Source addresses whose failures are counted (more share slots: the oldest is forgotten). */
 #define RLY_AUTHSVC_FAIL_SLOTS 4096
 
@@ -47,21 +62,31 @@ RLY_NODISCARD int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, bool required
 
 /* Outcomes so far. */
 typedef struct rly_authsvc_stats {
-    uint64_t ok, failed, rate_limited; /* failed: refused tokens and malformed requests */
+    uint64_t ok, failed, rate_limited; /* failed: every failed attempt (rate_limited included) */
+    uint64_t revoked;                  /* authentications withdrawn (expiry, reload) */
 } rly_authsvc_stats;
+
+/* Called for each connection whose authorisation is withdrawn (its mark already cleared), with
+ * the reason ("token expired", "auth_token changed", "authentication now required"). */
+typedef void (*rly_authsvc_revoke_fn)(void *ud, rly_conn *c, const char *reason);
+
+/* rly_authsvc_set_revoke_cb installs |fn| (NULL: none) with |ud|. */
+void rly_authsvc_set_revoke_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *ud);
 
 void rly_authsvc_stats_get(const rly_authsvc *a, rly_authsvc_stats *out);
 
 /* rly_authsvc_update changes whether tokens are required and the secret (as rly_authsvc_new).
- * Connections authenticated before keep their mark. Returns 0 or RLY_ERR_INVALID_ARG (then nothing
- * changed). */
+ * When tokens are required afterwards and the secret changed or they were not required before,
+ * every connection's authorisation is revoked (see above); with the same secret nothing changes.
+ * Returns 0 or RLY_ERR_INVALID_ARG (then nothing changed). */
 RLY_NODISCARD int rly_authsvc_update(rly_authsvc *a, bool required, const uint8_t *secret,
                                      size_t len);
 
 /* rly_authsvc_is_required: whether tokens are checked. */
 bool rly_authsvc_is_required(const rly_authsvc *a);
 
-/* rly_authsvc_is_authenticated: whether |c| may RESERVE and CONNECT (always, when not required). */
+/* rly_authsvc_is_authenticated: whether |c| may RESERVE and CONNECT (always, when not required;
+ * else while its mark is set and its token has not expired). */
 bool rly_authsvc_is_authenticated(const rly_authsvc *a, const rly_conn *c);
 
 /* rly_authsvc_del resets the exchanges in progress and frees |a| (NULL-safe). Call before the

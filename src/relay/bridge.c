@@ -93,6 +93,14 @@ void rly_bridge_abort(rly_bridge *c, const char *reason)
     leave(c);
 }
 
+bool rly_bridge_uses_conn(const rly_bridge *c, const rly_conn *conn)
+{
+    for (size_t i = 0; i < 2; i++)
+        if (c->sides[i].s && c->sides[i].s->conn == conn)
+            return true;
+    return false;
+}
+
 static int pending_append(side *f, const uint8_t *p, size_t n)
 {
     if (n == 0) /* the usual start: no leftovers (and memcpy must not see NULL) */

@@ -63,4 +63,7 @@ RLY_NODISCARD int rly_bridge_start(rly_bridge **pc, rly_timerq *timers, rly_stre
  * this returns. */
 void rly_bridge_abort(rly_bridge *c, const char *reason);
 
+/* rly_bridge_uses_conn: whether one of |c|'s streams still open belongs to connection |conn|. */
+bool rly_bridge_uses_conn(const rly_bridge *c, const rly_conn *conn);
+
 #endif

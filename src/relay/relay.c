@@ -81,7 +81,8 @@ typedef struct hop_ctx {
     hop_phase phase;
     rly_timer timer; /* request and STOP deadlines */
     rly_peerid src, dst;
-    bool is_counted; /* circuit_begin succeeded: circuit_end is owed */
+    uint64_t dst_conn_id; /* CONNECT: the destination's reserving connection */
+    bool is_counted;      /* circuit_begin succeeded: circuit_end is owed */
     uint8_t *early;  /* source bytes after the CONNECT, before the bridge */
     size_t nearly, early_cap;
 } hop_ctx;
@@ -633,6 +634,7 @@ static void handle_connect(hop_ctx *x)
         return;
     }
     x->is_counted = true;
+    x->dst_conn_id = dc->id;
     x->phase = PHASE_STOP_OPEN;
     arm_deadline(x, now_of(r) + r->settings.stop_timeout);
     x->is_opening = true; /* the open's callback is owed to |x|: it holds |x| until it runs */
@@ -1063,4 +1065,53 @@ int rly_relay_check_invariants(const rly_relay *r)
     if (rly_timerq_is_active(&r->expiry_timer) != want_expiry)
         return 4;
     return 0;
+}
+
+/* ---- revoked authorisation (rly_relay_revoke) ------------------------------------------------ */
+
+typedef struct revoke_ctx {
+    rly_relay *r;
+    const char *reason;
+} revoke_ctx;
+
+static void on_revoked(void *ud, const rly_reservation_info *info)
+{
+    revoke_ctx *rc = ud;
+    char a[RLY_PEERID_STR_MAX];
+    rc->r->stats.reservations_closed++;
+    RLY_LOGI(rc->r->log, RLY_TARGET_EVENTS, RLY_MSG("ReservationRevoked"),
+             RLY_F_STR("peer_id", pid_text(&info->peer, a, sizeof(a))),
+             RLY_F_U64("conn_id", info->conn_id), RLY_F_STR("reason", rc->reason));
+    if (rc->r->limiter)
+        rly_limiter_reservation_ended(rc->r->limiter, info->conn_id);
+}
+
+/* Whether |x| is a CONNECT still being set up with a stream (or a pending one) on |c|. */
+static bool connecting_over(const hop_ctx *x, const rly_conn *c)
+{
+    if (x->phase != PHASE_STOP_OPEN && x->phase != PHASE_STOP_WAIT)
+        return false;
+    return (x->s && x->s->conn == c) || x->dst_conn_id == c->id;
+}
+
+void rly_relay_revoke(rly_relay *r, const rly_conn *c, const char *reason)
+{
+    revoke_ctx rc = {r, reason};
+    /* remaining 1: only this connection's reservation, the peer's others stay */
+    (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, 1, on_revoked, &rc);
+    /* Every circuit, and every CONNECT still being set up, with a stream on |c| ends. Ending one
+     * frees its state at once: pin them all first (as rly_relay_shutdown). */
+    for (hop_ctx *x = r->ctxs; x; x = x->next)
+        enter(x);
+    for (hop_ctx *x = r->ctxs; x; x = x->next) {
+        if (x->bridge && rly_bridge_uses_conn(x->bridge, c))
+            rly_bridge_abort(x->bridge, reason);
+        else if (connecting_over(x, c))
+            connect_failed(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, reason);
+    }
+    for (hop_ctx *x = r->ctxs, *next; x; x = next) {
+        next = x->next;
+        leave(x);
+    }
+    arm_expiry(r);
 }

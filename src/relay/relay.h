@@ -89,6 +89,13 @@ void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining);
  * the [limits] (counts kept). Open circuits and connections are not touched. */
 void rly_relay_update(rly_relay *r, const rly_relay_settings *settings);
 
+/* rly_relay_revoke ends what connection |c| was authorised for once its authorisation is
+ * withdrawn (relay/authsvc.h, docs/AUTH.md): its reservation (ReservationRevoked peer_id conn_id
+ * reason), every circuit with a stream on it (CircuitClosed error=<reason>) and every CONNECT
+ * being set up from it or to it (CircuitReqDenied, PERMISSION_DENIED to the source). The
+ * connection itself stays open. */
+void rly_relay_revoke(rly_relay *r, const rly_conn *c, const char *reason);
+
 /* rly_relay_drain starts a graceful stop: new connections are closed once established
  * (ConnectionDenied reason="draining"), RESERVE gets RESERVATION_REFUSED and CONNECT
  * CONNECTION_FAILED, and the circuits already open run on (rly_relay_num_circuits says how many).

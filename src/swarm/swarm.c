@@ -92,6 +92,32 @@ rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint6
     return NULL;
 }
 
+/* One connection of a rly_swarm_foreach_conn snapshot. */
+typedef struct conn_ref {
+    rly_peerid peer;
+    uint64_t id;
+} conn_ref;
+
+int rly_swarm_foreach_conn(rly_swarm *sw, void (*fn)(void *ud, rly_conn *c), void *ud)
+{
+    size_t n = 0;
+    conn_ref *refs = rly_calloc(sw->mem, sw->nconns ? sw->nconns : 1, sizeof(*refs));
+    if (!refs)
+        return RLY_ERR_NOMEM;
+    for (size_t b = 0; b < PEER_BUCKETS; b++)
+        for (const peer_entry *e = sw->peers[b]; e; e = e->next)
+            for (size_t i = 0; i < e->nconns && n < sw->nconns; i++)
+                refs[n++] = (conn_ref){e->id, e->conns[i]->id};
+    /* By reference, not pointer: |fn| may close a connection, and the transport may free it. */
+    for (size_t i = 0; i < n; i++) {
+        rly_conn *c = rly_swarm_find_conn(sw, &refs[i].peer, refs[i].id);
+        if (c)
+            fn(ud, c);
+    }
+    rly_free(sw->mem, refs);
+    return 0;
+}
+
 void rly_swarm_tcp_handshakes(const rly_swarm *sw, size_t *pending, uint64_t *failed)
 {
     rly_tcp_transport_handshakes(sw->tcp, pending, failed);

@@ -118,6 +118,12 @@ RLY_NODISCARD int rly_swarm_identify(rly_swarm *sw, rly_conn *c, rly_swarm_ident
  * connections), or NULL. */
 rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t conn_id);
 
+/* rly_swarm_foreach_conn calls |fn| for every established connection, as they are at the call
+ * (a snapshot: connections that close meanwhile are skipped). |fn| may close the connection it
+ * is given. Returns 0 or RLY_ERR_NOMEM (then |fn| was not called). */
+RLY_NODISCARD int rly_swarm_foreach_conn(rly_swarm *sw, void (*fn)(void *ud, rly_conn *c),
+                                         void *ud);
+
 /* rly_swarm_advertised_addrs returns the announced addresses (without /p2p) and their count. */
 const rly_multiaddr *rly_swarm_advertised_addrs(const rly_swarm *sw, size_t *pn);
 

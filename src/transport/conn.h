@@ -34,6 +34,8 @@ struct rly_conn {
     const char *transport; /* "tcp" or "quic-v1" */
     void *swarm_data;      /* owned by the swarm */
     uint32_t app_flags;    /* for the layers above (relay/authsvc.h: RLY_CONN_APP_*); 0 at first */
+    uint64_t app_expiry;   /* relay/authsvc.h: unix time the authentication lapses; 0: never */
+    uint32_t app_streams;  /* relay/authsvc.h: authentication exchanges in progress */
 };
 
 /* rly_conn_new_id returns the next connection ID, unique across every transport of the process

@@ -3,8 +3,10 @@
 # (PERMISSION_DENIED) until the connection has run /meshnet/relay-auth/1.0.0 with the shared
 # token or a token minted for its PeerId (relay-server --mint-token). No token, a wrong one,
 # another peer's, an expired one: refused, each failure one AuthFailed line with the IP. The
-# right ones reserve, over TCP and QUIC; a CONNECT needs it too. Failures are rate limited per IP.
-# --mint-token's own errors.
+# right ones reserve, over TCP and QUIC; a CONNECT needs it too. Failures of any kind (framing
+# errors, extra streams) are rate limited per IP, and over the budget logged once per interval
+# with a count. A connection runs at most 2 exchanges at once. A minted token that expires ends
+# the authentication and the reservation. --mint-token's own errors.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
 O=$TMP_ROOT
@@ -91,12 +93,66 @@ client_run "$O/c3" --name c --reserve-only --token wrong-3
 check "over the failure budget a wrong token is refused (exit 4)" [ $? -eq 4 ]
 check "over the failure budget: RESOURCE_LIMIT_EXCEEDED" \
     grep -qx 'auth refused status=RESOURCE_LIMIT_EXCEEDED text="too many failed attempts"' "$O/c3.out"
-check "logged as rate limited" grep -qE "AuthFailed peer_id=.* ip=127\.0\.0\.1 .*reason=\"rate limited" "$RELAY_LOG"
+check "logged as rate limited, once with the count (within 5 s)" \
+    wait_for "$RELAY_LOG" "AuthFailed peer_id=.* ip=127\.0\.0\.1 .*reason=\"rate limited.*repeated=2" 10
 client_run "$O/c4" --name c --reserve-only --token "$T"
 check "but the right token from the same address still passes (exit 0)" [ $? -eq 0 ]
 
 stop_pid "$A_PID"
 check "A stops with 0" [ "$STOP_RC" = 0 ]
+stop_pid "$RELAY_PID"
+check "the relay stops with 0" [ "$STOP_RC" = 0 ]
+
+# Failures of any kind count (a fresh relay: a fresh budget). "ffff03" announces a 65535-byte
+# request: a framing error, answered at once.
+relay_up r2 '[auth]' 'auth_enabled = true' "auth_token = '$T'"
+check "a second relay with auth on starts" [ $? -eq 0 ]
+for i in 1 2 3 4 5; do
+    client_run "$O/f$i" --name f --reserve-only --auth-raw ffff03
+    RC=$?
+done
+check "a framing error: refused (exit 4)" [ "$RC" -eq 4 ]
+check "a framing error: MALFORMED_MESSAGE" grep -q "^auth refused status=MALFORMED_MESSAGE" "$O/f5.out"
+check "each one AuthFailed line" [ "$(count_of "$RELAY_LOG" 'AuthFailed .*reason="malformed request"')" -eq 5 ]
+client_run "$O/f6" --name f --reserve-only --token wrong-token
+check "framing errors count against the budget: the next wrong token is RESOURCE_LIMIT_EXCEEDED" \
+    grep -qx 'auth refused status=RESOURCE_LIMIT_EXCEEDED text="too many failed attempts"' "$O/f6.out"
+# A burst of refusals over the budget: one line per interval with the count, not one each.
+for i in 7 8 9 10 11; do
+    client_run "$O/f$i" --name f --reserve-only --token "wrong-$i"
+done
+check "the burst: every one refused" grep -q "RESOURCE_LIMIT_EXCEEDED" "$O/f11.out"
+check "the burst: one line with the count (6) within 5 s" \
+    wait_for "$RELAY_LOG" 'AuthFailed .*reason="rate limited.*repeated=6' 10
+check "the burst: no other rate-limited line" [ "$(count_of "$RELAY_LOG" 'reason="rate limited')" -eq 1 ]
+stop_pid "$RELAY_PID"
+
+# A connection runs at most 2 authentication exchanges at once: the others are reset.
+relay_up r3 '[auth]' 'auth_enabled = true' "auth_token = '$T'"
+client_run "$O/s1" --name s --reserve-only --token "$T" --auth-streams 5
+check "5 auth streams at once: reserved with the token (exit 0)" [ $? -eq 0 ]
+check "5 auth streams at once: 2 answered, 3 reset" grep -qx "auth streams answered=2 reset=3" "$O/s1.out"
+check "the extra streams count as failures" \
+    [ "$(count_of "$RELAY_LOG" 'AuthFailed .*reason="too many authentication streams at once"')" -eq 3 ]
+stop_pid "$RELAY_PID"
+
+# A minted token that expires: the authentication lapses, the reservation ends, the refresh
+# (reservation_ttl_secs 8: at 6 s) is refused; the connection stays.
+relay_up r4 'reservation_ttl_secs = 8' '[auth]' 'auth_enabled = true' "auth_token = '$T'"
+TE=$(mint "$A" 3)
+listener a "$O/ae" --token "$TE"
+check "A reserves with a token valid for 3 s" [ $? -eq 0 ]
+A_PID=$LISTENER_PID
+check "at expiry: AuthRevoked (token expired)" \
+    wait_for "$RELAY_LOG" "AuthRevoked peer_id=$A ip=127\.0\.0\.1 reason=\"token expired\"" 10
+check "and its reservation is ended" grep -qE "ReservationRevoked peer_id=$A .*reason=\"token expired\"" "$RELAY_LOG"
+client_run "$O/be" --name b --dial "$A" --ping 1 --token "$T"
+check "a CONNECT to A is refused (exit 4)" [ $? -eq 4 ]
+check "a CONNECT to A finds no reservation" grep -qx "circuit refused status=NO_RESERVATION" "$O/be.out"
+check "A's next RESERVE (the refresh) is refused" \
+    wait_for "$O/ae.out" "reservation refresh failed status=PERMISSION_DENIED" 10
+check "A's connection stays open" kill -0 "$A_PID"
+stop_pid "$A_PID"
 stop_pid "$RELAY_PID"
 check "the relay stops with 0" [ "$STOP_RC" = 0 ]
 [ "$FAILED" -eq 0 ] || show "$O"/*.out "$O"/*.err

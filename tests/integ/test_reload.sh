@@ -2,7 +2,7 @@
 # SIGHUP reloads the configuration file without dropping a connection: an [acl] change applies
 # to the next RESERVE, the log level changes, a [network] change is reported as needing a
 # restart (and not applied), an open circuit survives, and an invalid file is rejected with the
-# running configuration kept.
+# running configuration kept. [auth] changes withdraw the authentications they invalidate.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
 O=$TMP_ROOT
@@ -49,6 +49,60 @@ check "B's circuit is still there" kill -0 "$B_PID"
 
 stop_pid "$B_PID"
 stop_pid "$A_PID"
+stop_pid "$RELAY_PID"
+check "the relay stops with 0" [ "$STOP_RC" = 0 ]
+
+# [auth] by SIGHUP (docs/AUTH.md): turning auth on ends what connections hold without having
+# authenticated; changing auth_token withdraws every authentication made with the old one, ends
+# the reservations and circuits it allowed, and the old token no longer reserves. Connections
+# stay open.
+T1=1111111111111111111111111111111111111111111111111111111111111111
+T2=2222222222222222222222222222222222222222222222222222222222222222
+CA=$O/auth.toml
+auth_config() { # auth_config LINES...: the [auth] relay's config
+    loopback_config "$CA" '[relay]' 'max_circuit_bytes = 0' 'max_circuit_duration_secs = 0' "$@"
+}
+auth_config
+start_relay "$RH" "$O/ra" --config "$CA"
+check "a relay without auth starts" [ $? -eq 0 ]
+RELAY_ADDR=$(sed -n 's/^Listening on: //p' "$O/ra.out" | head -n 1)
+RELAY_LOG=$O/ra.err
+listener g "$O/g"
+check "G reserves without a token" [ $? -eq 0 ]
+G=$LISTENER_ID
+G_PID=$LISTENER_PID
+auth_config '[auth]' 'auth_enabled = true' "auth_token = '$T1'"
+kill -HUP "$RELAY_PID"
+check "SIGHUP turns auth on" wait_for "$RELAY_LOG" "Configuration reloaded" 10
+check "G's reservation, made without a token, is ended" \
+    grep -qE "ReservationRevoked peer_id=$G .*reason=\"authentication now required\"" "$RELAY_LOG"
+check "G's connection stays" kill -0 "$G_PID"
+stop_pid "$G_PID"
+
+listener d "$O/d" --token "$T1"
+check "D reserves with auth_token" [ $? -eq 0 ]
+D=$LISTENER_ID
+D_PID=$LISTENER_PID
+client_bg "$O/e" --name e --dial "$D" --hold --timeout 60 --token "$T1"
+E_PID=$CLIENT_PID
+check "E holds a circuit to D" wait_for "$RELAY_LOG" "CircuitReqAccepted src_peer_id=.* dst_peer_id=$D" 10
+auth_config '[auth]' 'auth_enabled = true' "auth_token = '$T2'"
+kill -HUP "$RELAY_PID"
+check "SIGHUP changes auth_token" wait_for "$RELAY_LOG" "Configuration changed section=auth key=auth_token" 10
+check "D's authentication is revoked" \
+    grep -qE "AuthRevoked peer_id=$D .*reason=\"auth_token changed\"" "$RELAY_LOG"
+check "D's reservation is ended" \
+    grep -qE "ReservationRevoked peer_id=$D .*reason=\"auth_token changed\"" "$RELAY_LOG"
+check "E's circuit is ended" \
+    wait_for "$RELAY_LOG" "CircuitClosed src_peer_id=.* dst_peer_id=$D error=\"auth_token changed\"" 10
+check "E sees its circuit close" wait_for "$O/e.out" "^circuit closed " 10
+check "D's connection stays" kill -0 "$D_PID"
+client_run "$O/f1" --name f --reserve-only --token "$T1"
+check "the old token: the next RESERVE is refused (exit 4)" [ $? -eq 4 ]
+client_run "$O/f2" --name f --reserve-only --token "$T2"
+check "the new token reserves (exit 0)" [ $? -eq 0 ]
+stop_pid "$E_PID"
+stop_pid "$D_PID"
 stop_pid "$RELAY_PID"
 check "the relay stops with 0" [ "$STOP_RC" = 0 ]
 [ "$FAILED" -eq 0 ] || show "$O"/*.out "$O"/*.err

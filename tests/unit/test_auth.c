@@ -520,6 +520,25 @@ Test(auth_check, minted_expired)
     end_check();
 }
 
+Test(auth_check, minted_expiry_is_read)
+{
+    char tok[RLY_AUTH_MINTED_MAX + 1];
+    uint64_t e = 1;
+    mint_a(1800000000, tok);
+    cr_assert_eq(rly_auth_minted_expiry((const uint8_t *)tok, strlen(tok), &e), 0);
+    cr_assert_eq(e, 1800000000);
+    mint_a(INT64_MAX, tok);
+    cr_assert_eq(rly_auth_minted_expiry((const uint8_t *)tok, strlen(tok), &e), 0);
+    cr_assert_eq(e, (uint64_t)INT64_MAX);
+    static const char *const bad[] = {
+        "",         "v1.",           "v1.12.",
+        "v2.1.abc", "shared-secret", "v1.012.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_assert_eq(rly_auth_minted_expiry((const uint8_t *)bad[i], strlen(bad[i]), &e),
+                     RLY_ERR_MALFORMED, "%s", bad[i]);
+    end_check();
+}
+
 /* with_expiry writes "v1.<digits>.<the MAC of |mac_of|>" into |out|. */
 static void with_expiry(const char *digits, const char *mac_of, char *out, size_t cap)
 {

@@ -288,6 +288,14 @@ static int parse_minted(const uint8_t *t, size_t len, uint64_t *pexpiry, const u
     return 0;
 }
 
+int rly_auth_minted_expiry(const uint8_t *token, size_t len, uint64_t *pexpiry)
+{
+    const uint8_t *mac;
+    if (len < MINT_PREFIX_LEN || memcmp(token, MINT_PREFIX, MINT_PREFIX_LEN) != 0)
+        return RLY_ERR_MALFORMED;
+    return parse_minted(token, len, pexpiry, &mac);
+}
+
 rly_auth_reason rly_auth_check(const uint8_t *secret, size_t secret_len, const uint8_t *token,
                                size_t len, const rly_peerid *peer, uint64_t now)
 {

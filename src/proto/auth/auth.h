@@ -92,6 +92,11 @@ RLY_NODISCARD int rly_auth_response_decode(const uint8_t *body, size_t len,
 rly_auth_reason rly_auth_check(const uint8_t *secret, size_t secret_len, const uint8_t *token,
                                size_t len, const rly_peerid *peer, uint64_t now);
 
+/* rly_auth_minted_expiry reads the expiry of |token| (|len| bytes) when it has the form of a
+ * minted token (v1.<expiry>.<mac>; the MAC is not checked: call it on a token rly_auth_check
+ * accepted, to learn until when). Returns 0 and sets |*pexpiry|, or RLY_ERR_MALFORMED. */
+RLY_NODISCARD int rly_auth_minted_expiry(const uint8_t *token, size_t len, uint64_t *pexpiry);
+
 /* rly_auth_mint writes the minted token for |peer| valid until unix time |expiry| (NUL-ended)
  * into |out| (|cap| >= RLY_AUTH_MINTED_MAX + 1). Returns its length, or RLY_ERR_NOBUF /
  * RLY_ERR_INVALID_ARG (|expiry| above INT64_MAX, empty secret). */
