@@ -178,6 +178,37 @@ static size_t is_quic(const rly_conn *c)
     return c->transport && strcmp(c->transport, "quic-v1") == 0 ? 1 : 0;
 }
 
+/* deny logs ConnectionDenied for |c| and closes it. */
+static void deny(rly_relay *r, rly_conn *c, int err, const char *why)
+{
+    char a[RLY_PEERID_STR_MAX];
+    r->stats.connections_denied++;
+    RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ConnectionDenied"),
+             RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))), RLY_F_STR("reason", why));
+    rly_conn_close(c, err, why);
+}
+
+#define DENIED_WHY "denied by [acl] deny_peers or deny_cidrs"
+
+/* deny_if_listed closes |c| when the [acl] deny lists cover it (a reload added it). */
+static void deny_if_listed(void *ud, rly_conn *c)
+{
+    rly_relay *r = ud;
+    struct sockaddr_storage ss;
+    if (r->settings.acl &&
+        rly_acl_is_denied(r->settings.acl, &c->peer, rly_conn_remote_sockaddr(c, &ss)))
+        deny(r, c, RLY_ERR_PERMISSION_DENIED, DENIED_WHY);
+}
+
+/* dst_denied: whether a CONNECT's destination |dst| (on |dc|, NULL: not looked up yet) is on the
+ * [acl] deny lists. */
+static bool dst_denied(const rly_relay *r, const rly_peerid *dst, const rly_conn *dc)
+{
+    struct sockaddr_storage ss;
+    return r->settings.acl &&
+           rly_acl_is_denied(r->settings.acl, dst, dc ? rly_conn_remote_sockaddr(dc, &ss) : NULL);
+}
+
 /* [acl] deny_peers / deny_cidrs: closed as soon as the peer is known. */
 void rly_relay_conn_established(rly_relay *r, rly_conn *c, size_t num_established)
 {
@@ -189,19 +220,14 @@ void rly_relay_conn_established(rly_relay *r, rly_conn *c, size_t num_establishe
     if (r->is_draining) {
         why = "draining";
     } else if (r->settings.acl && rly_acl_is_denied(r->settings.acl, &c->peer, sa)) {
-        why = "denied by [acl] deny_peers or deny_cidrs";
+        why = DENIED_WHY;
     } else if (r->limiter && (err = rly_limiter_conn_open(r->limiter, c->id, sa)) != 0) {
         why = err == RLY_ERR_LIMIT ? "too many connections from this address "
                                      "(max_connections_per_ip)"
                                    : rly_strerror(err);
     }
-    if (!why)
-        return;
-    char a[RLY_PEERID_STR_MAX];
-    r->stats.connections_denied++;
-    RLY_LOGI(r->log, RLY_TARGET_EVENTS, RLY_MSG("ConnectionDenied"),
-             RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))), RLY_F_STR("reason", why));
-    rly_conn_close(c, err, why);
+    if (why)
+        deny(r, c, err, why);
 }
 
 void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining)
@@ -619,6 +645,10 @@ static void handle_connect(hop_ctx *x)
         connect_failed(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, why);
         return;
     }
+    if (dst_denied(r, &x->dst, NULL)) {
+        connect_failed(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "destination " DENIED_WHY);
+        return;
+    }
     if (rly_reservations_lookup(r->table, &x->dst, now_of(r), &info) != 0) {
         connect_failed(x, RLY_CIRCUIT_STATUS_NO_RESERVATION, "destination has no reservation");
         return;
@@ -626,6 +656,10 @@ static void handle_connect(hop_ctx *x)
     rly_conn *dc = r->host.find_conn(r->host.ud, &x->dst, info.conn_id);
     if (!dc) {
         connect_failed(x, RLY_CIRCUIT_STATUS_NO_RESERVATION, "destination is not connected");
+        return;
+    }
+    if (dst_denied(r, &x->dst, dc)) {
+        connect_failed(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "destination " DENIED_WHY);
         return;
     }
     if (rly_reservations_circuit_begin(r->table, &x->src, &x->dst) != 0) {
@@ -913,6 +947,11 @@ static rly_conn *swarm_find_conn(void *ud, const rly_peerid *peer, uint64_t conn
     return rly_swarm_find_conn(ud, peer, conn_id);
 }
 
+static int swarm_foreach_conn(void *ud, void (*fn)(void *fn_ud, rly_conn *c), void *fn_ud)
+{
+    return rly_swarm_foreach_conn(ud, fn, fn_ud);
+}
+
 static void on_hop_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {
     rly_relay_accept_hop(ud, s, data, len);
@@ -935,6 +974,7 @@ int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *setti
         .timers = rly_swarm_timers(sw),
         .open_stream = swarm_open_stream,
         .find_conn = swarm_find_conn,
+        .foreach_conn = swarm_foreach_conn,
         .ud = sw,
         .kp = rly_swarm_keypair(sw),
     };
@@ -962,6 +1002,8 @@ void rly_relay_update(rly_relay *r, const rly_relay_settings *settings)
     if (r->limiter && settings->ip_limits)
         rly_limiter_update(r->limiter, settings->ip_limits);
     r->settings.ip_limits = NULL; /* copied into the limiter, not kept */
+    if (r->host.foreach_conn) /* no memory: at the next reload */
+        RLY_IGNORE(r->host.foreach_conn(r->host.ud, deny_if_listed, r));
 }
 
 void rly_relay_drain(rly_relay *r)

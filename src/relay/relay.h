@@ -37,6 +37,9 @@ typedef struct rly_relay_host {
                        void *cb_ud);
     /* The established connection |conn_id| of |peer| (0: any), or NULL. */
     rly_conn *(*find_conn)(void *ud, const rly_peerid *peer, uint64_t conn_id);
+    /* Calls |fn| for every established connection (|fn| may close it), as
+     * rly_swarm_foreach_conn. Returns 0 or RLY_ERR_NOMEM. NULL: the host has none to visit. */
+    int (*foreach_conn)(void *ud, void (*fn)(void *fn_ud, rly_conn *c), void *fn_ud);
     void *ud;
     const rly_keypair *kp;      /* the relay's identity (signs vouchers); borrowed, outlives it */
     const rly_multiaddr *addrs; /* announced addresses without /p2p (copied at creation) */
@@ -86,7 +89,9 @@ void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining);
 
 /* rly_relay_update applies new settings to what comes next: reservation limits and TTL (held
  * reservations stay until they end), circuit limits of new circuits, the ACL and auth pointers,
- * the [limits] (counts kept). Open circuits and connections are not touched. */
+ * the [limits] (counts kept). Open circuits and connections are not touched, except that the
+ * connections the [acl] deny lists now cover are closed (ConnectionDenied), with their
+ * reservations and circuits. */
 void rly_relay_update(rly_relay *r, const rly_relay_settings *settings);
 
 /* rly_relay_revoke ends what connection |c| was authorised for once its authorisation is

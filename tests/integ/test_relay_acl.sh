@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Access control ([acl]): reserve_allow_peers lets A reserve and refuses B (PERMISSION_DENIED);
 # connect_allow_cidrs without loopback refuses every CONNECT; deny_peers closes C's connection as
-# soon as it is established (ConnectionDenied); trusted_peers gives A's reservation and circuits
+# soon as it is established (ConnectionDenied) and a CONNECT to C is PERMISSION_DENIED; trusted_peers gives A's reservation and circuits
 # no limit (more than max_circuit_bytes goes through); deny_cidrs with 127.0.0.1 refuses
 # everyone; a bad entry is a config error naming the list and the entry.
 . "$(dirname "$0")/lib.sh"
@@ -36,6 +36,12 @@ client_run "$O/c1" --name c --dial "$A" --ping 1
 check "C (denied): the dial fails (exit 1)" [ $? -eq 1 ]
 check "the relay logs ConnectionDenied for C" grep -qE "ConnectionDenied peer_id=$C " "$RELAY_LOG"
 check "and no circuit for C" eval '! grep -qE "CircuitReqAccepted src_peer_id=$C " "$RELAY_LOG"'
+client_run "$O/b5" --name b --dial "$C" --ping 1
+check "a CONNECT to denied C: refused (exit 4)" [ $? -eq 4 ]
+check "a CONNECT to denied C: PERMISSION_DENIED, not NO_RESERVATION" \
+    grep -qx "circuit refused status=PERMISSION_DENIED" "$O/b5.out"
+check "the relay says the destination is denied" \
+    grep -qE "CircuitReqDenied src_peer_id=$B dst_peer_id=$C status=PERMISSION_DENIED reason=\"destination denied" "$RELAY_LOG"
 stop_pid "$A_PID"
 stop_pid "$RELAY_PID"
 check "relay 1 stops with 0" [ "$STOP_RC" = 0 ]

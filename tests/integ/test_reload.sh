@@ -2,7 +2,8 @@
 # SIGHUP reloads the configuration file without dropping a connection: an [acl] change applies
 # to the next RESERVE, the log level changes, a [network] change is reported as needing a
 # restart (and not applied), an open circuit survives, and an invalid file is rejected with the
-# running configuration kept. [auth] changes withdraw the authentications they invalidate.
+# running configuration kept. [auth] changes withdraw the authentications they invalidate; deny
+# lists close the connections they now cover.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
 O=$TMP_ROOT
@@ -103,6 +104,48 @@ client_run "$O/f2" --name f --reserve-only --token "$T2"
 check "the new token reserves (exit 0)" [ $? -eq 0 ]
 stop_pid "$E_PID"
 stop_pid "$D_PID"
+stop_pid "$RELAY_PID"
+check "the relay stops with 0" [ "$STOP_RC" = 0 ]
+
+# [acl] deny lists by SIGHUP: the connections they now cover are closed, with the reservation and
+# the circuit; other connections stay.
+CD=$O/deny.toml
+loopback_config "$CD" '[relay]' 'max_circuit_bytes = 0' 'max_circuit_duration_secs = 0'
+start_relay "$RH" "$O/rd" --config "$CD"
+check "a relay without deny lists starts" [ $? -eq 0 ]
+RELAY_ADDR=$(sed -n 's/^Listening on: //p' "$O/rd.out" | head -n 1)
+RELAY_LOG=$O/rd.err
+listener h "$O/h"
+check "H reserves" [ $? -eq 0 ]
+H=$LISTENER_ID
+H_PID=$LISTENER_PID
+listener j "$O/j"
+check "J reserves" [ $? -eq 0 ]
+J=$LISTENER_ID
+J_PID=$LISTENER_PID
+client_bg "$O/i" --name i --dial "$H" --hold --timeout 60
+I_PID=$CLIENT_PID
+check "I holds a circuit to H" wait_for "$RELAY_LOG" "CircuitReqAccepted src_peer_id=.* dst_peer_id=$H" 10
+loopback_config "$CD" '[relay]' 'max_circuit_bytes = 0' 'max_circuit_duration_secs = 0' '[acl]' \
+    "deny_peers = [\"$H\"]"
+kill -HUP "$RELAY_PID"
+check "SIGHUP adds H to deny_peers" wait_for "$RELAY_LOG" "Configuration reloaded" 10
+check "H's connection is closed (ConnectionDenied)" \
+    grep -qE "ConnectionDenied peer_id=$H reason=\"denied by \[acl\]" "$RELAY_LOG"
+check "H sees its relay connection close" wait_for "$O/h.out" "^relay connection closed " 10
+check "I's circuit to H ends" wait_for "$O/i.out" "^circuit closed " 10
+check "J's connection stays" kill -0 "$J_PID"
+client_run "$O/k1" --name k --dial "$J" --ping 1
+check "and J is still reachable (exit 0)" [ $? -eq 0 ]
+loopback_config "$CD" '[relay]' 'max_circuit_bytes = 0' 'max_circuit_duration_secs = 0' '[acl]' \
+    'deny_cidrs = ["127.0.0.0/8"]'
+kill -HUP "$RELAY_PID"
+check "SIGHUP adds 127.0.0.0/8 to deny_cidrs: J's connection is closed" \
+    wait_for "$RELAY_LOG" "ConnectionDenied peer_id=$J " 10
+check "J sees its relay connection close" wait_for "$O/j.out" "^relay connection closed " 10
+stop_pid "$I_PID"
+stop_pid "$H_PID"
+stop_pid "$J_PID"
 stop_pid "$RELAY_PID"
 check "the relay stops with 0" [ "$STOP_RC" = 0 ]
 [ "$FAILED" -eq 0 ] || show "$O"/*.out "$O"/*.err
