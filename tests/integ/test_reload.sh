@@ -9,19 +9,30 @@
 O=$TMP_ROOT
 C=$O/relay.toml
 
+# relay_from NAME CONFIG: start a relay on CONFIG (output $O/NAME.out/.err); sets RELAY_PID,
+# RELAY_ADDR and RELAY_LOG.
+relay_from() {
+    start_relay "$RH" "$O/$1" --config "$2" || return 1
+    RELAY_ADDR=$(sed -n 's/^Listening on: //p' "$O/$1.out" | head -n 1)
+    RELAY_LOG=$O/$1.err
+}
+# hold NAME DST [ARGS...]: client NAME holds a circuit to DST in the background (CLIENT_PID);
+# true once the relay has accepted it (at most 10 s).
+hold() {
+    client_bg "$O/$1" --name "$1" --dial "$2" --hold --timeout 60 "${@:3}"
+    wait_for "$RELAY_LOG" "CircuitReqAccepted src_peer_id=.* dst_peer_id=$2" 10
+}
+
 loopback_config "$C" '[relay]' 'max_circuit_bytes = 0' 'max_circuit_duration_secs = 0'
-start_relay "$RH" "$O/r" --config "$C"
+relay_from r "$C"
 check "the relay starts" [ $? -eq 0 ]
-RELAY_ADDR=$(sed -n 's/^Listening on: //p' "$O/r.out" | head -n 1)
-RELAY_LOG=$O/r.err
 listener a "$O/a"
 check "A reserves" [ $? -eq 0 ]
 A=$LISTENER_ID
 A_PID=$LISTENER_PID
-client_bg "$O/b" --name b --dial "$A" --hold --timeout 60
+hold b "$A"
+check "B holds a circuit to A" [ $? -eq 0 ]
 B_PID=$CLIENT_PID
-wait_for "$RELAY_LOG" "CircuitReqAccepted src_peer_id=" 10
-check "B holds a circuit to A" grep -q CircuitReqAccepted "$RELAY_LOG"
 
 loopback_config "$C" 'max_connections = 5000' '[relay]' 'max_circuit_bytes = 0' \
     'max_circuit_duration_secs = 0' '[acl]' "reserve_allow_peers = [\"$A\"]" '[logging]' 'level = "debug"'
@@ -64,10 +75,8 @@ auth_config() { # auth_config LINES...: the [auth] relay's config
     loopback_config "$CA" '[relay]' 'max_circuit_bytes = 0' 'max_circuit_duration_secs = 0' "$@"
 }
 auth_config
-start_relay "$RH" "$O/ra" --config "$CA"
+relay_from ra "$CA"
 check "a relay without auth starts" [ $? -eq 0 ]
-RELAY_ADDR=$(sed -n 's/^Listening on: //p' "$O/ra.out" | head -n 1)
-RELAY_LOG=$O/ra.err
 listener g "$O/g"
 check "G reserves without a token" [ $? -eq 0 ]
 G=$LISTENER_ID
@@ -84,9 +93,9 @@ listener d "$O/d" --token "$T1"
 check "D reserves with auth_token" [ $? -eq 0 ]
 D=$LISTENER_ID
 D_PID=$LISTENER_PID
-client_bg "$O/e" --name e --dial "$D" --hold --timeout 60 --token "$T1"
+hold e "$D" --token "$T1"
+check "E holds a circuit to D" [ $? -eq 0 ]
 E_PID=$CLIENT_PID
-check "E holds a circuit to D" wait_for "$RELAY_LOG" "CircuitReqAccepted src_peer_id=.* dst_peer_id=$D" 10
 auth_config '[auth]' 'auth_enabled = true' "auth_token = '$T2'"
 kill -HUP "$RELAY_PID"
 check "SIGHUP changes auth_token" wait_for "$RELAY_LOG" "Configuration changed section=auth key=auth_token" 10
@@ -111,10 +120,8 @@ check "the relay stops with 0" [ "$STOP_RC" = 0 ]
 # the circuit; other connections stay.
 CD=$O/deny.toml
 loopback_config "$CD" '[relay]' 'max_circuit_bytes = 0' 'max_circuit_duration_secs = 0'
-start_relay "$RH" "$O/rd" --config "$CD"
+relay_from rd "$CD"
 check "a relay without deny lists starts" [ $? -eq 0 ]
-RELAY_ADDR=$(sed -n 's/^Listening on: //p' "$O/rd.out" | head -n 1)
-RELAY_LOG=$O/rd.err
 listener h "$O/h"
 check "H reserves" [ $? -eq 0 ]
 H=$LISTENER_ID
@@ -123,9 +130,9 @@ listener j "$O/j"
 check "J reserves" [ $? -eq 0 ]
 J=$LISTENER_ID
 J_PID=$LISTENER_PID
-client_bg "$O/i" --name i --dial "$H" --hold --timeout 60
+hold i "$H"
+check "I holds a circuit to H" [ $? -eq 0 ]
 I_PID=$CLIENT_PID
-check "I holds a circuit to H" wait_for "$RELAY_LOG" "CircuitReqAccepted src_peer_id=.* dst_peer_id=$H" 10
 loopback_config "$CD" '[relay]' 'max_circuit_bytes = 0' 'max_circuit_duration_secs = 0' '[acl]' \
     "deny_peers = [\"$H\"]"
 kill -HUP "$RELAY_PID"
