@@ -83,7 +83,7 @@ typedef struct hop_ctx {
     rly_peerid src, dst;
     uint64_t dst_conn_id; /* CONNECT: the destination's reserving connection */
     bool is_counted;      /* circuit_begin succeeded: circuit_end is owed */
-    uint8_t *early;  /* source bytes after the CONNECT, before the bridge */
+    uint8_t *early;       /* source bytes after the CONNECT, before the bridge */
     size_t nearly, early_cap;
 } hop_ctx;
 
@@ -1002,7 +1002,7 @@ void rly_relay_update(rly_relay *r, const rly_relay_settings *settings)
     if (r->limiter && settings->ip_limits)
         rly_limiter_update(r->limiter, settings->ip_limits);
     r->settings.ip_limits = NULL; /* copied into the limiter, not kept */
-    if (r->host.foreach_conn) /* no memory: at the next reload */
+    if (r->host.foreach_conn)     /* no memory: at the next reload */
         RLY_IGNORE(r->host.foreach_conn(r->host.ud, deny_if_listed, r));
 }
 
