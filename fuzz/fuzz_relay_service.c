@@ -5,7 +5,8 @@
  * a program of events in whatever order it likes: connections come and go, hop streams open and
  * carry requests (well-formed, cut into pieces, without a type, garbage), peers send data, FIN
  * and resets, grant or withhold window, pending opens succeed or fail at any moment, the clock
- * jumps past deadlines, allocations fail, the relay drains, reloads or shuts down.
+ * jumps past deadlines, allocations fail, a connection's authorisation is withdrawn, the relay
+ * drains, reloads (closing newly denied connections) or shuts down.
  *
  * Checked after every step: the relay's own invariants (rly_relay_check_invariants: every request
  * state held by something and in a matching phase, circuit slots and bridges counted right), and
@@ -271,6 +272,14 @@ static rly_conn *host_find(void *ud, const rly_peerid *peer, uint64_t conn_id)
     return NULL;
 }
 
+static int host_foreach(void *ud, void (*fn)(void *fn_ud, rly_conn *c), void *fn_ud)
+{
+    for (size_t i = 0; i < W.nconns; i++)
+        if (W.conns[i].open)
+            fn(fn_ud, &W.conns[i].base);
+    return 0;
+}
+
 static size_t peer_conns(int peer)
 {
     size_t n = 0;
@@ -359,9 +368,11 @@ static void build_msg(uint8_t kind, rly_dynbuf *out)
     }
     default: { /* bulk data: for circuits */
         static const size_t sizes[4] = {16, 1000, 70000, 600000};
-        size_t n = sizes[next_byte() % 4];
-        for (size_t i = 0; i < n; i++)
-            RLY_IGNORE(rly_dynbuf_append_byte(out, (uint8_t)(i * 7)));
+        static uint8_t bulk[600000];
+        if (bulk[1] == 0)
+            for (size_t i = 0; i < sizeof(bulk); i++)
+                bulk[i] = (uint8_t)(i * 7);
+        RLY_IGNORE(rly_dynbuf_append(out, bulk, sizes[next_byte() % 4]));
         break;
     }
     }
@@ -518,6 +529,8 @@ static void step(uint8_t op)
             W.fail_next_open = true;
         else if (b < 32) /* fail one allocation a few steps ahead */
             W.mem.fail_nth = W.mem.nattempts + 1 + (b & 15);
+        else if (b < 48 && W.nconns > 0 && W.conns[b % W.nconns].open) /* auth withdrawn */
+            rly_relay_revoke(W.r, &W.conns[b % W.nconns].base, "authorisation revoked");
         else if (b == 255 && !W.shut_down) {
             W.shut_down = true;
             rly_relay_shutdown(W.r);
@@ -596,6 +609,7 @@ static void setup_world(uint8_t cfg)
     rly_relay_host host = {.timers = &W.timers,
                            .open_stream = host_open,
                            .find_conn = host_find,
+                           .foreach_conn = host_foreach,
                            .kp = &relay_kp,
                            .addrs = &W.addr,
                            .naddrs = 1};

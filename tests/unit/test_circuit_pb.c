@@ -493,6 +493,15 @@ Test(circuit_pb, reader_edges)
     cr_assert(msg != NULL && mlen == 0);
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
     rly_circuit_pb_reader_free(&r);
+    /* A prefix announcing the largest body, and no body yet: nothing is held for it (the
+     * buffer grows with the bytes that arrive, not with the announced length). */
+    rly_circuit_pb_reader_init(&r, NULL);
+    cr_assert_eq(rly_circuit_pb_reader_recv(&r, (const uint8_t *)"\x80\x20\x08", 3, &msg, &mlen),
+                 3);
+    cr_assert_null(msg);
+    cr_assert_lt(rly_mem_default()->live_bytes, 256, "%zu bytes held for 1 byte of body",
+                 rly_mem_default()->live_bytes);
+    rly_circuit_pb_reader_free(&r);
     /* Nothing fed yet: nothing happens. */
     rly_circuit_pb_reader_init(&r, NULL);
     cr_assert_eq(rly_circuit_pb_reader_recv(&r, NULL, 0, &msg, &mlen), 0);

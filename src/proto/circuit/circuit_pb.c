@@ -492,8 +492,9 @@ void rly_circuit_pb_reader_free(rly_circuit_pb_reader *r)
         rly_dynbuf_free(&r->body);
 }
 
-/* take_prefix adds one byte of the uvarint prefix and, once it is complete, checks the length
- * and reserves the body. Returns 0 or a reader error. */
+/* take_prefix adds one byte of the uvarint prefix and, once it is complete, checks the length.
+ * Nothing is reserved for the body: it grows as its bytes arrive, so a peer that announces 4 KB
+ * and sends nothing more holds no 4 KB buffer (issue 11 item 4). Returns 0 or a reader error. */
 static int take_prefix(rly_circuit_pb_reader *r, uint8_t b)
 {
     uint64_t v = 0;
@@ -509,7 +510,7 @@ static int take_prefix(rly_circuit_pb_reader *r, uint8_t b)
     r->want = v;
     r->has_len = true;
     r->is_done = v == 0;
-    return v ? rly_dynbuf_reserve(&r->body, (size_t)v) : 0;
+    return 0;
 }
 
 /* take_body appends up to the rest of the body from |in|. Returns the bytes taken or an error. */
