@@ -1,0 +1,119 @@
+/* pending.h: the table of inbound handshakes in progress, shared by the TCP and QUIC transports.
+ * It decides who goes when a new handshake arrives and there is no room for it, so that a flood of
+ * stalled handshakes can never keep an honest client out (issue 11, item 3):
+ *   - an address (IPv4 address, IPv6 /56: rly_cidr_group) holds at most |max_per_group|
+ *     handshakes, every address alike (loopback and [limits] exemptions too: nobody is refused,
+ *     the cap only picks who is closed); a new one from an address at its cap closes that
+ *     address's stalest handshake, never a handshake of another address;
+ *   - the table holds at most |max|; a new one when it is full closes the stalest of all.
+ * The stalest is the one at the earliest stage (a transport's own numbering: 0 = nothing proven
+ * yet), and among those the one whose last progress (a byte or datagram received, a stage
+ * reached) is oldest. An honest client moves on within a round trip; a stalled one does not, so
+ * the newcomers of a flood push out the flood's older connections first.
+ *
+ * Intrusive and O(1) per operation: each node sits in two lists ordered by last progress, the
+ * table's list of its stage and its group's list of its stage (a touch moves it to the tails).
+ * Groups live in a keyed hash table (random key: an attacker cannot aim addresses at one chain)
+ * and are allocated with their first handshake, freed with their last. */
+#ifndef RLY_TRANSPORT_PENDING_H
+#define RLY_TRANSPORT_PENDING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/time.h"
+
+/* Stages a transport may use: 0 .. RLY_PENDING_STAGES - 1, earliest first. */
+#define RLY_PENDING_STAGES 3
+/* Group hash buckets (a power of two). */
+#define RLY_PENDING_BUCKETS 1024u
+/* The reasons an evicted handshake is closed with (its debug "Handshake failed" record). */
+#define RLY_PENDING_REASON_PER_IP                                                                  \
+    "evicted for a newer handshake from its address (max_pending_handshakes_per_ip)"
+#define RLY_PENDING_REASON_TOTAL "evicted for a newer handshake (max_pending_handshakes)"
+/* rly_pending_warn writes at most one warning per this interval. */
+#define RLY_PENDING_WARN_INTERVAL (10 * RLY_NS_PER_S)
+
+/* The connection of type |type| whose member |member| is the node |n|. */
+#define RLY_PENDING_OWNER(n, type, member) ((type *)(void *)((char *)(n)-offsetof(type, member)))
+
+typedef struct rly_pending_group rly_pending_group;
+
+typedef struct rly_pending_list {
+    struct rly_pending_node *head, *tail; /* head: the least recent progress */
+} rly_pending_list;
+
+/* Embedded in a connection. Zero-initialised: not in the table. */
+typedef struct rly_pending_node {
+    struct rly_pending_node *prev, *next;   /* in the table's list of its stage */
+    struct rly_pending_node *gprev, *gnext; /* in its group's list of its stage */
+    rly_pending_group *group;               /* NULL: not in the table */
+    rly_tstamp last;                        /* last progress */
+    unsigned stage;
+} rly_pending_node;
+
+/* Which limit made room (rly_pending_victim). */
+typedef enum rly_pending_limit {
+    RLY_PENDING_PER_GROUP = 0, /* max_per_group: the address's stalest */
+    RLY_PENDING_TOTAL = 1,     /* max: the stalest of all */
+} rly_pending_limit;
+
+typedef struct rly_pending {
+    size_t max, max_per_group; /* 0: nothing is admitted */
+    size_t count;
+    rly_pending_list lists[RLY_PENDING_STAGES];
+    rly_pending_group *buckets[RLY_PENDING_BUCKETS];
+    uint64_t hash_key;
+    rly_mem *mem;
+    uint64_t unwarned;    /* evictions since the last warning */
+    rly_tstamp warned_at; /* of the last warning */
+    bool has_warned;
+} rly_pending;
+
+/* rly_pending_init makes an empty table in |p|. Returns 0 or RLY_ERR_CRYPTO (no random key). */
+RLY_NODISCARD int rly_pending_init(rly_pending *p, size_t max, size_t max_per_group, rly_mem *mem);
+
+/* rly_pending_free releases what the table still holds; its nodes are forgotten (not touched). */
+void rly_pending_free(rly_pending *p);
+
+/* rly_pending_victim: a handshake from |sa| (NULL or no IP address: one group for all of those)
+ * wants in and there is no room for it (rly_pending_has_room). Returns the handshake to close
+ * first: the stalest of |sa|'s group when that group is at max_per_group (|*plimit|
+ * RLY_PENDING_PER_GROUP), else the stalest of all (RLY_PENDING_TOTAL); NULL when there is room or
+ * nothing to close (a limit of 0). The caller closes it, which removes it, and checks again: room
+ * may take two closes (the address's, then the table's). |plimit| may be NULL. */
+rly_pending_node *rly_pending_victim(const rly_pending *p, const struct sockaddr *sa,
+                                     rly_pending_limit *plimit);
+
+/* rly_pending_has_room: whether a handshake from |sa| can be added without closing another. */
+bool rly_pending_has_room(const rly_pending *p, const struct sockaddr *sa);
+
+/* rly_pending_add puts |n| (not in the table) in, from |sa| at stage 0, progress |now|. It does
+ * not check the limits (rly_pending_victim). Returns 0 or RLY_ERR_NOMEM (|n| stays out). */
+RLY_NODISCARD int rly_pending_add(rly_pending *p, rly_pending_node *n, const struct sockaddr *sa,
+                                  rly_tstamp now);
+
+/* rly_pending_touch records progress of |n| at |now|, now at |stage| (stages only move forward:
+ * an earlier one is ignored). Nothing for a node not in the table. */
+void rly_pending_touch(rly_pending *p, rly_pending_node *n, unsigned stage, rly_tstamp now);
+
+/* rly_pending_remove takes |n| out (the handshake is done or gone). Nothing if it is not in. */
+void rly_pending_remove(rly_pending *p, rly_pending_node *n);
+
+/* rly_pending_warn counts an eviction on |transport| ("tcp", "quic") and, at most once per
+ * RLY_PENDING_WARN_INTERVAL, logs a warning with the number since the last one (each eviction
+ * also has its own debug record). |log| may be NULL. */
+void rly_pending_warn(rly_pending *p, const rly_log *log, const char *transport, rly_tstamp now);
+
+/* rly_pending_contains: whether |n| is in the table. */
+static inline bool rly_pending_contains(const rly_pending_node *n)
+{
+    return n->group != NULL;
+}
+
+#endif

@@ -1,0 +1,182 @@
+/* test_pending.c: the table of handshakes in progress (src/transport/pending.h): room per address
+ * group and in all, who is closed to make room (the address's stalest when its group is full,
+ * else the stalest of all; the earliest stage first, then the least recent progress), touches that
+ * move a handshake back, IPv4 per address and IPv6 per /56, groups freed with their last member. */
+#include <criterion/criterion.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/mem.h"
+#include "transport/pending.h"
+
+static struct sockaddr_storage addr_of(const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(ip, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        cr_assert_eq(inet_pton(AF_INET6, ip, &s6->sin6_addr), 1);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        cr_assert_eq(inet_pton(AF_INET, ip, &s4->sin_addr), 1);
+    }
+    return ss;
+}
+
+#define SA(ss) ((const struct sockaddr *)&(ss))
+
+static rly_pending p;
+
+static void add(rly_pending_node *n, const char *ip, rly_tstamp now)
+{
+    struct sockaddr_storage ss = addr_of(ip);
+    cr_assert(rly_pending_has_room(&p, SA(ss)), "room for %s", ip);
+    cr_assert_eq(rly_pending_add(&p, n, SA(ss), now), 0);
+    cr_assert(rly_pending_contains(n));
+}
+
+static rly_pending_node *victim(const char *ip, rly_pending_limit *plimit)
+{
+    struct sockaddr_storage ss = addr_of(ip);
+    cr_assert_not(rly_pending_has_room(&p, SA(ss)), "no room for %s", ip);
+    return rly_pending_victim(&p, SA(ss), plimit);
+}
+
+static void done(void)
+{
+    rly_pending_free(&p);
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
+Test(pending, the_address_at_its_cap_loses_its_own_stalest)
+{
+    rly_pending_node a[3], b;
+    rly_pending_limit limit;
+    memset(a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    cr_assert_eq(rly_pending_init(&p, 10, 3, rly_mem_default()), 0);
+    add(&b, "192.0.2.9", 1); /* another address, older than all of them */
+    for (int i = 0; i < 3; i++)
+        add(&a[i], "192.0.2.1", (rly_tstamp)(10 + i));
+    cr_assert_eq(victim("192.0.2.1", &limit), &a[0]);
+    cr_assert_eq(limit, RLY_PENDING_PER_GROUP);
+    /* a[0] made progress (a byte arrived): a[1] is now the stalest */
+    rly_pending_touch(&p, &a[0], 0, 20);
+    cr_assert_eq(victim("192.0.2.1", NULL), &a[1]);
+    /* a[1] reached a later stage: the stalest is the one still at stage 0 */
+    rly_pending_touch(&p, &a[1], 1, 21);
+    cr_assert_eq(victim("192.0.2.1", NULL), &a[2]);
+    /* a stage never goes back; progress at an earlier stage only refreshes */
+    rly_pending_touch(&p, &a[1], 0, 22);
+    cr_assert_eq(a[1].stage, 1);
+    /* removing one makes room for the address again */
+    rly_pending_remove(&p, &a[2]);
+    cr_assert_not(rly_pending_contains(&a[2]));
+    struct sockaddr_storage ss = addr_of("192.0.2.1");
+    cr_assert(rly_pending_has_room(&p, SA(ss)));
+    cr_assert_null(rly_pending_victim(&p, SA(ss), NULL));
+    rly_pending_remove(&p, &a[2]); /* twice: nothing */
+    cr_assert_eq(p.count, 3);
+    done();
+}
+
+Test(pending, a_full_table_loses_the_stalest_of_all)
+{
+    rly_pending_node n[4];
+    rly_pending_limit limit;
+    memset(n, 0, sizeof(n));
+    cr_assert_eq(rly_pending_init(&p, 4, 3, rly_mem_default()), 0);
+    add(&n[0], "192.0.2.1", 1);
+    add(&n[1], "192.0.2.2", 2);
+    add(&n[2], "192.0.2.3", 3);
+    add(&n[3], "192.0.2.3", 4);
+    cr_assert_eq(victim("198.51.100.7", &limit), &n[0]);
+    cr_assert_eq(limit, RLY_PENDING_TOTAL);
+    rly_pending_touch(&p, &n[0], 2, 5); /* moved on two stages: the last to go */
+    rly_pending_touch(&p, &n[1], 1, 6);
+    cr_assert_eq(victim("198.51.100.7", NULL), &n[2]);
+    rly_pending_remove(&p, &n[2]);
+    rly_pending_remove(&p, &n[3]);
+    struct sockaddr_storage ss = addr_of("198.51.100.7");
+    cr_assert(rly_pending_has_room(&p, SA(ss)), "room again");
+    cr_assert_null(rly_pending_victim(&p, SA(ss), NULL));
+    rly_pending_node x;
+    memset(&x, 0, sizeof(x));
+    add(&x, "198.51.100.7", 7);
+    add(&n[2], "198.51.100.7", 8); /* a removed node can come back */
+    cr_assert_eq(victim("203.0.113.1", NULL), &x, "stage 0, the older");
+    rly_pending_touch(&p, &x, 2, 9);
+    rly_pending_touch(&p, &n[2], 2, 10);
+    cr_assert_eq(victim("203.0.113.1", NULL), &n[1], "stage 1 goes before stage 2");
+    done();
+}
+
+Test(pending, ipv6_counts_per_56_and_addressless_ones_share_a_group)
+{
+    rly_pending_node n[5];
+    memset(n, 0, sizeof(n));
+    cr_assert_eq(rly_pending_init(&p, 100, 2, rly_mem_default()), 0);
+    add(&n[0], "2001:db8:0:ff::1", 1);
+    add(&n[1], "2001:db8:0:ee::2", 2); /* the same /56 */
+    cr_assert_eq(victim("2001:db8:0:1::3", NULL), &n[0]);
+    struct sockaddr_storage other = addr_of("2001:db8:0:100::1"); /* the next /56 */
+    cr_assert(rly_pending_has_room(&p, SA(other)));
+    cr_assert_eq(rly_pending_add(&p, &n[2], NULL, 3), 0); /* no address (a relayed connection) */
+    cr_assert_eq(rly_pending_add(&p, &n[3], NULL, 4), 0);
+    cr_assert_not(rly_pending_has_room(&p, NULL));
+    cr_assert_eq(rly_pending_victim(&p, NULL, NULL), &n[2]);
+    add(&n[4], "192.0.2.1", 5);
+    done();
+}
+
+Test(pending, a_limit_of_zero_admits_nobody)
+{
+    struct sockaddr_storage ss = addr_of("192.0.2.1");
+    rly_pending_limit limit = RLY_PENDING_TOTAL;
+    cr_assert_eq(rly_pending_init(&p, 0, 4, rly_mem_default()), 0);
+    cr_assert_not(rly_pending_has_room(&p, SA(ss)));
+    cr_assert_null(rly_pending_victim(&p, SA(ss), &limit));
+    rly_pending_free(&p);
+    cr_assert_eq(rly_pending_init(&p, 4, 0, rly_mem_default()), 0);
+    cr_assert_not(rly_pending_has_room(&p, SA(ss)));
+    cr_assert_null(rly_pending_victim(&p, SA(ss), &limit));
+    cr_assert_eq(limit, RLY_PENDING_PER_GROUP);
+    done();
+}
+
+Test(pending, groups_go_with_their_last_member)
+{
+    rly_pending_node n[64];
+    char ip[32];
+    memset(n, 0, sizeof(n));
+    cr_assert_eq(rly_pending_init(&p, 64, 1, rly_mem_default()), 0);
+    size_t empty = rly_mem_default()->live_bytes;
+    for (int i = 0; i < 64; i++) {
+        snprintf(ip, sizeof(ip), "10.0.%d.%d", i / 8, i % 8);
+        add(&n[i], ip, (rly_tstamp)i);
+    }
+    cr_assert_gt(rly_mem_default()->live_bytes, empty);
+    for (int i = 0; i < 64; i++)
+        rly_pending_remove(&p, &n[63 - i]);
+    cr_assert_eq(p.count, 0);
+    cr_assert_eq(rly_mem_default()->live_bytes, empty, "every group freed");
+    done();
+}
+
+Test(pending, out_of_memory_leaves_the_node_out)
+{
+    rly_pending_node n;
+    rly_mem mem;
+    memset(&n, 0, sizeof(n));
+    rly_mem_init(&mem);
+    mem.fail_nth = 1; /* the group's allocation fails */
+    struct sockaddr_storage ss = addr_of("192.0.2.1");
+    cr_assert_eq(rly_pending_init(&p, 4, 4, &mem), 0);
+    cr_assert_eq(rly_pending_add(&p, &n, SA(ss), 1), RLY_ERR_NOMEM);
+    cr_assert_not(rly_pending_contains(&n));
+    cr_assert_eq(p.count, 0);
+    rly_pending_free(&p);
+}
