@@ -54,3 +54,13 @@ if(RLY_INTEROP_TESTS)
       ENVIRONMENT "RLY_BUILD_DIR=${CMAKE_BINARY_DIR};RLY_SOURCE_DIR=${CMAKE_SOURCE_DIR};RLY_SANITIZE=$<BOOL:${RLY_SANITIZE}>")
   endforeach()
 endif()
+
+# Test tools: tests/tools/<name>.c are helper programs the integration and interop tests drive
+# (built into build/tests/, never installed).
+file(GLOB RLY_TEST_TOOLS CONFIGURE_DEPENDS ${CMAKE_SOURCE_DIR}/tests/tools/*.c)
+foreach(src ${RLY_TEST_TOOLS})
+  get_filename_component(name ${src} NAME_WE)
+  add_executable(${name} ${src})
+  target_link_libraries(${name} PRIVATE rly_app)
+  set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
+endforeach()

@@ -27,7 +27,7 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 36
+#define RLY_CONFIG_NKEYS 38
 
 typedef enum rly_log_format {
     RLY_LOG_FORMAT_PRETTY = 0,
@@ -50,9 +50,13 @@ typedef struct rly_config {
         char tcp_listen_addr_v6[RLY_CONFIG_ADDR_MAX];  /* /ip6/::/tcp/4001 */
         char quic_listen_addr[RLY_CONFIG_ADDR_MAX];    /* /ip4/0.0.0.0/udp/4001/quic-v1 */
         char quic_listen_addr_v6[RLY_CONFIG_ADDR_MAX]; /* /ip6/::/udp/4001/quic-v1 */
-        uint64_t handshake_timeout_secs;  /* default 10: security + muxer upgrade must finish */
-        uint64_t max_pending_handshakes;  /* default 256: connections still upgrading */
-        uint64_t max_connections;         /* default 10000: established connections */
+        uint64_t handshake_timeout_secs;      /* default 10: security + muxer upgrade must finish */
+        uint64_t handshake_idle_timeout_secs; /* default 5: nothing received for this long while
+                                                 handshaking closes the connection */
+        uint64_t max_pending_handshakes;      /* default 256: connections still upgrading, per
+                                                 transport; a new one closes the stalest */
+        uint64_t max_pending_handshakes_per_ip; /* default 32: of them from one address */
+        uint64_t max_connections;               /* default 10000: established connections */
         uint64_t keepalive_interval_secs; /* default 30: yamux ping on idle connections; 0 off */
         uint64_t shutdown_grace_secs;     /* default 30: circuits may finish after a signal */
         /* Addresses peers should dial, announced in identify (and in reservations) instead of

@@ -101,6 +101,33 @@ static void relaysvc(out_ctx *o, const rly_metrics_input *in)
         "Bytes relayed, both directions", s->bytes_relayed);
 }
 
+/* Per transport: a counter family with one more label. */
+static void by_transport(out_ctx *o, const char *name, const char *label, const char *value,
+                         uint64_t tcp, uint64_t quic)
+{
+    put(o, "%s{transport=\"tcp\",%s=\"%s\"} %" PRIu64 "\n", name, label, value, tcp);
+    put(o, "%s{transport=\"quic\",%s=\"%s\"} %" PRIu64 "\n", name, label, value, quic);
+}
+
+/* Handshakes closed to make room or by their deadlines. */
+static void handshake_closes(out_ctx *o, const rly_metrics_input *in)
+{
+    const rly_tcp_stats *t = &in->tcp;
+    const rly_quic_stats *q = &in->quic;
+    const char *n = "mesh_relay_handshakes_evicted_total";
+    head(o, n, "counter",
+         "Pending handshakes closed to admit a newer one, by the limit that was full");
+    by_transport(o, n, "limit", "max_pending_handshakes_per_ip", t->evicted_per_ip,
+                 q->evicted_per_ip);
+    by_transport(o, n, "limit", "max_pending_handshakes", t->evicted_total, q->evicted_total);
+    n = "mesh_relay_handshake_timeouts_total";
+    head(o, n, "counter", "Handshakes closed by a deadline");
+    by_transport(o, n, "timeout", "handshake_timeout_secs", t->handshake_timeouts,
+                 q->handshake_timeouts);
+    by_transport(o, n, "timeout", "handshake_idle_timeout_secs", t->idle_timeouts,
+                 q->handshake_idle_timeouts);
+}
+
 static void ours(out_ctx *o, const rly_metrics_input *in)
 {
     const rly_relay_stats *s = &in->relay;
@@ -145,9 +172,10 @@ static void ours(out_ctx *o, const rly_metrics_input *in)
         in->auth.revoked);
     const rly_quic_stats *q = &in->quic;
     one(o, "mesh_relay_tcp_handshakes", "gauge",
-        "TCP upgrades (multistream-select, Noise, Yamux) in progress", in->tcp_handshakes);
+        "TCP upgrades (multistream-select, Noise, Yamux) in progress", in->tcp.pending);
     one(o, "mesh_relay_tcp_handshake_failures_total", "counter", "TCP upgrades that failed",
-        in->tcp_handshakes_failed);
+        in->tcp.failed);
+    handshake_closes(o, in);
     one(o, "mesh_relay_quic_handshakes", "gauge", "QUIC handshakes in progress", q->pending);
     one(o, "mesh_relay_quic_handshakes_unproven", "gauge",
         "QUIC handshakes in progress from addresses no Retry validated", q->unproven);
@@ -158,7 +186,8 @@ static void ours(out_ctx *o, const rly_metrics_input *in)
     put(o, "%s{type=\"version_negotiation\"} %" PRIu64 "\n", n, q->version_negotiations);
     put(o, "%s{type=\"stateless_reset\"} %" PRIu64 "\n", n, q->stateless_resets);
     one(o, "mesh_relay_quic_initials_dropped_total", "counter",
-        "QUIC Initials dropped at max_pending_handshakes or max_connections", q->initials_over_cap);
+        "QUIC Initials dropped at max_connections (or with no room for a handshake at all)",
+        q->initials_over_cap);
     one(o, "mesh_relay_memory_bytes", "gauge", "Bytes allocated by the relay (rly_mem)",
         in->memory_bytes);
     one(o, "mesh_relay_memory_peak_bytes", "gauge", "Most bytes allocated at once",

@@ -16,6 +16,7 @@
 #include "relay/limiter.h"
 #include "relay/relay.h"
 #include "transport/quic/quic_transport.h"
+#include "transport/tcp/tcp_transport.h"
 
 typedef struct rly_metrics_input {
     const char *version;
@@ -26,8 +27,7 @@ typedef struct rly_metrics_input {
     rly_limiter_stats limiter;
     rly_authsvc_stats auth;
     rly_quic_stats quic;
-    size_t tcp_handshakes;          /* in progress */
-    uint64_t tcp_handshakes_failed; /* so far */
+    rly_tcp_stats tcp;
     size_t memory_bytes, memory_peak_bytes;
     uint64_t start_time; /* unix seconds */
 } rly_metrics_input;

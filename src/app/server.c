@@ -285,7 +285,7 @@ static void metrics_body(server *s, rly_dynbuf *body)
         rly_authsvc_stats_get(s->auth, &in.auth);
     if (s->swarm) {
         rly_swarm_quic_stats(s->swarm, &in.quic);
-        rly_swarm_tcp_handshakes(s->swarm, &in.tcp_handshakes, &in.tcp_handshakes_failed);
+        rly_swarm_tcp_stats(s->swarm, &in.tcp);
     }
     in.memory_bytes = rly_mem_default()->live_bytes;
     in.memory_peak_bytes = rly_mem_default()->peak_bytes;
@@ -499,12 +499,16 @@ static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
     st->agent_version = "mesh-relay/" RLY_VERSION;
     rly_tcp_settings_default(&st->tcp);
     st->tcp.handshake_timeout = cfg->network.handshake_timeout_secs * RLY_NS_PER_S;
+    st->tcp.handshake_idle_timeout = cfg->network.handshake_idle_timeout_secs * RLY_NS_PER_S;
     st->tcp.max_pending_handshakes = cfg->network.max_pending_handshakes;
+    st->tcp.max_pending_per_ip = cfg->network.max_pending_handshakes_per_ip;
     st->tcp.max_connections = cfg->network.max_connections;
     st->tcp.keepalive_interval = cfg->network.keepalive_interval_secs * RLY_NS_PER_S;
     rly_quic_settings_default(&st->quic);
     st->quic.handshake_timeout = cfg->network.handshake_timeout_secs * RLY_NS_PER_S;
+    st->quic.handshake_idle_timeout = st->tcp.handshake_idle_timeout;
     st->quic.max_pending_handshakes = cfg->network.max_pending_handshakes; /* each transport */
+    st->quic.max_pending_per_ip = cfg->network.max_pending_handshakes_per_ip;
     /* a quarter of the slots for handshakes from unproven addresses; then Retry (256: 64) */
     st->quic.retry_threshold = cfg->network.max_pending_handshakes / 4;
     st->quic.max_connections = cfg->network.max_connections;

@@ -118,9 +118,9 @@ int rly_swarm_foreach_conn(rly_swarm *sw, void (*fn)(void *ud, rly_conn *c), voi
     return 0;
 }
 
-void rly_swarm_tcp_handshakes(const rly_swarm *sw, size_t *pending, uint64_t *failed)
+void rly_swarm_tcp_stats(const rly_swarm *sw, rly_tcp_stats *out)
 {
-    rly_tcp_transport_handshakes(sw->tcp, pending, failed);
+    rly_tcp_transport_stats(sw->tcp, out);
 }
 
 void rly_swarm_quic_stats(const rly_swarm *sw, rly_quic_stats *out)

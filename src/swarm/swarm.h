@@ -152,9 +152,9 @@ const rly_peerid *rly_swarm_local_peer(const rly_swarm *sw);
  * transport exists). */
 void rly_swarm_quic_stats(const rly_swarm *sw, rly_quic_stats *out);
 
-/* rly_swarm_tcp_handshakes: TCP upgrades (multistream-select, Noise, Yamux) in progress now and
- * failed so far. */
-void rly_swarm_tcp_handshakes(const rly_swarm *sw, size_t *pending, uint64_t *failed);
+/* rly_swarm_tcp_stats fills |out| with the TCP transport's counters (upgrades in progress,
+ * failed, evicted, timed out; write timeouts). */
+void rly_swarm_tcp_stats(const rly_swarm *sw, rly_tcp_stats *out);
 
 /* rly_swarm_num_connections returns the established connections of |peer| (NULL: all). */
 size_t rly_swarm_num_connections(const rly_swarm *sw, const rly_peerid *peer);

@@ -386,6 +386,31 @@ Test(config, range_bounds)
                "relay.toml:2:21: integer '9223372036854775808' does not fit in 64 bits (signed)");
 }
 
+/* [network] handshake_idle_timeout_secs and max_pending_handshakes_per_ip (issue 11, item 3):
+ * defaults, bounds, the generated file. */
+Test(config, handshake_idle_timeout_and_per_ip_cap)
+{
+    rly_config_defaults(&cfg);
+    cr_assert_eq(cfg.network.handshake_idle_timeout_secs, 5);
+    cr_assert_eq(cfg.network.max_pending_handshakes_per_ip, 32);
+    cr_assert_eq(load("[network]\nhandshake_idle_timeout_secs = 2\nmax_pending_handshakes_per_ip = "
+                      "4\n"),
+                 0, "%s", msg);
+    cr_assert_eq(validate(), 0, "%s", msg);
+    cr_assert_eq(cfg.network.handshake_idle_timeout_secs, 2);
+    cr_assert_eq(cfg.network.max_pending_handshakes_per_ip, 4);
+    invalid("[network]\nhandshake_idle_timeout_secs = 0\n",
+            "relay.toml:2: [network] handshake_idle_timeout_secs = 0 is out of range (allowed "
+            "1..300)");
+    invalid("[network]\nmax_pending_handshakes_per_ip = 0\n",
+            "relay.toml:2: [network] max_pending_handshakes_per_ip = 0 is out of range (allowed "
+            "1..100000)");
+    const char *t = rly_config_default_text();
+    cr_assert(strstr(t, "\nhandshake_idle_timeout_secs = 5 "));
+    cr_assert(strstr(t, "\nmax_pending_handshakes_per_ip = 32 "));
+    done();
+}
+
 Test(config, reservations_per_peer_not_above_global)
 {
     invalid("[relay]\nmax_reservations = 4\n",

@@ -54,6 +54,11 @@ Test(metrics, well_formed_and_go_compatible)
     in.relay.connections_opened[1] = 4;
     in.relay.connections_closed[1] = 1;
     in.quic.retries = 8;
+    in.tcp.pending = 3;
+    in.tcp.evicted_per_ip = 11;
+    in.quic.evicted_total = 12;
+    in.tcp.idle_timeouts = 13;
+    in.quic.handshake_timeouts = 14;
     in.memory_bytes = 4096;
     render(&in);
 
@@ -104,6 +109,15 @@ Test(metrics, well_formed_and_go_compatible)
     cr_assert(has_line("mesh_relay_connections{transport=\"quic\"} 3"));
     cr_assert(has_line("mesh_relay_quic_packets_sent_total{type=\"retry\"} 8"));
     cr_assert(has_line("mesh_relay_memory_bytes 4096"));
+    cr_assert(has_line("mesh_relay_tcp_handshakes 3"));
+    cr_assert(has_line("mesh_relay_handshakes_evicted_total{transport=\"tcp\",limit=\"max_pending_"
+                       "handshakes_per_ip\"} 11"));
+    cr_assert(has_line("mesh_relay_handshakes_evicted_total{transport=\"quic\",limit=\"max_pending_"
+                       "handshakes\"} 12"));
+    cr_assert(has_line("mesh_relay_handshake_timeouts_total{transport=\"tcp\",timeout=\"handshake_"
+                       "idle_timeout_secs\"} 13"));
+    cr_assert(has_line("mesh_relay_handshake_timeouts_total{transport=\"quic\",timeout=\"handshake_"
+                       "timeout_secs\"} 14"));
     cr_assert(has_line("# TYPE libp2p_relaysvc_connection_duration_seconds histogram"));
 }
 

@@ -14,6 +14,7 @@
 #include "crypto/crypto.h"
 #include "transport/quic/quic_transport.h"
 #include "transport/quic/udp.h"
+#include "quic_flood_util.h"
 
 #define BYTES (4u * 1024u * 1024u)
 
@@ -492,4 +493,171 @@ Test(quic_transport, flood_of_unanswered_initials_is_capped)
     rly_keypair_wipe(&fkp);
     rly_mem_trim(rly_mem_default());
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
+/* ---- a full handshake table makes room, but only for a proven address ------------------------ */
+
+static struct {
+    qflood f, spoof;
+    uv_timer_t tick;
+    int step;
+    size_t max_pending;
+    rly_quic_stats st;
+    int dials;
+    struct sockaddr_storage server;
+} ev;
+
+static void ev_stats(void)
+{
+    rly_quic_transport_stats(w.server, &ev.st);
+    if (ev.st.pending > ev.max_pending)
+        ev.max_pending = ev.st.pending;
+}
+
+static void ev_dialed(void *ud, rly_conn *c, int err)
+{
+    cr_assert_not_null(c, "the client gets in through the flood of its own address: %s",
+                       rly_strerror(err));
+    ev.dials++;
+}
+
+static void ev_end(uv_timer_t *t)
+{
+    uv_close((uv_handle_t *)t, NULL);
+    qflood_stop(&ev.f);
+    qflood_stop(&ev.spoof);
+    rly_quic_transport_close(w.client, transport_closed, NULL);
+    finish();
+}
+
+static void evict_tick(uv_timer_t *t)
+{
+    rly_multiaddr addr;
+    ev_stats();
+    qflood_expire(&ev.f);
+    switch (ev.step) {
+    case 0: /* four unproven handshakes fill 127.0.0.1's share: there is room for them */
+        for (int i = 0; i < 4; i++)
+            qflood_open(&ev.f);
+        break;
+    case 1: /* the address is full: spoofed Initials (no Retry answered) push nobody out */
+        if (ev.st.pending < 4)
+            return;
+        for (int i = 0; i < 3; i++)
+            qflood_open(&ev.spoof);
+        break;
+    case 2:
+        if (ev.st.retries < 3)
+            return;
+        cr_assert_eq(ev.st.evicted_per_ip + ev.st.evicted_total, 0, "a spoofed Initial evicted");
+        cr_assert_eq(ev.st.pending, 4);
+        for (int i = 0; i < 20; i++) /* proven ones (a Retry answered) push out the stalest */
+            qflood_open(&ev.f);
+        break;
+    case 3:
+        if (ev.st.evicted_per_ip < 20)
+            return;
+        cr_assert_eq(rly_quic_transport_listen_addrs(w.server, &addr, 1), 1);
+        cr_assert_eq(rly_multiaddr_append_p2p(&addr, &w.spid), 0);
+        cr_assert_eq(rly_quic_transport_dial(w.client, &addr, ev_dialed, NULL), 0);
+        break;
+    case 4:
+        if (ev.dials < 1 || w.established < 2) /* the server's side comes a moment later */
+            return;
+        ev_end(t);
+        return;
+    }
+    ev.step++;
+}
+
+/* A server on 127.0.0.1 (|sst|), a default client, a tick; |ev.server| is the server's address. */
+static void ev_world(rly_quic_settings *sst, rly_keypair *skp, rly_keypair *ckp, uv_timer_cb tick)
+{
+    rly_quic_settings cst;
+    struct sockaddr_in sin;
+    rly_multiaddr addr;
+    uint32_t tr;
+    bool quic;
+    memset(&ev, 0, sizeof(ev));
+    rly_quic_settings_default(&cst);
+    world_start(sst, &cst, skp, ckp);
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    cr_assert_eq(rly_quic_transport_listen(w.server, (struct sockaddr *)&sin, NULL), 0);
+    cr_assert_eq(rly_quic_transport_listen_addrs(w.server, &addr, 1), 1);
+    cr_assert_eq(rly_multiaddr_to_sockaddr(&addr, &ev.server, &tr, &quic), 0);
+    cr_assert_eq(qflood_init(&ev.f, &w.loop, (struct sockaddr *)&ev.server, &w.spid, true), 0);
+    cr_assert_eq(qflood_init(&ev.spoof, &w.loop, (struct sockaddr *)&ev.server, &w.spid, false), 0);
+    cr_assert_eq(qflood_add_source(&ev.f, (struct sockaddr *)&sin), 0);
+    cr_assert_eq(qflood_add_source(&ev.spoof, (struct sockaddr *)&sin), 0);
+    uv_timer_init(&w.loop, &ev.tick);
+    uv_timer_start(&ev.tick, tick, 10, 10);
+    uv_timer_init(&w.loop, &w.guard);
+    uv_timer_start(&w.guard, on_guard, 15000, 0);
+}
+
+static void ev_world_end(rly_keypair *skp, rly_keypair *ckp)
+{
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&w.loop), 0, "no handle left open");
+    qflood_free(&ev.f);
+    qflood_free(&ev.spoof);
+    rly_keypair_wipe(skp);
+    rly_keypair_wipe(ckp);
+    rly_mem_trim(rly_mem_default());
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
+Test(quic_transport, a_flood_from_the_clients_own_address_cannot_keep_it_out)
+{
+    rly_quic_settings sst;
+    rly_keypair skp, ckp;
+    rly_quic_settings_default(&sst);
+    sst.max_pending_handshakes = 8;
+    sst.max_pending_per_ip = 4;
+    sst.handshake_timeout = sst.handshake_idle_timeout = 30 * RLY_NS_PER_S; /* never, here */
+    ev_world(&sst, &skp, &ckp, evict_tick);
+    ev_world_end(&skp, &ckp);
+
+    cr_assert_not(w.timed_out, "stuck at step %d", ev.step);
+    cr_assert_eq(ev.dials, 1);
+    cr_assert_eq(w.established, 2, "both ends of the real connection");
+    cr_assert_eq(w.server_stats.evicted_per_ip, 21, "20 by the flood, 1 by the client");
+    cr_assert_eq(w.server_stats.evicted_total, 0);
+    cr_assert_leq(ev.max_pending, 4, "one address never held more than its share");
+    cr_assert_geq(w.server_stats.retries, 24, "every Initial beyond the share went via a Retry");
+}
+
+/* ---- silent handshakes hit the idle deadline --------------------------------------------------
+ */
+
+static void idle_tick(uv_timer_t *t)
+{
+    ev_stats();
+    switch (ev.step) {
+    case 0:
+        for (int i = 0; i < 3; i++)
+            qflood_open(&ev.spoof); /* room: taken without a Retry, then silence */
+        break;
+    case 1:
+        if (ev.st.handshake_idle_timeouts < 3 || ev.st.pending > 0)
+            return;
+        ev_end(t);
+        return;
+    }
+    ev.step++;
+}
+
+Test(quic_transport, silent_handshakes_hit_the_idle_deadline)
+{
+    rly_quic_settings sst;
+    rly_keypair skp, ckp;
+    rly_quic_settings_default(&sst);
+    sst.handshake_idle_timeout = 200 * RLY_NS_PER_MS; /* well before handshake_timeout */
+    ev_world(&sst, &skp, &ckp, idle_tick);
+    ev_world_end(&skp, &ckp);
+
+    cr_assert_not(w.timed_out, "stuck at step %d", ev.step);
+    cr_assert_eq(w.server_stats.handshake_idle_timeouts, 3);
+    cr_assert_eq(w.server_stats.handshake_timeouts, 0);
+    cr_assert_eq(w.server_stats.pending, 0);
 }

@@ -246,3 +246,244 @@ Test(tcp_transport, upgrade_stream_refused_takes_the_stream_without_calling_its_
     rly_keypair_wipe(&kp);
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }
+
+/* ---- a full pending table makes room: the address's stalest, then the stalest of all ----------
+ */
+
+#define NRAW 5
+
+static struct {
+    rly_tcp_transport *server;
+    uv_tcp_t raw[NRAW];
+    uv_connect_t creq[NRAW];
+    bool connected[NRAW], closed[NRAW];
+    int step, established;
+    uv_timer_t tick;
+    rly_multiaddr addr;
+    rly_tcp_stats stats;
+} ev;
+
+static void raw_alloc(uv_handle_t *h, size_t n, uv_buf_t *buf)
+{
+    static char sink[4096];
+    *buf = uv_buf_init(sink, sizeof(sink));
+}
+
+static void raw_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    if (n < 0) {
+        ev.closed[(intptr_t)s->data] = true;
+        uv_read_stop(s);
+    }
+}
+
+static void raw_connected(uv_connect_t *req, int status)
+{
+    intptr_t i = (intptr_t)req->data;
+    cr_assert_eq(status, 0, "raw connect: %s", uv_strerror(status));
+    ev.connected[i] = true;
+    ev.raw[i].data = (void *)i;
+    uv_read_start((uv_stream_t *)&ev.raw[i], raw_alloc, raw_read);
+}
+
+/* A raw connection from |src| that says nothing. */
+static void raw_open(intptr_t i, const char *src)
+{
+    struct sockaddr_in from;
+    struct sockaddr_storage to;
+    uint32_t tr;
+    bool quic;
+    rly_multiaddr bare;
+    rly_peerid peer;
+    bool has_peer;
+    uv_tcp_init(&w.loop, &ev.raw[i]);
+    uv_ip4_addr(src, 0, &from);
+    cr_assert_eq(uv_tcp_bind(&ev.raw[i], (struct sockaddr *)&from, 0), 0);
+    cr_assert_eq(rly_multiaddr_split_p2p(&ev.addr, &bare, &peer, &has_peer), 0);
+    cr_assert_eq(rly_multiaddr_to_sockaddr(&bare, &to, &tr, &quic), 0);
+    ev.creq[i].data = (void *)i;
+    cr_assert_eq(uv_tcp_connect(&ev.creq[i], &ev.raw[i], (struct sockaddr *)&to, raw_connected), 0);
+}
+
+static size_t pending_now(void)
+{
+    rly_tcp_transport_stats(ev.server, &ev.stats);
+    return ev.stats.pending;
+}
+
+static void evict_dialed(void *ud, rly_conn *c, int err)
+{
+    cr_assert_not_null(c, "a new client gets in: %s", rly_strerror(err));
+    ev.established++;
+}
+
+/* One step each time the previous one shows (the server accepted, a connection closed). */
+static void evict_tick(uv_timer_t *t)
+{
+    switch (ev.step) {
+    case 0: raw_open(0, "127.0.0.1"); break;
+    case 1:
+        if (pending_now() < 1)
+            return;
+        raw_open(1, "127.0.0.1");
+        break;
+    case 2:
+        if (pending_now() < 2)
+            return;
+        raw_open(2, "127.0.0.1");
+        break; /* evicts 0 */
+    case 3:
+        if (!ev.closed[0] || pending_now() < 2)
+            return;
+        raw_open(3, "127.0.0.2");
+        break;
+    case 4:
+        if (pending_now() < 3)
+            return;
+        raw_open(4, "127.0.0.3");
+        break; /* evicts 1 */
+    case 5:
+        if (!ev.closed[1] || pending_now() < 3)
+            return;
+        cr_assert_eq(rly_tcp_transport_dial(w.client, &ev.addr, evict_dialed, NULL), 0);
+        break; /* evicts 2, the stalest of all */
+    case 6:
+        if (ev.established < 1 || !ev.closed[2])
+            return;
+        rly_tcp_transport_stats(ev.server, &ev.stats);
+        for (int i = 0; i < NRAW; i++)
+            uv_close((uv_handle_t *)&ev.raw[i], NULL);
+        uv_close((uv_handle_t *)t, NULL);
+        finish();
+        return;
+    }
+    ev.step++;
+}
+
+static void srv_quiet_established(void *ud, rly_conn *c)
+{
+}
+static void srv_quiet_stream(void *ud, rly_conn *c, rly_stream *s)
+{
+    (void)rly_stream_reset(s);
+}
+
+static const rly_conn_events quiet_events = {srv_quiet_established, srv_quiet_stream, srv_closed};
+
+/* A fresh world with a listening server (|st|) and a default client; |ev.addr| is the server. */
+static void world_listen(const rly_tcp_settings *st, const rly_conn_events *sev, rly_keypair *skp,
+                         rly_keypair *ckp)
+{
+    rly_tcp_settings cst;
+    rly_peerid spid;
+    struct sockaddr_in sin;
+    memset(&w, 0, sizeof(w));
+    uv_loop_init(&w.loop);
+    rly_tcp_settings_default(&cst);
+    cr_assert_eq(rly_keypair_generate(skp), 0);
+    cr_assert_eq(rly_keypair_generate(ckp), 0);
+    cr_assert_eq(rly_keypair_peerid(skp, &spid), 0);
+    cr_assert_eq(rly_noise_identity_new(&w.sid, skp, NULL, NULL), 0);
+    cr_assert_eq(rly_noise_identity_new(&w.cid, ckp, NULL, NULL), 0);
+    cr_assert_eq(rly_tcp_transport_new(&w.server, &w.loop, st, w.sid, sev, NULL, NULL, NULL), 0);
+    cr_assert_eq(
+        rly_tcp_transport_new(&w.client, &w.loop, &cst, w.cid, &cli_events, NULL, NULL, NULL), 0);
+    w.open_transports = 2;
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    cr_assert_eq(rly_tcp_transport_listen(w.server, (struct sockaddr *)&sin, NULL), 0);
+    cr_assert_eq(rly_tcp_transport_listen_addrs(w.server, &ev.addr, 1), 1);
+    cr_assert_eq(rly_multiaddr_append_p2p(&ev.addr, &spid), 0);
+    uv_timer_init(&w.loop, &w.guard);
+    uv_timer_start(&w.guard, on_guard, 15000, 0);
+}
+
+static void world_end(rly_keypair *skp, rly_keypair *ckp)
+{
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&w.loop), 0, "no handle left open");
+    rly_noise_identity_del(w.sid);
+    rly_noise_identity_del(w.cid);
+    rly_keypair_wipe(skp);
+    rly_keypair_wipe(ckp);
+    rly_mem_trim(rly_mem_default());
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
+Test(tcp_transport, stalled_handshakes_make_room_for_new_ones)
+{
+    rly_tcp_settings st;
+    rly_keypair skp, ckp;
+    memset(&ev, 0, sizeof(ev));
+    rly_tcp_settings_default(&st);
+    st.max_pending_handshakes = 3;
+    st.max_pending_per_ip = 2;
+    st.handshake_timeout = st.handshake_idle_timeout = 30 * RLY_NS_PER_S; /* never, here */
+    world_listen(&st, &quiet_events, &skp, &ckp);
+    ev.server = w.server;
+    uv_timer_init(&w.loop, &ev.tick);
+    uv_timer_start(&ev.tick, evict_tick, 10, 10);
+    world_end(&skp, &ckp);
+
+    cr_assert_not(w.timed_out, "stuck at step %d", ev.step);
+    cr_assert(ev.closed[0], "the stalest of 127.0.0.1 made room for its third");
+    cr_assert(ev.closed[1], "the stalest of all made room in the full table");
+    cr_assert(ev.closed[2], "... and again for the real client");
+    cr_assert_not(ev.closed[3] || ev.closed[4], "the newer ones stay");
+    cr_assert_eq(ev.established, 1);
+    cr_assert_eq(ev.stats.evicted_per_ip, 1);
+    cr_assert_eq(ev.stats.evicted_total, 2);
+    cr_assert_eq(ev.stats.handshake_timeouts + ev.stats.idle_timeouts, 0);
+}
+
+/* ---- a handshake from which nothing arrives is closed by the idle deadline ----------------- */
+
+static void idle_tick(uv_timer_t *t)
+{
+    static char header[] = "\x13/multistream/1.0.0\n";
+    switch (ev.step) {
+    case 0:
+        raw_open(0, "127.0.0.1"); /* says nothing */
+        raw_open(1, "127.0.0.1"); /* says the multistream header, then nothing */
+        break;
+    case 1: {
+        if (!ev.connected[1])
+            return;
+        uv_buf_t b = uv_buf_init(header, sizeof(header) - 1);
+        cr_assert_eq(uv_try_write((uv_stream_t *)&ev.raw[1], &b, 1), (int)b.len);
+        break;
+    }
+    case 2:
+        if (!ev.closed[0] || !ev.closed[1])
+            return;
+        rly_tcp_transport_stats(ev.server, &ev.stats);
+        for (int i = 0; i < 2; i++)
+            uv_close((uv_handle_t *)&ev.raw[i], NULL);
+        for (int i = 2; i < NRAW; i++)
+            uv_close((uv_handle_t *)&ev.raw[i], NULL);
+        uv_close((uv_handle_t *)t, NULL);
+        finish();
+        return;
+    }
+    ev.step++;
+}
+
+Test(tcp_transport, silent_handshakes_hit_the_idle_deadline)
+{
+    rly_tcp_settings st;
+    rly_keypair skp, ckp;
+    memset(&ev, 0, sizeof(ev));
+    rly_tcp_settings_default(&st);
+    st.handshake_idle_timeout = 200 * RLY_NS_PER_MS; /* well before handshake_timeout */
+    world_listen(&st, &quiet_events, &skp, &ckp);
+    ev.server = w.server;
+    for (int i = 2; i < NRAW; i++)
+        uv_tcp_init(&w.loop, &ev.raw[i]); /* unused: closed with the others */
+    uv_timer_init(&w.loop, &ev.tick);
+    uv_timer_start(&ev.tick, idle_tick, 10, 10);
+    world_end(&skp, &ckp);
+
+    cr_assert_not(w.timed_out, "stuck at step %d", ev.step);
+    cr_assert_eq(ev.stats.idle_timeouts, 2);
+    cr_assert_eq(ev.stats.handshake_timeouts, 0);
+    cr_assert_eq(ev.stats.failed, 2);
+}

@@ -97,17 +97,20 @@ struct rly_qconn {
     ngtcp2_cid scids[8]; /* our IDs, as last listed for the owner */
     size_t nscids;
     qstream *send_head, *send_tail; /* round robin of streams with data, FIN to send */
+    bool got_handshake_data;        /* server: the client sent Handshake-level CRYPTO data */
 };
 
 void rly_quic_settings_default(rly_quic_settings *s)
 {
     s->handshake_timeout = 10 * RLY_NS_PER_S;
+    s->handshake_idle_timeout = 5 * RLY_NS_PER_S;
     s->idle_timeout = 30 * RLY_NS_PER_S;
     s->keepalive = 15 * RLY_NS_PER_S;
     s->max_streams_bidi = 256;
     s->stream_window = 256 * 1024; /* as Yamux: the relay's circuit buffer cap assumes it */
     s->conn_window = 4 * 1024 * 1024;
     s->max_pending_handshakes = 256;
+    s->max_pending_per_ip = 32;
     s->retry_threshold = 64;
     s->max_connections = 10000;
 }
@@ -779,6 +782,16 @@ static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t id, uint64_t max
     return 0;
 }
 
+/* CRYPTO data from the peer: notes how far a client has come (rly_qconn_handshake_stage). */
+static int cb_recv_crypto_data(ngtcp2_conn *conn, ngtcp2_crypto_level level, uint64_t offset,
+                               const uint8_t *data, size_t len, void *ud)
+{
+    rly_qconn *q = ud;
+    if (level != NGTCP2_CRYPTO_LEVEL_INITIAL)
+        q->got_handshake_data = true;
+    return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data, len, ud);
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 {
     memset(cb, 0, sizeof(*cb));
@@ -788,7 +801,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
         cb->client_initial = ngtcp2_crypto_client_initial_cb;
         cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
     }
-    cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+    cb->recv_crypto_data = cb_recv_crypto_data;
     cb->handshake_completed = cb_handshake_completed;
     cb->encrypt = ngtcp2_crypto_encrypt_cb;
     cb->decrypt = ngtcp2_crypto_decrypt_cb;
@@ -1124,6 +1137,11 @@ int rly_qconn_handle_expiry(rly_qconn *q, rly_tstamp now)
         return fail(q, RLY_ERR_TIMEOUT, true);
     ngtcp2_connection_close_error_set_transport_error_liberr(&q->ccerr, rv, NULL, 0);
     return fail(q, RLY_ERR_PROTO, false);
+}
+
+unsigned rly_qconn_handshake_stage(const rly_qconn *q)
+{
+    return q->got_handshake_data ? 1 : 0;
 }
 
 bool rly_qconn_is_established(const rly_qconn *q)

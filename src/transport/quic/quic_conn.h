@@ -39,19 +39,24 @@ typedef struct rly_quic_ctx rly_quic_ctx;
 typedef struct rly_qconn rly_qconn;
 
 typedef struct rly_quic_settings {
-    rly_tstamp handshake_timeout;  /* 10 s */
-    rly_tstamp idle_timeout;       /* 30 s (the effective one is the smaller of both sides') */
-    rly_tstamp keepalive;          /* 15 s (go); 0: off */
-    uint64_t max_streams_bidi;     /* 256 concurrent peer-opened streams (go, rust, js) */
-    uint64_t stream_window;        /* 256 KiB receive window per stream (as Yamux's; the relay's
-                                      circuit buffer relies on it); clients may grant more */
-    uint64_t conn_window;          /* 4 MiB per connection */
-    size_t max_pending_handshakes; /* 256: handshakes in progress; more Initials are dropped */
-    size_t retry_threshold;        /* 64: with this many handshakes in progress from unproven
-                                      addresses, a new client must prove its address with a Retry
-                                      round trip first (spoofed Initials hold no more slots than
-                                      this); 0: always */
-    size_t max_connections;        /* 10000 established; more Initials are dropped */
+    rly_tstamp handshake_timeout;      /* 10 s */
+    rly_tstamp handshake_idle_timeout; /* 5 s: a server handshake from whose client nothing
+                                          arrives for this long is closed (the transport) */
+    rly_tstamp idle_timeout;           /* 30 s (the effective one is the smaller of both sides') */
+    rly_tstamp keepalive;              /* 15 s (go); 0: off */
+    uint64_t max_streams_bidi;         /* 256 concurrent peer-opened streams (go, rust, js) */
+    uint64_t stream_window;            /* 256 KiB receive window per stream (as Yamux's; the relay's
+                                          circuit buffer relies on it); clients may grant more */
+    uint64_t conn_window;              /* 4 MiB per connection */
+    size_t max_pending_handshakes;     /* 256: server handshakes in progress; a new client beyond
+                                          closes the stalest (transport/pending.h) */
+    size_t max_pending_per_ip;         /* 32: of them from one address (IPv6: one /56); a new client
+                                          from an address at the cap closes that address's stalest */
+    size_t retry_threshold;            /* 64: with this many handshakes in progress from unproven
+                                          addresses, a new client must prove its address with a Retry
+                                          round trip first (spoofed Initials hold no more slots than
+                                          this); 0: always */
+    size_t max_connections;            /* 10000 established; more Initials are dropped */
 } rly_quic_settings;
 
 void rly_quic_settings_default(rly_quic_settings *s);
@@ -141,6 +146,11 @@ rly_tstamp rly_qconn_expiry(const rly_qconn *q);
  * timeout). Returns 0, RLY_ERR_TIMEOUT (idle or handshake timeout: the connection is gone,
  * nothing to send) or another closing error. */
 RLY_NODISCARD int rly_qconn_handle_expiry(rly_qconn *q, rly_tstamp now);
+
+/* rly_qconn_handshake_stage is how far the client of a server handshake has come: 0 while only
+ * its Initial data (the ClientHello) has arrived, 1 once Handshake-level data has (it has our
+ * first flight and answers it). */
+unsigned rly_qconn_handshake_stage(const rly_qconn *q);
 
 /* Streams. Each libp2p stream is one bidirectional QUIC stream (PROTOCOLS.md 5.2), an rly_stream
  * as Yamux streams are: write queues (copied) up to RLY_QUIC_STREAM_BUFFER, shutdown sends FIN,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "transport/flushq.h"
+#include "transport/pending.h"
 #include "transport/quic/udp.h"
 
 #define CID_BUCKETS 4096u
@@ -13,6 +14,9 @@
 #define RECV_BATCHES 16
 /* Datagrams one connection sends per flush at most (in GSO trains). */
 #define SEND_BURST 256
+/* Why a connection closed, where the transport knows better than the error code. */
+#define REASON_IDLE_TIMEOUT "handshake idle timeout (handshake_idle_timeout_secs)"
+#define REASON_HANDSHAKE_TIMEOUT "handshake timeout"
 
 typedef struct qsock {
     uv_poll_t poll; /* libuv polls the socket; the calls are in udp.c */
@@ -38,13 +42,16 @@ struct quic_conn {
     struct sockaddr_storage remote;
     uv_timer_t timer;
     quic_conn *prev, *next;
-    rly_flushq_node flush; /* in the transport's queue of connections to flush */
-    bool is_announced;     /* on_established delivered */
-    bool is_pending;       /* a server handshake counted in npending */
-    bool is_unproven;      /* ... and in nunproven: its client's address is not validated */
-    size_t ncids;          /* entries of the ID map that route to it */
-    bool is_closed;        /* torn down: waiting for the timer handle to close */
-    bool destroy_pending;  /* asked for inside a callback: done when the outermost event ends */
+    rly_flushq_node flush;  /* in the transport's queue of connections to flush */
+    bool is_announced;      /* on_established delivered */
+    bool is_pending;        /* a server handshake counted in npending */
+    bool is_unproven;       /* ... and in nunproven: its client's address is not validated */
+    rly_pending_node pnode; /* ... and in the pending table */
+    rly_tstamp rx_at;       /* ... and the last datagram from its client came then */
+    const char *cause;      /* why it closes, when the transport closed it (NULL: the error) */
+    size_t ncids;           /* entries of the ID map that route to it */
+    bool is_closed;         /* torn down: waiting for the timer handle to close */
+    bool destroy_pending;   /* asked for inside a callback: done when the outermost event ends */
     int pending_err;
     quic_conn *deferred_next;
     rly_quic_dial_cb dial_cb;
@@ -68,6 +75,7 @@ struct rly_quic_transport {
     size_t nestablished;
     size_t npending;      /* server handshakes in progress */
     size_t nunproven;     /* those of them from addresses no Retry validated */
+    rly_pending pending;  /* the same handshakes, for eviction (transport/pending.h) */
     rly_quic_stats stats; /* the counters; the gauges above are copied in on demand */
     rly_quic_settings set;
     unsigned open_handles;
@@ -96,6 +104,7 @@ static void handle_released(rly_quic_transport *t)
     rly_quic_closed_cb cb = t->closed_cb;
     void *ud = t->closed_ud;
     rly_quic_ctx_del(t->ctx);
+    rly_pending_free(&t->pending);
     rly_free(t->mem, t->rx);
     rly_free(t->mem, t);
     if (cb)
@@ -320,6 +329,13 @@ static quic_conn *conn_new(rly_quic_transport *t, qsock *sock, const struct sock
     return c;
 }
 
+/* A server handshake whose client has been silent since then is closed. */
+static rly_tstamp idle_deadline(const quic_conn *c)
+{
+    rly_tstamp d = c->t->set.handshake_idle_timeout;
+    return c->rx_at > RLY_TSTAMP_MAX - d ? RLY_TSTAMP_MAX : c->rx_at + d;
+}
+
 static void timer_closed(uv_handle_t *h)
 {
     quic_conn *c = h->data;
@@ -335,6 +351,7 @@ static void pending_done(quic_conn *c)
         return;
     c->is_pending = false;
     c->t->npending--;
+    rly_pending_remove(&c->t->pending, &c->pnode);
     if (c->is_unproven) {
         c->is_unproven = false;
         c->t->nunproven--;
@@ -349,6 +366,7 @@ static void conn_destroy(quic_conn *c, int err)
         return;
     c->destroy_pending = true;
     c->pending_err = err;
+    pending_done(c); /* out of the pending table now: a dying handshake takes no place */
     c->deferred_next = t->deferred;
     t->deferred = c;
     if (t->depth == 0) {
@@ -379,10 +397,13 @@ static void conn_destroy_now(quic_conn *c, int err)
     if (c->is_announced) {
         t->nestablished--;
         t->events->on_closed(t->events_ud, &c->base, err == RLY_ERR_CLOSED ? 0 : err,
-                             err == RLY_ERR_CLOSED ? "closed" : rly_strerror(err));
+                             c->cause                ? c->cause
+                             : err == RLY_ERR_CLOSED ? "closed"
+                                                     : rly_strerror(err));
     } else {
+        const char *dir = c->base.dir == RLY_CONN_INBOUND ? "quic inbound" : "quic outbound";
         log_remote(t, "Handshake failed", c->base.id, (struct sockaddr *)&c->remote,
-                   c->base.dir == RLY_CONN_INBOUND ? "quic inbound" : "quic outbound", err);
+                   c->cause ? c->cause : dir, err);
     }
     /* A dialler still waiting: the handshake failed, or the owner closed the connection while
      * it was being announced (conn_announce leaves the callback for here then). */
@@ -466,10 +487,38 @@ static void conn_process(quic_conn *c)
     if (c->is_closed)
         return;
     rly_tstamp when = rly_qconn_expiry(c->q);
+    if (c->is_pending && idle_deadline(c) < when)
+        when = idle_deadline(c);
     if (when == RLY_TSTAMP_MAX)
         uv_timer_stop(&c->timer);
     else
         uv_timer_start(&c->timer, on_timer, rly_tstamp_ms_until(when, now), 0);
+}
+
+/* Closes the server handshake |c| for |cause| (a CONNECTION_CLOSE goes out): evicted, or silent
+ * for too long. It leaves the pending table at once. */
+static void handshake_close(quic_conn *c, const char *cause)
+{
+    pending_done(c);
+    c->cause = cause;
+    rly_qconn_close(c->q);
+    mark_dirty(c);
+}
+
+/* Times out what the connection's expiry says. */
+static void expire(quic_conn *c, rly_tstamp now)
+{
+    rly_quic_transport *t = c->t;
+    if (c->is_pending && now >= idle_deadline(c)) {
+        t->stats.handshake_idle_timeouts++;
+        handshake_close(c, REASON_IDLE_TIMEOUT);
+        return;
+    }
+    bool was_pending = c->is_pending;
+    if (rly_qconn_handle_expiry(c->q, now) == RLY_ERR_TIMEOUT && was_pending) {
+        t->stats.handshake_timeouts++;
+        c->cause = REASON_HANDSHAKE_TIMEOUT;
+    }
 }
 
 static void on_timer(uv_timer_t *h)
@@ -479,10 +528,8 @@ static void on_timer(uv_timer_t *h)
     if (c->is_closed || c->destroy_pending)
         return;
     enter(t);
-    if (rly_qconn_handle_expiry(c->q, uv_hrtime()) == RLY_ERR_TIMEOUT)
-        conn_destroy(c, RLY_ERR_TIMEOUT); /* idle or handshake timeout: nothing to send */
-    else
-        conn_process(c);
+    expire(c, uv_hrtime());
+    conn_process(c); /* sends what is due, or tears it down */
     leave(t);
 }
 
@@ -504,6 +551,34 @@ static void on_idle(uv_idle_t *h)
 }
 
 /* ---- sockets ------------------------------------------------------------------------------ */
+
+static void initial_dropped(rly_quic_transport *t, const struct sockaddr *from, const char *why)
+{
+    t->stats.initials_over_cap++;
+    log_remote(t, "Initial dropped", 0, from, why, RLY_ERR_LIMIT);
+}
+
+/* Closes the stalest server handshake in the way (pending.h) until one from |from| fits: of its
+ * own address when that is at max_pending_per_ip, else of all. False when nothing can be closed
+ * (a limit of 0). */
+static bool make_room(rly_quic_transport *t, const struct sockaddr *from)
+{
+    rly_pending_limit limit;
+    while (!rly_pending_has_room(&t->pending, from)) {
+        rly_pending_node *v = rly_pending_victim(&t->pending, from, &limit);
+        if (!v)
+            return false;
+        bool per_ip = limit == RLY_PENDING_PER_GROUP;
+        if (per_ip)
+            t->stats.evicted_per_ip++;
+        else
+            t->stats.evicted_total++;
+        rly_pending_warn(&t->pending, t->log, "quic", uv_hrtime());
+        handshake_close(RLY_PENDING_OWNER(v, quic_conn, pnode),
+                        per_ip ? RLY_PENDING_REASON_PER_IP : RLY_PENDING_REASON_TOTAL);
+    }
+    return true;
+}
 
 /* One datagram: to its connection (processed once the whole batch is in, so that one ACK answers
  * many packets), a stateless reset, or a new server connection. */
@@ -534,6 +609,10 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
         return;
     if (c) {
         RLY_IGNORE(rly_qconn_recv(c->q, pkt, len, now)); /* an error shows in conn_process */
+        if (c->is_pending) {
+            c->rx_at = now;
+            rly_pending_touch(&t->pending, &c->pnode, rly_qconn_handshake_stage(c->q), now);
+        }
         mark_dirty(c);
         return;
     }
@@ -550,34 +629,37 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
     }
     if (!s->is_listener || t->is_closing)
         return;
-    if (t->npending >= t->set.max_pending_handshakes || t->nestablished >= t->set.max_connections) {
-        t->stats.initials_over_cap++;
-        log_remote(t, "Initial dropped", 0, from,
-                   t->npending >= t->set.max_pending_handshakes
-                       ? "too many pending handshakes (max_pending_handshakes)"
-                       : "too many connections (max_connections)",
-                   RLY_ERR_LIMIT);
+    if (t->nestablished >= t->set.max_connections) {
+        initial_dropped(t, from, "too many connections (max_connections)");
         return; /* the client retries its Initial, or gives up */
     }
+    /* Without room, only a proven address may push a handshake out (a spoofed one must not). */
+    bool room = rly_pending_has_room(&t->pending, from);
     size_t reply = 0;
-    rly_quic_initial_verdict v =
-        rly_quic_check_initial(t->ctx, pkt, len, from, t->nunproven >= t->set.retry_threshold, now,
-                               t->send_buf, sizeof(t->send_buf), &reply);
+    rly_quic_initial_verdict v = rly_quic_check_initial(
+        t->ctx, pkt, len, from, !room || t->nunproven >= t->set.retry_threshold, now, t->send_buf,
+        sizeof(t->send_buf), &reply);
     if (v == RLY_QUIC_INITIAL_RETRY || v == RLY_QUIC_INITIAL_BAD_TOKEN) {
         RLY_IGNORE(rly_udp_send(&s->u, from, t->send_buf, reply, 0));
         if (v == RLY_QUIC_INITIAL_RETRY)
             t->stats.retries++;
         else
             t->stats.invalid_tokens++;
+        const char *why = !room ? "address validation: no room without pushing a handshake out"
+                                : "address validation (retry_threshold)";
         log_remote(t, v == RLY_QUIC_INITIAL_RETRY ? "Retry sent" : "Invalid token", 0, from,
                    v == RLY_QUIC_INITIAL_RETRY
-                       ? "address validation (retry_threshold)"
+                       ? why
                        : "retry token forged, expired or for another address",
                    0);
         return;
     }
     if (v == RLY_QUIC_INITIAL_DROP)
         return; /* not an Initial we could take: dropped before any allocation */
+    if (!room && !make_room(t, from)) {
+        initial_dropped(t, from, "too many pending handshakes (max_pending_handshakes)");
+        return;
+    }
     c = conn_new(t, s, from, RLY_CONN_INBOUND);
     if (!c)
         return;
@@ -588,7 +670,12 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
         return;
     }
     c->q = q;
+    if (rly_pending_add(&t->pending, &c->pnode, from, now) != 0) {
+        conn_destroy(c, RLY_ERR_NOMEM);
+        return;
+    }
     c->is_pending = true;
+    c->rx_at = now;
     t->npending++;
     if (v == RLY_QUIC_INITIAL_TAKE) {
         c->is_unproven = true;
@@ -671,6 +758,13 @@ int rly_quic_transport_new(rly_quic_transport **pt, uv_loop_t *loop,
         return RLY_ERR_NOMEM;
     int rv = rly_quic_ctx_new(&t->ctx, id, settings, log, mem);
     if (rv != 0) {
+        rly_free(mem, t);
+        return rv;
+    }
+    rv = rly_pending_init(&t->pending, settings->max_pending_handshakes,
+                          settings->max_pending_per_ip, mem);
+    if (rv != 0) {
+        rly_quic_ctx_del(t->ctx);
         rly_free(mem, t);
         return rv;
     }

@@ -9,11 +9,15 @@
  * has something to send. A datagram the socket cannot take now is dropped: QUIC recovers it as a
  * loss, and memory stays bounded.
  *
- * Under load: Initials beyond max_pending_handshakes handshakes in progress, or max_connections
- * established, are dropped; beyond retry_threshold handshakes from unproven addresses, new clients
- * get a Retry and must come back with its token (RFC 9000 8.1.2), so spoofed sources hold no more
- * than that. Unknown long-header versions get Version Negotiation (v1), short-header packets for
- * no connection a Stateless Reset. */
+ * Under load: server handshakes in progress sit in a table of at most max_pending_handshakes, at
+ * most max_pending_per_ip from one address (transport/pending.h). A new client that finds no room
+ * must prove its address first (a Retry round trip, RFC 9000 8.1.2), then closes the stalest
+ * handshake of its own address (at its cap), or of all, and takes its place: a flood of stalled
+ * handshakes pushes out only itself, and a spoofed source can push out nobody. A handshake whose
+ * client sends nothing for handshake_idle_timeout is closed. Beyond retry_threshold handshakes
+ * from unproven addresses every new client gets a Retry, so spoofed sources hold no more than
+ * that; Initials beyond max_connections established are dropped. Unknown long-header versions get
+ * Version Negotiation (v1), short-header packets for no connection a Stateless Reset. */
 #ifndef RLY_TRANSPORT_QUIC_QUIC_TRANSPORT_H
 #define RLY_TRANSPORT_QUIC_QUIC_TRANSPORT_H
 
@@ -75,6 +79,10 @@ typedef struct rly_quic_stats {
     uint64_t version_negotiations; /* Version Negotiation packets sent */
     uint64_t stateless_resets;     /* Stateless Resets sent */
     uint64_t initials_over_cap;    /* Initials dropped at max_pending_handshakes/max_connections */
+    uint64_t evicted_per_ip;       /* handshakes closed for a newer one of their address */
+    uint64_t evicted_total;        /* handshakes closed for a newer one (max_pending_handshakes) */
+    uint64_t handshake_timeouts;   /* server handshakes closed by handshake_timeout */
+    uint64_t handshake_idle_timeouts; /* ... by handshake_idle_timeout */
 } rly_quic_stats;
 
 /* rly_quic_transport_stats fills |out|. */

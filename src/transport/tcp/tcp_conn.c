@@ -9,7 +9,9 @@
  * stream writers see RLY_ERR_AGAIN: backpressure without unbounded buffers. */
 #include "transport/tcp/tcp_internal.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static const char *const mux_protocols[] = {"/yamux/1.0.0"};
 static const char *const sec_protocols[] = {RLY_NOISE_PROTOCOL_ID};
@@ -17,6 +19,13 @@ static const char *const sec_protocols[] = {RLY_NOISE_PROTOCOL_ID};
 static void conn_fail(tcp_conn *c, int err, const char *cause);
 static void update_timer(tcp_conn *c);
 static void mark_dirty(tcp_conn *c);
+
+#define REASON_IDLE_TIMEOUT "handshake idle timeout (handshake_idle_timeout_secs)"
+
+static rly_tstamp after(rly_tstamp t, rly_tstamp d)
+{
+    return t > RLY_TSTAMP_MAX - d ? RLY_TSTAMP_MAX : t + d;
+}
 
 /* ---- output buffer ---------------------------------------------------------------------- */
 
@@ -429,7 +438,8 @@ static int start_mss(tcp_conn *c, const char *const *protocols)
 static void established(tcp_conn *c)
 {
     c->is_established = true;
-    c->deadline = RLY_TSTAMP_MAX;
+    c->deadline = c->idle_deadline = RLY_TSTAMP_MAX;
+    rly_pending_remove(&c->t->pending, &c->pnode);
     c->t->npending--;
     c->t->nestablished++;
     c->t->events->on_established(c->t->events_ud, &c->base);
@@ -612,6 +622,17 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = t->read_buf ? TCP_READ_BUF : 0; /* 0: libuv reports UV_ENOBUFS, the read fails */
 }
 
+/* Bytes came in during the upgrade: the idle deadline moves on, and in the pending table the
+ * connection counts as fresh, at the stage it has reached. */
+static void handshake_progress(tcp_conn *c)
+{
+    if (c->is_established || c->is_closed || c->is_shutting_down)
+        return;
+    rly_tstamp now = rly_tcp_now();
+    c->idle_deadline = after(now, c->t->settings.handshake_idle_timeout);
+    rly_pending_touch(&c->t->pending, &c->pnode, (unsigned)c->stage, now);
+}
+
 /* The peer broke the protocol: stop reading, let what is already queued go out (the "na"
  * answers, Yamux's GoAway with its error code), then close; cut after TCP_CLOSE_GRACE. */
 static void fail_after_flush(tcp_conn *c, int err, const char *cause)
@@ -621,7 +642,8 @@ static void fail_after_flush(tcp_conn *c, int err, const char *cause)
     c->is_shutting_down = true;
     c->close_err = err;
     c->close_cause = cause;
-    c->deadline = rly_tcp_now() + TCP_CLOSE_GRACE;
+    c->deadline = rly_tcp_now() + TCP_CLOSE_GRACE; /* the only deadline from now on */
+    c->idle_deadline = RLY_TSTAMP_MAX;
     if (!c->is_over_stream)
         uv_read_stop((uv_stream_t *)&c->handle);
     update_timer(c);
@@ -643,6 +665,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         fail_after_flush(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
         return;
     }
+    handshake_progress(c);
     mark_dirty(c);
     update_timer(c);
 }
@@ -654,10 +677,17 @@ static void on_timer(uv_timer_t *h)
     if (c->is_closed)
         return;
     if (now >= c->deadline) {
-        if (c->is_shutting_down)
+        if (c->is_shutting_down) {
             conn_fail(c, c->close_err, c->close_cause);
-        else
-            conn_fail(c, RLY_ERR_TIMEOUT, "handshake timeout");
+            return;
+        }
+        c->t->stats.handshake_timeouts++;
+        conn_fail(c, RLY_ERR_TIMEOUT, "handshake timeout");
+        return;
+    }
+    if (now >= c->idle_deadline) {
+        c->t->stats.idle_timeouts++;
+        conn_fail(c, RLY_ERR_TIMEOUT, REASON_IDLE_TIMEOUT);
         return;
     }
     if (c->yamux) {
@@ -674,6 +704,8 @@ static void on_timer(uv_timer_t *h)
 static void update_timer(tcp_conn *c)
 {
     rly_tstamp when = c->deadline;
+    if (c->idle_deadline < when)
+        when = c->idle_deadline;
     if (c->yamux) {
         rly_tstamp y = rly_yamux_get_expiry(c->yamux);
         if (y < when)
@@ -728,7 +760,8 @@ static void conn_fail(tcp_conn *c, int err, const char *cause)
         c->t->events->on_closed(c->t->events_ud, &c->base, err, cause);
     } else {
         c->t->npending--;
-        c->t->nfailed++;
+        c->t->stats.failed++;
+        rly_pending_remove(&c->t->pending, &c->pnode);
         log_failed_handshake(c, err, cause);
         if (c->dial_cb)
             c->dial_cb(c->dial_ud, NULL, err ? err : RLY_ERR_CLOSED);
@@ -744,7 +777,7 @@ static void conn_fail(tcp_conn *c, int err, const char *cause)
             rly_stream_set_handler(under, NULL, NULL);
             (void)rly_stream_reset(under);
         }
-    } else {
+    } else if (!c->close_reset || uv_tcp_close_reset(&c->handle, handle_closed) != 0) {
         uv_close((uv_handle_t *)&c->handle, handle_closed);
     }
     uv_close((uv_handle_t *)&c->timer, handle_closed);
@@ -762,7 +795,7 @@ void rly_tcp_conn_shutdown(tcp_conn *c, const char *cause)
     c->close_err = 0;
     c->close_cause = cause;
     RLY_IGNORE(rly_yamux_goaway(c->yamux, 0));
-    c->deadline = rly_tcp_now() + TCP_CLOSE_GRACE;
+    c->deadline = rly_tcp_now() + TCP_CLOSE_GRACE; /* the only deadline from now on */
     update_timer(c);
     mark_dirty(c);
 }
@@ -786,7 +819,9 @@ static tcp_conn *conn_new(rly_tcp_transport *t, rly_conn_dir dir, rly_stream *un
     c->base.id = rly_conn_new_id();
     c->base.dir = dir;
     c->base.transport = "tcp";
-    c->deadline = rly_tcp_now() + t->settings.handshake_timeout;
+    rly_tstamp now = rly_tcp_now();
+    c->deadline = after(now, t->settings.handshake_timeout);
+    c->idle_deadline = after(now, t->settings.handshake_idle_timeout);
     t->npending++;
     rly_tcp_transport_link(t, c);
     return c;
@@ -822,6 +857,52 @@ static void conn_start(tcp_conn *c)
     mark_dirty(c);
 }
 
+/* An accepted connection may have its first bytes waiting already: a client sends them as soon as
+ * its connect completes, and under a flood a connection waits in the accept queue. They are read
+ * at once, so that an honest handshake has moved on (pending.h: later stages are closed last)
+ * before libuv takes the next connection of the same accept burst, which may push out the
+ * stalest handshake of the address. Nothing waiting (EAGAIN): libuv reads later, as always. */
+static void read_waiting(tcp_conn *c)
+{
+    uv_os_fd_t fd;
+    uv_buf_t buf;
+    if (c->is_closed || uv_fileno((const uv_handle_t *)&c->handle, &fd) != 0)
+        return;
+    on_alloc((uv_handle_t *)&c->handle, TCP_READ_BUF, &buf);
+    if (buf.len == 0)
+        return;
+    ssize_t n = recv(fd, buf.base, buf.len, MSG_DONTWAIT);
+    if (n > 0)
+        on_read((uv_stream_t *)&c->handle, n, &buf);
+    else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        on_read((uv_stream_t *)&c->handle, uv_translate_sys_error(errno), &buf);
+    /* n == 0: the peer's FIN; libuv's own read reports it */
+}
+
+/* Closes the stalest upgrade in the way (pending.h) until one from |sa| fits: of its own address
+ * when that is at max_pending_per_ip, else of all. False when nothing can be closed (a limit of
+ * 0). */
+static bool make_room(rly_tcp_transport *t, const struct sockaddr *sa)
+{
+    rly_pending_limit limit;
+    while (!rly_pending_has_room(&t->pending, sa)) {
+        rly_pending_node *v = rly_pending_victim(&t->pending, sa, &limit);
+        if (!v)
+            return false;
+        tcp_conn *victim = RLY_PENDING_OWNER(v, tcp_conn, pnode);
+        bool per_ip = limit == RLY_PENDING_PER_GROUP;
+        if (per_ip)
+            t->stats.evicted_per_ip++;
+        else
+            t->stats.evicted_total++;
+        rly_pending_warn(&t->pending, t->log, "tcp", rly_tcp_now());
+        victim->close_reset = true;
+        conn_fail(victim, RLY_ERR_LIMIT,
+                  per_ip ? RLY_PENDING_REASON_PER_IP : RLY_PENDING_REASON_TOTAL);
+    }
+    return true;
+}
+
 void rly_tcp_conn_accept(rly_tcp_transport *t, uv_stream_t *server)
 {
     tcp_conn *c = conn_new(t, RLY_CONN_INBOUND, NULL);
@@ -842,15 +923,22 @@ void rly_tcp_conn_accept(rly_tcp_transport *t, uv_stream_t *server)
         RLY_LOGD(t->log, RLY_TARGET_TRANSPORT, RLY_MSG("Inbound connection"),
                  RLY_F_U64("conn_id", c->base.id), RLY_F_STR("remote_addr", addr));
     }
-    if (t->npending > t->settings.max_pending_handshakes) {
-        conn_fail(c, RLY_ERR_LIMIT, "too many pending handshakes (max_pending_handshakes)");
-        return;
-    }
     if (t->nestablished >= t->settings.max_connections) {
         conn_fail(c, RLY_ERR_LIMIT, "too many connections (max_connections)");
         return;
     }
+    struct sockaddr_storage ss;
+    const struct sockaddr *sa = rly_conn_remote_sockaddr(&c->base, &ss);
+    if (!make_room(t, sa)) {
+        conn_fail(c, RLY_ERR_LIMIT, "too many pending handshakes (max_pending_handshakes)");
+        return;
+    }
+    if (rly_pending_add(&t->pending, &c->pnode, sa, rly_tcp_now()) != 0) {
+        conn_fail(c, RLY_ERR_NOMEM, "out of memory");
+        return;
+    }
     conn_start(c);
+    read_waiting(c);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -934,6 +1022,7 @@ static void under_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t l
     if (c->is_closed || !c->under)
         return;
     (void)rly_stream_consume(c->under, total);
+    handshake_progress(c);
     mark_dirty(c);
     update_timer(c);
 }

@@ -8,6 +8,7 @@
 #include "proto/noise/noise.h"
 #include "proto/yamux/yamux.h"
 #include "transport/flushq.h"
+#include "transport/pending.h"
 #include "transport/tcp/tcp_transport.h"
 
 /* Shared read buffer: four Noise frames and a bit. libuv reads one socket at a time and every
@@ -69,8 +70,11 @@ struct tcp_conn {
     uint8_t *out;            /* output not yet handed to libuv (rly_mem), NULL when idle */
     size_t out_len, out_cap;
     uv_write_t wreq;
-    uint8_t *wbuf;       /* the buffer of the write in flight */
-    rly_tstamp deadline; /* handshake or close-grace deadline; RLY_TSTAMP_MAX: none */
+    uint8_t *wbuf;            /* the buffer of the write in flight */
+    rly_tstamp deadline;      /* handshake or close-grace deadline; RLY_TSTAMP_MAX: none */
+    rly_tstamp idle_deadline; /* upgrading: handshake_idle_timeout after the last byte in */
+    bool close_reset;         /* close with RST (nothing left worth delivering) */
+    rly_pending_node pnode;   /* accepted and upgrading: in the transport's pending table */
     rly_tcp_dial_cb dial_cb;
     void *dial_ud;
     bool has_expected;
@@ -91,10 +95,11 @@ struct rly_tcp_transport {
     uv_idle_t idle;
     unsigned open_handles;
     tcp_conn *conns;
-    rly_flushq dirty; /* connections to flush from the idle handle */
-    size_t npending;  /* connections still upgrading */
+    rly_flushq dirty;    /* connections to flush from the idle handle */
+    size_t npending;     /* connections still upgrading */
+    rly_pending pending; /* the accepted ones among them, for eviction (pending.h) */
     size_t nestablished;
-    uint64_t nfailed; /* upgrades that failed (rly_tcp_transport_handshakes) */
+    rly_tcp_stats stats; /* the counters (rly_tcp_transport_stats) */
     uint64_t next_stream_id;
     bool is_closing;
     rly_tcp_closed_cb closed_cb;

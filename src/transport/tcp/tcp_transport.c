@@ -7,7 +7,9 @@
 void rly_tcp_settings_default(rly_tcp_settings *s)
 {
     s->handshake_timeout = 10 * RLY_NS_PER_S;
+    s->handshake_idle_timeout = 5 * RLY_NS_PER_S;
     s->max_pending_handshakes = 256;
+    s->max_pending_per_ip = 32;
     s->max_connections = 10000;
     s->keepalive_interval = 30 * RLY_NS_PER_S;
     s->yamux_window = RLY_YAMUX_INITIAL_WINDOW;
@@ -78,6 +80,7 @@ static void maybe_finish_close(rly_tcp_transport *t)
     rly_tcp_closed_cb cb = t->closed_cb;
     void *ud = t->closed_ud;
     rly_free(t->mem, t->read_buf);
+    rly_pending_free(&t->pending);
     rly_free(t->mem, t);
     if (cb)
         cb(ud);
@@ -168,9 +171,13 @@ int rly_tcp_transport_new(rly_tcp_transport **pt, uv_loop_t *loop, const rly_tcp
     t->events_ud = events_ud;
     t->log = log;
     t->mem = mem;
-    if (uv_idle_init(loop, &t->idle) != 0) {
+    int rv = rly_pending_init(&t->pending, settings->max_pending_handshakes,
+                              settings->max_pending_per_ip, mem);
+    if (rv == 0 && uv_idle_init(loop, &t->idle) != 0)
+        rv = RLY_ERR_IO;
+    if (rv != 0) {
         rly_free(mem, t);
-        return RLY_ERR_IO;
+        return rv;
     }
     t->idle.data = t;
     t->open_handles = 1;
@@ -192,10 +199,10 @@ int rly_tcp_transport_upgrade_stream(rly_tcp_transport *t, rly_stream *s, rly_co
     return rly_tcp_conn_over_stream(t, s, dir, expected, remote, rest, restlen, cb, ud);
 }
 
-void rly_tcp_transport_handshakes(const rly_tcp_transport *t, size_t *pending, uint64_t *failed)
+void rly_tcp_transport_stats(const rly_tcp_transport *t, rly_tcp_stats *out)
 {
-    *pending = t->npending;
-    *failed = t->nfailed;
+    *out = t->stats;
+    out->pending = t->npending;
 }
 
 size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t)

@@ -5,9 +5,13 @@
  * rly_conn whose streams are rly_streams, delivered through rly_conn_events.
  *
  * Bounds (rly_tcp_settings): a connection that has not finished its upgrade within
- * handshake_timeout is closed; at most max_pending_handshakes upgrade at once and at most
- * max_connections are established (more are accepted and closed at once, with a debug line);
- * idle connections are pinged every keepalive_interval (Yamux keepalive).
+ * handshake_timeout, or from which nothing arrives for handshake_idle_timeout during it, is
+ * closed. Accepted connections upgrade in a table of at most max_pending_handshakes, at most
+ * max_pending_per_ip of them from one address (transport/pending.h): a new connection that finds
+ * no room closes the stalest upgrade of its own address, or of all, and takes its place, so a
+ * flood of stalled connections only ever pushes out its own. At most max_connections are
+ * established (more are accepted and closed at once, with a debug line); idle connections are
+ * pinged every keepalive_interval (Yamux keepalive).
  *
  * Reads go into one buffer shared by the whole loop, so an idle connection holds no read buffer;
  * writes hold a buffer only while a write is in flight. */
@@ -32,13 +36,15 @@
 #define RLY_TCP_MAX_LISTENERS 8
 
 typedef struct rly_tcp_settings {
-    rly_tstamp handshake_timeout;  /* 10 s */
-    size_t max_pending_handshakes; /* 256 */
-    size_t max_connections;        /* 10000 */
-    rly_tstamp keepalive_interval; /* 30 s; 0: off */
-    uint32_t yamux_window;         /* 256 KiB (RLY_YAMUX_INITIAL_WINDOW, the spec's): receive
-                                      window per Yamux stream; a client moving bulk data over a
-                                      long path (a circuit) wants more, up to 1 GiB */
+    rly_tstamp handshake_timeout;      /* 10 s */
+    rly_tstamp handshake_idle_timeout; /* 5 s: nothing received for this long while upgrading */
+    size_t max_pending_handshakes;     /* 256 */
+    size_t max_pending_per_ip;         /* 32: of them from one address (IPv6: one /56) */
+    size_t max_connections;            /* 10000 */
+    rly_tstamp keepalive_interval;     /* 30 s; 0: off */
+    uint32_t yamux_window;             /* 256 KiB (RLY_YAMUX_INITIAL_WINDOW, the spec's): receive
+                                          window per Yamux stream; a client moving bulk data over a
+                                          long path (a circuit) wants more, up to 1 GiB */
 } rly_tcp_settings;
 
 typedef struct rly_tcp_transport rly_tcp_transport;
@@ -51,7 +57,8 @@ typedef void (*rly_tcp_closed_cb)(void *ud);
 void rly_tcp_settings_default(rly_tcp_settings *s);
 
 /* rly_tcp_transport_new creates the transport on |loop|. |id| (the Noise identity), |events| and
- * |log| are borrowed and must outlive it. Returns 0, RLY_ERR_NOMEM or RLY_ERR_IO. */
+ * |log| are borrowed and must outlive it. Returns 0, RLY_ERR_NOMEM, RLY_ERR_CRYPTO or
+ * RLY_ERR_IO. */
 RLY_NODISCARD int rly_tcp_transport_new(rly_tcp_transport **pt, uv_loop_t *loop,
                                         const rly_tcp_settings *settings,
                                         const rly_noise_identity *id, const rly_conn_events *events,
@@ -90,8 +97,18 @@ RLY_NODISCARD int rly_tcp_transport_upgrade_stream(rly_tcp_transport *t, rly_str
                                                    const rly_multiaddr *remote, const uint8_t *rest,
                                                    size_t restlen, rly_tcp_dial_cb cb, void *ud);
 
-/* rly_tcp_transport_handshakes: upgrades in progress now, and failed so far. */
-void rly_tcp_transport_handshakes(const rly_tcp_transport *t, size_t *pending, uint64_t *failed);
+/* What the transport has seen and done (for logs, metrics and tests). */
+typedef struct rly_tcp_stats {
+    size_t pending;          /* upgrades in progress now */
+    uint64_t failed;         /* upgrades that failed so far (every reason below included) */
+    uint64_t evicted_per_ip; /* closed to admit a newer one of the address (max_pending_per_ip) */
+    uint64_t evicted_total;  /* closed to admit a newer one (max_pending_handshakes) */
+    uint64_t handshake_timeouts; /* upgrades closed by handshake_timeout */
+    uint64_t idle_timeouts;      /* upgrades closed by handshake_idle_timeout */
+} rly_tcp_stats;
+
+/* rly_tcp_transport_stats fills |out|. */
+void rly_tcp_transport_stats(const rly_tcp_transport *t, rly_tcp_stats *out);
 
 /* rly_tcp_transport_num_connections returns the established connections. */
 size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t);

@@ -44,7 +44,7 @@ export function noiseFrame (msg) {
 /**
  * A raw TCP connection with a receive buffer. Never closes on its own; the peer (the relay) does.
  *   closed: promise of { at (ms, performance.now()), error (code or null) } on 'close'
- *   isClosed, bytesIn, localPort
+ *   isClosed, bytesIn, localAddress, localPort
  */
 class RawConn {
   constructor (sock) {
@@ -55,6 +55,7 @@ class RawConn {
     this.isClosed = false
     this.error = null
     this.waiter = null
+    this.localAddress = sock.localAddress
     this.localPort = sock.localPort
     this.openedAt = performance.now()
     sock.on('data', d => {
@@ -149,10 +150,13 @@ class RawConn {
   }
 }
 
-/** Connect to host:port over TCP (bounded). Resolves with a RawConn. */
-export function rawConnect (host, port, { timeoutMs = OP_TIMEOUT_MS } = {}) {
+/**
+ * Connect to host:port over TCP (bounded), from `localAddress` when given (any 127.x.y.z works on
+ * Linux loopback: a test can stand for many clients). Resolves with a RawConn.
+ */
+export function rawConnect (host, port, { timeoutMs = OP_TIMEOUT_MS, localAddress } = {}) {
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host, port })
+    const sock = net.connect({ host, port, localAddress })
     sock.setNoDelay(true)
     const t = setTimeout(() => { sock.destroy(); reject(new Error(`connect ${host}:${port} timed out`)) }, timeoutMs)
     sock.once('error', err => { clearTimeout(t); reject(err) })
