@@ -102,6 +102,8 @@ static const keydesc keys[] = {
             "Established connections; more are refused"),
     KEY_U64(network, keepalive_interval_secs, 0, 3600, 30,
             "Ping idle connections this often; 0 = off"),
+    KEY_U64(network, write_timeout_secs, 0, 3600, 30,
+            "close a peer that takes no output this long; 0: off"),
     KEY_U64(network, shutdown_grace_secs, 0, 3600, 30,
             "after SIGTERM: circuits may run this long before the relay closes; 0: at once"),
     {"network", "external_addrs", K_ADDRLIST, C_NONE, FIELD(network, external_addrs),

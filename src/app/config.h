@@ -27,7 +27,7 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 38
+#define RLY_CONFIG_NKEYS 39
 
 typedef enum rly_log_format {
     RLY_LOG_FORMAT_PRETTY = 0,
@@ -58,6 +58,8 @@ typedef struct rly_config {
         uint64_t max_pending_handshakes_per_ip; /* default 32: of them from one address */
         uint64_t max_connections;               /* default 10000: established connections */
         uint64_t keepalive_interval_secs; /* default 30: yamux ping on idle connections; 0 off */
+        uint64_t write_timeout_secs;      /* default 30: output pending and none taken for this long
+                                             closes the connection; 0 off */
         uint64_t shutdown_grace_secs;     /* default 30: circuits may finish after a signal */
         /* Addresses peers should dial, announced in identify (and in reservations) instead of
          * the listen addresses: "/ip4|ip6|dns|dns4|dns6/<host>/tcp/<port>" or

@@ -109,7 +109,7 @@ static void by_transport(out_ctx *o, const char *name, const char *label, const 
     put(o, "%s{transport=\"quic\",%s=\"%s\"} %" PRIu64 "\n", name, label, value, quic);
 }
 
-/* Handshakes closed to make room or by their deadlines. */
+/* Handshakes closed to make room or by their deadlines, and connections by write_timeout. */
 static void handshake_closes(out_ctx *o, const rly_metrics_input *in)
 {
     const rly_tcp_stats *t = &in->tcp;
@@ -126,6 +126,10 @@ static void handshake_closes(out_ctx *o, const rly_metrics_input *in)
                  q->handshake_timeouts);
     by_transport(o, n, "timeout", "handshake_idle_timeout_secs", t->idle_timeouts,
                  q->handshake_idle_timeouts);
+    n = "mesh_relay_write_timeouts_total";
+    head(o, n, "counter", "Connections closed because the peer took none of their output");
+    put(o, "%s{transport=\"tcp\"} %" PRIu64 "\n", n, t->write_timeouts);
+    put(o, "%s{transport=\"quic\"} %" PRIu64 "\n", n, q->write_timeouts);
 }
 
 static void ours(out_ctx *o, const rly_metrics_input *in)

@@ -504,11 +504,13 @@ static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
     st->tcp.max_pending_per_ip = cfg->network.max_pending_handshakes_per_ip;
     st->tcp.max_connections = cfg->network.max_connections;
     st->tcp.keepalive_interval = cfg->network.keepalive_interval_secs * RLY_NS_PER_S;
+    st->tcp.write_timeout = cfg->network.write_timeout_secs * RLY_NS_PER_S;
     rly_quic_settings_default(&st->quic);
     st->quic.handshake_timeout = cfg->network.handshake_timeout_secs * RLY_NS_PER_S;
     st->quic.handshake_idle_timeout = st->tcp.handshake_idle_timeout;
     st->quic.max_pending_handshakes = cfg->network.max_pending_handshakes; /* each transport */
     st->quic.max_pending_per_ip = cfg->network.max_pending_handshakes_per_ip;
+    st->quic.write_timeout = st->tcp.write_timeout;
     /* a quarter of the slots for handshakes from unproven addresses; then Retry (256: 64) */
     st->quic.retry_threshold = cfg->network.max_pending_handshakes / 4;
     st->quic.max_connections = cfg->network.max_connections;

@@ -11,9 +11,9 @@
 // RSS_BOUND_MIB, the pending-handshake counter has not leaked, and the relay exits 0 on SIGTERM
 // (under ASan that also means no leak and no UB report).
 //
-// The tests share the relay and run in order; each one names the attack it makes. Another relay
-// follows for one test: a flood of stalled handshakes over TCP and QUIC while honest js clients
-// keep connecting (issue 11, item 3).
+// The tests share the relay and run in order; each one names the attack it makes. Two more
+// relays follow, each for one test: a flood of stalled handshakes over TCP and QUIC while honest
+// js clients keep connecting (issue 11, item 3), and a peer that never reads (item 7).
 // Run by hand: RLY_BUILD_DIR=build tests/interop/run.sh tests/interop/robustness.test.mjs
 import './polyfill.mjs'
 import assert from 'node:assert/strict'
@@ -75,6 +75,12 @@ const FLOOD_CONNS = 10 * FLOOD_MAX_PENDING
 const FLOOD_RATE = FLOOD_CONNS / FLOOD_HS_TIMEOUT_S
 const FLOOD_OTHER_ADDRS = Array.from({ length: 8 }, (_, i) => `127.0.1.${i + 1}`)
 const HONEST_EVERY_MS = 1000
+// a peer that never reads (issue 11, item 7): a relay of its own with write_timeout_secs =
+// WRITE_TIMEOUT_S; the peer opens ping streams, NONREADER_BATCH every 100 ms and at most
+// NONREADER_MAX_STREAMS, fills each (256 KiB) and reads no echo
+const WRITE_TIMEOUT_S = 2
+const NONREADER_BATCH = 16
+const NONREADER_MAX_STREAMS = 640
 const HONEST_MIN_SUCCESS = 0.95
 const QUIC_STALL_BIN = join(BUILD_DIR, 'tests', 'quic_stall')
 
@@ -967,5 +973,72 @@ describe('robustness: a flood of stalled handshakes never keeps an honest client
     }
     const r = await frelay.stop()
     assert.ok(!r.killed && r.code === 0, `relay did not exit cleanly after SIGTERM: ${JSON.stringify(r)}\n${frelay.describe()}`)
+  })
+})
+
+describe('robustness: a peer that never reads is closed by write_timeout_secs', () => {
+  let wrelay
+
+  before(async () => {
+    wrelay = await startRelay({ config: loopbackConfig({ network: [`write_timeout_secs = ${WRITE_TIMEOUT_S}`] }) })
+  })
+
+  after(async () => {
+    await wrelay?.stop()
+  })
+
+  test(`a raw peer fills ping streams and reads nothing: closed ${WRITE_TIMEOUT_S} s after the relay's output stalls, its memory released`, { timeout: 60_000 }, async () => {
+    try {
+      const mem = async () => (await relayMetrics(wrelay)).get('mesh_relay_memory_bytes')
+      const nr = await authedRaw({}, wrelay)
+      // with the connection up (and the relay's read buffer, shared by all, allocated)
+      const base = await mem()
+      nr.c.pauseReading()
+      const t0 = performance.now()
+      const neg = Buffer.concat([mssMsg(MSS_HEADER), mssMsg(PROTO_PING)])
+      const pings = Buffer.alloc(256 * 1024 - neg.length, 0x5a)
+      // The relay echoes into the socket until the kernel's buffers are full, then its output
+      // waits. New streams keep asking for more (the ping service drops a stream whose echo finds
+      // the session's send buffer full). A paused socket does not see the relay's reset: the
+      // relay's log tells.
+      let peak = base
+      let streams = 0
+      const isClosed = l => l.message === 'ConnectionClosed' && l.fields.peer_id === nr.peerId
+      const deadline = performance.now() + (WRITE_TIMEOUT_S + 25) * 1000
+      while (wrelay.findLogs(isClosed).length === 0 && performance.now() < deadline) {
+        for (let k = 0; k < NONREADER_BATCH && streams < NONREADER_MAX_STREAMS; k++, streams++) {
+          const id = 2 * streams + 1
+          nr.t.send(Buffer.concat([
+            yamuxFrame({ type: YAMUX.WINDOW_UPDATE, flags: YAMUX.SYN, streamId: id }),
+            yamuxFrame({ type: YAMUX.DATA, streamId: id, payload: neg }),
+            yamuxFrame({ type: YAMUX.DATA, streamId: id, payload: pings })
+          ]))
+        }
+        // and once they are all sent, keep the session from looking idle (the keepalive would end
+        // it after 40 s): such a peer would pin the relay's memory for as long as it likes
+        if (streams === NONREADER_MAX_STREAMS) nr.t.send(yamuxFrame({ type: YAMUX.WINDOW_UPDATE, streamId: 1 }))
+        peak = Math.max(peak, await mem())
+        await sleep(100)
+      }
+      const openMs = Math.round(performance.now() - t0)
+      const closed = wrelay.findLogs(isClosed)[0]
+      console.log(`# a peer that never reads: ${streams} ping streams filled; relay memory ${base} B before, ${peak} B at the peak (+${Math.round((peak - base) / 1024)} KiB); connection ${closed ? `closed by the relay after ${openMs} ms` : `still open after ${openMs} ms`}`)
+      nr.c.resumeReading()
+      await expectConnectionClosed(nr.c, nr.peerId, 'a peer that never reads',
+        { error: 'timed out', cause: 'write timeout (write_timeout_secs)', boundMs: OP_TIMEOUT_MS, r: wrelay })
+      const m = await relayMetrics(wrelay)
+      assert.equal(m.get('mesh_relay_write_timeouts_total{transport="tcp"}'), 1)
+      // what the connection held is released, the idle connection's own share too (the
+      // allocator's cache of large blocks is not in mesh_relay_memory_bytes)
+      let after
+      await waitUntil(async () => (after = await mem()) <= base, { what: `relay memory back under ${base} B (now ${after} B)` })
+      console.log(`# after the close: relay memory ${after} B (${after - base >= 0 ? '+' : ''}${after - base} B against before)`)
+      assert.ok(peak - base > 256 * 1024, `the peer pinned only ${peak - base} B: the test did not make the relay's output stall`)
+      assert.ok(wrelay.running(), 'the relay exited')
+    } catch (err) {
+      throw annotate(err, wrelay?.describe() ?? '(no relay)')
+    }
+    const r = await wrelay.stop()
+    assert.ok(!r.killed && r.code === 0, `relay did not exit cleanly after SIGTERM: ${JSON.stringify(r)}\n${wrelay.describe()}`)
   })
 })

@@ -411,6 +411,20 @@ Test(config, handshake_idle_timeout_and_per_ip_cap)
     done();
 }
 
+/* [network] write_timeout_secs (issue 11, item 7): default, bounds, 0 turns it off. */
+Test(config, write_timeout)
+{
+    rly_config_defaults(&cfg);
+    cr_assert_eq(cfg.network.write_timeout_secs, 30);
+    cr_assert_eq(load("[network]\nwrite_timeout_secs = 0\n"), 0, "%s", msg);
+    cr_assert_eq(validate(), 0, "%s", msg);
+    cr_assert_eq(cfg.network.write_timeout_secs, 0);
+    invalid("[network]\nwrite_timeout_secs = 3601\n",
+            "relay.toml:2: [network] write_timeout_secs = 3601 is out of range (allowed 0..3600)");
+    cr_assert(strstr(rly_config_default_text(), "\nwrite_timeout_secs = 30 "));
+    done();
+}
+
 Test(config, reservations_per_peer_not_above_global)
 {
     invalid("[relay]\nmax_reservations = 4\n",

@@ -59,6 +59,8 @@ Test(metrics, well_formed_and_go_compatible)
     in.quic.evicted_total = 12;
     in.tcp.idle_timeouts = 13;
     in.quic.handshake_timeouts = 14;
+    in.tcp.write_timeouts = 15;
+    in.quic.write_timeouts = 16;
     in.memory_bytes = 4096;
     render(&in);
 
@@ -118,6 +120,8 @@ Test(metrics, well_formed_and_go_compatible)
                        "idle_timeout_secs\"} 13"));
     cr_assert(has_line("mesh_relay_handshake_timeouts_total{transport=\"quic\",timeout=\"handshake_"
                        "timeout_secs\"} 14"));
+    cr_assert(has_line("mesh_relay_write_timeouts_total{transport=\"tcp\"} 15"));
+    cr_assert(has_line("mesh_relay_write_timeouts_total{transport=\"quic\"} 16"));
     cr_assert(has_line("# TYPE libp2p_relaysvc_connection_duration_seconds histogram"));
 }
 

@@ -661,3 +661,107 @@ Test(quic_transport, silent_handshakes_hit_the_idle_deadline)
     cr_assert_eq(w.server_stats.handshake_timeouts, 0);
     cr_assert_eq(w.server_stats.pending, 0);
 }
+
+/* ---- a peer that never reads: no acknowledgement, no window, write_timeout closes it -------- */
+
+static struct {
+    size_t written;
+    bool closed;
+    int err;
+    const char *cause;
+} wt;
+
+static void wt_pump(rly_stream *s, void *ud)
+{
+    for (;;) {
+        rly_ssize n = rly_stream_write(s, chunk, sizeof(chunk));
+        if (n <= 0)
+            return; /* RLY_ERR_AGAIN: the client's window stays shut, on_writable never comes */
+        wt.written += (size_t)n;
+    }
+}
+
+static const rly_stream_handler wt_writer = {.on_writable = wt_pump};
+
+static void wt_srv_established(void *ud, rly_conn *c)
+{
+    rly_stream *s;
+    w.established++;
+    cr_assert_eq(rly_conn_open_stream(c, &s), 0);
+    rly_stream_set_handler(s, &wt_writer, NULL);
+    wt_pump(s, NULL);
+}
+
+static void wt_srv_closed(void *ud, rly_conn *c, int err, const char *cause)
+{
+    wt.closed = true;
+    wt.err = err;
+    wt.cause = cause;
+    rly_quic_transport_close(w.client, transport_closed, NULL);
+    finish();
+}
+
+static const rly_conn_events wt_srv_events = {wt_srv_established, srv_stream, wt_srv_closed};
+
+static void wt_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    /* never consumed: the stream's window is never opened again */
+}
+
+static const rly_stream_handler wt_reader = {.on_data = wt_data};
+
+static void wt_cli_stream(void *ud, rly_conn *c, rly_stream *s)
+{
+    rly_stream_set_handler(s, &wt_reader, NULL);
+}
+
+static const rly_conn_events wt_cli_events = {cli_established, wt_cli_stream, cli_closed};
+
+static void wt_dialed(void *ud, rly_conn *c, int err)
+{
+    cr_assert_not_null(c, "dial failed: %s", rly_strerror(err));
+}
+
+Test(quic_transport, a_peer_that_never_reads_hits_the_write_timeout)
+{
+    rly_quic_settings sst, cst;
+    rly_keypair skp, ckp;
+    struct sockaddr_in sin;
+    rly_multiaddr addr;
+    memset(&wt, 0, sizeof(wt));
+    rly_quic_settings_default(&sst);
+    rly_quic_settings_default(&cst);
+    sst.write_timeout = 300 * RLY_NS_PER_MS;
+    memset(&w, 0, sizeof(w));
+    uv_loop_init(&w.loop);
+    cr_assert_eq(rly_keypair_generate(&skp), 0);
+    cr_assert_eq(rly_keypair_generate(&ckp), 0);
+    cr_assert_eq(rly_keypair_peerid(&skp, &w.spid), 0);
+    cr_assert_eq(
+        rly_quic_transport_new(&w.server, &w.loop, &sst, &skp, &wt_srv_events, NULL, NULL, NULL),
+        0);
+    cr_assert_eq(
+        rly_quic_transport_new(&w.client, &w.loop, &cst, &ckp, &wt_cli_events, NULL, NULL, NULL),
+        0);
+    w.open_transports = 2;
+    uv_ip4_addr("127.0.0.1", 0, &sin);
+    cr_assert_eq(rly_quic_transport_listen(w.server, (struct sockaddr *)&sin, NULL), 0);
+    cr_assert_eq(rly_quic_transport_listen_addrs(w.server, &addr, 1), 1);
+    cr_assert_eq(rly_multiaddr_append_p2p(&addr, &w.spid), 0);
+    cr_assert_eq(rly_quic_transport_dial(w.client, &addr, wt_dialed, NULL), 0);
+    uv_timer_init(&w.loop, &w.guard);
+    uv_timer_start(&w.guard, on_guard, 15000, 0);
+    uv_run(&w.loop, UV_RUN_DEFAULT);
+    cr_assert_eq(uv_loop_close(&w.loop), 0, "no handle left open");
+
+    cr_assert_not(w.timed_out, "not closed; %zu bytes written", wt.written);
+    cr_assert(wt.closed);
+    cr_assert_eq(wt.err, RLY_ERR_TIMEOUT, "%s", rly_strerror(wt.err));
+    cr_assert_str_eq(wt.cause, "write timeout (write_timeout_secs)");
+    cr_assert_eq(w.server_stats.write_timeouts, 1);
+    cr_assert_geq(wt.written, 256 * 1024, "the client's window was filled first");
+    rly_keypair_wipe(&skp);
+    rly_keypair_wipe(&ckp);
+    rly_mem_trim(rly_mem_default());
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}

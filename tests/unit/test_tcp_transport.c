@@ -12,6 +12,7 @@
 
 #include "core/mem.h"
 #include "crypto/keys.h"
+#include "transport/tcp/tcp_internal.h"
 #include "transport/tcp/tcp_transport.h"
 
 #define NSTREAMS 8
@@ -486,4 +487,79 @@ Test(tcp_transport, silent_handshakes_hit_the_idle_deadline)
     cr_assert_eq(ev.stats.idle_timeouts, 2);
     cr_assert_eq(ev.stats.handshake_timeouts, 0);
     cr_assert_eq(ev.stats.failed, 2);
+}
+
+/* ---- a peer that never reads: the server's writes stall and write_timeout closes it --------- */
+
+static struct {
+    rly_stream *s;
+    size_t written;
+    int closed_err;
+    const char *closed_cause;
+    bool closed;
+} wt;
+
+static uint8_t junk[65536];
+
+static void wt_pump(rly_stream *s, void *ud)
+{
+    for (;;) {
+        rly_ssize n = rly_stream_write(s, junk, sizeof(junk));
+        if (n <= 0)
+            return; /* RLY_ERR_AGAIN: on_writable never comes, the peer reads nothing */
+        wt.written += (size_t)n;
+    }
+}
+
+static const rly_stream_handler wt_handler = {.on_writable = wt_pump};
+
+/* The server opens a stream to the client and writes into it for as long as it can. */
+static void wt_srv_established(void *ud, rly_conn *c)
+{
+    int sndbuf = 4096;
+    uv_send_buffer_size((uv_handle_t *)&((tcp_conn *)c)->handle, &sndbuf);
+    cr_assert_eq(rly_conn_open_stream(c, &wt.s), 0);
+    rly_stream_set_handler(wt.s, &wt_handler, NULL);
+    wt_pump(wt.s, NULL);
+}
+
+static void wt_srv_closed(void *ud, rly_conn *c, int err, const char *cause)
+{
+    wt.closed = true;
+    wt.closed_err = err;
+    wt.closed_cause = cause;
+    rly_tcp_transport_stats(w.server, &ev.stats);
+    finish();
+}
+
+static const rly_conn_events wt_events = {wt_srv_established, srv_quiet_stream, wt_srv_closed};
+
+/* The client stops reading its socket once connected (and takes little into its buffer). */
+static void wt_dialed(void *ud, rly_conn *c, int err)
+{
+    int rcvbuf = 4096;
+    cr_assert_not_null(c, "dial failed: %s", rly_strerror(err));
+    uv_tcp_t *h = &((tcp_conn *)c)->handle;
+    uv_read_stop((uv_stream_t *)h);
+    uv_recv_buffer_size((uv_handle_t *)h, &rcvbuf);
+}
+
+Test(tcp_transport, a_peer_that_never_reads_hits_the_write_timeout)
+{
+    rly_tcp_settings st;
+    rly_keypair skp, ckp;
+    memset(&ev, 0, sizeof(ev));
+    memset(&wt, 0, sizeof(wt));
+    rly_tcp_settings_default(&st);
+    st.write_timeout = 300 * RLY_NS_PER_MS;
+    world_listen(&st, &wt_events, &skp, &ckp);
+    cr_assert_eq(rly_tcp_transport_dial(w.client, &ev.addr, wt_dialed, NULL), 0);
+    world_end(&skp, &ckp);
+
+    cr_assert_not(w.timed_out, "not closed; %zu bytes written", wt.written);
+    cr_assert(wt.closed);
+    cr_assert_eq(wt.closed_err, RLY_ERR_TIMEOUT, "%s", rly_strerror(wt.closed_err));
+    cr_assert_str_eq(wt.closed_cause, "write timeout (write_timeout_secs)");
+    cr_assert_eq(ev.stats.write_timeouts, 1);
+    cr_log_info("a peer that never reads: closed after %zu bytes were queued", wt.written);
 }

@@ -49,7 +49,8 @@ typedef struct qstream {
     bool is_announced;
     bool is_done; /* on_close delivered: the owner is gone; freed at ngtcp2's stream_close */
     bool peer_reset;
-    bool peer_stopped; /* the peer sent STOP_SENDING: the owner hears a reset after this send */
+    bool peer_stopped;    /* the peer sent STOP_SENDING: the owner hears a reset after this send */
+    bool unacked_dropped; /* its unacknowledged bytes are out of the connection's count */
     uint64_t delivered, consumed; /* bytes handed to on_data, and reported back by consume */
 } qstream;
 
@@ -97,13 +98,20 @@ struct rly_qconn {
     ngtcp2_cid scids[8]; /* our IDs, as last listed for the owner */
     size_t nscids;
     qstream *send_head, *send_tail; /* round robin of streams with data, FIN to send */
-    bool got_handshake_data;        /* server: the client sent Handshake-level CRYPTO data */
+    /* write_timeout: stream bytes queued and not yet acknowledged (all streams), and when they
+     * last moved (an acknowledgement, a stream window opened) */
+    uint64_t unacked;
+    rly_tstamp wmoved_at;
+    bool write_timed_out;
+    rly_tstamp now;          /* of the last recv, send or expiry call */
+    bool got_handshake_data; /* server: the client sent Handshake-level CRYPTO data */
 };
 
 void rly_quic_settings_default(rly_quic_settings *s)
 {
     s->handshake_timeout = 10 * RLY_NS_PER_S;
     s->handshake_idle_timeout = 5 * RLY_NS_PER_S;
+    s->write_timeout = 30 * RLY_NS_PER_S;
     s->idle_timeout = 30 * RLY_NS_PER_S;
     s->keepalive = 15 * RLY_NS_PER_S;
     s->max_streams_bidi = 256;
@@ -458,12 +466,31 @@ static bool has_to_send(const qstream *st)
     return st->send_off < st->write_off || (st->fin_queued && !st->fin_sent);
 }
 
+/* Stream bytes were queued on a connection that had none waiting: the write clock starts. */
+static void unacked_add(rly_qconn *q, uint64_t n)
+{
+    if (q->unacked == 0)
+        q->wmoved_at = q->now;
+    q->unacked += n;
+}
+
+/* |st|'s bytes will never be acknowledged (reset, or gone): out of the count. */
+static void unacked_drop(qstream *st)
+{
+    if (st->unacked_dropped)
+        return;
+    st->unacked_dropped = true;
+    st->q->unacked -= st->write_off - st->acked_off;
+}
+
 /* Delivers on_close once; the object itself lives until ngtcp2 is done with the stream. */
 static void deliver_close(qstream *st, int err)
 {
     if (st->is_done)
         return;
     st->is_done = true;
+    if (err)
+        unacked_drop(st);
     send_list_remove(st);
     /* Bytes delivered and never consumed still count against the connection's window: ngtcp2
      * gives back only what it did not deliver. Re-open it, or every stream closed with data in
@@ -481,6 +508,7 @@ static void deliver_close(qstream *st, int err)
 static void stream_free(qstream *st)
 {
     rly_qconn *q = st->q;
+    unacked_drop(st);
     send_list_remove(st);
     if (st->prev)
         st->prev->next = st->next;
@@ -531,6 +559,7 @@ static rly_ssize qs_write(rly_stream *s, const uint8_t *data, size_t len)
         memcpy(t->data + t->len, data + done, k);
         t->len += k;
         st->write_off += k;
+        unacked_add(q, k);
         done += k;
     }
     if (n < len)
@@ -722,7 +751,12 @@ static int cb_acked(ngtcp2_conn *conn, int64_t id, uint64_t offset, uint64_t len
     if (!st)
         return 0;
     rly_qconn *q = st->q;
-    st->acked_off = offset + len;
+    if (offset + len > st->acked_off) {
+        if (!st->unacked_dropped)
+            q->unacked -= offset + len - st->acked_off;
+        q->wmoved_at = q->now;
+        st->acked_off = offset + len;
+    }
     while (st->head && st->head->off + st->head->len <= st->acked_off &&
            (st->head != st->tail || st->head->len == st->head->cap)) {
         qchunk *c = st->head;
@@ -774,6 +808,8 @@ static int cb_extend_max_stream_data(ngtcp2_conn *conn, int64_t id, uint64_t max
                                      void *sud)
 {
     qstream *st = sud;
+    rly_qconn *q = ud;
+    q->wmoved_at = q->now; /* the peer read: window progress */
     if (st && st->is_blocked) {
         st->is_blocked = false;
         if (has_to_send(st))
@@ -825,12 +861,13 @@ static void fill_callbacks(ngtcp2_callbacks *cb, bool server)
 /* ---- construction ---------------------------------------------------------------------------- */
 
 static rly_qconn *qconn_alloc(rly_quic_ctx *ctx, bool server, const struct sockaddr *local,
-                              const struct sockaddr *remote)
+                              const struct sockaddr *remote, rly_tstamp now)
 {
     rly_qconn *q = rly_calloc(ctx->mem, 1, sizeof(*q));
     if (!q)
         return NULL;
     q->ctx = ctx;
+    q->now = now;
     q->is_server = server;
     ngtcp2_path_storage_init(&q->ps, (const ngtcp2_sockaddr *)local, sa_len(local),
                              (const ngtcp2_sockaddr *)remote, sa_len(remote), NULL);
@@ -869,7 +906,7 @@ static int finish_new(rly_qconn *q, int nrv)
 int rly_qconn_client_new(rly_qconn **pq, rly_quic_ctx *ctx, const struct sockaddr *local,
                          const struct sockaddr *remote, const rly_peerid *expected, rly_tstamp now)
 {
-    rly_qconn *q = qconn_alloc(ctx, false, local, remote);
+    rly_qconn *q = qconn_alloc(ctx, false, local, remote, now);
     if (!q)
         return RLY_ERR_NOMEM;
     q->has_expected = true;
@@ -903,7 +940,7 @@ int rly_qconn_server_new(rly_qconn **pq, rly_quic_ctx *ctx, const struct sockadd
     ngtcp2_pkt_hd hd;
     if (ngtcp2_accept(&hd, pkt, len) != 0 || hd.version != NGTCP2_PROTO_VER_V1)
         return RLY_ERR_MALFORMED;
-    rly_qconn *q = qconn_alloc(ctx, true, local, remote);
+    rly_qconn *q = qconn_alloc(ctx, true, local, remote, now);
     if (!q)
         return RLY_ERR_NOMEM;
     ngtcp2_cid scid = {.datalen = RLY_QUIC_SCID_LEN};
@@ -981,6 +1018,7 @@ int rly_qconn_recv(rly_qconn *q, const uint8_t *pkt, size_t len, rly_tstamp now)
 {
     if (q->is_closed || q->close_pending)
         return q->err ? q->err : RLY_ERR_CLOSED;
+    q->now = now;
     ngtcp2_pkt_info pi = {0};
     int rv = ngtcp2_conn_read_pkt(q->conn, &q->ps.path, &pi, pkt, len, now);
     switch (rv) {
@@ -1015,6 +1053,7 @@ static void reset_stopped(rly_qconn *q)
 
 rly_ssize rly_qconn_send(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp now)
 {
+    q->now = now;
     rly_ssize n = send_once(q, dest, cap, now);
     if (q->has_stopped && !q->err)
         reset_stopped(q);
@@ -1117,17 +1156,33 @@ static rly_ssize send_once(rly_qconn *q, uint8_t *dest, size_t cap, rly_tstamp n
     return 0;
 }
 
+/* When the write timeout strikes: stream data waits and nothing of it has moved since. */
+static rly_tstamp write_deadline(const rly_qconn *q)
+{
+    rly_tstamp wt = q->ctx->set.write_timeout;
+    if (wt == 0 || q->unacked == 0 || q->err)
+        return RLY_TSTAMP_MAX;
+    return q->wmoved_at > RLY_TSTAMP_MAX - wt ? RLY_TSTAMP_MAX : q->wmoved_at + wt;
+}
+
 rly_tstamp rly_qconn_expiry(const rly_qconn *q)
 {
     if (q->is_closed)
         return RLY_TSTAMP_MAX;
-    return ngtcp2_conn_get_expiry(q->conn);
+    rly_tstamp e = ngtcp2_conn_get_expiry(q->conn), w = write_deadline(q);
+    return w < e ? w : e;
 }
 
 int rly_qconn_handle_expiry(rly_qconn *q, rly_tstamp now)
 {
     if (q->is_closed)
         return q->err;
+    q->now = now;
+    if (now >= write_deadline(q)) { /* the peer does not read: close, with a CONNECTION_CLOSE */
+        q->write_timed_out = true;
+        ngtcp2_connection_close_error_set_application_error(&q->ccerr, 0, NULL, 0);
+        return fail(q, RLY_ERR_TIMEOUT, false);
+    }
     int rv = ngtcp2_conn_handle_expiry(q->conn, now);
     if (rv == 0)
         return 0;
@@ -1137,6 +1192,11 @@ int rly_qconn_handle_expiry(rly_qconn *q, rly_tstamp now)
         return fail(q, RLY_ERR_TIMEOUT, true);
     ngtcp2_connection_close_error_set_transport_error_liberr(&q->ccerr, rv, NULL, 0);
     return fail(q, RLY_ERR_PROTO, false);
+}
+
+bool rly_qconn_write_timed_out(const rly_qconn *q)
+{
+    return q->write_timed_out;
 }
 
 unsigned rly_qconn_handshake_stage(const rly_qconn *q)

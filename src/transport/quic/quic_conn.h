@@ -42,6 +42,9 @@ typedef struct rly_quic_settings {
     rly_tstamp handshake_timeout;      /* 10 s */
     rly_tstamp handshake_idle_timeout; /* 5 s: a server handshake from whose client nothing
                                           arrives for this long is closed (the transport) */
+    rly_tstamp write_timeout;          /* 30 s: stream data is waiting and for this long none of
+                                          it was acknowledged and no stream window opened: the
+                                          peer does not read; the connection is closed. 0: off */
     rly_tstamp idle_timeout;           /* 30 s (the effective one is the smaller of both sides') */
     rly_tstamp keepalive;              /* 15 s (go); 0: off */
     uint64_t max_streams_bidi;         /* 256 concurrent peer-opened streams (go, rust, js) */
@@ -143,9 +146,13 @@ RLY_NODISCARD rly_ssize rly_qconn_send(rly_qconn *q, uint8_t *dest, size_t cap, 
 rly_tstamp rly_qconn_expiry(const rly_qconn *q);
 
 /* rly_qconn_handle_expiry runs timers (loss recovery, ACK delay, keepalive, idle, handshake
- * timeout). Returns 0, RLY_ERR_TIMEOUT (idle or handshake timeout: the connection is gone,
- * nothing to send) or another closing error. */
+ * timeout, write timeout). Returns 0, RLY_ERR_TIMEOUT (idle or handshake timeout: the connection
+ * is gone, nothing to send; write timeout: rly_qconn_send still produces the CONNECTION_CLOSE
+ * once, rly_qconn_write_timed_out tells) or another closing error. */
 RLY_NODISCARD int rly_qconn_handle_expiry(rly_qconn *q, rly_tstamp now);
+
+/* rly_qconn_write_timed_out: the connection was closed by the write timeout (write_timeout). */
+bool rly_qconn_write_timed_out(const rly_qconn *q);
 
 /* rly_qconn_handshake_stage is how far the client of a server handshake has come: 0 while only
  * its Initial data (the ClientHello) has arrived, 1 once Handshake-level data has (it has our

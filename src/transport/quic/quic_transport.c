@@ -17,6 +17,7 @@
 /* Why a connection closed, where the transport knows better than the error code. */
 #define REASON_IDLE_TIMEOUT "handshake idle timeout (handshake_idle_timeout_secs)"
 #define REASON_HANDSHAKE_TIMEOUT "handshake timeout"
+#define REASON_WRITE_TIMEOUT "write timeout (write_timeout_secs)"
 
 typedef struct qsock {
     uv_poll_t poll; /* libuv polls the socket; the calls are in udp.c */
@@ -505,7 +506,8 @@ static void handshake_close(quic_conn *c, const char *cause)
     mark_dirty(c);
 }
 
-/* Times out what the connection's expiry says. */
+/* Times out what the connection's expiry says; a pending CONNECTION_CLOSE (write timeout) still
+ * goes out from conn_process. */
 static void expire(quic_conn *c, rly_tstamp now)
 {
     rly_quic_transport *t = c->t;
@@ -515,9 +517,14 @@ static void expire(quic_conn *c, rly_tstamp now)
         return;
     }
     bool was_pending = c->is_pending;
-    if (rly_qconn_handle_expiry(c->q, now) == RLY_ERR_TIMEOUT && was_pending) {
+    if (rly_qconn_handle_expiry(c->q, now) != RLY_ERR_TIMEOUT)
+        return;
+    if (was_pending) {
         t->stats.handshake_timeouts++;
         c->cause = REASON_HANDSHAKE_TIMEOUT;
+    } else if (rly_qconn_write_timed_out(c->q)) {
+        t->stats.write_timeouts++;
+        c->cause = REASON_WRITE_TIMEOUT;
     }
 }
 
@@ -529,7 +536,7 @@ static void on_timer(uv_timer_t *h)
         return;
     enter(t);
     expire(c, uv_hrtime());
-    conn_process(c); /* sends what is due, or tears it down */
+    conn_process(c); /* sends what is due (a CONNECTION_CLOSE too), or tears it down */
     leave(t);
 }
 

@@ -83,6 +83,7 @@ typedef struct rly_quic_stats {
     uint64_t evicted_total;        /* handshakes closed for a newer one (max_pending_handshakes) */
     uint64_t handshake_timeouts;   /* server handshakes closed by handshake_timeout */
     uint64_t handshake_idle_timeouts; /* ... by handshake_idle_timeout */
+    uint64_t write_timeouts;          /* connections closed by write_timeout */
 } rly_quic_stats;
 
 /* rly_quic_transport_stats fills |out|. */

@@ -20,6 +20,7 @@ static void conn_fail(tcp_conn *c, int err, const char *cause);
 static void update_timer(tcp_conn *c);
 static void mark_dirty(tcp_conn *c);
 
+#define REASON_WRITE_TIMEOUT "write timeout (write_timeout_secs)"
 #define REASON_IDLE_TIMEOUT "handshake idle timeout (handshake_idle_timeout_secs)"
 
 static rly_tstamp after(rly_tstamp t, rly_tstamp d)
@@ -113,6 +114,37 @@ static int pull_yamux(tcp_conn *c)
     return 0;
 }
 
+/* ---- write progress (write_timeout) -------------------------------------------------------- */
+
+/* Output is waiting for the socket (or the stream under us): the write clock runs from now unless
+ * it already does. */
+static void write_waiting(tcp_conn *c)
+{
+    if (c->wstall_at != RLY_TSTAMP_MAX)
+        return;
+    c->wstall_at = rly_tcp_now();
+    if (c->t->settings.write_timeout)
+        update_timer(c);
+}
+
+/* Some output went out: the clock starts over, or stops when nothing is left. */
+static void write_progressed(tcp_conn *c, bool more)
+{
+    c->wstall_at = more ? rly_tcp_now() : RLY_TSTAMP_MAX;
+}
+
+/* At the write deadline: whether the socket took some of the write in flight since the last
+ * look (libuv's queue shrank); then the clock starts over. */
+static bool write_moved(tcp_conn *c)
+{
+    if (c->is_over_stream || !c->write_inflight)
+        return false;
+    size_t q = uv_stream_get_write_queue_size((uv_stream_t *)&c->handle);
+    bool moved = q < c->wq_seen;
+    c->wq_seen = q;
+    return moved;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     tcp_conn *c = req->data;
@@ -121,6 +153,7 @@ static void on_write(uv_write_t *req, int status)
     c->write_inflight = false;
     if (c->is_closed)
         return;
+    write_progressed(c, true); /* rly_tcp_conn_flush stops the clock if nothing follows */
     if (status < 0) {
         conn_fail(c, RLY_ERR_IO, uv_strerror(status));
         return;
@@ -133,14 +166,17 @@ static void on_write(uv_write_t *req, int status)
 static void flush_to_stream(tcp_conn *c)
 {
     rly_ssize w = rly_stream_write(c->under, c->out, c->out_len);
-    if (w == RLY_ERR_AGAIN)
+    if (w == RLY_ERR_AGAIN) {
+        write_waiting(c);
         return;
+    }
     if (w < 0) {
         conn_fail(c, (int)w, "relayed stream write failed");
         return;
     }
     memmove(c->out, c->out + w, c->out_len - (size_t)w);
     c->out_len -= (size_t)w;
+    write_progressed(c, c->out_len > 0);
     if (c->out_len > 0)
         return; /* a short write: the stream calls on_writable when it has room */
     bool more = c->yamux && rly_yamux_want_write(c->yamux);
@@ -160,6 +196,7 @@ void rly_tcp_conn_flush(tcp_conn *c)
         return;
     }
     if (c->out_len == 0) {
+        c->wstall_at = RLY_TSTAMP_MAX;
         if (c->is_shutting_down)
             conn_fail(c, c->close_err, c->close_cause);
         return;
@@ -180,6 +217,8 @@ void rly_tcp_conn_flush(tcp_conn *c)
         return;
     }
     c->write_inflight = true;
+    c->wq_seen = uv_stream_get_write_queue_size((uv_stream_t *)&c->handle);
+    write_waiting(c);
 }
 
 static void mark_dirty(tcp_conn *c)
@@ -670,6 +709,18 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     update_timer(c);
 }
 
+/* Whether output has waited write_timeout without the socket taking a byte of it. */
+static bool write_timed_out(tcp_conn *c, rly_tstamp now)
+{
+    rly_tstamp wt = c->t->settings.write_timeout;
+    if (wt == 0 || c->wstall_at == RLY_TSTAMP_MAX || now < after(c->wstall_at, wt))
+        return false;
+    if (!write_moved(c))
+        return true;
+    c->wstall_at = now;
+    return false;
+}
+
 static void on_timer(uv_timer_t *h)
 {
     tcp_conn *c = h->data;
@@ -690,6 +741,12 @@ static void on_timer(uv_timer_t *h)
         conn_fail(c, RLY_ERR_TIMEOUT, REASON_IDLE_TIMEOUT);
         return;
     }
+    if (!c->is_shutting_down && write_timed_out(c, now)) {
+        c->t->stats.write_timeouts++;
+        c->close_reset = true; /* the peer does not read: drop what the kernel still holds */
+        conn_fail(c, RLY_ERR_TIMEOUT, REASON_WRITE_TIMEOUT);
+        return;
+    }
     if (c->yamux) {
         int rv = rly_yamux_handle_expiry(c->yamux, now);
         if (rv != 0) {
@@ -706,6 +763,11 @@ static void update_timer(tcp_conn *c)
     rly_tstamp when = c->deadline;
     if (c->idle_deadline < when)
         when = c->idle_deadline;
+    if (c->t->settings.write_timeout && c->wstall_at != RLY_TSTAMP_MAX && !c->is_shutting_down) {
+        rly_tstamp w = after(c->wstall_at, c->t->settings.write_timeout);
+        if (w < when)
+            when = w;
+    }
     if (c->yamux) {
         rly_tstamp y = rly_yamux_get_expiry(c->yamux);
         if (y < when)
@@ -822,6 +884,7 @@ static tcp_conn *conn_new(rly_tcp_transport *t, rly_conn_dir dir, rly_stream *un
     rly_tstamp now = rly_tcp_now();
     c->deadline = after(now, t->settings.handshake_timeout);
     c->idle_deadline = after(now, t->settings.handshake_idle_timeout);
+    c->wstall_at = RLY_TSTAMP_MAX;
     t->npending++;
     rly_tcp_transport_link(t, c);
     return c;

@@ -73,6 +73,8 @@ struct tcp_conn {
     uint8_t *wbuf;            /* the buffer of the write in flight */
     rly_tstamp deadline;      /* handshake or close-grace deadline; RLY_TSTAMP_MAX: none */
     rly_tstamp idle_deadline; /* upgrading: handshake_idle_timeout after the last byte in */
+    rly_tstamp wstall_at;     /* output waiting since (or last progress); RLY_TSTAMP_MAX: none */
+    size_t wq_seen;           /* the socket's write queue when last looked at (write_timeout) */
     bool close_reset;         /* close with RST (nothing left worth delivering) */
     rly_pending_node pnode;   /* accepted and upgrading: in the transport's pending table */
     rly_tcp_dial_cb dial_cb;

@@ -10,6 +10,7 @@ void rly_tcp_settings_default(rly_tcp_settings *s)
     s->handshake_idle_timeout = 5 * RLY_NS_PER_S;
     s->max_pending_handshakes = 256;
     s->max_pending_per_ip = 32;
+    s->write_timeout = 30 * RLY_NS_PER_S;
     s->max_connections = 10000;
     s->keepalive_interval = 30 * RLY_NS_PER_S;
     s->yamux_window = RLY_YAMUX_INITIAL_WINDOW;

@@ -11,7 +11,9 @@
  * no room closes the stalest upgrade of its own address, or of all, and takes its place, so a
  * flood of stalled connections only ever pushes out its own. At most max_connections are
  * established (more are accepted and closed at once, with a debug line); idle connections are
- * pinged every keepalive_interval (Yamux keepalive).
+ * pinged every keepalive_interval (Yamux keepalive); a connection whose output the socket (or, for
+ * a relayed one, the stream under it) takes no byte of for write_timeout is closed (a peer that
+ * never reads would otherwise pin its output buffers for good).
  *
  * Reads go into one buffer shared by the whole loop, so an idle connection holds no read buffer;
  * writes hold a buffer only while a write is in flight. */
@@ -40,6 +42,7 @@ typedef struct rly_tcp_settings {
     rly_tstamp handshake_idle_timeout; /* 5 s: nothing received for this long while upgrading */
     size_t max_pending_handshakes;     /* 256 */
     size_t max_pending_per_ip;         /* 32: of them from one address (IPv6: one /56) */
+    rly_tstamp write_timeout;          /* 30 s: output pending and none taken; 0: off */
     size_t max_connections;            /* 10000 */
     rly_tstamp keepalive_interval;     /* 30 s; 0: off */
     uint32_t yamux_window;             /* 256 KiB (RLY_YAMUX_INITIAL_WINDOW, the spec's): receive
@@ -105,6 +108,7 @@ typedef struct rly_tcp_stats {
     uint64_t evicted_total;  /* closed to admit a newer one (max_pending_handshakes) */
     uint64_t handshake_timeouts; /* upgrades closed by handshake_timeout */
     uint64_t idle_timeouts;      /* upgrades closed by handshake_idle_timeout */
+    uint64_t write_timeouts;     /* connections closed by write_timeout */
 } rly_tcp_stats;
 
 /* rly_tcp_transport_stats fills |out|. */

@@ -91,6 +91,11 @@ class RawConn {
     this.sock.pause()
   }
 
+  /** Read again (a close by the peer shows only while reading). */
+  resumeReading () {
+    this.sock.resume()
+  }
+
   /** Bytes we wrote that the kernel has not taken yet. */
   get pendingWrite () {
     return this.sock.writableLength
