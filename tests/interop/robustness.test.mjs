@@ -48,7 +48,7 @@ const CLOSE_SLACK_MS = 8_000
 const CLOSE_BOUND_MS = HS_TIMEOUT_S * 1000 + CLOSE_SLACK_MS
 const RSS_BOUND_MIB = 64
 // every attack of cases 1-5 and 7 is made X times over (or X times as large) as first written
-const X = 1
+const X = 10
 const PING_INTERVAL_MS = 200
 // case 8: streams a non-reading peer fills (x 256 KiB: 100 MiB, well above RSS_BOUND_MIB if the
 // relay queued every echo)
