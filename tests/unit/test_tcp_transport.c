@@ -7,7 +7,10 @@
  * FIN (or SYN and FIN alone, the FIN event's path) arrive in one read and the server resets every
  * stream it is given. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "core/mem.h"
@@ -487,6 +490,85 @@ Test(tcp_transport, silent_handshakes_hit_the_idle_deadline)
     cr_assert_eq(ev.stats.idle_timeouts, 2);
     cr_assert_eq(ev.stats.handshake_timeouts, 0);
     cr_assert_eq(ev.stats.failed, 2);
+}
+
+/* ---- an accept burst: a client that already spoke is not pushed out by the burst ------------- */
+
+static struct {
+    int h, a1, a2; /* plain sockets: connected before the loop runs, so libuv accepts all three
+                      in one burst (h first) */
+    bool h_answered, a1_closed, a2_closed;
+} ab;
+
+static int plain_connect(const struct sockaddr_storage *to)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in from;
+    cr_assert_geq(fd, 0);
+    uv_ip4_addr("127.0.0.1", 0, &from);
+    cr_assert_eq(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+    cr_assert_eq(connect(fd, (const struct sockaddr *)to, sizeof(struct sockaddr_in)), 0);
+    return fd;
+}
+
+/* What |fd| shows now: 1 bytes came, -1 closed (EOF or reset), 0 nothing yet. */
+static int plain_poll(int fd)
+{
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0)
+        return 1;
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) ? -1 : 0;
+}
+
+static void burst_tick(uv_timer_t *t)
+{
+    if (!ab.h_answered) {
+        int r = plain_poll(ab.h);
+        cr_assert_geq(r, 0, "the client that spoke was pushed out by the accept burst");
+        ab.h_answered = r > 0;
+    }
+    ab.a1_closed = ab.a1_closed || plain_poll(ab.a1) < 0;
+    ab.a2_closed = ab.a2_closed || plain_poll(ab.a2) < 0;
+    if (!ab.h_answered || !(ab.a1_closed || ab.a2_closed))
+        return;
+    rly_tcp_transport_stats(w.server, &ev.stats);
+    uv_close((uv_handle_t *)t, NULL);
+    finish();
+}
+
+Test(tcp_transport, an_accept_burst_does_not_push_out_a_client_that_spoke)
+{
+    static const char hello[] = "\x13/multistream/1.0.0\n\x07/noise\n";
+    rly_tcp_settings st;
+    rly_keypair skp, ckp;
+    struct sockaddr_storage to;
+    rly_multiaddr bare;
+    rly_peerid peer;
+    bool has_peer, quic;
+    uint32_t tr;
+    memset(&ev, 0, sizeof(ev));
+    memset(&ab, 0, sizeof(ab));
+    rly_tcp_settings_default(&st);
+    st.max_pending_per_ip = 2;
+    world_listen(&st, &quiet_events, &skp, &ckp);
+    cr_assert_eq(rly_multiaddr_split_p2p(&ev.addr, &bare, &peer, &has_peer), 0);
+    cr_assert_eq(rly_multiaddr_to_sockaddr(&bare, &to, &tr, &quic), 0);
+    ab.h = plain_connect(&to);
+    cr_assert_eq(send(ab.h, hello, sizeof(hello) - 1, 0), (ssize_t)sizeof(hello) - 1);
+    ab.a1 = plain_connect(&to); /* two that say nothing: the second finds the address full */
+    ab.a2 = plain_connect(&to);
+    uv_timer_init(&w.loop, &ev.tick);
+    uv_timer_start(&ev.tick, burst_tick, 10, 10);
+    world_end(&skp, &ckp);
+    close(ab.h);
+    close(ab.a1);
+    close(ab.a2);
+
+    cr_assert_not(w.timed_out, "answered %d, closed %d %d", ab.h_answered, ab.a1_closed,
+                  ab.a2_closed);
+    cr_assert(ab.a1_closed && !ab.a2_closed, "the stalest silent one went");
+    cr_assert_eq(ev.stats.evicted_per_ip, 1);
 }
 
 /* ---- a peer that never reads: the server's writes stall and write_timeout closes it --------- */
