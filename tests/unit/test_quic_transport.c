@@ -530,9 +530,23 @@ static void ev_end(uv_timer_t *t)
     finish();
 }
 
+/* Timed out: the tick and the floods' sockets go, so that the loop ends (on_guard closed the rest).
+ */
+static bool ev_timed_out(uv_timer_t *t)
+{
+    if (!w.timed_out)
+        return false;
+    uv_close((uv_handle_t *)t, NULL);
+    qflood_stop(&ev.f);
+    qflood_stop(&ev.spoof);
+    return true;
+}
+
 static void evict_tick(uv_timer_t *t)
 {
     rly_multiaddr addr;
+    if (ev_timed_out(t))
+        return;
     ev_stats();
     qflood_expire(&ev.f);
     switch (ev.step) {
@@ -632,6 +646,8 @@ Test(quic_transport, a_flood_from_the_clients_own_address_cannot_keep_it_out)
 
 static void idle_tick(uv_timer_t *t)
 {
+    if (ev_timed_out(t))
+        return;
     ev_stats();
     switch (ev.step) {
     case 0:

@@ -260,7 +260,7 @@ static struct {
     rly_tcp_transport *server;
     uv_tcp_t raw[NRAW];
     uv_connect_t creq[NRAW];
-    bool connected[NRAW], closed[NRAW];
+    bool inited[NRAW], connected[NRAW], closed[NRAW];
     int step, established;
     uv_timer_t tick;
     rly_multiaddr addr;
@@ -301,12 +301,22 @@ static void raw_open(intptr_t i, const char *src)
     rly_peerid peer;
     bool has_peer;
     uv_tcp_init(&w.loop, &ev.raw[i]);
+    ev.inited[i] = true;
     uv_ip4_addr(src, 0, &from);
     cr_assert_eq(uv_tcp_bind(&ev.raw[i], (struct sockaddr *)&from, 0), 0);
     cr_assert_eq(rly_multiaddr_split_p2p(&ev.addr, &bare, &peer, &has_peer), 0);
     cr_assert_eq(rly_multiaddr_to_sockaddr(&bare, &to, &tr, &quic), 0);
     ev.creq[i].data = (void *)i;
     cr_assert_eq(uv_tcp_connect(&ev.creq[i], &ev.raw[i], (struct sockaddr *)&to, raw_connected), 0);
+}
+
+/* The test is over (or timed out): the raw handles and |tick| go, so that the loop ends. */
+static void raws_close(uv_timer_t *tick)
+{
+    for (int i = 0; i < NRAW; i++)
+        if (ev.inited[i])
+            uv_close((uv_handle_t *)&ev.raw[i], NULL);
+    uv_close((uv_handle_t *)tick, NULL);
 }
 
 static size_t pending_now(void)
@@ -324,6 +334,10 @@ static void evict_dialed(void *ud, rly_conn *c, int err)
 /* One step each time the previous one shows (the server accepted, a connection closed). */
 static void evict_tick(uv_timer_t *t)
 {
+    if (w.timed_out) {
+        raws_close(t);
+        return;
+    }
     switch (ev.step) {
     case 0: raw_open(0, "127.0.0.1"); break;
     case 1:
@@ -355,9 +369,7 @@ static void evict_tick(uv_timer_t *t)
         if (ev.established < 1 || !ev.closed[2])
             return;
         rly_tcp_transport_stats(ev.server, &ev.stats);
-        for (int i = 0; i < NRAW; i++)
-            uv_close((uv_handle_t *)&ev.raw[i], NULL);
-        uv_close((uv_handle_t *)t, NULL);
+        raws_close(t);
         finish();
         return;
     }
@@ -444,6 +456,10 @@ Test(tcp_transport, stalled_handshakes_make_room_for_new_ones)
 static void idle_tick(uv_timer_t *t)
 {
     static char header[] = "\x13/multistream/1.0.0\n";
+    if (w.timed_out) {
+        raws_close(t);
+        return;
+    }
     switch (ev.step) {
     case 0:
         raw_open(0, "127.0.0.1"); /* says nothing */
@@ -460,11 +476,7 @@ static void idle_tick(uv_timer_t *t)
         if (!ev.closed[0] || !ev.closed[1])
             return;
         rly_tcp_transport_stats(ev.server, &ev.stats);
-        for (int i = 0; i < 2; i++)
-            uv_close((uv_handle_t *)&ev.raw[i], NULL);
-        for (int i = 2; i < NRAW; i++)
-            uv_close((uv_handle_t *)&ev.raw[i], NULL);
-        uv_close((uv_handle_t *)t, NULL);
+        raws_close(t);
         finish();
         return;
     }
@@ -480,8 +492,6 @@ Test(tcp_transport, silent_handshakes_hit_the_idle_deadline)
     st.handshake_idle_timeout = 200 * RLY_NS_PER_MS; /* well before handshake_timeout */
     world_listen(&st, &quiet_events, &skp, &ckp);
     ev.server = w.server;
-    for (int i = 2; i < NRAW; i++)
-        uv_tcp_init(&w.loop, &ev.raw[i]); /* unused: closed with the others */
     uv_timer_init(&w.loop, &ev.tick);
     uv_timer_start(&ev.tick, idle_tick, 10, 10);
     world_end(&skp, &ckp);
@@ -497,7 +507,7 @@ Test(tcp_transport, silent_handshakes_hit_the_idle_deadline)
 static struct {
     int h, a1, a2; /* plain sockets: connected before the loop runs, so libuv accepts all three
                       in one burst (h first) */
-    bool h_answered, a1_closed, a2_closed;
+    bool h_answered, h_closed, a1_closed, a2_closed;
 } ab;
 
 static int plain_connect(const struct sockaddr_storage *to)
@@ -523,14 +533,18 @@ static int plain_poll(int fd)
 
 static void burst_tick(uv_timer_t *t)
 {
+    if (w.timed_out) {
+        uv_close((uv_handle_t *)t, NULL);
+        return;
+    }
     if (!ab.h_answered) {
         int r = plain_poll(ab.h);
-        cr_assert_geq(r, 0, "the client that spoke was pushed out by the accept burst");
         ab.h_answered = r > 0;
+        ab.h_closed = r < 0;
     }
     ab.a1_closed = ab.a1_closed || plain_poll(ab.a1) < 0;
     ab.a2_closed = ab.a2_closed || plain_poll(ab.a2) < 0;
-    if (!ab.h_answered || !(ab.a1_closed || ab.a2_closed))
+    if (!ab.h_closed && (!ab.h_answered || !(ab.a1_closed || ab.a2_closed)))
         return;
     rly_tcp_transport_stats(w.server, &ev.stats);
     uv_close((uv_handle_t *)t, NULL);
@@ -565,6 +579,7 @@ Test(tcp_transport, an_accept_burst_does_not_push_out_a_client_that_spoke)
     close(ab.a1);
     close(ab.a2);
 
+    cr_assert_not(ab.h_closed, "the client that spoke was pushed out by the accept burst");
     cr_assert_not(w.timed_out, "answered %d, closed %d %d", ab.h_answered, ab.a1_closed,
                   ab.a2_closed);
     cr_assert(ab.a1_closed && !ab.a2_closed, "the stalest silent one went");
