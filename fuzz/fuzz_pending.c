@@ -98,6 +98,25 @@ static int check_victim(const rly_pending *p, const model *m, const rly_pending_
     return want;
 }
 
+/* What the evict callback compares against: the next victim the model names. */
+typedef struct fz_ctx {
+    rly_pending *p;
+    model *m;
+    rly_pending_node *nodes;
+    int a;
+    size_t max, per;
+    int want;
+} fz_ctx;
+
+static void fz_evict(void *ud, rly_pending_node *n, const char *reason)
+{
+    fz_ctx *x = ud;
+    check(x->want >= 0 && n == &x->nodes[x->want] && reason != NULL);
+    rly_pending_remove(x->p, n);
+    x->m->in[x->want] = false;
+    x->want = check_victim(x->p, x->m, x->nodes, x->a, x->max, x->per);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static rly_pending_node nodes[NN];
@@ -143,12 +162,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         default: { /* make room for a newcomer from |a| and add it as |n|, as a transport does */
             if (m.in[n])
                 break;
-            int v;
-            while ((v = check_victim(&p, &m, nodes, a, max, per)) >= 0) {
-                rly_pending_remove(&p, &nodes[v]);
-                m.in[v] = false;
-            }
-            if (!rly_pending_has_room(&p, sa_of(a, &ss)))
+            fz_ctx x = {&p, &m, nodes, a, max, per, check_victim(&p, &m, nodes, a, max, per)};
+            bool room = rly_pending_make_room(&p, sa_of(a, &ss), now, NULL, "fuzz", fz_evict, &x);
+            check(room == rly_pending_has_room(&p, sa_of(a, &ss)));
+            check(x.want < 0); /* every victim the model named was the one closed */
+            if (!room)
                 break;
             check(rly_pending_add(&p, &nodes[n], sa_of(a, &ss), now) == 0);
             m.in[n] = true;

@@ -215,7 +215,8 @@ void rly_pending_remove(rly_pending *p, rly_pending_node *n)
     rly_free(p->mem, g);
 }
 
-void rly_pending_warn(rly_pending *p, const rly_log *log, const char *transport, rly_tstamp now)
+/* Counts one eviction; at most once per RLY_PENDING_WARN_INTERVAL, a warning. */
+static void warn(rly_pending *p, const rly_log *log, const char *transport, rly_tstamp now)
 {
     p->unwarned++;
     if (p->has_warned && now - p->warned_at < RLY_PENDING_WARN_INTERVAL)
@@ -229,4 +230,22 @@ void rly_pending_warn(rly_pending *p, const rly_log *log, const char *transport,
     p->unwarned = 0;
     p->warned_at = now;
     p->has_warned = true;
+}
+
+bool rly_pending_make_room(rly_pending *p, const struct sockaddr *sa, rly_tstamp now,
+                           const rly_log *log, const char *transport, rly_pending_evict_cb evict,
+                           void *ud)
+{
+    rly_pending_limit limit;
+    while (!rly_pending_has_room(p, sa)) {
+        rly_pending_node *v = rly_pending_victim(p, sa, &limit);
+        if (!v)
+            return false;
+        p->evicted[limit]++;
+        warn(p, log, transport, now);
+        evict(ud, v,
+              limit == RLY_PENDING_PER_GROUP ? RLY_PENDING_REASON_PER_IP
+                                             : RLY_PENDING_REASON_TOTAL);
+    }
+    return true;
 }

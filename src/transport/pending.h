@@ -70,10 +70,15 @@ typedef struct rly_pending {
     rly_pending_group *buckets[RLY_PENDING_BUCKETS];
     uint64_t hash_key;
     rly_mem *mem;
+    uint64_t evicted[2];  /* handshakes closed to make room, by rly_pending_limit */
     uint64_t unwarned;    /* evictions since the last warning */
     rly_tstamp warned_at; /* of the last warning */
     bool has_warned;
 } rly_pending;
+
+/* Closes the handshake of |n| for |reason| (one of RLY_PENDING_REASON_*); must take |n| out of
+ * the table (rly_pending_remove) before it returns. */
+typedef void (*rly_pending_evict_cb)(void *ud, rly_pending_node *n, const char *reason);
 
 /* rly_pending_init makes an empty table in |p|. Returns 0 or RLY_ERR_CRYPTO (no random key). */
 RLY_NODISCARD int rly_pending_init(rly_pending *p, size_t max, size_t max_per_group, rly_mem *mem);
@@ -105,10 +110,14 @@ void rly_pending_touch(rly_pending *p, rly_pending_node *n, unsigned stage, rly_
 /* rly_pending_remove takes |n| out (the handshake is done or gone). Nothing if it is not in. */
 void rly_pending_remove(rly_pending *p, rly_pending_node *n);
 
-/* rly_pending_warn counts an eviction on |transport| ("tcp", "quic") and, at most once per
- * RLY_PENDING_WARN_INTERVAL, logs a warning with the number since the last one (each eviction
- * also has its own debug record). |log| may be NULL. */
-void rly_pending_warn(rly_pending *p, const rly_log *log, const char *transport, rly_tstamp now);
+/* rly_pending_make_room closes, through |evict|, the stalest handshakes in the way of one from
+ * |sa| (rly_pending_victim) until it fits; each is counted in |evicted|, and at most once per
+ * RLY_PENDING_WARN_INTERVAL a warning on |log| (may be NULL) says how many |transport| ("tcp",
+ * "quic") closed since the last one (each also has its own debug record, the transport's).
+ * Returns whether there is room now (false: a limit of 0, nothing to close). */
+bool rly_pending_make_room(rly_pending *p, const struct sockaddr *sa, rly_tstamp now,
+                           const rly_log *log, const char *transport, rly_pending_evict_cb evict,
+                           void *ud);
 
 /* rly_pending_contains: whether |n| is in the table. */
 static inline bool rly_pending_contains(const rly_pending_node *n)

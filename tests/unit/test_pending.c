@@ -180,3 +180,46 @@ Test(pending, out_of_memory_leaves_the_node_out)
     cr_assert_eq(p.count, 0);
     rly_pending_free(&p);
 }
+
+/* ---- rly_pending_make_room: the victims through the callback, counted ---------------------- */
+
+static rly_pending_node *closed[8];
+static const char *reasons[8];
+static int nclosed;
+
+static void close_it(void *ud, rly_pending_node *n, const char *reason)
+{
+    closed[nclosed] = n;
+    reasons[nclosed++] = reason;
+    rly_pending_remove(&p, n);
+}
+
+Test(pending, make_room_closes_the_address_then_the_table)
+{
+    rly_pending_node n[4];
+    memset(n, 0, sizeof(n));
+    nclosed = 0;
+    cr_assert_eq(rly_pending_init(&p, 3, 2, rly_mem_default()), 0);
+    add(&n[0], "192.0.2.1", 1);
+    add(&n[1], "192.0.2.2", 2);
+    add(&n[2], "192.0.2.2", 3);
+    struct sockaddr_storage ss = addr_of("192.0.2.2");
+    /* the address is full (its stalest, n[1], goes); then the table still is (n[0] goes) */
+    cr_assert(rly_pending_make_room(&p, SA(ss), 4, NULL, "test", close_it, NULL));
+    cr_assert_eq(nclosed, 1, "one close makes room for the address and the table");
+    cr_assert_eq(closed[0], &n[1]);
+    cr_assert_str_eq(reasons[0], RLY_PENDING_REASON_PER_IP);
+    add(&n[3], "192.0.2.2", 5);
+    struct sockaddr_storage other = addr_of("198.51.100.1");
+    cr_assert(rly_pending_make_room(&p, SA(other), 6, NULL, "test", close_it, NULL));
+    cr_assert_eq(nclosed, 2);
+    cr_assert_eq(closed[1], &n[0]);
+    cr_assert_str_eq(reasons[1], RLY_PENDING_REASON_TOTAL);
+    cr_assert_eq(p.evicted[RLY_PENDING_PER_GROUP], 1);
+    cr_assert_eq(p.evicted[RLY_PENDING_TOTAL], 1);
+    rly_pending_free(&p);
+    cr_assert_eq(rly_pending_init(&p, 0, 2, rly_mem_default()), 0);
+    cr_assert_not(rly_pending_make_room(&p, SA(other), 7, NULL, "test", close_it, NULL));
+    cr_assert_eq(nclosed, 2, "nothing to close");
+    done();
+}

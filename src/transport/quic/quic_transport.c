@@ -565,26 +565,10 @@ static void initial_dropped(rly_quic_transport *t, const struct sockaddr *from, 
     log_remote(t, "Initial dropped", 0, from, why, RLY_ERR_LIMIT);
 }
 
-/* Closes the stalest server handshake in the way (pending.h) until one from |from| fits: of its
- * own address when that is at max_pending_per_ip, else of all. False when nothing can be closed
- * (a limit of 0). */
-static bool make_room(rly_quic_transport *t, const struct sockaddr *from)
+/* A server handshake pushed out for a newer one (pending.h). */
+static void evict(void *ud, rly_pending_node *n, const char *reason)
 {
-    rly_pending_limit limit;
-    while (!rly_pending_has_room(&t->pending, from)) {
-        rly_pending_node *v = rly_pending_victim(&t->pending, from, &limit);
-        if (!v)
-            return false;
-        bool per_ip = limit == RLY_PENDING_PER_GROUP;
-        if (per_ip)
-            t->stats.evicted_per_ip++;
-        else
-            t->stats.evicted_total++;
-        rly_pending_warn(&t->pending, t->log, "quic", uv_hrtime());
-        handshake_close(RLY_PENDING_OWNER(v, quic_conn, pnode),
-                        per_ip ? RLY_PENDING_REASON_PER_IP : RLY_PENDING_REASON_TOTAL);
-    }
-    return true;
+    handshake_close(RLY_PENDING_OWNER(n, quic_conn, pnode), reason);
 }
 
 /* One datagram: to its connection (processed once the whole batch is in, so that one ACK answers
@@ -663,7 +647,7 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
     }
     if (v == RLY_QUIC_INITIAL_DROP)
         return; /* not an Initial we could take: dropped before any allocation */
-    if (!room && !make_room(t, from)) {
+    if (!room && !rly_pending_make_room(&t->pending, from, now, t->log, "quic", evict, NULL)) {
         initial_dropped(t, from, "too many pending handshakes (max_pending_handshakes)");
         return;
     }
@@ -866,6 +850,8 @@ size_t rly_quic_transport_num_connections(const rly_quic_transport *t)
 void rly_quic_transport_stats(const rly_quic_transport *t, rly_quic_stats *out)
 {
     *out = t->stats;
+    out->evicted_per_ip = t->pending.evicted[RLY_PENDING_PER_GROUP];
+    out->evicted_total = t->pending.evicted[RLY_PENDING_TOTAL];
     out->established = t->nestablished;
     out->pending = t->npending;
     out->unproven = t->nunproven;

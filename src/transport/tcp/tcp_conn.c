@@ -942,28 +942,12 @@ static void read_waiting(tcp_conn *c)
     /* n == 0: the peer's FIN; libuv's own read reports it */
 }
 
-/* Closes the stalest upgrade in the way (pending.h) until one from |sa| fits: of its own address
- * when that is at max_pending_per_ip, else of all. False when nothing can be closed (a limit of
- * 0). */
-static bool make_room(rly_tcp_transport *t, const struct sockaddr *sa)
+/* An upgrade pushed out for a newer one (pending.h): closed with a reset, nothing of it is kept. */
+static void evict(void *ud, rly_pending_node *n, const char *reason)
 {
-    rly_pending_limit limit;
-    while (!rly_pending_has_room(&t->pending, sa)) {
-        rly_pending_node *v = rly_pending_victim(&t->pending, sa, &limit);
-        if (!v)
-            return false;
-        tcp_conn *victim = RLY_PENDING_OWNER(v, tcp_conn, pnode);
-        bool per_ip = limit == RLY_PENDING_PER_GROUP;
-        if (per_ip)
-            t->stats.evicted_per_ip++;
-        else
-            t->stats.evicted_total++;
-        rly_pending_warn(&t->pending, t->log, "tcp", rly_tcp_now());
-        victim->close_reset = true;
-        conn_fail(victim, RLY_ERR_LIMIT,
-                  per_ip ? RLY_PENDING_REASON_PER_IP : RLY_PENDING_REASON_TOTAL);
-    }
-    return true;
+    tcp_conn *victim = RLY_PENDING_OWNER(n, tcp_conn, pnode);
+    victim->close_reset = true;
+    conn_fail(victim, RLY_ERR_LIMIT, reason);
 }
 
 void rly_tcp_conn_accept(rly_tcp_transport *t, uv_stream_t *server)
@@ -992,7 +976,7 @@ void rly_tcp_conn_accept(rly_tcp_transport *t, uv_stream_t *server)
     }
     struct sockaddr_storage ss;
     const struct sockaddr *sa = rly_conn_remote_sockaddr(&c->base, &ss);
-    if (!make_room(t, sa)) {
+    if (!rly_pending_make_room(&t->pending, sa, rly_tcp_now(), t->log, "tcp", evict, NULL)) {
         conn_fail(c, RLY_ERR_LIMIT, "too many pending handshakes (max_pending_handshakes)");
         return;
     }

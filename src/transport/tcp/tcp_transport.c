@@ -204,6 +204,8 @@ void rly_tcp_transport_stats(const rly_tcp_transport *t, rly_tcp_stats *out)
 {
     *out = t->stats;
     out->pending = t->npending;
+    out->evicted_per_ip = t->pending.evicted[RLY_PENDING_PER_GROUP];
+    out->evicted_total = t->pending.evicted[RLY_PENDING_TOTAL];
 }
 
 size_t rly_tcp_transport_num_connections(const rly_tcp_transport *t)
