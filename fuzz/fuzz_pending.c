@@ -98,6 +98,17 @@ static int check_victim(const rly_pending *p, const model *m, const rly_pending_
     return want;
 }
 
+/* Adds node |n| from address |a| to the table and the model. */
+static void model_add(rly_pending *p, model *m, rly_pending_node *nodes, int n, int a, uint64_t now)
+{
+    struct sockaddr_storage ss;
+    check(rly_pending_add(p, &nodes[n], sa_of(a, &ss), now) == 0);
+    m->in[n] = true;
+    m->addr[n] = a;
+    m->stage[n] = 0;
+    m->last[n] = now;
+}
+
 /* What the evict callback compares against: the next victim the model names. */
 typedef struct fz_ctx {
     rly_pending *p;
@@ -139,11 +150,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (m.in[n] || check_victim(&p, &m, nodes, a, max, per) >= 0 ||
                 !rly_pending_has_room(&p, sa_of(a, &ss)))
                 break;
-            check(rly_pending_add(&p, &nodes[n], sa_of(a, &ss), now) == 0);
-            m.in[n] = true;
-            m.addr[n] = a;
-            m.stage[n] = 0;
-            m.last[n] = now;
+            model_add(&p, &m, nodes, n, a, now);
             break;
         case 1: { /* touch */
             unsigned st = (op / 4) % (RLY_PENDING_STAGES + 1);
@@ -168,11 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check(x.want < 0); /* every victim the model named was the one closed */
             if (!room)
                 break;
-            check(rly_pending_add(&p, &nodes[n], sa_of(a, &ss), now) == 0);
-            m.in[n] = true;
-            m.addr[n] = a;
-            m.stage[n] = 0;
-            m.last[n] = now;
+            model_add(&p, &m, nodes, n, a, now);
             break;
         }
         }

@@ -52,54 +52,48 @@ static const rly_pending_group *group_find(const rly_pending *p, const struct so
     return g;
 }
 
-/* ---- the two kinds of list ---------------------------------------------------------------- */
+/* ---- the lists ------------------------------------------------------------------------------
+ * A node is in two lists at once, through link[0] (the table's) and link[1] (its group's). */
 
-static void list_append(rly_pending_list *l, rly_pending_node *n)
+#define IN_TABLE 0
+#define IN_GROUP 1
+
+static void list_append(rly_pending_list *l, rly_pending_node *n, int k)
 {
-    n->prev = l->tail;
-    n->next = NULL;
+    n->link[k].prev = l->tail;
+    n->link[k].next = NULL;
     if (l->tail)
-        l->tail->next = n;
+        l->tail->link[k].next = n;
     else
         l->head = n;
     l->tail = n;
 }
 
-static void list_unlink(rly_pending_list *l, rly_pending_node *n)
+static void list_unlink(rly_pending_list *l, rly_pending_node *n, int k)
 {
-    if (n->prev)
-        n->prev->next = n->next;
+    rly_pending_link *x = &n->link[k];
+    if (x->prev)
+        x->prev->link[k].next = x->next;
     else
-        l->head = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
+        l->head = x->next;
+    if (x->next)
+        x->next->link[k].prev = x->prev;
     else
-        l->tail = n->prev;
-    n->prev = n->next = NULL;
+        l->tail = x->prev;
+    x->prev = x->next = NULL;
 }
 
-static void glist_append(rly_pending_list *l, rly_pending_node *n)
+/* |n| at the tail of its stage's lists, the table's and its group's. */
+static void lists_append(rly_pending *p, rly_pending_node *n)
 {
-    n->gprev = l->tail;
-    n->gnext = NULL;
-    if (l->tail)
-        l->tail->gnext = n;
-    else
-        l->head = n;
-    l->tail = n;
+    list_append(&p->lists[n->stage], n, IN_TABLE);
+    list_append(&n->group->lists[n->stage], n, IN_GROUP);
 }
 
-static void glist_unlink(rly_pending_list *l, rly_pending_node *n)
+static void lists_unlink(rly_pending *p, rly_pending_node *n)
 {
-    if (n->gprev)
-        n->gprev->gnext = n->gnext;
-    else
-        l->head = n->gnext;
-    if (n->gnext)
-        n->gnext->gprev = n->gprev;
-    else
-        l->tail = n->gprev;
-    n->gprev = n->gnext = NULL;
+    list_unlink(&p->lists[n->stage], n, IN_TABLE);
+    list_unlink(&n->group->lists[n->stage], n, IN_GROUP);
 }
 
 /* The head of the first non-empty list: the earliest stage's least recent progress. */
@@ -177,8 +171,7 @@ int rly_pending_add(rly_pending *p, rly_pending_node *n, const struct sockaddr *
     n->group = g;
     n->stage = 0;
     n->last = now;
-    list_append(&p->lists[0], n);
-    glist_append(&g->lists[0], n);
+    lists_append(p, n);
     g->count++;
     p->count++;
     return 0;
@@ -186,17 +179,14 @@ int rly_pending_add(rly_pending *p, rly_pending_node *n, const struct sockaddr *
 
 void rly_pending_touch(rly_pending *p, rly_pending_node *n, unsigned stage, rly_tstamp now)
 {
-    rly_pending_group *g = n->group;
-    if (!g)
+    if (!n->group)
         return;
     if (stage < n->stage || stage >= RLY_PENDING_STAGES)
         stage = n->stage;
-    list_unlink(&p->lists[n->stage], n);
-    glist_unlink(&g->lists[n->stage], n);
+    lists_unlink(p, n);
     n->stage = stage;
     n->last = now;
-    list_append(&p->lists[stage], n);
-    glist_append(&g->lists[stage], n);
+    lists_append(p, n);
 }
 
 void rly_pending_remove(rly_pending *p, rly_pending_node *n)
@@ -204,8 +194,7 @@ void rly_pending_remove(rly_pending *p, rly_pending_node *n)
     rly_pending_group *g = n->group;
     if (!g)
         return;
-    list_unlink(&p->lists[n->stage], n);
-    glist_unlink(&g->lists[n->stage], n);
+    lists_unlink(p, n);
     n->group = NULL;
     p->count--;
     if (--g->count > 0)

@@ -48,12 +48,15 @@ typedef struct rly_pending_list {
     struct rly_pending_node *head, *tail; /* head: the least recent progress */
 } rly_pending_list;
 
+typedef struct rly_pending_link {
+    struct rly_pending_node *prev, *next;
+} rly_pending_link;
+
 /* Embedded in a connection. Zero-initialised: not in the table. */
 typedef struct rly_pending_node {
-    struct rly_pending_node *prev, *next;   /* in the table's list of its stage */
-    struct rly_pending_node *gprev, *gnext; /* in its group's list of its stage */
-    rly_pending_group *group;               /* NULL: not in the table */
-    rly_tstamp last;                        /* last progress */
+    rly_pending_link link[2]; /* [0]: in the table's list of its stage, [1]: in its group's */
+    rly_pending_group *group; /* NULL: not in the table */
+    rly_tstamp last;          /* last progress */
     unsigned stage;
 } rly_pending_node;
 
