@@ -167,6 +167,7 @@ quic_listen_addr = "$quic_addr"
 quic_listen_addr_v6 = ""
 max_connections = 20000
 max_pending_handshakes = 4096
+max_pending_handshakes_per_ip = 4096
 
 [metrics]
 listen_addr = "/ip4/127.0.0.1/tcp/0"
@@ -576,7 +577,9 @@ pct() { calc '%.0f %%' 'u * 100' -v u="$1"; }
     echo "multistream-select \`/yamux/1.0.0\`), Yamux."
     echo
     echo "- **Our relay**: \`$BUILD/relay-server\` with \`max_connections = 20000\`,"
-    echo "  \`max_pending_handshakes = 4096\`, logging \`warn\`, other settings default (Yamux keepalive 30 s)."
+    echo "  \`max_pending_handshakes = 4096\` and \`max_pending_handshakes_per_ip = 4096\` (every dial comes"
+    echo "  from 127.0.0.1: at the default of 32, $CONC handshakes in flight would push each other out),"
+    echo "  logging \`warn\`, other settings default (Yamux keepalive 30 s)."
     echo "  It runs no identify of its own on new connections (it answers the peer's)."
     if [ "$js_status" = ok ]; then
         echo "- **js-libp2p**: \`node bench/js_server.mjs\`: TCP + Noise + Yamux + identify + ping, as"
