@@ -1,6 +1,8 @@
 #include "core/mem.h"
 
 #include <stdbool.h>
+
+#include "core/err.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,16 +23,34 @@
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-/* Each block carries a header holding its size, so frees can be accounted, and the free-list
- * link while the block sits in the cache. The header keeps max_align_t alignment for the
- * caller's pointer. */
+/* Each block carries a header holding its size, so frees can be accounted, the free-list link
+ * while the block sits in the cache, and the allocator it was handed out by (an account or the
+ * root), so that a free through the wrong one is caught in debug builds. The header keeps
+ * max_align_t alignment for the caller's pointer. */
 typedef union hdr {
     struct {
         size_t size;
         union hdr *next; /* cache free list */
+        rly_mem *owner;  /* while live */
     } h;
     max_align_t align;
 } hdr;
+
+static hdr *hdr_of(void *p)
+{
+    return (hdr *)p - 1;
+}
+
+/* check_owner: |p| must be freed or resized through the allocator it came from. */
+static void check_owner(const rly_mem *mem, void *p)
+{
+#if defined(RLY_DEBUG_ALLOC)
+    RLY_ASSERT(hdr_of(p)->h.owner == mem);
+#else
+    (void)mem;
+    (void)p;
+#endif
+}
 
 static rly_mem default_mem;
 static int default_ready;
@@ -142,10 +162,94 @@ static void account_add(rly_mem *mem, size_t n)
         mem->peak_bytes = mem->live_bytes;
 }
 
+/* ---- accounts --------------------------------------------------------------------------- */
+
+void rly_mem_init_account(rly_mem *acct, rly_mem *parent, size_t limit)
+{
+    rly_mem_init(acct);
+    acct->parent = parent ? parent : rly_mem_default();
+    acct->limit = limit;
+}
+
+rly_mem *rly_mem_root(rly_mem *mem)
+{
+    if (!mem)
+        mem = rly_mem_default();
+    while (mem->parent)
+        mem = mem->parent;
+    return mem;
+}
+
+void rly_mem_set_budget(rly_mem *mem, size_t bytes)
+{
+    rly_mem_root(mem)->budget = bytes;
+}
+
+bool rly_mem_admit(rly_mem *mem, rly_mem_work what)
+{
+    rly_mem *root = rly_mem_root(mem);
+    if (root->budget == 0 || root->live_bytes <= root->budget)
+        return true;
+    if ((unsigned)what < RLY_MEM_WORK_COUNT)
+        root->nrefused[what]++;
+    return false;
+}
+
+/* over_limit: growing account |a| by |n| bytes would pass its limit. */
+static bool over_limit(rly_mem *a, size_t n)
+{
+    if (a->limit == 0 || (n <= a->limit && a->live_bytes <= a->limit - n))
+        return false;
+    a->nlimited++;
+    return true;
+}
+
+static void *account_malloc(rly_mem *a, size_t n)
+{
+    if (over_limit(a, n))
+        return NULL;
+    void *p = rly_malloc(a->parent, n);
+    if (p) {
+        hdr_of(p)->h.owner = a;
+        account_add(a, n);
+    }
+    return p;
+}
+
+static void *account_realloc(rly_mem *a, void *p, size_t n)
+{
+    size_t oldn = hdr_of(p)->h.size;
+    check_owner(a, p);
+    if (n > oldn && over_limit(a, n - oldn))
+        return NULL;
+    hdr_of(p)->h.owner = a->parent;
+    void *q = rly_realloc(a->parent, p, n);
+    if (!q) {
+        hdr_of(p)->h.owner = a;
+        return NULL;
+    }
+    hdr_of(q)->h.owner = a;
+    a->live_bytes -= oldn;
+    account_add(a, n);
+    return q;
+}
+
+static void account_free(rly_mem *a, void *p)
+{
+    check_owner(a, p);
+    a->live_bytes -= hdr_of(p)->h.size;
+    hdr_of(p)->h.owner = a->parent;
+    rly_free(a->parent, p);
+}
+
+/* ---- allocation ---------------------------------------------------------------------------- */
+
 void *rly_malloc(rly_mem *mem, size_t n)
 {
     if (!mem)
         mem = rly_mem_default();
+    if (mem->parent)
+        return account_malloc(mem, n);
     if (n > SIZE_MAX - sizeof(hdr) || should_fail(mem))
         return NULL;
     hdr *h = cache_pop(mem, n);
@@ -154,6 +258,7 @@ void *rly_malloc(rly_mem *mem, size_t n)
     if (!h)
         return NULL;
     h->h.size = n;
+    h->h.owner = mem;
     account_add(mem, n);
     return h + 1;
 }
@@ -174,6 +279,9 @@ void *rly_realloc(rly_mem *mem, void *p, size_t n)
         mem = rly_mem_default();
     if (!p)
         return rly_malloc(mem, n);
+    if (mem->parent)
+        return account_realloc(mem, p, n);
+    check_owner(mem, p);
     if (n > SIZE_MAX - sizeof(hdr) || should_fail(mem))
         return NULL;
     hdr *old = (hdr *)p - 1;
@@ -195,6 +303,7 @@ void *rly_realloc(rly_mem *mem, void *p, size_t n)
             return NULL;
     }
     h->h.size = n;
+    h->h.owner = mem;
     mem->live_bytes -= oldn;
     account_add(mem, n);
     return h + 1;
@@ -206,6 +315,11 @@ void rly_free(rly_mem *mem, void *p)
         return;
     if (!mem)
         mem = rly_mem_default();
+    if (mem->parent) {
+        account_free(mem, p);
+        return;
+    }
+    check_owner(mem, p);
     hdr *h = (hdr *)p - 1;
     size_t n = h->h.size;
     mem->live_bytes -= n;

@@ -8,6 +8,7 @@
 #ifndef RLY_CORE_MEM_H
 #define RLY_CORE_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +25,18 @@
 #define RLY_MEM_CACHE_CLASSES 7 /* 16 KiB .. 1 MiB */
 #define RLY_MEM_CACHE_DEFAULT (4u * 1024u * 1024u)
 
-typedef struct rly_mem {
+/* Kinds of new work the process-wide memory budget guards (rly_mem_admit). */
+typedef enum rly_mem_work {
+    RLY_MEM_WORK_CONNECTION = 0, /* an inbound connection (TCP accept, QUIC Initial) */
+    RLY_MEM_WORK_STREAM,         /* a stream the peer opened */
+    RLY_MEM_WORK_RESERVATION,    /* a RESERVE request */
+    RLY_MEM_WORK_CIRCUIT,        /* a CONNECT request */
+    RLY_MEM_WORK_COUNT
+} rly_mem_work;
+
+typedef struct rly_mem rly_mem;
+
+struct rly_mem {
     size_t live_bytes;   /* bytes currently allocated through this allocator */
     size_t peak_bytes;   /* highest live_bytes seen */
     uint64_t nallocs;    /* successful allocations so far */
@@ -34,7 +46,14 @@ typedef struct rly_mem {
     size_t cached_bytes; /* bytes on the free lists now (not in live_bytes) */
     uint64_t cache_hits; /* allocations served from the cache */
     void *cache[RLY_MEM_CACHE_CLASSES]; /* one free list per size */
-} rly_mem;
+    /* An account (rly_mem_init_account): its blocks come from |parent|, where they count too. */
+    rly_mem *parent;
+    size_t limit;      /* an account's cap on live_bytes; 0: none */
+    uint64_t nlimited; /* allocations refused at |limit| */
+    /* The budget of rly_mem_admit (on the root allocator): 0 means none. */
+    size_t budget;
+    uint64_t nrefused[RLY_MEM_WORK_COUNT]; /* new work refused over the budget, by kind */
+};
 
 /* rly_mem_default returns the process-wide allocator, with a cache of RLY_MEM_CACHE_DEFAULT
  * bytes. Never NULL. */
@@ -49,6 +68,27 @@ void rly_mem_set_cache(rly_mem *mem, size_t max_bytes);
 
 /* rly_mem_trim releases every cached block to the system (the budget stays). */
 void rly_mem_trim(rly_mem *mem);
+
+/* rly_mem_init_account sets up |acct| as an account inside |parent| (borrowed; must outlive
+ * |acct|): what is allocated from |acct| comes from |parent| and counts in both, and |acct| refuses
+ * (NULL, RLY_ERR_NOMEM to its callers) any allocation that would take its live_bytes past |limit|
+ * (0: no limit). A connection's modules allocate from its account, so one peer cannot make the
+ * relay hold more than the connection's cap. Blocks must be freed through the account they came
+ * from (checked in debug builds) and all of them before |acct| goes away. */
+void rly_mem_init_account(rly_mem *acct, rly_mem *parent, size_t limit);
+
+/* rly_mem_set_budget sets the live bytes above which rly_mem_admit refuses new work (0: never),
+ * on the root of |mem|'s accounts. */
+void rly_mem_set_budget(rly_mem *mem, size_t bytes);
+
+/* rly_mem_admit decides whether new work of kind |what| may start: false while the root of
+ * |mem|'s accounts holds more than its budget, and then the refusal is counted in the root's
+ * nrefused[|what|]. Memory freed later makes it true again. */
+bool rly_mem_admit(rly_mem *mem, rly_mem_work what);
+
+/* rly_mem_root returns the allocator at the top of |mem|'s accounts (|mem| itself if it is no
+ * account; NULL: the default). */
+rly_mem *rly_mem_root(rly_mem *mem);
 
 /* rly_malloc allocates |n| bytes from |mem| (NULL: the default). Returns NULL on failure. A
  * zero-byte request returns a valid, unique pointer. */

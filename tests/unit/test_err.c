@@ -1,5 +1,7 @@
 /* The error space: names, classes, the fatal threshold; allocator accounting; dynbuf caps. */
 #include <criterion/criterion.h>
+#include <signal.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/dynbuf.h"
@@ -38,6 +40,97 @@ Test(mem, accounting)
     cr_assert_eq(m.live_bytes, 0);
     cr_assert_null(rly_calloc(&m, SIZE_MAX / 2, 4), "overflow is refused");
 }
+
+Test(mem, account_counts_in_itself_and_its_parent_and_caps_itself)
+{
+    rly_mem root, a;
+    rly_mem_init(&root);
+    rly_mem_init_account(&a, &root, 1000);
+    cr_assert_eq(rly_mem_root(&a), &root);
+    void *x = rly_malloc(&a, 600);
+    cr_assert_not_null(x);
+    cr_assert_eq(a.live_bytes, 600);
+    cr_assert_eq(root.live_bytes, 600);
+    cr_assert_null(rly_malloc(&a, 401), "past the account's limit");
+    cr_assert_eq(a.nlimited, 1);
+    void *y = rly_calloc(&a, 4, 100);
+    cr_assert_not_null(y, "exactly at the limit is allowed");
+    cr_assert_eq(a.live_bytes, 1000);
+    cr_assert_null(rly_realloc(&a, x, 601), "growing past the limit");
+    cr_assert_eq(a.nlimited, 2);
+    memset(x, 0x5a, 600); /* the old block is still ours */
+    x = rly_realloc(&a, x, 100);
+    cr_assert_not_null(x, "shrinking always fits");
+    cr_assert_eq(a.live_bytes, 500);
+    cr_assert_eq(root.live_bytes, 500);
+    cr_assert_eq(((uint8_t *)x)[99], 0x5a);
+    rly_free(&a, x);
+    rly_free(&a, y);
+    cr_assert_eq(a.live_bytes, 0);
+    cr_assert_eq(root.live_bytes, 0);
+    cr_assert_eq(a.peak_bytes, 1000);
+}
+
+Test(mem, nested_accounts_and_the_parents_cache)
+{
+    rly_mem root, conn, stream;
+    rly_mem_init(&root);
+    rly_mem_set_cache(&root, 2 * RLY_MEM_CACHE_MIN);
+    rly_mem_init_account(&conn, &root, 0);
+    rly_mem_init_account(&stream, &conn, RLY_MEM_CACHE_MIN);
+    cr_assert_eq(rly_mem_root(&stream), &root);
+    void *b = rly_malloc(&stream, RLY_MEM_CACHE_MIN);
+    cr_assert_not_null(b);
+    cr_assert_eq(conn.live_bytes, RLY_MEM_CACHE_MIN);
+    cr_assert_eq(root.live_bytes, RLY_MEM_CACHE_MIN);
+    rly_free(&stream, b);
+    cr_assert_eq(root.cached_bytes, RLY_MEM_CACHE_MIN, "the block went back to the root's cache");
+    void *c = rly_malloc(&conn, RLY_MEM_CACHE_MIN);
+    cr_assert_eq(root.cache_hits, 1);
+    c = rly_realloc(&conn, c, 2 * RLY_MEM_CACHE_MIN);
+    cr_assert_not_null(c);
+    cr_assert_eq(conn.live_bytes, 2 * RLY_MEM_CACHE_MIN);
+    rly_free(&conn, c);
+    cr_assert_eq(root.live_bytes + conn.live_bytes + stream.live_bytes, 0);
+    rly_mem_trim(&root);
+}
+
+Test(mem, budget_refuses_new_work_while_over_and_recovers)
+{
+    rly_mem root, a;
+    rly_mem_init(&root);
+    rly_mem_init_account(&a, &root, 0);
+    cr_assert(rly_mem_admit(&a, RLY_MEM_WORK_STREAM), "no budget: always admitted");
+    rly_mem_set_budget(&a, 1000); /* set on the root */
+    cr_assert_eq(root.budget, 1000);
+    void *x = rly_malloc(&a, 1000);
+    cr_assert(rly_mem_admit(&root, RLY_MEM_WORK_CONNECTION), "at the budget is fine");
+    void *y = rly_malloc(&root, 1);
+    cr_assert_not(rly_mem_admit(&a, RLY_MEM_WORK_STREAM));
+    cr_assert_not(rly_mem_admit(&root, RLY_MEM_WORK_CIRCUIT));
+    cr_assert_not(rly_mem_admit(&root, RLY_MEM_WORK_CIRCUIT));
+    cr_assert_not_null(y, "the budget refuses work, never an allocation");
+    cr_assert_eq(root.nrefused[RLY_MEM_WORK_STREAM], 1);
+    cr_assert_eq(root.nrefused[RLY_MEM_WORK_CIRCUIT], 2);
+    cr_assert_eq(root.nrefused[RLY_MEM_WORK_CONNECTION], 0);
+    rly_free(&root, y);
+    cr_assert(rly_mem_admit(&a, RLY_MEM_WORK_RESERVATION), "back under the budget");
+    cr_assert_eq(root.nrefused[RLY_MEM_WORK_RESERVATION], 0);
+    rly_free(&a, x);
+    rly_mem_set_budget(&root, 0);
+    cr_assert(rly_mem_admit(&root, RLY_MEM_WORK_STREAM));
+}
+
+#if defined(RLY_DEBUG_ALLOC)
+Test(mem, a_block_freed_through_another_allocator_is_caught, .signal = SIGABRT)
+{
+    rly_mem root, a;
+    rly_mem_init(&root);
+    rly_mem_init_account(&a, &root, 0);
+    void *x = rly_malloc(&a, 10);
+    rly_free(&root, x); /* not through its account */
+}
+#endif
 
 Test(mem, fail_nth)
 {
