@@ -2,10 +2,14 @@
  * is the read size for the reader (0: everything at once); the rest is decoded both as one
  * protobuf body and as a stream of length-prefixed messages merged together. Invariants: caps
  * hold after every merge, whatever decode keeps encodes again (or is too large to send) and
- * decodes back to the same counts, and every allocation is returned. */
+ * decodes back to the same counts, and every allocation is returned. The push reader (which keeps
+ * nothing) reads the same stream with the same reads and must agree with the reader on where the
+ * first message ends and with rly_pb_next on whether its structure is valid. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/mem.h"
+#include "core/pb.h"
 #include "proto/identify/identify.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -30,6 +34,74 @@ static void check(const rly_identify *id)
         abort();
     rly_identify_free(&again);
     rly_dynbuf_free(&out);
+}
+
+static bool structure_ok(const uint8_t *m, size_t n)
+{
+    size_t off = 0;
+    rly_pb_field f;
+    int rv;
+    while ((rv = rly_pb_next(m, n, &off, &f)) == 1)
+        ;
+    return rv == 0;
+}
+
+/* The first message by the reader: its body (copied to |body|, |*pn| bytes) and where it ended,
+ * or 0 and the reader's error (0: the input ended first). */
+static size_t first_message(const uint8_t *in, size_t n, size_t chunk, uint8_t *body, size_t *pn,
+                            int *perr)
+{
+    rly_identify_reader r;
+    size_t off = 0, end = 0;
+    *perr = 0;
+    rly_identify_reader_init(&r, NULL);
+    while (off < n && end == 0) {
+        size_t c = chunk < n - off ? chunk : n - off, mlen;
+        const uint8_t *m;
+        rly_ssize k = rly_identify_reader_recv(&r, in + off, c, &m, &mlen);
+        if (k < 0) {
+            *perr = (int)k;
+            break;
+        }
+        off += (size_t)k;
+        if (m) {
+            memcpy(body, m, mlen);
+            *pn = mlen;
+            end = off;
+        }
+    }
+    rly_identify_reader_free(&r);
+    return end;
+}
+
+static void check_push(const uint8_t *in, size_t n, size_t chunk)
+{
+    static uint8_t body[RLY_IDENTIFY_MAX_RECV];
+    size_t blen = 0, off = 0;
+    int rerr, perr = 0;
+    size_t end = first_message(in, n, chunk, body, &blen, &rerr);
+    rly_identify_push_reader p;
+    bool done = false;
+    rly_identify_push_reader_init(&p);
+    while (off < n && !done) {
+        size_t c = chunk < n - off ? chunk : n - off;
+        rly_ssize k = rly_identify_push_reader_recv(&p, in + off, c, &done);
+        if (k < 0) {
+            perr = (int)k;
+            break;
+        }
+        if ((size_t)k > c || (!done && (size_t)k != c))
+            abort();
+        off += (size_t)k;
+    }
+    if (end > 0 && structure_ok(body, blen) && !(done && perr == 0 && off == end))
+        abort();
+    if (end > 0 && !structure_ok(body, blen) && !(perr == RLY_ERR_MALFORMED && off <= end))
+        abort();
+    if (end == 0 && rerr != 0 && rerr != RLY_ERR_NOMEM && perr != rerr)
+        abort();
+    if (end == 0 && done)
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -61,6 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(&id);
     rly_identify_free(&id);
     rly_identify_reader_free(&r);
+    check_push(data + 1, size - 1, chunk);
     if (rly_mem_default()->live_bytes != live)
         abort();
     return 0;

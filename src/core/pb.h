@@ -34,4 +34,27 @@ RLY_NODISCARD int rly_pb_varint(const uint8_t *p, size_t len, size_t *poff, uint
  * truncated value, groups: wire types 3 and 4 are not used by libp2p messages). */
 RLY_NODISCARD int rly_pb_next(const uint8_t *p, size_t len, size_t *poff, rly_pb_field *f);
 
+/* A protobuf message checked as its bytes stream by, without keeping them: the same verdict as
+ * reading it with rly_pb_next, in constant memory (an identify push the relay does not keep).
+ * The members are private to pb.c. */
+typedef struct rly_pb_scan {
+    uint64_t left; /* bytes of the message not seen yet */
+    uint64_t v;    /* the varint being read */
+    uint64_t skip; /* bytes of the current value still to skip */
+    uint8_t nv;    /* bytes of |v| so far */
+    uint8_t state;
+} rly_pb_scan;
+
+/* rly_pb_scan_init prepares |sc| for a message of |len| bytes. */
+void rly_pb_scan_init(rly_pb_scan *sc, uint64_t len);
+
+/* rly_pb_scan_feed checks the next bytes of the message: it consumes min(|len|, bytes left) of
+ * |in| (borrowed for the call). Returns the number consumed, or RLY_ERR_MALFORMED as soon as the
+ * bytes so far cannot be the start of a valid message (then every later call returns it too). */
+RLY_NODISCARD rly_ssize rly_pb_scan_feed(rly_pb_scan *sc, const uint8_t *in, size_t len);
+
+/* rly_pb_scan_done returns 1 once the whole message was fed and is valid, 0 while bytes are
+ * missing, or RLY_ERR_MALFORMED. */
+RLY_NODISCARD int rly_pb_scan_done(const rly_pb_scan *sc);
+
 #endif

@@ -8,6 +8,7 @@
 
 #include "core/mem.h"
 #include "core/multiaddr.h"
+#include "core/varint.h"
 #include "crypto/envelope.h"
 #include "crypto/keys.h"
 #include "proto/identify/identify.h"
@@ -440,6 +441,94 @@ Test(identify, reader_stops_at_message_end)
     rly_identify_reader_free(&r);
     rly_identify_reader_free(NULL);
     rly_identify_free(NULL);
+    end_check();
+}
+
+/* push_all runs |n| bytes of |stream| through a push reader in |chunk|-byte reads. Returns 1 once
+ * the message is complete (|*pused|: the bytes consumed by then), 0 when it is still incomplete
+ * after |n| bytes, or the error. */
+static int push_all(const uint8_t *stream, size_t n, size_t chunk, size_t *pused)
+{
+    rly_identify_push_reader r;
+    rly_identify_push_reader_init(&r);
+    *pused = 0;
+    for (size_t off = 0; off < n;) {
+        size_t c = chunk < n - off ? chunk : n - off;
+        bool done = false;
+        rly_ssize k = rly_identify_push_reader_recv(&r, stream + off, c, &done);
+        if (k < 0)
+            return (int)k;
+        cr_assert_leq((size_t)k, c);
+        off += (size_t)k;
+        *pused = off;
+        if (done)
+            return 1;
+        cr_assert_eq((size_t)k, c, "an incomplete message takes the whole read");
+    }
+    return 0;
+}
+
+static void check_push_vector(const vec_line *l, void *ud)
+{
+    static uint8_t body[BIG], msg[BIG + 2];
+    size_t n = strcmp(l->f[0], "-") == 0 ? 0 : vec_hex(l->f[0], body, sizeof(body)), used;
+    size_t hdr = (size_t)rly_varint_encode(msg, sizeof(msg), n);
+    memcpy(msg + hdr, body, n);
+    const uint8_t *m = msg;
+    size_t total = hdr + n;
+    int want = l->f[1][0] == '!' ? vec_err(l->f[1]) : 1;
+    for (size_t chunk = 1; chunk <= total; chunk = chunk < 8 ? chunk + 1 : chunk * 3) {
+        cr_assert_eq(push_all(m, total, chunk, &used), want, "%s:%d chunk %zu", l->file, l->lineno,
+                     chunk);
+        if (want == 1)
+            cr_assert_eq(used, total);
+    }
+    (*(int *)ud)++;
+}
+
+Test(identify, push_reader_has_decodes_verdict_on_the_structure)
+{
+    int count = 0;
+    cr_assert_eq(vec_each("identify/decode.txt", check_push_vector, &count), count);
+    cr_assert_geq(count, 25);
+    end_check();
+}
+
+Test(identify, push_reader_framing_and_size)
+{
+    static uint8_t s[BIG];
+    size_t used;
+    /* One message, and not a byte past it. */
+    static const uint8_t two[] = {0x04, 0x1a, 0x02, '/', 'a', 0x04, 0x1a, 0x02, '/', 'b'};
+    for (size_t chunk = 1; chunk <= sizeof(two); chunk++) {
+        cr_assert_eq(push_all(two, sizeof(two), chunk, &used), 1);
+        cr_assert_eq(used, 5);
+    }
+    cr_assert_eq(push_all((const uint8_t *)"\x00", 1, 1, &used), 1, "an empty message");
+    cr_assert_eq(push_all(two, 4, 1, &used), 0, "cut short");
+    cr_assert_eq(push_all((const uint8_t *)"\x85", 1, 1, &used), 0);
+    /* The same size cap and prefix rules as the reader. */
+    s[0] = 0x80;
+    s[1] = 0x40; /* 8192 */
+    s[2] = 0xfa; /* field 1000, wire 2 */
+    s[3] = 0x3e;
+    s[4] = 0xfc; /* 8188 */
+    s[5] = 0x3f;
+    memset(s + 6, 0, 8188);
+    cr_assert_eq(push_all(s, 2 + 8192, 1000, &used), 1);
+    s[0] = 0x81;
+    cr_assert_eq(push_all(s, 2 + 8193, 1000, &used), RLY_ERR_FRAME_TOO_LARGE);
+    cr_assert_eq(push_all((const uint8_t *)"\x80\x80\x01", 3, 1, &used), RLY_ERR_FRAME_TOO_LARGE);
+    cr_assert_eq(push_all((const uint8_t *)"\x80\x00", 2, 2, &used), RLY_ERR_NON_MINIMAL);
+    /* A field that runs past the message is caught as soon as its length is known. */
+    cr_assert_eq(push_all((const uint8_t *)"\x10\x1a\x20", 3, 1, &used), RLY_ERR_MALFORMED);
+    /* A varint of 11 bytes. */
+    memset(s, 0xff, 12);
+    s[0] = 12;
+    s[1] = 0x08;
+    cr_assert_eq(push_all(s, 13, 3, &used), RLY_ERR_MALFORMED);
+    /* It holds nothing: the reader is a few dozen bytes and allocates nothing. */
+    cr_assert_leq(sizeof(rly_identify_push_reader), 48);
     end_check();
 }
 

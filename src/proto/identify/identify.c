@@ -406,3 +406,42 @@ int rly_identify_reader_finish(const rly_identify_reader *r)
 {
     return r->buf.len > 0 && !r->holds_msg ? RLY_ERR_TRUNCATED : 0;
 }
+
+/* ---- identify push: one message, checked and dropped --------------------------------------- */
+
+void rly_identify_push_reader_init(rly_identify_push_reader *r)
+{
+    memset(r, 0, sizeof(*r));
+}
+
+/* push_prefix takes prefix bytes, one at a time (the prefix may be one byte). */
+static rly_ssize push_prefix(rly_identify_push_reader *r, const uint8_t *in, size_t len)
+{
+    size_t used = 0;
+    while (!r->has_body && used < len) {
+        size_t hdr = 0, total = 0;
+        r->prefix[r->nprefix++] = in[used++];
+        int rv = frame_check(r->prefix, r->nprefix, &hdr, &total);
+        if (rv < 0)
+            return rv;
+        if (total > 0) { /* the prefix is complete: frame_check checked the body's size */
+            rly_pb_scan_init(&r->body, total - hdr);
+            r->has_body = true;
+        }
+    }
+    return (rly_ssize)used;
+}
+
+rly_ssize rly_identify_push_reader_recv(rly_identify_push_reader *r, const uint8_t *in, size_t len,
+                                        bool *pdone)
+{
+    *pdone = false;
+    rly_ssize used = push_prefix(r, in, len);
+    if (used < 0 || !r->has_body)
+        return used;
+    rly_ssize n = rly_pb_scan_feed(&r->body, in + used, len - (size_t)used);
+    if (n < 0)
+        return n;
+    *pdone = rly_pb_scan_done(&r->body) == 1;
+    return used + n;
+}

@@ -29,6 +29,7 @@
 #include "core/err.h"
 #include "core/mem.h"
 #include "core/multiaddr.h"
+#include "core/pb.h"
 
 #define RLY_IDENTIFY_PROTOCOL "/ipfs/id/1.0.0"
 #define RLY_IDENTIFY_PUSH_PROTOCOL "/ipfs/id/push/1.0.0"
@@ -117,5 +118,28 @@ RLY_NODISCARD rly_ssize rly_identify_reader_recv(rly_identify_reader *r, const u
 /* rly_identify_reader_finish checks the stream's end (EOF): Returns 0, or RLY_ERR_TRUNCATED if a
  * message was cut off. */
 RLY_NODISCARD int rly_identify_reader_finish(const rly_identify_reader *r);
+
+/* Reads the one message of an identify push and keeps none of it: the relay has no peer store.
+ * The length prefix is checked as rly_identify_reader checks it and the body's protobuf structure
+ * as rly_identify_decode does (unknown fields and values are not looked at), while the bytes
+ * stream by: a few dozen bytes per stream whatever the message size or how it is cut. The
+ * members are private to identify.c. */
+typedef struct rly_identify_push_reader {
+    uint8_t prefix[2]; /* the length prefix so far (a body of at most 8 KiB needs 2 bytes) */
+    uint8_t nprefix;
+    bool has_body; /* the prefix is complete: |body| scans the message */
+    rly_pb_scan body;
+} rly_identify_push_reader;
+
+/* rly_identify_push_reader_init prepares |r|. */
+void rly_identify_push_reader_init(rly_identify_push_reader *r);
+
+/* rly_identify_push_reader_recv consumes bytes of |in| (|len|, borrowed) up to the end of the
+ * message; |*pdone| is set once the whole message is in (bytes after it are not consumed).
+ * Returns the bytes consumed, or RLY_ERR_FRAME_TOO_LARGE (a body over RLY_IDENTIFY_MAX_RECV),
+ * RLY_ERR_NON_MINIMAL / RLY_ERR_MALFORMED (a bad prefix) or RLY_ERR_MALFORMED (a broken
+ * protobuf body). */
+RLY_NODISCARD rly_ssize rly_identify_push_reader_recv(rly_identify_push_reader *r,
+                                                      const uint8_t *in, size_t len, bool *pdone);
 
 #endif
