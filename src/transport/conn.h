@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "core/err.h"
+#include "core/mem.h"
 #include "core/multiaddr.h"
 #include "core/peerid.h"
 #include "transport/stream.h"
@@ -33,9 +34,12 @@ struct rly_conn {
     rly_multiaddr local;   /* our side of it */
     const char *transport; /* "tcp" or "quic-v1" */
     void *swarm_data;      /* owned by the swarm */
-    uint32_t app_flags;    /* for the layers above (relay/authsvc.h: RLY_CONN_APP_*); 0 at first */
-    uint64_t app_expiry;   /* relay/authsvc.h: unix time the authentication lapses; 0: never */
-    uint32_t app_streams;  /* relay/authsvc.h: authentication exchanges in progress */
+    /* The connection's memory account (rly_mem_init_account, capped): what the connection and the
+     * state of its streams allocate, so one peer cannot hold more than the cap. NULL: none. */
+    rly_mem *mem;
+    uint32_t app_flags;   /* for the layers above (relay/authsvc.h: RLY_CONN_APP_*); 0 at first */
+    uint64_t app_expiry;  /* relay/authsvc.h: unix time the authentication lapses; 0: never */
+    uint32_t app_streams; /* relay/authsvc.h: authentication exchanges in progress */
 };
 
 /* rly_conn_new_id returns the next connection ID, unique across every transport of the process

@@ -67,13 +67,14 @@ struct rly_quic_ctx {
     gnutls_certificate_credentials_t cred;
     uint8_t secret[SECRET_LEN]; /* stateless-reset and Retry tokens; the same after a restart */
     const rly_log *log;
-    rly_mem *mem;
-    ngtcp2_mem nmem; /* ngtcp2's allocations go through |mem| too: counted and capped alike */
+    rly_mem *mem; /* each connection's allocations (ngtcp2's too) go to an account on it */
 };
 
 struct rly_qconn {
     ngtcp2_crypto_conn_ref ref; /* gnutls_session_get_ptr: owned by ngtcp2's glue (docs 1.5) */
     rly_quic_ctx *ctx;
+    rly_mem mem;     /* the connection's account: ngtcp2's allocations and our stream buffers */
+    ngtcp2_mem nmem; /* ngtcp2's allocator, on |mem| */
     ngtcp2_conn *conn;
     gnutls_session_t tls;
     ngtcp2_path_storage ps;
@@ -121,6 +122,7 @@ void rly_quic_settings_default(rly_quic_settings *s)
     s->max_pending_per_ip = 32;
     s->retry_threshold = 64;
     s->max_connections = 10000;
+    s->max_conn_memory = RLY_QUIC_CONN_MEMORY;
 }
 
 size_t rly_quic_stateless_reset(const rly_quic_ctx *ctx, const uint8_t *dcid, size_t dcidlen,
@@ -288,7 +290,6 @@ int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id, const rly_quic_
     ctx->set = *settings;
     ctx->log = log;
     ctx->mem = mem;
-    ctx->nmem = (ngtcp2_mem){mem, nmem_malloc, nmem_free, nmem_calloc, nmem_realloc};
     *pctx = ctx;
     return 0;
 }
@@ -518,9 +519,9 @@ static void stream_free(qstream *st)
         st->next->prev = st->prev;
     for (qchunk *c = st->head, *n; c; c = n) {
         n = c->next;
-        rly_free(q->ctx->mem, c);
+        rly_free(&q->mem, c);
     }
-    rly_free(q->ctx->mem, st);
+    rly_free(&q->mem, st);
 }
 
 static rly_ssize qs_write(rly_stream *s, const uint8_t *data, size_t len)
@@ -542,7 +543,7 @@ static rly_ssize qs_write(rly_stream *s, const uint8_t *data, size_t len)
             size_t cap = CHUNK_MIN;
             while (cap < n - done && cap < CHUNK_MAX)
                 cap *= 2;
-            t = rly_malloc(q->ctx->mem, sizeof(*t) + cap);
+            t = rly_malloc(&q->mem, sizeof(*t) + cap);
             if (!t)
                 return done ? (rly_ssize)done : RLY_ERR_NOMEM;
             t->next = NULL;
@@ -614,7 +615,7 @@ static uint64_t next_stream_id = 0; /* for logs: unique per process */
 
 static qstream *stream_new(rly_qconn *q, int64_t id, bool outbound)
 {
-    qstream *st = rly_calloc(q->ctx->mem, 1, sizeof(*st));
+    qstream *st = rly_calloc(&q->mem, 1, sizeof(*st));
     if (!st)
         return NULL;
     st->base.ops = &qstream_ops;
@@ -763,7 +764,7 @@ static int cb_acked(ngtcp2_conn *conn, int64_t id, uint64_t offset, uint64_t len
         st->head = c->next;
         if (!st->head)
             st->tail = NULL;
-        rly_free(q->ctx->mem, c);
+        rly_free(&q->mem, c);
     }
     if (st->want_writable && !st->is_done &&
         st->write_off - st->acked_off <= RLY_QUIC_STREAM_BUFFER / 2) {
@@ -868,6 +869,8 @@ static rly_qconn *qconn_alloc(rly_quic_ctx *ctx, bool server, const struct socka
         return NULL;
     q->ctx = ctx;
     q->now = now;
+    rly_mem_init_account(&q->mem, ctx->mem, ctx->set.max_conn_memory);
+    q->nmem = (ngtcp2_mem){&q->mem, nmem_malloc, nmem_free, nmem_calloc, nmem_realloc};
     q->is_server = server;
     ngtcp2_path_storage_init(&q->ps, (const ngtcp2_sockaddr *)local, sa_len(local),
                              (const ngtcp2_sockaddr *)remote, sa_len(remote), NULL);
@@ -923,7 +926,7 @@ int rly_qconn_client_new(rly_qconn **pq, rly_quic_ctx *ctx, const struct sockadd
         fill_callbacks(&cb, false);
         base_settings(q, &s, &p, now);
         rv = finish_new(q, ngtcp2_conn_client_new(&q->conn, &dcid, &scid, &q->ps.path,
-                                                  NGTCP2_PROTO_VER_V1, &cb, &s, &p, &ctx->nmem, q));
+                                                  NGTCP2_PROTO_VER_V1, &cb, &s, &p, &q->nmem, q));
     }
     if (rv != 0) {
         rly_qconn_del(q);
@@ -972,7 +975,7 @@ int rly_qconn_server_new(rly_qconn **pq, rly_quic_ctx *ctx, const struct sockadd
     }
     if (rv == 0)
         rv = finish_new(q, ngtcp2_conn_server_new(&q->conn, &hd.scid, &scid, &q->ps.path,
-                                                  hd.version, &cb, &s, &p, &ctx->nmem, q));
+                                                  hd.version, &cb, &s, &p, &q->nmem, q));
     if (rv == 0)
         rv = rly_qconn_recv(q, pkt, len, now);
     if (rv != 0 && !q->close_pending) {
@@ -1202,6 +1205,11 @@ bool rly_qconn_write_timed_out(const rly_qconn *q)
 unsigned rly_qconn_handshake_stage(const rly_qconn *q)
 {
     return q->got_handshake_data ? 1 : 0;
+}
+
+rly_mem *rly_qconn_mem(rly_qconn *q)
+{
+    return &q->mem;
 }
 
 bool rly_qconn_is_established(const rly_qconn *q)

@@ -60,7 +60,15 @@ typedef struct rly_quic_settings {
                                           round trip first (spoofed Initials hold no more slots than
                                           this); 0: always */
     size_t max_connections;            /* 10000 established; more Initials are dropped */
+    size_t max_conn_memory;            /* 16 MiB (RLY_QUIC_CONN_MEMORY): the cap of a connection's
+                                          memory account (rly_qconn_mem); past it, what needs
+                                          memory fails: a stream write, or the connection */
 } rly_quic_settings;
+
+/* What one connection may hold: ngtcp2's state and its buffers of out-of-order data (up to the
+ * 4 MiB connection window) and of packets in flight, and our send buffers (256 KiB per stream,
+ * no limit across streams but this one), with room to spare. */
+#define RLY_QUIC_CONN_MEMORY (16u * 1024u * 1024u)
 
 void rly_quic_settings_default(rly_quic_settings *s);
 
@@ -199,6 +207,10 @@ const struct sockaddr *rly_qconn_remote(const rly_qconn *q);
 
 /* rly_qconn_is_established: the handshake completed and the peer's certificate verified. */
 bool rly_qconn_is_established(const rly_qconn *q);
+
+/* rly_qconn_mem is |q|'s memory account (a child of the context's allocator, capped at
+ * max_conn_memory): ngtcp2's allocations and the stream buffers of |q| come from it. */
+rly_mem *rly_qconn_mem(rly_qconn *q);
 
 /* rly_qconn_peer is the authenticated peer (valid once established). */
 const rly_peerid *rly_qconn_peer(const rly_qconn *q);

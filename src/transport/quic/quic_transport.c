@@ -395,6 +395,7 @@ static void conn_destroy_now(quic_conn *c, int err)
         c->next->prev = c->prev;
     rly_qconn_del(c->q); /* every stream's on_close runs here */
     c->q = NULL;
+    c->base.mem = NULL; /* the account went with it */
     if (c->is_announced) {
         t->nestablished--;
         t->events->on_closed(t->events_ud, &c->base, err == RLY_ERR_CLOSED ? 0 : err,
@@ -661,6 +662,7 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
         return;
     }
     c->q = q;
+    c->base.mem = rly_qconn_mem(q);
     if (rly_pending_add(&t->pending, &c->pnode, from, now) != 0) {
         conn_destroy(c, RLY_ERR_NOMEM);
         return;
@@ -834,6 +836,7 @@ int rly_quic_transport_dial(rly_quic_transport *t, const rly_multiaddr *ma, rly_
         conn_destroy(c, rv);
         return rv;
     }
+    c->base.mem = rly_qconn_mem(c->q);
     rly_qconn_set_events(c->q, &qconn_events, c);
     cid_sync(c);
     c->dial_cb = cb;

@@ -37,7 +37,7 @@ static int out_reserve(tcp_conn *c, size_t n)
     size_t cap = c->out_cap ? c->out_cap : 4096;
     while (cap - c->out_len < n)
         cap *= 2;
-    uint8_t *p = rly_realloc(c->t->mem, c->out, cap);
+    uint8_t *p = rly_realloc(&c->mem, c->out, cap);
     if (!p)
         return RLY_ERR_NOMEM;
     c->out = p;
@@ -148,7 +148,7 @@ static bool write_moved(tcp_conn *c)
 static void on_write(uv_write_t *req, int status)
 {
     tcp_conn *c = req->data;
-    rly_free(c->t->mem, c->wbuf);
+    rly_free(&c->mem, c->wbuf);
     c->wbuf = NULL;
     c->write_inflight = false;
     if (c->is_closed)
@@ -211,7 +211,7 @@ void rly_tcp_conn_flush(tcp_conn *c)
     c->out_len = c->out_cap = 0;
     c->wreq.data = c;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->handle, &b, 1, on_write) != 0) {
-        rly_free(c->t->mem, c->wbuf);
+        rly_free(&c->mem, c->wbuf);
         c->wbuf = NULL;
         conn_fail(c, RLY_ERR_IO, "write failed");
         return;
@@ -281,7 +281,7 @@ static const rly_stream_ops tcp_stream_ops = {ts_write, ts_shutdown, ts_reset, t
 
 static tcp_stream *stream_new(tcp_conn *c, uint32_t yid, bool outbound)
 {
-    tcp_stream *ts = rly_calloc(c->t->mem, 1, sizeof(*ts));
+    tcp_stream *ts = rly_calloc(&c->mem, 1, sizeof(*ts));
     if (!ts)
         return NULL;
     ts->base.ops = &tcp_stream_ops;
@@ -401,7 +401,7 @@ static int y_on_stream_close(rly_yamux *y, uint32_t id, void *sud, int reason)
     } else if (s->handler && s->handler->on_close) {
         s->handler->on_close(s, s->handler_ud, reason);
     }
-    rly_free(c->t->mem, s);
+    rly_free(&c->mem, s);
     return 0;
 }
 
@@ -433,7 +433,7 @@ static int conn_open_stream(rly_conn *base, rly_stream **ps)
         return RLY_ERR_NOMEM;
     int rv = rly_yamux_open_stream(c->yamux, &id, ts);
     if (rv != 0) {
-        rly_free(c->t->mem, ts);
+        rly_free(&c->mem, ts);
         return rv;
     }
     ts->yid = id;
@@ -471,7 +471,7 @@ static int start_mss(tcp_conn *c, const char *const *protocols)
         s.nprotocols = 1;
     }
     return rly_mss_new(&c->mss, c->base.dir == RLY_CONN_INBOUND ? RLY_MSS_LISTENER : RLY_MSS_DIALER,
-                       &s, c->t->mem);
+                       &s, &c->mem);
 }
 
 static void established(tcp_conn *c)
@@ -500,11 +500,12 @@ static int start_yamux(tcp_conn *c)
      * data goes out as one Yamux frame per Noise frame: through a circuit, 7 % more throughput
      * than 16 KiB frames (the per-frame work at both ends, bench/RESULTS.md). */
     s.max_send_frame = TCP_YAMUX_MAX_FRAME;
+    s.max_inbound_streams = c->t->settings.max_inbound_streams;
     rly_mss_del(c->mss);
     c->mss = NULL;
     if (c->t->nestablished >= c->t->settings.max_connections)
         return RLY_ERR_LIMIT;
-    int rv = rly_yamux_new(&c->yamux, c->base.dir == RLY_CONN_OUTBOUND, &s, &yamux_cb, c->t->mem,
+    int rv = rly_yamux_new(&c->yamux, c->base.dir == RLY_CONN_OUTBOUND, &s, &yamux_cb, &c->mem,
                            c->t->log, c);
     if (rv != 0)
         return rv;
@@ -522,11 +523,11 @@ static int start_noise(tcp_conn *c)
     if (rv != 0)
         return rv;
     rv = rly_noise_new(&c->noise, c->base.dir == RLY_CONN_OUTBOUND, c->t->noise_id,
-                       c->has_expected ? &c->expected : NULL, NULL, c->t->mem);
+                       c->has_expected ? &c->expected : NULL, NULL, &c->mem);
     if (rv != 0)
         return rv;
     c->stage = STAGE_NOISE;
-    rly_dynbuf_init(&out, c->t->mem, RLY_NOISE_HANDSHAKE_OUT_MAX);
+    rly_dynbuf_init(&out, &c->mem, RLY_NOISE_HANDSHAKE_OUT_MAX);
     rv = rly_noise_start(c->noise, &out);
     if (rv == 0)
         rv = out_take_dynbuf(c, &out);
@@ -573,7 +574,7 @@ static rly_ssize feed_mss(tcp_conn *c, const uint8_t *in, size_t len)
 static rly_ssize feed_noise_handshake(tcp_conn *c, const uint8_t *in, size_t len)
 {
     rly_dynbuf out;
-    rly_dynbuf_init(&out, c->t->mem, RLY_NOISE_HANDSHAKE_OUT_MAX);
+    rly_dynbuf_init(&out, &c->mem, RLY_NOISE_HANDSHAKE_OUT_MAX);
     rly_ssize used = rly_noise_handshake_recv(c->noise, in, len, &out);
     int rv = used < 0 ? (int)used : out_take_dynbuf(c, &out);
     if (used < 0)
@@ -789,7 +790,7 @@ static void handle_closed(uv_handle_t *h)
         return;
     rly_tcp_transport *t = c->t;
     rly_tcp_transport_unlink(t, c);
-    rly_free(t->mem, c->out);
+    rly_free(&c->mem, c->out);
     rly_free(t->mem, c);
     rly_tcp_transport_conn_freed(t);
 }
@@ -877,6 +878,8 @@ static tcp_conn *conn_new(rly_tcp_transport *t, rly_conn_dir dir, rly_stream *un
     c->under = under;
     c->is_over_stream = under != NULL;
     c->t = t;
+    rly_mem_init_account(&c->mem, t->mem, t->settings.max_conn_memory);
+    c->base.mem = &c->mem;
     c->base.ops = &tcp_conn_ops;
     c->base.id = rly_conn_new_id();
     c->base.dir = dir;
@@ -1048,7 +1051,7 @@ static void under_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t l
         return;
     while (cap < len && cap < TCP_RELAYED_CHUNK)
         cap *= 2;
-    uint8_t *buf = rly_malloc(c->t->mem, cap);
+    uint8_t *buf = rly_malloc(&c->mem, cap);
     if (!buf) {
         fail_after_flush(c, RLY_ERR_NOMEM, "out of memory");
         return;
@@ -1058,14 +1061,14 @@ static void under_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t l
         memcpy(buf, data, n);
         int rv = feed(c, buf, n);
         if (rv != 0) {
-            rly_free(c->t->mem, buf);
+            rly_free(&c->mem, buf);
             fail_after_flush(c, rv, c->is_established ? rly_strerror(rv) : stage_name(c->stage));
             return;
         }
         data += n;
         len -= n;
     }
-    rly_free(c->t->mem, buf);
+    rly_free(&c->mem, buf);
     if (c->is_closed || !c->under)
         return;
     (void)rly_stream_consume(c->under, total);

@@ -46,6 +46,7 @@ typedef struct tcp_stream {
 
 struct tcp_conn {
     rly_conn base; /* first: an rly_conn * is a tcp_conn * */
+    rly_mem mem;   /* the connection's account (base.mem): everything below comes from it */
     /* The bytes travel over |handle| (a TCP socket) or, for a relayed connection, over |under|
      * (a stream of another connection: the hop or stop stream of a circuit). */
     rly_stream *under;

@@ -14,6 +14,8 @@ void rly_tcp_settings_default(rly_tcp_settings *s)
     s->max_connections = 10000;
     s->keepalive_interval = 30 * RLY_NS_PER_S;
     s->yamux_window = RLY_YAMUX_INITIAL_WINDOW;
+    s->max_inbound_streams = 256;
+    s->max_conn_memory = RLY_TCP_CONN_MEMORY;
 }
 
 rly_tstamp rly_tcp_now(void)

@@ -48,7 +48,16 @@ typedef struct rly_tcp_settings {
     uint32_t yamux_window;             /* 256 KiB (RLY_YAMUX_INITIAL_WINDOW, the spec's): receive
                                           window per Yamux stream; a client moving bulk data over a
                                           long path (a circuit) wants more, up to 1 GiB */
+    uint32_t max_inbound_streams;      /* 256 (go's resource manager, per peer): live streams the
+                                          peer opened; more are reset */
+    size_t max_conn_memory;            /* 4 MiB (RLY_TCP_CONN_MEMORY): the cap of a connection's
+                                          memory account (rly_conn.mem); past it the connection
+                                          is closed */
 } rly_tcp_settings;
+
+/* What one connection may hold: its Yamux send queues (1 MiB), a write batch being filled and one
+ * in flight (2 x 512 KiB at most), a partial Noise frame and its streams, with room to spare. */
+#define RLY_TCP_CONN_MEMORY (4u * 1024u * 1024u)
 
 typedef struct rly_tcp_transport rly_tcp_transport;
 
