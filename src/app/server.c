@@ -496,6 +496,7 @@ static int start_signals(server *s)
 
 static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
 {
+    memset(st, 0, sizeof(*st));
     st->agent_version = "mesh-relay/" RLY_VERSION;
     rly_tcp_settings_default(&st->tcp);
     st->tcp.handshake_timeout = cfg->network.handshake_timeout_secs * RLY_NS_PER_S;

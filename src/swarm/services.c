@@ -33,75 +33,52 @@ static int identify_build(rly_swarm *sw, const rly_conn *c, rly_dynbuf *out)
     return rly_identify_encode(&id, out, &dropped);
 }
 
-/* After our message the stream lingers until the peer closes its side or IDENTIFY_LINGER passes,
- * and only then do we send FIN. js-libp2p's multistream dialer fails when the FIN arrives in the
- * same read as the protocol echo and the message ("Cannot push data onto a stream that is
- * closed"); go's identify client reads until EOF, so the FIN must come without the peer's help. */
-#define IDENTIFY_LINGER_MS 100
+/* ---- a finished service stream: our side is closed, the peer's FIN is awaited -------------- */
 
-typedef struct id_reply {
-    uv_timer_t timer;
+/* After its last message a service closes its side at once (FIN right behind the message: go's
+ * identify client reads until EOF and blocks new streams until then, and js closes the stream
+ * only after that EOF) and keeps this small state until the peer closes its side too, which
+ * frees the stream. Whatever the peer still sends is dropped (go may split an identify push in
+ * two messages; we read one), and it must close within stream_timeout (a reset by the
+ * deadline). */
+typedef struct closing {
     rly_swarm *sw;
-    rly_stream *s; /* NULL once the stream is gone */
-} id_reply;
+    rly_mem *mem;
+    swarm_deadline deadline;
+} closing;
 
-static void id_reply_freed(uv_handle_t *h)
-{
-    id_reply *r = h->data;
-    rly_free(r->sw->mem, r);
-}
-
-static void id_reply_end(id_reply *r)
-{
-    if (r->s) {
-        rly_stream_set_handler(r->s, NULL, NULL);
-        (void)rly_stream_shutdown(r->s);
-        r->s = NULL;
-    }
-    if (!uv_is_closing((uv_handle_t *)&r->timer))
-        uv_close((uv_handle_t *)&r->timer, id_reply_freed);
-}
-
-static void id_reply_timeout(uv_timer_t *t)
-{
-    id_reply_end(t->data);
-}
-
-static void reply_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+static void closing_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {
     (void)rly_stream_consume(s, len);
 }
 
-static void reply_on_fin(rly_stream *s, void *ud)
+static void closing_on_close(rly_stream *s, void *ud, int err)
 {
-    id_reply_end(ud);
+    closing *c = ud;
+    rly_swarm_deadline_stop(c->sw, &c->deadline);
+    rly_free(c->mem, c);
 }
 
-static void reply_on_close(rly_stream *s, void *ud, int err)
-{
-    id_reply *r = ud;
-    r->s = NULL;
-    id_reply_end(r);
-}
-
-static const rly_stream_handler reply_handler = {
-    .on_data = reply_on_data,
-    .on_fin = reply_on_fin,
-    .on_close = reply_on_close,
+static const rly_stream_handler closing_handler = {
+    .on_data = closing_on_data,
+    .on_close = closing_on_close,
 };
 
-static int id_reply_start(rly_swarm *sw, rly_stream *s)
+/* finish closes our side of |s| after what is queued and waits for the peer's (see closing). */
+static void finish(rly_swarm *sw, rly_stream *s)
 {
-    id_reply *r = rly_calloc(sw->mem, 1, sizeof(*r));
-    if (!r)
-        return RLY_ERR_NOMEM;
-    uv_timer_init(sw->loop, &r->timer);
-    r->timer.data = r;
-    r->sw = sw;
-    r->s = s;
-    rly_stream_set_handler(s, &reply_handler, r);
-    uv_timer_start(&r->timer, id_reply_timeout, IDENTIFY_LINGER_MS, 0);
-    return 0;
+    rly_mem *mem = rly_swarm_stream_mem(sw, s->conn);
+    closing *c = rly_calloc(mem, 1, sizeof(*c));
+    if (!c || rly_stream_shutdown(s) != 0) {
+        rly_free(mem, c);
+        rly_stream_set_handler(s, NULL, NULL);
+        (void)rly_stream_reset(s);
+        return;
+    }
+    c->sw = sw;
+    c->mem = mem;
+    rly_stream_set_handler(s, &closing_handler, c);
+    rly_swarm_deadline_start(sw, &c->deadline, s, SWARM_DEADLINE_STREAM, "the peer's FIN");
 }
 
 static void identify_respond(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data,
@@ -116,31 +93,108 @@ static void identify_respond(rly_swarm *sw, rly_stream *s, void *ud, const uint8
     if (rv == 0 && rly_stream_write(s, out.data, out.len) != (rly_ssize)out.len)
         rv = RLY_ERR_NOBUF;
     rly_dynbuf_free(&out);
-    if (rv == 0)
-        rv = id_reply_start(sw, s);
     if (rv != 0) {
         RLY_LOGD(sw->log, RLY_TARGET_SWARM, RLY_MSG("Identify reply failed"),
                  RLY_F_U64("conn_id", s->conn->id), RLY_F_STR("error", rly_strerror(rv)));
         (void)rly_stream_reset(s);
+        return;
     }
+    finish(sw, s);
 }
 
-/* ---- identify: reading a record (push receiver and requester) ------------------------------ */
+/* ---- identify push: one message, checked and dropped -------------------------------------- */
+
+/* The relay keeps no peer store: a push is read as it streams by (rly_identify_push_reader keeps
+ * none of it), and once its one message is in, our side is closed (finish). */
+typedef struct push_reader {
+    rly_swarm *sw;
+    rly_mem *mem;
+    rly_identify_push_reader r;
+    swarm_deadline deadline;
+} push_reader;
+
+static void push_free(push_reader *p)
+{
+    rly_swarm_deadline_stop(p->sw, &p->deadline);
+    rly_free(p->mem, p);
+}
+
+static void push_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    push_reader *p = ud;
+    bool done = false;
+    (void)rly_stream_consume(s, len);
+    rly_ssize used = rly_identify_push_reader_recv(&p->r, data, len, &done);
+    if (used < 0) {
+        RLY_LOGD(p->sw->log, RLY_TARGET_SWARM, RLY_MSG("Identify push refused"),
+                 RLY_F_U64("conn_id", s->conn->id), RLY_F_STR("error", rly_strerror((int)used)));
+        (void)rly_stream_reset(s); /* push_on_close frees |p| */
+        return;
+    }
+    if (!done)
+        return;
+    rly_swarm *sw = p->sw;
+    rly_stream_set_handler(s, NULL, NULL);
+    push_free(p);
+    finish(sw, s); /* what follows the message is dropped */
+}
+
+static void push_on_fin(rly_stream *s, void *ud)
+{
+    push_reader *p = ud;
+    RLY_LOGD(p->sw->log, RLY_TARGET_SWARM, RLY_MSG("Identify push cut short"),
+             RLY_F_U64("conn_id", s->conn->id),
+             RLY_F_STR("error", rly_strerror(RLY_ERR_TRUNCATED)));
+    (void)rly_stream_shutdown(s); /* both sides closed: push_on_close follows */
+}
+
+static void push_on_close(rly_stream *s, void *ud, int err)
+{
+    push_free(ud);
+}
+
+static const rly_stream_handler push_handler = {
+    .on_data = push_on_data,
+    .on_fin = push_on_fin,
+    .on_close = push_on_close,
+};
+
+static void identify_push(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    rly_mem *mem = rly_swarm_stream_mem(sw, s->conn);
+    push_reader *p = rly_calloc(mem, 1, sizeof(*p));
+    if (!p) {
+        (void)rly_stream_reset(s);
+        return;
+    }
+    p->sw = sw;
+    p->mem = mem;
+    rly_identify_push_reader_init(&p->r);
+    rly_stream_set_handler(s, &push_handler, p);
+    rly_swarm_deadline_start(sw, &p->deadline, s, SWARM_DEADLINE_STREAM, "the identify push");
+    if (len)
+        push_on_data(s, p, data, len);
+}
+
+/* ---- identify: asking a peer (requester) ----------------------------------------------------- */
 
 typedef struct id_reader {
     rly_swarm *sw;
+    rly_mem *mem;
     rly_identify_reader reader;
     rly_identify merged;
     bool got_one;
-    rly_swarm_identify_cb cb; /* requester only */
+    rly_swarm_identify_cb cb;
     void *cb_ud;
+    swarm_deadline deadline;
 } id_reader;
 
 static void id_reader_free(id_reader *r)
 {
+    rly_swarm_deadline_stop(r->sw, &r->deadline);
     rly_identify_reader_free(&r->reader);
     rly_identify_free(&r->merged);
-    rly_free(r->sw->mem, r);
+    rly_free(r->mem, r);
 }
 
 static void id_finish(id_reader *r, int err)
@@ -197,31 +251,6 @@ static const rly_stream_handler id_reader_handler = {
     .on_close = id_on_close,
 };
 
-static id_reader *id_reader_new(rly_swarm *sw)
-{
-    id_reader *r = rly_calloc(sw->mem, 1, sizeof(*r));
-    if (!r)
-        return NULL;
-    r->sw = sw;
-    rly_identify_reader_init(&r->reader, sw->mem);
-    rly_identify_init(&r->merged, sw->mem);
-    return r;
-}
-
-/* Identify push: the peer tells us about itself. The relay keeps no peer store, so the record
- * is read (bounded, validated) and dropped. */
-static void identify_push(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
-{
-    id_reader *r = id_reader_new(sw);
-    if (!r) {
-        (void)rly_stream_reset(s);
-        return;
-    }
-    rly_stream_set_handler(s, &id_reader_handler, r);
-    if (len)
-        id_on_data(s, r, data, len);
-}
-
 static void identify_opened(void *ud, rly_stream *s, int err, const uint8_t *data, size_t len)
 {
     id_reader *r = ud;
@@ -231,6 +260,7 @@ static void identify_opened(void *ud, rly_stream *s, int err, const uint8_t *dat
         return;
     }
     rly_stream_set_handler(s, &id_reader_handler, r);
+    rly_swarm_deadline_start(r->sw, &r->deadline, s, SWARM_DEADLINE_STREAM, "the identify message");
     (void)rly_stream_shutdown(s); /* the requester sends nothing */
     if (len)
         id_on_data(s, r, data, len);
@@ -238,9 +268,14 @@ static void identify_opened(void *ud, rly_stream *s, int err, const uint8_t *dat
 
 int rly_swarm_identify(rly_swarm *sw, rly_conn *c, rly_swarm_identify_cb cb, void *ud)
 {
-    id_reader *r = id_reader_new(sw);
+    rly_mem *mem = rly_swarm_stream_mem(sw, c);
+    id_reader *r = rly_calloc(mem, 1, sizeof(*r));
     if (!r)
         return RLY_ERR_NOMEM;
+    r->sw = sw;
+    r->mem = mem;
+    rly_identify_reader_init(&r->reader, mem);
+    rly_identify_init(&r->merged, mem);
     r->cb = cb;
     r->cb_ud = ud;
     int rv = rly_swarm_open_stream(sw, c, RLY_IDENTIFY_PROTOCOL, identify_opened, r);
@@ -251,11 +286,16 @@ int rly_swarm_identify(rly_swarm *sw, rly_conn *c, rly_swarm_identify_cb cb, voi
 
 /* ---- ping ---------------------------------------------------------------------------------- */
 
+/* One stream of pings, either role. The deadline (ping_timeout) runs from the stream's start
+ * and from every complete ping: a responder waits that long for the next one, an initiator for
+ * its echo. */
 typedef struct ping_stream {
     rly_swarm *sw;
+    rly_mem *mem;
     rly_ping ping;
     rly_swarm_ping_cb cb; /* requester only */
     void *cb_ud;
+    swarm_deadline deadline;
 } ping_stream;
 
 static void ping_finish(ping_stream *p, int err, rly_tstamp rtt)
@@ -282,7 +322,7 @@ static int ping_flush(ping_stream *p, rly_stream *s)
 static void ping_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {
     ping_stream *p = ud;
-    rly_tstamp rtt;
+    rly_tstamp rtt, expiry = rly_ping_get_expiry(&p->ping);
     while (len > 0) {
         rly_ssize used = rly_ping_recv(&p->ping, data, len, rly_tcp_now());
         int rv = used < 0 ? (int)used : ping_flush(p, s);
@@ -296,6 +336,8 @@ static void ping_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t le
         data += used;
         len -= (size_t)used;
     }
+    if (!p->ping.is_initiator && rly_ping_get_expiry(&p->ping) != expiry)
+        rly_swarm_deadline_start(p->sw, &p->deadline, s, SWARM_DEADLINE_PING, "the next ping");
     if (p->ping.is_initiator && rly_ping_take_rtt(&p->ping, &rtt)) {
         ping_finish(p, 0, rtt);
         (void)rly_stream_shutdown(s);
@@ -309,11 +351,17 @@ static void ping_on_fin(rly_stream *s, void *ud)
     (void)rly_stream_shutdown(s);
 }
 
+static void ping_free(ping_stream *p)
+{
+    rly_swarm_deadline_stop(p->sw, &p->deadline);
+    rly_free(p->mem, p);
+}
+
 static void ping_on_close(rly_stream *s, void *ud, int err)
 {
     ping_stream *p = ud;
     ping_finish(p, err ? err : RLY_ERR_CLOSED, 0);
-    rly_free(p->sw->mem, p);
+    ping_free(p);
 }
 
 static const rly_stream_handler ping_handler = {
@@ -322,26 +370,30 @@ static const rly_stream_handler ping_handler = {
     .on_close = ping_on_close,
 };
 
-static ping_stream *ping_new(rly_swarm *sw, bool initiator)
+static ping_stream *ping_new(rly_swarm *sw, rly_conn *c, bool initiator)
 {
     rly_ping_settings st;
-    ping_stream *p = rly_calloc(sw->mem, 1, sizeof(*p));
+    rly_mem *mem = rly_swarm_stream_mem(sw, c);
+    ping_stream *p = rly_calloc(mem, 1, sizeof(*p));
     if (!p)
         return NULL;
     p->sw = sw;
+    p->mem = mem;
     rly_ping_settings_default(&st);
+    st.echo_timeout = st.idle_timeout = sw->delays[SWARM_DEADLINE_PING];
     rly_ping_init(&p->ping, initiator, &st, rly_tcp_now());
     return p;
 }
 
 static void ping_respond(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {
-    ping_stream *p = ping_new(sw, false);
+    ping_stream *p = ping_new(sw, s->conn, false);
     if (!p) {
         (void)rly_stream_reset(s);
         return;
     }
     rly_stream_set_handler(s, &ping_handler, p);
+    rly_swarm_deadline_start(sw, &p->deadline, s, SWARM_DEADLINE_PING, "the next ping");
     if (len)
         ping_on_data(s, p, data, len);
 }
@@ -352,10 +404,11 @@ static void ping_opened(void *ud, rly_stream *s, int err, const uint8_t *data, s
     uint8_t payload[RLY_PING_SIZE];
     if (!s) {
         ping_finish(p, err, 0);
-        rly_free(p->sw->mem, p);
+        ping_free(p);
         return;
     }
     rly_stream_set_handler(s, &ping_handler, p);
+    rly_swarm_deadline_start(p->sw, &p->deadline, s, SWARM_DEADLINE_PING, "the ping's echo");
     int rv = rly_crypto_random(payload, sizeof(payload));
     if (rv == 0)
         rv = rly_ping_start(&p->ping, payload, rly_tcp_now());
@@ -372,14 +425,14 @@ static void ping_opened(void *ud, rly_stream *s, int err, const uint8_t *data, s
 
 int rly_swarm_ping(rly_swarm *sw, rly_conn *c, rly_swarm_ping_cb cb, void *ud)
 {
-    ping_stream *p = ping_new(sw, true);
+    ping_stream *p = ping_new(sw, c, true);
     if (!p)
         return RLY_ERR_NOMEM;
     p->cb = cb;
     p->cb_ud = ud;
     int rv = rly_swarm_open_stream(sw, c, RLY_PING_PROTOCOL, ping_opened, p);
     if (rv != 0)
-        rly_free(sw->mem, p);
+        ping_free(p);
     return rv;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "crypto/envelope.h"
+#include "proto/ping/ping.h"
 
 /* ---- peer table ------------------------------------------------------------------------- */
 
@@ -203,10 +204,12 @@ static void on_closed(void *ud, rly_conn *c, int err, const char *cause)
 
 typedef struct negotiation {
     rly_swarm *sw;
+    rly_mem *mem; /* the connection's account */
     rly_mss *mss;
     const char *proto[1]; /* dialer: the protocol to propose (borrowed by mss) */
     rly_swarm_open_cb cb; /* outbound only */
     void *cb_ud;
+    swarm_deadline deadline; /* inbound: the peer must agree on a protocol in time */
 } negotiation;
 
 static const route *find_route(const rly_swarm *sw, const char *p, size_t len)
@@ -224,8 +227,9 @@ static int router_select(void *ud, const char *proto, size_t len)
 
 static void neg_free(negotiation *n)
 {
+    rly_swarm_deadline_stop(n->sw, &n->deadline);
     rly_mss_del(n->mss);
-    rly_free(n->sw->mem, n);
+    rly_free(n->mem, n);
 }
 
 /* Writes pending multistream output to |s|. These messages are tiny next to a stream window:
@@ -251,19 +255,17 @@ static void neg_done(negotiation *n, rly_stream *s, const uint8_t *rest, size_t 
     size_t plen;
     const char *p = rly_mss_protocol(n->mss, &plen);
     rly_swarm *sw = n->sw;
-    if (plen >= sizeof(s->protocol))
-        plen = sizeof(s->protocol) - 1;
-    memcpy(s->protocol, p, plen);
-    s->protocol[plen] = '\0';
     rly_stream_set_handler(s, NULL, NULL);
     if (n->cb) {
         rly_swarm_open_cb cb = n->cb;
         void *cb_ud = n->cb_ud;
+        s->protocol = n->proto[0]; /* the dialer agrees on its one proposal */
         neg_free(n);
         cb(cb_ud, s, 0, rest, restlen);
         return;
     }
-    const route *r = find_route(sw, s->protocol, strlen(s->protocol));
+    const route *r = find_route(sw, p, plen);
+    s->protocol = r ? r->protocol : NULL;
     neg_free(n);
     if (!r) { /* cannot happen: the listener only agrees to routed protocols */
         (void)rly_stream_reset(s);
@@ -319,13 +321,15 @@ static int neg_start(rly_swarm *sw, rly_stream *s, rly_mss_role role, const char
                      rly_swarm_open_cb cb, void *ud)
 {
     rly_mss_settings st;
-    negotiation *n = rly_calloc(sw->mem, 1, sizeof(*n));
+    rly_mem *mem = rly_swarm_stream_mem(sw, s->conn);
+    negotiation *n = rly_calloc(mem, 1, sizeof(*n));
     if (!n) {
         rly_stream_set_handler(s, NULL, NULL);
         (void)rly_stream_reset(s); /* else it lingers, unowned, until the connection closes */
         return RLY_ERR_NOMEM;
     }
     n->sw = sw;
+    n->mem = mem;
     n->cb = cb;
     n->cb_ud = ud;
     rly_mss_settings_default(&st);
@@ -334,14 +338,17 @@ static int neg_start(rly_swarm *sw, rly_stream *s, rly_mss_role role, const char
     n->proto[0] = proto;
     st.protocols = n->proto;
     st.nprotocols = proto ? 1 : 0;
-    int rv = rly_mss_new(&n->mss, role, &st, sw->mem);
+    int rv = rly_mss_new(&n->mss, role, &st, mem);
     if (rv != 0) {
-        rly_free(sw->mem, n);
+        rly_free(mem, n);
         rly_stream_set_handler(s, NULL, NULL);
         (void)rly_stream_reset(s);
         return rv;
     }
     rly_stream_set_handler(s, &neg_handler, n);
+    if (role == RLY_MSS_LISTENER)
+        rly_swarm_deadline_start(sw, &n->deadline, s, SWARM_DEADLINE_STREAM,
+                                 "protocol negotiation");
     rv = neg_flush(n, s);
     if (rv != 0) {
         n->cb = NULL; /* the caller learns it from the return value */
@@ -353,6 +360,12 @@ static int neg_start(rly_swarm *sw, rly_stream *s, rly_mss_role role, const char
 static void on_stream(void *ud, rly_conn *c, rly_stream *s)
 {
     rly_swarm *sw = ud;
+    /* Over the process's memory budget ([limits] max_memory_mb): counted, logged by the server
+     * once per interval. */
+    if (!rly_mem_admit(sw->mem, RLY_MEM_WORK_STREAM)) {
+        (void)rly_stream_reset(s);
+        return;
+    }
     if (neg_start(sw, s, RLY_MSS_LISTENER, NULL, NULL, NULL) != 0)
         RLY_LOGD(sw->log, RLY_TARGET_SWARM, RLY_MSG("Inbound stream refused"),
                  RLY_F_U64("conn_id", c->id), RLY_F_STR("error", "out of memory"));
@@ -366,6 +379,37 @@ int rly_swarm_open_stream(rly_swarm *sw, rly_conn *c, const char *protocol, rly_
     if (rv != 0)
         return rv;
     return neg_start(sw, s, RLY_MSS_DIALER, protocol, cb, ud);
+}
+
+/* ---- stream deadlines, on the swarm's timer queue ---------------------------------------------
+ */
+
+static void on_stream_deadline(rly_timer *timer, void *ud)
+{
+    rly_swarm *sw = ud;
+    swarm_deadline *t = (swarm_deadline *)timer;
+    rly_stream *s = t->s;
+    RLY_LOGD(sw->log, RLY_TARGET_SWARM, RLY_MSG("Stream deadline passed, resetting it"),
+             RLY_F_U64("conn_id", s->conn->id), RLY_F_U64("stream_id", s->id),
+             RLY_F_STR("waiting_for", t->what),
+             RLY_F_U64("timeout_ms", sw->delays[t->kind] / RLY_NS_PER_MS));
+    (void)rly_stream_reset(s); /* its on_close frees |t| */
+}
+
+void rly_swarm_deadline_start(rly_swarm *sw, swarm_deadline *t, rly_stream *s,
+                              swarm_deadline_kind kind, const char *what)
+{
+    rly_swarm_deadline_stop(sw, t);
+    rly_timerq_timer_init(&t->timer, on_stream_deadline, sw);
+    t->s = s;
+    t->what = what;
+    t->kind = (uint8_t)kind;
+    rly_timerq_start(&sw->timers, &t->timer, rly_timerq_now(&sw->timers) + sw->delays[kind]);
+}
+
+void rly_swarm_deadline_stop(rly_swarm *sw, swarm_deadline *t)
+{
+    rly_timerq_stop(&sw->timers, &t->timer);
 }
 
 /* ---- set-up and teardown ------------------------------------------------------------------ */
@@ -548,6 +592,10 @@ int rly_swarm_new(rly_swarm **psw, uv_loop_t *loop, const rly_keypair *kp,
                                    log, mem);
     if (rv == 0)
         rv = rly_swarm_services_register(sw);
+    sw->delays[SWARM_DEADLINE_STREAM] =
+        settings->stream_timeout ? settings->stream_timeout : RLY_SWARM_STREAM_TIMEOUT;
+    sw->delays[SWARM_DEADLINE_PING] =
+        settings->ping_timeout ? settings->ping_timeout : RLY_PING_IDLE_TIMEOUT;
     if (rv != 0) {
         rly_noise_identity_del(sw->noise_id);
         rly_keypair_wipe(&sw->kp);

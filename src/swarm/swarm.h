@@ -27,6 +27,8 @@
 #define RLY_SWARM_MAX_PROTOCOLS 16
 #define RLY_SWARM_MAX_ADDRS 16
 #define RLY_IDENTIFY_PROTOCOL_VERSION "ipfs/0.1.0"
+/* Default of rly_swarm_settings.stream_timeout (go's negotiation timeout and ping timeout). */
+#define RLY_SWARM_STREAM_TIMEOUT (10 * RLY_NS_PER_S)
 
 typedef struct rly_swarm rly_swarm;
 
@@ -61,6 +63,13 @@ typedef struct rly_swarm_settings {
     rly_tcp_settings tcp;
     rly_quic_settings quic; /* all zero: rly_quic_settings_default. The QUIC transport is
                                created at the first QUIC listen or dial. */
+    /* How long a peer-opened stream may take to agree on a protocol, an identify stream to
+     * deliver its message and a finished service stream to be closed by the peer; then the swarm
+     * resets it. 0: RLY_SWARM_STREAM_TIMEOUT. One timer serves every stream. */
+    rly_tstamp stream_timeout;
+    /* How long a ping responder waits for the next ping, and an initiator for its echo.
+     * 0: RLY_PING_IDLE_TIMEOUT (PROTOCOLS.md 7: a relay waits at least 20 s). */
+    rly_tstamp ping_timeout;
 } rly_swarm_settings;
 
 /* rly_swarm_new creates the swarm on |loop| with the identity |kp| (copied), and registers the
@@ -86,8 +95,8 @@ size_t rly_swarm_listen_addrs(const rly_swarm *sw, rly_multiaddr *out, size_t ca
 RLY_NODISCARD int rly_swarm_set_advertised_addrs(rly_swarm *sw, const rly_multiaddr *addrs,
                                                  size_t n, uint64_t seq);
 
-/* rly_swarm_add_protocol registers |fn| for |protocol| (borrowed, usually a constant).
- * Returns 0 or RLY_ERR_LIMIT. */
+/* rly_swarm_add_protocol registers |fn| for |protocol| (borrowed for the swarm's lifetime,
+ * usually a constant). Returns 0 or RLY_ERR_LIMIT. */
 RLY_NODISCARD int rly_swarm_add_protocol(rly_swarm *sw, const char *protocol,
                                          rly_swarm_stream_fn fn, void *ud);
 
@@ -100,10 +109,11 @@ void rly_swarm_set_observer(rly_swarm *sw, const rly_swarm_observer *obs);
 RLY_NODISCARD int rly_swarm_dial(rly_swarm *sw, const rly_multiaddr *ma, rly_swarm_dial_cb cb,
                                  void *ud);
 
-/* rly_swarm_open_stream opens a stream on |c| and negotiates |protocol| (borrowed until |cb|).
- * |cb| runs exactly once, later (with the stream, or NULL and the error when the negotiation
- * fails, the stream is reset or the connection closes). Returns 0, or an rly_conn_open_stream
- * error, RLY_ERR_NOMEM or a write error (then |cb| is not called and no stream is left). */
+/* rly_swarm_open_stream opens a stream on |c| and negotiates |protocol| (borrowed for the life of
+ * the stream, which names it: a constant). |cb| runs exactly once, later (with the stream, or
+ * NULL and the error when the negotiation fails, the stream is reset or the connection closes).
+ * Returns 0, or an rly_conn_open_stream error, RLY_ERR_NOMEM or a write error (then |cb| is not
+ * called and no stream is left). */
 RLY_NODISCARD int rly_swarm_open_stream(rly_swarm *sw, rly_conn *c, const char *protocol,
                                         rly_swarm_open_cb cb, void *ud);
 

@@ -20,6 +20,24 @@ typedef struct peer_entry {
     rly_conn **conns; /* the peer's established connections */
 } peer_entry;
 
+/* The kinds of stream deadline, each a fixed delay. */
+typedef enum swarm_deadline_kind {
+    SWARM_DEADLINE_STREAM = 0, /* stream_timeout: negotiation, identify, closing */
+    SWARM_DEADLINE_PING,       /* ping_timeout: between pings, or for an echo */
+    SWARM_DEADLINE_KINDS
+} swarm_deadline_kind;
+
+/* A deadline on a stream, in the swarm's timer queue (no libuv timer of its own): when it passes
+ * the swarm resets the stream (a debug line names |what|), so the stream's handler frees its
+ * state in on_close, where it calls rly_swarm_deadline_stop first. Zeroed memory is a stopped
+ * deadline. */
+typedef struct swarm_deadline {
+    rly_timer timer; /* first */
+    rly_stream *s;
+    const char *what;
+    uint8_t kind; /* swarm_deadline_kind: its delay */
+} swarm_deadline;
+
 typedef struct route {
     const char *protocol;
     rly_swarm_stream_fn fn;
@@ -53,7 +71,21 @@ struct rly_swarm {
     size_t nconns;
     rly_swarm_closed_cb closed_cb;
     void *closed_ud;
+    rly_tstamp delays[SWARM_DEADLINE_KINDS]; /* stream_timeout, ping_timeout */
 };
+
+/* rly_swarm_deadline_start (re)arms |t| on |s|: it passes the delay of |kind| from now. */
+void rly_swarm_deadline_start(rly_swarm *sw, swarm_deadline *t, rly_stream *s,
+                              swarm_deadline_kind kind, const char *what);
+
+/* rly_swarm_deadline_stop disarms |t| (no-op if it is not armed). */
+void rly_swarm_deadline_stop(rly_swarm *sw, swarm_deadline *t);
+
+/* rly_swarm_stream_mem: the memory account that state kept for a stream of |c| comes from. */
+static inline rly_mem *rly_swarm_stream_mem(const rly_swarm *sw, const rly_conn *c)
+{
+    return c->mem ? c->mem : sw->mem;
+}
 
 /* services.c */
 int rly_swarm_services_register(rly_swarm *sw);

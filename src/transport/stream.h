@@ -47,9 +47,10 @@ struct rly_stream {
     const rly_stream_handler *handler; /* NULL: data is dropped, no callbacks */
     void *handler_ud;
     rly_conn *conn;
-    uint64_t id;        /* unique per process, for logs */
-    bool is_outbound;   /* we opened it */
-    char protocol[128]; /* negotiated protocol ID ("" while negotiating) */
+    uint64_t id;          /* unique per process, for logs */
+    bool is_outbound;     /* we opened it */
+    const char *protocol; /* the negotiated protocol ID, NULL while negotiating: the string the
+                             protocol was registered or opened with (a constant) */
 };
 
 /* rly_stream_write queues up to |len| bytes (copied). Returns the number queued (may be less
