@@ -22,7 +22,7 @@
 #define NAME_MAX_LEN 48
 /* Column where the comment of a key starts in the default file (as in SPEC.md). */
 #define COMMENT_COL 36
-#define DEFAULT_TEXT_MAX 4096
+#define DEFAULT_TEXT_MAX 8192
 
 typedef enum ktype {
     K_U64,      /* uint64_t; TOML integer */
@@ -125,6 +125,9 @@ static const keydesc keys[] = {
     KEY_U64(limits, circuit_rate_per_ip, 0, 1000000, 600, "CONNECT per minute per address"),
     {"limits", "exempt_cidrs", K_CIDRS, C_NONE, offsetof(rly_config, limits.exempt), 0, 0,
      RLY_ACL_MAX, 0, DEFAULT_EXEMPT, "addresses never limited"},
+    {"limits", "max_memory_mb", K_U64, C_RANGE, offsetof(rly_config, max_memory_mb), 0, 0,
+     RLY_CONFIG_MEMORY_MB_MAX, 0, NULL,
+     "MiB; above it new work is refused. 0: 1/8 of physical memory, 128..4096"},
     KEY_ACL(reserve_allow_peers, K_PEERS, "PeerIds that may reserve ([] and no CIDRs: all)"),
     KEY_ACL(reserve_allow_cidrs, K_CIDRS, "addresses that may reserve, e.g. \"10.0.0.0/8\""),
     KEY_ACL(connect_allow_peers, K_PEERS, "PeerIds that may connect through the relay"),
@@ -152,7 +155,8 @@ static const sectiondesc sections[] = {
     {"auth", "# IMPORTANT: change auth_token before enabling authentication in production!"},
     {"metrics",
      "# Prometheus metrics and health checks over HTTP; keep it on loopback or firewalled."},
-    {"limits", "# Per-address caps and rates (0: none); IPv6 addresses count per /56."},
+    {"limits", "# Per-address caps and rates (0: none); IPv6 addresses count per /56. And the\n"
+               "# memory budget of the whole relay."},
     {"acl", "# Access control: PeerIds (\"12D3KooW...\") and CIDRs (\"203.0.113.0/24\", "
             "\"2001:db8::/32\"),\n"
             "# at most 128 per list. Deny wins over allow."},
@@ -924,6 +928,19 @@ static void put_key(char *buf, size_t *pos, const keydesc *k)
     }
     size_t w = *pos - start;
     put(buf, pos, "%*s# %s\n", (int)(w + 2 < COMMENT_COL ? COMMENT_COL - w : 2), "", k->doc);
+}
+
+uint64_t rly_config_memory_budget(const rly_config *c, uint64_t physical)
+{
+    uint64_t mb = c->max_memory_mb;
+    if (mb == 0) {
+        mb = physical / 8 / (1024 * 1024);
+        if (mb < RLY_CONFIG_MEMORY_MB_AUTO_MIN)
+            mb = RLY_CONFIG_MEMORY_MB_AUTO_MIN;
+        if (mb > RLY_CONFIG_MEMORY_MB_AUTO_MAX)
+            mb = RLY_CONFIG_MEMORY_MB_AUTO_MAX;
+    }
+    return mb * 1024 * 1024;
 }
 
 const char *rly_config_default_text(void)

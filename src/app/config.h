@@ -27,7 +27,11 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 39
+#define RLY_CONFIG_NKEYS 40
+/* [limits] max_memory_mb: its largest value (1 TiB), and the bounds of the automatic one (0). */
+#define RLY_CONFIG_MEMORY_MB_MAX 1048576
+#define RLY_CONFIG_MEMORY_MB_AUTO_MIN 128
+#define RLY_CONFIG_MEMORY_MB_AUTO_MAX 4096
 
 typedef enum rly_log_format {
     RLY_LOG_FORMAT_PRETTY = 0,
@@ -76,6 +80,10 @@ typedef struct rly_config {
     } metrics;
     rly_acl acl;                /* [acl]: every list empty by default (relay/acl.h) */
     rly_limits_settings limits; /* [limits] (relay/limiter.h); exempt: loopback by default */
+    /* [limits] max_memory_mb: the memory budget (rly_mem_admit) in MiB; 0 (the default): 1/8
+     * of physical memory clamped to 128..4096, as go-libp2p's resource manager sizes its own
+     * (rly_config_memory_budget). */
+    uint64_t max_memory_mb;
     struct {
         rly_log_level level;   /* info */
         rly_log_format format; /* pretty */
@@ -123,6 +131,10 @@ RLY_NODISCARD int rly_config_validate(const rly_config *c, const char *name, cha
  * read it (mode o+r): anyone on the machine could authenticate. The message names the file and
  * the fix. Returns whether it warned. */
 bool rly_config_warn_exposed_token(const rly_config *c, const char *path, const rly_log *log);
+
+/* rly_config_memory_budget returns the budget in bytes that |c|'s max_memory_mb means on a
+ * machine with |physical| bytes of memory. */
+uint64_t rly_config_memory_budget(const rly_config *c, uint64_t physical);
 
 /* rly_config_default_text returns the commented default configuration file (what
  * --generate-config writes). Parsing it gives exactly rly_config_defaults. */

@@ -196,6 +196,16 @@ static void ours(out_ctx *o, const rly_metrics_input *in)
         in->memory_bytes);
     one(o, "mesh_relay_memory_peak_bytes", "gauge", "Most bytes allocated at once",
         in->memory_peak_bytes);
+    one(o, "mesh_relay_memory_budget_bytes", "gauge",
+        "Memory budget ([limits] max_memory_mb): above it new work is refused",
+        in->memory_budget_bytes);
+    static const char *const work[RLY_MEM_WORK_COUNT] = {"connection", "stream", "reservation",
+                                                         "circuit"};
+    n = "mesh_relay_memory_refusals_total";
+    head(o, n, "counter",
+         "New connections, streams, reservations, circuits refused over the budget");
+    for (int i = 0; i < RLY_MEM_WORK_COUNT; i++)
+        put(o, "%s{what=\"%s\"} %" PRIu64 "\n", n, work[i], in->memory_refusals[i]);
 }
 
 int rly_metrics_render(const rly_metrics_input *in, rly_dynbuf *out)

@@ -12,6 +12,7 @@
 
 #include "core/dynbuf.h"
 #include "core/err.h"
+#include "core/mem.h"
 #include "relay/authsvc.h"
 #include "relay/limiter.h"
 #include "relay/relay.h"
@@ -29,7 +30,9 @@ typedef struct rly_metrics_input {
     rly_quic_stats quic;
     rly_tcp_stats tcp;
     size_t memory_bytes, memory_peak_bytes;
-    uint64_t start_time; /* unix seconds */
+    size_t memory_budget_bytes;                   /* [limits] max_memory_mb, in bytes */
+    uint64_t memory_refusals[RLY_MEM_WORK_COUNT]; /* new work refused over the budget */
+    uint64_t start_time;                          /* unix seconds */
 } rly_metrics_input;
 
 /* rly_metrics_render appends the exposition (text format 0.0.4) to |out|. Returns 0 or the

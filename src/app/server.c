@@ -19,6 +19,10 @@ typedef struct server {
     uv_signal_t sigint, sigterm, sighup;
     uv_timer_t drain_timer;
     bool has_drain_timer;
+    uv_timer_t budget_timer; /* logs refusals over the memory budget, once per interval */
+    bool has_budget_timer;
+    uint64_t budget_logged[RLY_MEM_WORK_COUNT]; /* refusals already logged */
+    bool was_over_budget;
     uint64_t drain_deadline_ms; /* uv_now when the grace period ends */
     uint64_t grace_secs;
     rly_swarm *swarm;
@@ -60,6 +64,8 @@ static void swarm_closed(void *user_data)
     s->nsignals = 0;
     if (s->has_drain_timer)
         uv_close((uv_handle_t *)&s->drain_timer, signal_closed);
+    if (s->has_budget_timer)
+        uv_close((uv_handle_t *)&s->budget_timer, signal_closed);
 }
 
 static void begin_shutdown(server *s)
@@ -289,6 +295,8 @@ static void metrics_body(server *s, rly_dynbuf *body)
     }
     in.memory_bytes = rly_mem_default()->live_bytes;
     in.memory_peak_bytes = rly_mem_default()->peak_bytes;
+    in.memory_budget_bytes = rly_mem_default()->budget;
+    memcpy(in.memory_refusals, rly_mem_default()->nrefused, sizeof(in.memory_refusals));
     RLY_IGNORE(rly_metrics_render(&in, body));
 }
 
@@ -381,6 +389,53 @@ static void relay_settings(const rly_config *cfg, rly_relay_settings *rs);
 /* ---- SIGHUP: reload ----------------------------------------------------------------------------
  */
 
+/* ---- the memory budget ([limits] max_memory_mb) ---------------------------------------------- */
+
+/* How often refusals over the budget are logged (one line with the counts). */
+#define BUDGET_LOG_INTERVAL_MS 5000
+
+static uint64_t physical_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
+static void apply_budget(server *s)
+{
+    uint64_t b = rly_config_memory_budget(&s->live, physical_memory());
+    rly_mem_set_budget(rly_mem_default(), b > SIZE_MAX ? SIZE_MAX : (size_t)b);
+    RLY_LOGI(s->log, RLY_TARGET_APP, RLY_MSG("Memory budget"), RLY_F_U64("budget_mb", b >> 20),
+             RLY_F_STR("source", s->live.max_memory_mb ? "max_memory_mb"
+                                                       : "1/8 of physical memory, 128..4096 MiB"));
+}
+
+/* Once per interval: what the budget refused since the last line, and when service is back. */
+static void on_budget_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    const rly_mem *m = rly_mem_default();
+    uint64_t d[RLY_MEM_WORK_COUNT], total = 0;
+    for (int i = 0; i < RLY_MEM_WORK_COUNT; i++) {
+        d[i] = m->nrefused[i] - s->budget_logged[i];
+        s->budget_logged[i] = m->nrefused[i];
+        total += d[i];
+    }
+    bool over = m->budget > 0 && m->live_bytes > m->budget;
+    if (total > 0)
+        RLY_LOGW(s->log, RLY_TARGET_APP,
+                 RLY_MSG("Memory budget exceeded: new work refused (max_memory_mb)"),
+                 RLY_F_U64("memory_bytes", m->live_bytes), RLY_F_U64("budget_bytes", m->budget),
+                 RLY_F_U64("connections", d[RLY_MEM_WORK_CONNECTION]),
+                 RLY_F_U64("streams", d[RLY_MEM_WORK_STREAM]),
+                 RLY_F_U64("reservations", d[RLY_MEM_WORK_RESERVATION]),
+                 RLY_F_U64("circuits", d[RLY_MEM_WORK_CIRCUIT]),
+                 RLY_F_U64("interval_ms", BUDGET_LOG_INTERVAL_MS));
+    if ((s->was_over_budget || total > 0) && !over)
+        RLY_LOGI(s->log, RLY_TARGET_APP, RLY_MSG("Memory back under the budget"),
+                 RLY_F_U64("memory_bytes", m->live_bytes), RLY_F_U64("budget_bytes", m->budget));
+    s->was_over_budget = over;
+}
+
 typedef struct reload_ctx {
     server *s;
     size_t applied, restart;
@@ -445,7 +500,10 @@ static void reload(server *s)
         RLY_LOGE(s->log, RLY_TARGET_CONFIG, RLY_MSG("Reload rejected: bad [auth] settings"));
         return;
     }
+    bool budget_changed = next.max_memory_mb != s->live.max_memory_mb;
     s->live = next;
+    if (budget_changed)
+        apply_budget(s);
     s->grace_secs = s->live.network.shutdown_grace_secs;
     s->log->level = s->live.logging.level;
     if (s->relay) {
@@ -539,6 +597,7 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
         return rv;
     }
     swarm_settings(cfg, &st);
+    apply_budget(s);
     rv = rly_swarm_new(&s->swarm, &s->loop, kp, &st, s->log, rly_mem_default());
     if (rv != 0) {
         snprintf(errmsg, cap, "Cannot start the libp2p stack: %s", rly_strerror(rv));
@@ -585,6 +644,11 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
         uv_timer_init(&s->loop, &s->drain_timer);
         s->drain_timer.data = s;
         s->has_drain_timer = true;
+        uv_timer_init(&s->loop, &s->budget_timer);
+        s->budget_timer.data = s;
+        s->has_budget_timer = true;
+        uv_timer_start(&s->budget_timer, on_budget_timer, BUDGET_LOG_INTERVAL_MS,
+                       BUDGET_LOG_INTERVAL_MS);
     }
     return rv;
 }

@@ -380,6 +380,15 @@ static int build_reservation(rly_relay *r, const rly_peerid *peer, rly_tstamp ex
     return rv;
 }
 
+/* The process's memory budget ([limits] max_memory_mb): over it, new reservations and circuits
+ * are refused (counted by rly_mem_admit; the server logs the counts once per interval). */
+#define MEMORY_BUDGET_REASON "memory budget exceeded (max_memory_mb)"
+
+static bool over_memory_budget(const rly_relay *r, rly_mem_work what)
+{
+    return !rly_mem_admit(r->mem, what);
+}
+
 static void handle_reserve(hop_ctx *x)
 {
     rly_relay *r = x->r;
@@ -395,6 +404,12 @@ static void handle_reserve(hop_ctx *x)
         log_reservation_denied(r, &c->peer, RLY_CIRCUIT_STATUS_PERMISSION_DENIED,
                                "reservation over a relayed connection");
         reply_status(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED);
+        return;
+    }
+    if (over_memory_budget(r, RLY_MEM_WORK_RESERVATION)) {
+        log_reservation_denied(r, &c->peer, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED,
+                               MEMORY_BUDGET_REASON);
+        reply_status(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED);
         return;
     }
     struct sockaddr_storage ss;
@@ -636,6 +651,10 @@ static void handle_connect(hop_ctx *x)
     if (rly_multiaddr_has(&c->remote, RLY_MA_P2P_CIRCUIT)) {
         connect_failed(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED,
                        "CONNECT over a relayed connection");
+        return;
+    }
+    if (over_memory_budget(r, RLY_MEM_WORK_CIRCUIT)) {
+        connect_failed(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, MEMORY_BUDGET_REASON);
         return;
     }
     struct sockaddr_storage ss;

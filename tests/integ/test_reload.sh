@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SIGHUP reloads the configuration file without dropping a connection: an [acl] change applies
-# to the next RESERVE, the log level changes, a [network] change is reported as needing a
+# to the next RESERVE, the log level and the memory budget change, a [network] change is reported as needing a
 # restart (and not applied), an open circuit survives, and an invalid file is rejected with the
 # running configuration kept. [auth] changes withdraw the authentications they invalidate; deny
 # lists close the connections they now cover.
@@ -35,13 +35,17 @@ check "B holds a circuit to A" [ $? -eq 0 ]
 B_PID=$CLIENT_PID
 
 loopback_config "$C" 'max_connections = 5000' '[relay]' 'max_circuit_bytes = 0' \
-    'max_circuit_duration_secs = 0' '[acl]' "reserve_allow_peers = [\"$A\"]" '[logging]' 'level = "debug"'
+    'max_circuit_duration_secs = 0' '[acl]' "reserve_allow_peers = [\"$A\"]" '[logging]' 'level = "debug"' \
+    '[limits]' 'max_memory_mb = 300'
 kill -HUP "$RELAY_PID"
 check "SIGHUP: configuration reloaded" wait_for "$RELAY_LOG" "Configuration reloaded" 10
 check "the [acl] change is applied" \
     grep -qE 'Configuration changed section=acl key=reserve_allow_peers effect=applied' "$RELAY_LOG"
 check "the log level change is applied" \
     grep -qE 'Configuration changed section=logging key=level effect=applied' "$RELAY_LOG"
+check "the memory budget change is applied" \
+    grep -qE 'Configuration changed section=limits key=max_memory_mb effect=applied' "$RELAY_LOG"
+check "the new budget is in force" grep -qE 'Memory budget budget_mb=300 source=max_memory_mb' "$RELAY_LOG"
 check "a [network] change needs a restart" \
     grep -qE 'Configuration changed section=network key=max_connections effect="needs a restart' "$RELAY_LOG"
 check "the relay keeps running" kill -0 "$RELAY_PID"

@@ -89,7 +89,31 @@ Test(config, defaults)
     cr_assert_eq(cfg.auth.auth_enabled, false);
     cr_assert_eq(cfg.logging.level, RLY_LOG_INFO);
     cr_assert_eq(cfg.logging.format, RLY_LOG_FORMAT_PRETTY);
+    cr_assert_eq(cfg.max_memory_mb, 0, "the memory budget follows the machine");
     cr_assert_eq(rly_config_validate(&cfg, "built-in defaults", msg, sizeof(msg)), 0, "%s", msg);
+    done();
+}
+
+Test(config, max_memory_mb)
+{
+    const uint64_t mib = 1024 * 1024, gib = 1024 * mib;
+    rly_config_defaults(&cfg);
+    /* 0: 1/8 of physical memory, clamped to 128..4096 MiB (go-libp2p's resource manager) */
+    cr_assert_eq(rly_config_memory_budget(&cfg, 8 * gib), 1024 * mib);
+    cr_assert_eq(rly_config_memory_budget(&cfg, 512 * mib), 128 * mib);
+    cr_assert_eq(rly_config_memory_budget(&cfg, 0), 128 * mib, "unknown: the floor");
+    cr_assert_eq(rly_config_memory_budget(&cfg, 64 * gib), 4096 * mib);
+    const char *text = "[limits]\nmax_memory_mb = 300\n";
+    cr_assert_eq(rly_config_load_string(&cfg, text, strlen(text), "relay.toml", msg, sizeof(msg)),
+                 0, "%s", msg);
+    cr_assert_eq(cfg.max_memory_mb, 300);
+    cr_assert_eq(rly_config_validate(&cfg, "relay.toml", msg, sizeof(msg)), 0, "%s", msg);
+    cr_assert_eq(rly_config_memory_budget(&cfg, 64 * gib), 300 * mib, "explicit: as given");
+    invalid("[limits]\nmax_memory_mb = 1048577\n",
+            "relay.toml:2: [limits] max_memory_mb = 1048577 is out of range (allowed 0..1048576)");
+    load_fails("[limits]\nmax_memory_mb = -1\n",
+               "relay.toml:2: [limits] max_memory_mb = -1 is out of range (allowed 0..1048576)");
+    cr_assert(strstr(rly_config_default_text(), "\nmax_memory_mb = 0 "));
     done();
 }
 

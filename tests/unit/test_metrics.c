@@ -62,6 +62,9 @@ Test(metrics, well_formed_and_go_compatible)
     in.tcp.write_timeouts = 15;
     in.quic.write_timeouts = 16;
     in.memory_bytes = 4096;
+    in.memory_budget_bytes = 128u << 20;
+    in.memory_refusals[RLY_MEM_WORK_STREAM] = 11;
+    in.memory_refusals[RLY_MEM_WORK_CIRCUIT] = 2;
     render(&in);
 
     /* every line: a comment or a sample */
@@ -122,6 +125,11 @@ Test(metrics, well_formed_and_go_compatible)
                        "timeout_secs\"} 14"));
     cr_assert(has_line("mesh_relay_write_timeouts_total{transport=\"tcp\"} 15"));
     cr_assert(has_line("mesh_relay_write_timeouts_total{transport=\"quic\"} 16"));
+    cr_assert(has_line("mesh_relay_memory_budget_bytes 134217728"));
+    cr_assert(has_line("mesh_relay_memory_refusals_total{what=\"connection\"} 0"));
+    cr_assert(has_line("mesh_relay_memory_refusals_total{what=\"stream\"} 11"));
+    cr_assert(has_line("mesh_relay_memory_refusals_total{what=\"reservation\"} 0"));
+    cr_assert(has_line("mesh_relay_memory_refusals_total{what=\"circuit\"} 2"));
     cr_assert(has_line("# TYPE libp2p_relaysvc_connection_duration_seconds histogram"));
 }
 

@@ -625,6 +625,11 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
         initial_dropped(t, from, "too many connections (max_connections)");
         return; /* the client retries its Initial, or gives up */
     }
+    if (!rly_mem_admit(t->mem, RLY_MEM_WORK_CONNECTION)) {
+        log_remote(t, "Initial dropped", 0, from, "memory budget exceeded (max_memory_mb)",
+                   RLY_ERR_LIMIT);
+        return; /* counted by rly_mem_admit */
+    }
     /* Without room, only a proven address may push a handshake out (a spoofed one must not). */
     bool room = rly_pending_has_room(&t->pending, from);
     size_t reply = 0;

@@ -977,6 +977,10 @@ void rly_tcp_conn_accept(rly_tcp_transport *t, uv_stream_t *server)
         conn_fail(c, RLY_ERR_LIMIT, "too many connections (max_connections)");
         return;
     }
+    if (!rly_mem_admit(t->mem, RLY_MEM_WORK_CONNECTION)) {
+        conn_fail(c, RLY_ERR_LIMIT, "memory budget exceeded (max_memory_mb)");
+        return;
+    }
     struct sockaddr_storage ss;
     const struct sockaddr *sa = rly_conn_remote_sockaddr(&c->base, &ss);
     if (!rly_pending_make_room(&t->pending, sa, rly_tcp_now(), t->log, "tcp", evict, NULL)) {
