@@ -13,7 +13,7 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  PROTO_ECHO, PROTO_HOP, TEST_CLIENT_BIN, annotate, createJsNode, echoHandler, echoOver, loopbackConfig,
+  PROTO_ECHO, PROTO_HOP, TEST_CLIENT_BIN, annotate, createJsNode, echoHandler, echoOver, identifyRightAfterConnecting, loopbackConfig,
   opSignal, runTestClient, startRelay, stopJsNodes, testClientBuilt, waitUntil
 } from './lib/index.mjs'
 
@@ -63,6 +63,13 @@ test('js pings and identifies the relay over QUIC', { timeout: 60_000 }, async (
       `identify listen addrs lack QUIC: ${peer.addresses.map(a => a.multiaddr.toString())}`)
     const est = await logged(relay, 'ConnectionEstablished', { peer_id: js.peerId.toString(), transport: 'quic-v1' })
     assert.match(est.fields.endpoint, /send_back_addr: \/ip4\/127\.0\.0\.1\/udp\/\d+\/quic-v1/, est.line)
+  })
+})
+
+test('js identifies the relay over QUIC automatically on connecting and explicitly right after (issue 11, item 10)', { timeout: 60_000 }, async () => {
+  await withQuicRelay(async ({ relay, track }) => {
+    const ids = await identifyRightAfterConnecting(async () => track(await createJsNode({ transports: [quic()] })), relay.quic4, relay.peerId)
+    for (const id of ids) assert.ok(id.agentVersion?.startsWith('mesh-relay/'), `agentVersion ${id.agentVersion}`)
   })
 })
 

@@ -12,7 +12,7 @@ import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey, peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  PROTO_IDENTIFY, PROTO_PING, TEST_CLIENT_BIN, annotate, createJsNode, hasIPv6Loopback, jsAgentVersion,
+  PROTO_IDENTIFY, PROTO_PING, TEST_CLIENT_BIN, annotate, createJsNode, hasIPv6Loopback, identifyRightAfterConnecting, jsAgentVersion,
   opSignal, ownTcpEndpointsTo, runTestClient, startRelay, stopJsNodes, tcpParts, testClientBuilt,
   waitForEvent, withoutPeerId
 } from './lib/index.mjs'
@@ -155,6 +155,13 @@ test('js identifies the relay', { timeout: 60_000 }, async () => {
     // an explicit identify on the same connection works too
     const again = await node.services.identify.identify(conn, { signal: opSignal() })
     assert.equal(again.agentVersion, id.agentVersion)
+  })
+})
+
+test('js identifies the relay automatically on connecting and explicitly right after (issue 11, item 10)', { timeout: 60_000 }, async () => {
+  await withRelay(async ({ relay }) => {
+    const ids = await identifyRightAfterConnecting(() => createJsNode(), relay.tcp4, relay.peerId)
+    for (const id of ids) assert.ok(id.agentVersion?.startsWith('mesh-relay/'), `agentVersion ${id.agentVersion}`)
   })
 })
 

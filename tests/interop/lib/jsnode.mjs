@@ -162,3 +162,36 @@ export function ownTcpEndpointsTo (remotePort) {
   }
   return out
 }
+
+/**
+ * Issue 11, item 10: js identifies the relay by itself on connecting (identify's
+ * runOnConnectionOpen), and the user asks again explicitly right after connecting. js allows one
+ * outbound identify stream per connection and counts the automatic one until it is closed, which
+ * needs the relay's FIN: a relay that holds its FIN back (ours did, 100 ms) makes the explicit
+ * one fail with TooManyOutboundProtocolStreamsError. `rounds` fresh js nodes from `makeNode()`
+ * each dial `addr`, ping once (one round trip), identify explicitly, and must also see the
+ * automatic identify complete. Resolves with the explicit results.
+ */
+export async function identifyRightAfterConnecting (makeNode, addr, relayPeerId, { rounds = 3 } = {}) {
+  const results = []
+  for (let i = 0; i < rounds; i++) {
+    const node = await makeNode()
+    try {
+      const auto = waitForEvent(node, 'peer:identify', r => r.peerId.toString() === relayPeerId)
+      const conn = await node.dial(multiaddr(addr), { signal: opSignal() })
+      await node.services.ping.ping(conn.remotePeer, { signal: opSignal() })
+      let id
+      try {
+        id = await node.services.identify.identify(conn, { signal: opSignal() })
+      } catch (err) {
+        throw new Error(`round ${i + 1}: js's explicit identify right after connecting failed: ${err.name}: ${err.message}`, { cause: err })
+      }
+      const automatic = await auto
+      if (automatic.agentVersion !== id.agentVersion) throw new Error(`round ${i + 1}: automatic identify saw ${automatic.agentVersion}, explicit ${id.agentVersion}`)
+      results.push(id)
+    } finally {
+      await stopJsNodes(node)
+    }
+  }
+  return results
+}
