@@ -1276,3 +1276,150 @@ describe('robustness: memory held for peer-opened streams (issue 11, item 4)', (
     assert.ok(!r.killed && r.code === 0, `relay did not exit cleanly after SIGTERM: ${JSON.stringify(r)}\n${mr.describe()}`)
   })
 })
+
+// ---- issue 11, item 4: the process-wide memory budget ---------------------------------------------
+//
+// A relay with max_memory_mb = 1 (it idles at about 0.75 MiB) and a peer that never reads the
+// echoes of its 10 MiB of pings: what the kernel does not take queues in the relay and pushes it
+// over the budget. Then a new connection is closed at accept, a new stream is reset, a RESERVE on
+// a hop stream opened earlier is answered RESOURCE_LIMIT_EXCEEDED; the refusals are counted in
+// /metrics and logged once with their counts; once the peer is gone, memory falls and the same
+// things work again.
+
+describe('robustness: the memory budget (issue 11, item 4)', () => {
+  let br
+  let bhost, bport, bmetrics
+  const braws = new Set()
+
+  async function metric (re) {
+    const text = await (await fetch(bmetrics, { signal: opSignal() })).text()
+    const m = re.exec(text)
+    assert.ok(m, `no ${re} in /metrics`)
+    return Number(m[1])
+  }
+
+  async function authed () {
+    const c = await rawConnect(bhost, bport)
+    braws.add(c)
+    await selectNoise(c)
+    const t = await noiseHandshake(c)
+    await br.waitForLog(l => l.message === 'ConnectionEstablished' && l.fields.peer_id === t.peerId,
+      { what: `ConnectionEstablished of raw peer ${t.peerId}` })
+    return { c, t, peerId: t.peerId, dec: new YamuxDecoder(), frames: [] }
+  }
+
+  /** The first Yamux frame from the relay on `p` matching `pred` (answering its pings), bounded. */
+  async function frame (p, pred, what) {
+    const deadline = performance.now() + OP_TIMEOUT_MS
+    for (;;) {
+      const i = p.frames.findIndex(pred)
+      if (i >= 0) return p.frames.splice(i, 1)[0]
+      const left = deadline - performance.now()
+      assert.ok(left > 0 && !p.c.isClosed, `no ${what} from the relay (connection ${p.c.isClosed ? 'closed' : 'open'})`)
+      for (const f of p.dec.push(await p.t.recv({ timeoutMs: left }))) {
+        if (f.type === YAMUX.PING && f.flags === YAMUX.SYN) p.t.send(yamuxFrame({ type: YAMUX.PING, flags: YAMUX.ACK, length: f.length }))
+        else p.frames.push(f)
+      }
+    }
+  }
+
+  /** The status of the length-prefixed HopMessage `data` (shorter than 128 bytes). */
+  function hopStatus (data) {
+    const body = data.subarray(1, 1 + data[0])
+    for (let i = 0; i < body.length;) {
+      const tag = body[i++]
+      let v = 0
+      let shift = 0
+      for (;;) {
+        const b = body[i++]
+        v += (b & 0x7f) * 2 ** shift
+        shift += 7
+        if ((b & 0x80) === 0) break
+      }
+      if ((tag & 7) === 2) { i += v; continue }
+      if (tag === 0x28) return v // HopMessage.status
+    }
+    return null
+  }
+
+  before(async () => {
+    br = await startRelay({ config: loopbackConfig({ extra: ['', '[limits]', 'max_memory_mb = 1'] }) })
+    ;({ host: bhost, port: bport } = tcpParts(br.tcp4))
+    await waitUntil(() => br.stdout.some(l => l.startsWith('Metrics on: ')), { what: 'the relay\'s "Metrics on:" line' })
+    bmetrics = br.stdout.find(l => l.startsWith('Metrics on: ')).slice('Metrics on: '.length)
+  })
+
+  after(async () => {
+    for (const c of braws) c.destroy()
+    await br?.stop()
+  })
+
+  test('over the budget: a new connection closed, a new stream reset, RESERVE refused; counted, logged once; back under it, all work again', { timeout: 90_000 }, async () => {
+    try {
+      const budget = await metric(/^mesh_relay_memory_budget_bytes (\d+)$/m)
+      assert.equal(budget, 1 << 20, 'max_memory_mb = 1')
+      // before the hog: a peer with a hop stream negotiated, waiting to send its RESERVE
+      const early = await authed()
+      early.t.send(openWith(1, Buffer.concat([mssMsg(MSS_HEADER), mssMsg(PROTO_HOP)])))
+      await frame(early, f => f.streamId === 1 && f.type === YAMUX.DATA && f.payload.includes(Buffer.from(PROTO_HOP)), 'the hop protocol echo')
+      // the hog: 40 ping streams of 256 KiB each whose echoes it never reads
+      const hog = await authed()
+      hog.c.pauseReading()
+      const fill = Buffer.alloc(256 * 1024 - 38, 0x5a)
+      for (let i = 0; i < 40; i++) {
+        hog.t.send(openWith(2 * i + 1, Buffer.concat([mssMsg(MSS_HEADER), mssMsg(PROTO_PING)])))
+        hog.t.send(yamuxFrame({ type: YAMUX.DATA, streamId: 2 * i + 1, payload: fill }))
+      }
+      await waitUntil(async () => (await metric(/^mesh_relay_memory_bytes (\d+)$/m)) > budget,
+        { timeoutMs: 30_000, intervalMs: 250, what: 'the relay over its 1 MiB budget' })
+      const over = await metric(/^mesh_relay_memory_bytes (\d+)$/m)
+      console.log(`# budget: a peer that does not read put the relay at ${over} bytes, over its budget of ${budget}`)
+      const from = br.logs.length
+
+      // a new connection: closed at accept, nothing sent
+      const late = await rawConnect(bhost, bport)
+      braws.add(late)
+      await waitClosed(late, OP_TIMEOUT_MS, 'a connection over the budget')
+      assert.equal(late.bytesIn, 0, 'a connection refused over the budget got bytes')
+      // a new stream on a connection that was there before: reset
+      early.t.send(openWith(3, Buffer.concat([mssMsg(MSS_HEADER), mssMsg(PROTO_PING)])))
+      await frame(early, f => f.streamId === 3 && (f.flags & YAMUX.RST) !== 0, 'a reset of the new stream')
+      // the RESERVE on the hop stream opened before: RESOURCE_LIMIT_EXCEEDED (201)
+      early.t.send(yamuxFrame({ type: YAMUX.DATA, streamId: 1, payload: Buffer.from([0x02, 0x08, 0x00]) }))
+      const reply = await frame(early, f => f.streamId === 1 && f.type === YAMUX.DATA && f.payload.length > 2, 'the RESERVE reply')
+      const status = hopStatus(reply.payload)
+      assert.equal(status, 201, `RESERVE over the budget answered ${status}`)
+
+      // counted, and logged once per interval with the counts
+      const warn = await br.waitForLog(l => br.logs.indexOf(l) >= from && l.message === 'Memory budget exceeded: new work refused (max_memory_mb)',
+        { timeoutMs: 12_000, what: 'the budget warning' })
+      console.log(`# budget: ${warn.line.replace(/^\S+\s+/, '')}`)
+      assert.ok(Number(warn.fields.connections) >= 1 && Number(warn.fields.streams) >= 1 && Number(warn.fields.reservations) >= 1, warn.line)
+      for (const what of ['connection', 'stream', 'reservation']) {
+        const n = await metric(new RegExp(`^mesh_relay_memory_refusals_total\\{what="${what}"\\} (\\d+)$`, 'm'))
+        assert.ok(n >= 1, `mesh_relay_memory_refusals_total{what="${what}"} ${n}`)
+      }
+
+      // the hog leaves: memory falls, and new work is taken again
+      hog.c.destroy()
+      await waitUntil(async () => (await metric(/^mesh_relay_memory_bytes (\d+)$/m)) <= budget,
+        { timeoutMs: 15_000, intervalMs: 250, what: 'the relay back under its budget' })
+      await br.waitForLog(l => l.message === 'Memory back under the budget', { timeoutMs: 12_000, what: '"Memory back under the budget"' })
+      const again = await authed()
+      again.t.send(openWith(1, Buffer.concat([mssMsg(MSS_HEADER), mssMsg(PROTO_PING), randomBytes(32)])))
+      const pong = await frame(again, f => f.streamId === 1 && f.type === YAMUX.DATA, 'an answer on a new stream')
+      assert.ok(pong.payload.length > 0)
+      const warnings = br.logs.filter(l => br.logs.indexOf(l) >= from && l.message === 'Memory budget exceeded: new work refused (max_memory_mb)')
+      console.log(`# budget: back under it, a new connection and stream work; ${warnings.length} warning line(s) in all`)
+    } catch (err) {
+      throw annotate(err, br?.describe() ?? '(no relay)')
+    }
+  })
+
+  test('this relay exits 0 on SIGTERM', { timeout: 30_000 }, async () => {
+    assert.ok(br.running(), `the relay exited during the test\n${br.describe()}`)
+    for (const c of braws) c.destroy()
+    const r = await br.stop()
+    assert.ok(!r.killed && r.code === 0, `relay did not exit cleanly after SIGTERM: ${JSON.stringify(r)}\n${br.describe()}`)
+  })
+})
