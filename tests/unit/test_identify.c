@@ -385,12 +385,10 @@ Test(identify, encode_invalid_args)
     end_check();
 }
 
-Test(identify, reader_limits)
+/* largest_message writes the largest message a reader takes into |s| (2 + 8192 bytes): a body
+ * of exactly 8192 bytes, one unknown field; s[0] = 0x81 makes it one byte too large. */
+static void largest_message(uint8_t *s)
 {
-    static uint8_t s[BIG];
-    rly_identify id;
-    rly_identify_init(&id, NULL);
-    /* A body of exactly 8192 bytes (one big unknown field) is read; 8193 is refused. */
     s[0] = 0x80;
     s[1] = 0x40; /* 8192 */
     s[2] = 0xfa; /* field 1000, wire 2 */
@@ -398,6 +396,15 @@ Test(identify, reader_limits)
     s[4] = 0xfc; /* 8188 */
     s[5] = 0x3f;
     memset(s + 6, 0, 8188);
+}
+
+Test(identify, reader_limits)
+{
+    static uint8_t s[BIG];
+    rly_identify id;
+    rly_identify_init(&id, NULL);
+    /* A body of exactly 8192 bytes (one big unknown field) is read; 8193 is refused. */
+    largest_message(s);
     cr_assert_eq(read_all(s, 2 + 8192, 1000, &id), 1);
     s[0] = 0x81;
     cr_assert_eq(read_all(s, 2 + 8193, 1000, &id), RLY_ERR_FRAME_TOO_LARGE);
@@ -508,13 +515,7 @@ Test(identify, push_reader_framing_and_size)
     cr_assert_eq(push_all(two, 4, 1, &used), 0, "cut short");
     cr_assert_eq(push_all((const uint8_t *)"\x85", 1, 1, &used), 0);
     /* The same size cap and prefix rules as the reader. */
-    s[0] = 0x80;
-    s[1] = 0x40; /* 8192 */
-    s[2] = 0xfa; /* field 1000, wire 2 */
-    s[3] = 0x3e;
-    s[4] = 0xfc; /* 8188 */
-    s[5] = 0x3f;
-    memset(s + 6, 0, 8188);
+    largest_message(s);
     cr_assert_eq(push_all(s, 2 + 8192, 1000, &used), 1);
     s[0] = 0x81;
     cr_assert_eq(push_all(s, 2 + 8193, 1000, &used), RLY_ERR_FRAME_TOO_LARGE);
