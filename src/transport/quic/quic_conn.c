@@ -758,8 +758,10 @@ static int cb_acked(ngtcp2_conn *conn, int64_t id, uint64_t offset, uint64_t len
         q->wmoved_at = q->now;
         st->acked_off = offset + len;
     }
-    while (st->head && st->head->off + st->head->len <= st->acked_off &&
-           (st->head != st->tail || st->head->len == st->head->cap)) {
+    /* Every chunk the peer has acknowledged goes, the last one too even if it has room left: a
+     * stream that went quiet keeps no send buffer (4 KiB at least, which made an idle stream
+     * cost 5 KB); the next write allocates one again. */
+    while (st->head && st->head->off + st->head->len <= st->acked_off) {
         qchunk *c = st->head;
         st->head = c->next;
         if (!st->head)
