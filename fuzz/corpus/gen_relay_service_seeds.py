@@ -15,7 +15,8 @@ bit 3: [limits] per address) and then operations, each an opcode (op % 16) and i
     13   the clock moves (b: (b>>2) units of 1 ms, 100 ms, 1 s, 10 s by b&3)
     14   settings (b: odd drains; else reload with other limits)
     15   misc (b < 16: the next open fails; < 32: an allocation fails soon; < 48: connection
-         b % n loses its authorisation (rly_relay_revoke); 255: shutdown)
+         b % n loses its authorisation (rly_relay_revoke); < 64: memory budget b & 1 bytes (odd:
+         everything is over it, even: none); 255: shutdown)
 
 Stream mode byte: bit 0 set: a reset by the relay calls on_close later (deferred) instead of at
 once; bits 1-2: 3 no window, 2 seven bytes, else 1 MiB.
@@ -166,6 +167,9 @@ def main():
           + send(2, STOP_OK))
     c.add("reload denies a connected peer", [0] + conn(3) + hop(0, RESERVE) + conn(1)
           + hop(1, CONNECT, SYNC, 3) + [14, 0x80] + resolve(0, 2) + [2, 0])
+    c.add("over the memory budget", [0] + conn(0) + conn(1) + [15, 49] + hop(0, RESERVE)
+          + hop(1, CONNECT, SYNC, 0) + [15, 48] + hop(0, RESERVE) + hop(1, CONNECT, SYNC, 0)
+          + [15, 49] + resolve(0, 3, SYNC, STOP_OK))
     c.add("two sources one destination", [0] + A_RESERVES + conn(2) + hop(1, CONNECT, SYNC, 0)
           + hop(2, CONNECT, SYNC, 0) + resolve(1, 3, SYNC, STOP_OK) + reset(1)
           + resolve(0, 3, SYNC, STOP_OK))
