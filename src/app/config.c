@@ -849,9 +849,11 @@ bool rly_config_warn_exposed_token(const rly_config *c, const char *path, const 
 /* check_cross checks the rules that involve two keys. */
 static int check_cross(const rly_config *c, const ctx *x)
 {
+    /* Only a per-peer value the file sets is held to the global one: the default (5) simply
+     * gives way to a smaller max_reservations (rly_config_reservations_per_peer). */
     uint32_t line = line_of(c, "relay", "max_reservations_per_peer");
-    if (c->relay.max_reservations_per_peer > c->relay.max_reservations)
-        return cfg_err(x, line ? line : line_of(c, "relay", "max_reservations"),
+    if (line && c->relay.max_reservations_per_peer > c->relay.max_reservations)
+        return cfg_err(x, line,
                        "[relay] max_reservations_per_peer = %llu must not be greater than "
                        "max_reservations = %llu",
                        (unsigned long long)c->relay.max_reservations_per_peer,
@@ -880,6 +882,12 @@ static int check_cross(const rly_config *c, const ctx *x)
                            n, RLY_AUTH_SECRET_MIN);
     }
     return 0;
+}
+
+uint64_t rly_config_reservations_per_peer(const rly_config *c)
+{
+    uint64_t per_peer = c->relay.max_reservations_per_peer;
+    return per_peer < c->relay.max_reservations ? per_peer : c->relay.max_reservations;
 }
 
 int rly_config_validate(const rly_config *c, const char *name, char *errmsg, size_t errcap)

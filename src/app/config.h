@@ -136,6 +136,12 @@ bool rly_config_warn_exposed_token(const rly_config *c, const char *path, const 
  * machine with |physical| bytes of memory. */
 uint64_t rly_config_memory_budget(const rly_config *c, uint64_t physical);
 
+/* rly_config_reservations_per_peer returns the per-peer reservation cap in force: the smaller
+ * of max_reservations_per_peer and max_reservations. They differ only when the file sets
+ * max_reservations below the per-peer default and leaves max_reservations_per_peer unset
+ * (rly_config_validate refuses an explicit per-peer value above the global one). */
+uint64_t rly_config_reservations_per_peer(const rly_config *c);
+
 /* rly_config_default_text returns the commented default configuration file (what
  * --generate-config writes). Parsing it gives exactly rly_config_defaults. */
 const char *rly_config_default_text(void);

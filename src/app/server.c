@@ -384,7 +384,7 @@ static void print_http(server *s, FILE *out)
     fflush(out);
 }
 
-static void relay_settings(const rly_config *cfg, rly_relay_settings *rs);
+static void relay_settings(const rly_config *cfg, rly_relay_settings *rs, rly_log *log);
 
 /* ---- SIGHUP: reload ----------------------------------------------------------------------------
  */
@@ -508,7 +508,7 @@ static void reload(server *s)
     s->log->level = s->live.logging.level;
     if (s->relay) {
         rly_relay_settings rs;
-        relay_settings(&s->live, &rs);
+        relay_settings(&s->live, &rs, s->log);
         rs.auth = s->auth;
         rs.acl = &s->live.acl;
         rs.ip_limits = &s->live.limits;
@@ -575,11 +575,19 @@ static void swarm_settings(const rly_config *cfg, rly_swarm_settings *st)
     st->quic.max_connections = cfg->network.max_connections;
 }
 
-static void relay_settings(const rly_config *cfg, rly_relay_settings *rs)
+/* The relay's limits from |cfg|; says so when the per-peer reservation default gives way to a
+ * smaller max_reservations (config.h). */
+static void relay_settings(const rly_config *cfg, rly_relay_settings *rs, rly_log *log)
 {
     rly_relay_settings_default(rs);
     rs->limits.max_reservations = cfg->relay.max_reservations;
-    rs->limits.max_reservations_per_peer = cfg->relay.max_reservations_per_peer;
+    rs->limits.max_reservations_per_peer = rly_config_reservations_per_peer(cfg);
+    if (rs->limits.max_reservations_per_peer < cfg->relay.max_reservations_per_peer)
+        RLY_LOGI(log, RLY_TARGET_CONFIG,
+                 RLY_MSG("Per-peer reservation cap lowered to max_reservations"),
+                 RLY_F_U64("max_reservations_per_peer", cfg->relay.max_reservations_per_peer),
+                 RLY_F_U64("max_reservations", cfg->relay.max_reservations),
+                 RLY_F_U64("effective", rs->limits.max_reservations_per_peer));
     rs->limits.ttl = cfg->relay.reservation_ttl_secs * RLY_NS_PER_S;
     rs->limits.max_circuits = cfg->relay.max_circuits;
     rs->limits.max_circuits_per_peer = cfg->relay.max_circuits_per_peer;
@@ -626,7 +634,7 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
     }
     if (rv == 0) {
         rly_relay_settings rs;
-        relay_settings(cfg, &rs);
+        relay_settings(cfg, &rs, s->log);
         rs.auth = s->auth;
         rs.acl = &s->live.acl; /* reloads change it in place */
         rs.ip_limits = &s->live.limits;

@@ -49,6 +49,24 @@ bad_config "malformed TOML (bad table header)" "relay.toml:1" \
     '[relay'
 bad_config "duplicate key" "relay.toml:3:.*duplicate key 'max_reservations'.*line 2" \
     '[relay]' 'max_reservations = 1' 'max_reservations = 2'
+bad_config "explicit per-peer reservations above the global cap" \
+    "relay.toml:3: \\[relay\\] max_reservations_per_peer = 3 must not be greater than max_reservations = 2" \
+    '[relay]' 'max_reservations = 2' 'max_reservations_per_peer = 3'
+
+# Only max_reservations, below the per-peer default (5): valid; the per-peer cap in force is 2,
+# and the relay says so.
+loopback_config "$C" '[relay]' 'max_reservations = 2'
+run_relay "$H" "$O" --config "$C" --check-config
+check "only max_reservations = 2: --check-config exits 0" [ $? -eq 0 ]
+if start_relay "$(new_home)" "$O" --config "$C"; then
+    pass "only max_reservations = 2: the relay starts"
+    check "only max_reservations = 2: logs the per-peer cap lowered to 2" \
+        grep -qE 'Per-peer reservation cap lowered to max_reservations.*max_reservations_per_peer=5.*max_reservations=2.*effective=2' "$O.err"
+    stop_relay "$RELAY_PID" INT
+    check "only max_reservations = 2: SIGINT exits 0" [ "$STOP_RC" = 0 ]
+else
+    failt "only max_reservations = 2: the relay starts" "$(cat "$O.err")"
+fi
 
 run_relay "$H" "$O" --config "$TMP_ROOT/missing.toml"
 check "missing explicit file exits 1" [ $? -eq 1 ]

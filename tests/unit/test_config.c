@@ -451,13 +451,33 @@ Test(config, write_timeout)
 
 Test(config, reservations_per_peer_not_above_global)
 {
-    invalid("[relay]\nmax_reservations = 4\n",
-            "relay.toml:2: [relay] max_reservations_per_peer = 5 must not be greater than "
-            "max_reservations = 4");
+    /* An explicit per-peer value above the global one is an error, wherever it comes from. */
     invalid("[relay]\nmax_reservations_per_peer = 101\n",
             "relay.toml:2: [relay] max_reservations_per_peer = 101 must not be greater than "
             "max_reservations = 100");
+    invalid("[relay]\nmax_reservations = 4\nmax_reservations_per_peer = 5\n",
+            "relay.toml:3: [relay] max_reservations_per_peer = 5 must not be greater than "
+            "max_reservations = 4");
+    invalid("[relay]\nmax_reservations_per_peer = 3\nmax_reservations = 2\n",
+            "relay.toml:2: [relay] max_reservations_per_peer = 3 must not be greater than "
+            "max_reservations = 2");
     ok("[relay]\nmax_reservations = 5\n");
+    cr_assert_eq(rly_config_reservations_per_peer(&cfg), 5);
+    ok("[relay]\nmax_reservations = 3\nmax_reservations_per_peer = 3\n");
+    cr_assert_eq(rly_config_reservations_per_peer(&cfg), 3);
+}
+
+Test(config, reservations_per_peer_default_gives_way)
+{
+    /* Only max_reservations set, below the per-peer default: valid, and the cap in force is the
+     * global one; the per-peer key keeps its default. */
+    ok("[relay]\nmax_reservations = 2\n");
+    cr_assert_eq(cfg.relay.max_reservations_per_peer, 5);
+    cr_assert_eq(rly_config_reservations_per_peer(&cfg), 2);
+    ok("[relay]\nmax_reservations = 1\n");
+    cr_assert_eq(rly_config_reservations_per_peer(&cfg), 1);
+    rly_config_defaults(&cfg);
+    cr_assert_eq(rly_config_reservations_per_peer(&cfg), 5);
 }
 
 Test(config, validate_without_file_lines)
