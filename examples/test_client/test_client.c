@@ -11,6 +11,7 @@
  * One line on stdout per event or result; diagnostics on stderr.
  * Exit codes: 0 success, 1 failure, 2 usage, 3 timeout, 4 refused by the relay. */
 #include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -385,14 +386,20 @@ static int load_identity(const client_opts *o, rly_keypair *kp)
         return rly_keypair_generate(kp);
     snprintf(rel, sizeof(rel), "%s/clients/%s.key", RLY_MESHNET_DIR, o->name);
     int rv = rly_files_home_path(rel, path, sizeof(path));
-    if (rv == 0) {
-        char dir[RLY_PATH_MAX];
-        snprintf(dir, sizeof(dir), "%s", path);
-        *strrchr(dir, '/') = '\0'; /* ~/.meshnet/clients: make sure ~/.meshnet exists */
-        rv = rly_files_ensure_parent_dir(dir);
-    }
     if (rv != 0) {
-        fprintf(stderr, "test_client: cannot prepare ~/%s: %s\n", rel, rly_strerror(rv));
+        fprintf(stderr, "test_client: cannot place ~/%s: %s\n", rel,
+                rv == RLY_ERR_NOT_FOUND ? "no home directory (HOME unset, no passwd entry)"
+                                        : "the path is too long");
+        return rv;
+    }
+    char dir[RLY_PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    *strrchr(dir, '/') = '\0'; /* ~/.meshnet/clients: make sure ~/.meshnet exists */
+    rv = rly_files_ensure_parent_dir(dir);
+    if (rv != 0) {
+        int err = errno;
+        *strrchr(dir, '/') = '\0'; /* the directory that could not be made: ~/.meshnet */
+        fprintf(stderr, "test_client: cannot create the directory %s: %s\n", dir, strerror(err));
         return rv;
     }
     rv = rly_identity_load_or_create(path, kp, &created, errmsg, sizeof(errmsg));

@@ -45,4 +45,14 @@ check "--generate-config with --check-config exits 2" [ $? -eq 2 ]
 run_relay "$H" "$O" extra
 check "positional argument exits 2" [ $? -eq 2 ]
 check "nothing written to HOME by usage errors" [ -z "$(ls -A "$H")" ]
+
+# test_client --name NAME keeps its key under ~/.meshnet/clients: a home directory that does not
+# exist is named, with the reason, in one line (not "i/o error"), and is not created.
+GONE=$TMP_ROOT/no-such-home
+HOME="$GONE" timeout -k 5 20 "$RLY_BUILD_DIR/test_client" --name x --dial /ip4/127.0.0.1/tcp/1 \
+    --timeout 5 >"$O.out" 2>"$O.err"
+check "test_client --name with a missing home exits non-zero" [ $? -ne 0 ]
+check "test_client --name with a missing home: one line naming the path and the reason" \
+    [ "$(cat "$O.err")" = "test_client: cannot create the directory $GONE/.meshnet: No such file or directory" ]
+check "test_client --name with a missing home: it is not created" [ ! -e "$GONE" ]
 finish
