@@ -1,9 +1,10 @@
 // polyfill.mjs: import this FIRST in every interop script, before anything from libp2p.
 //
-// js-libp2p 3.x calls Promise.withResolvers (Node 22+). On Node 20 the call throws inside
+// js-libp2p 3.x calls Promise.withResolvers (Node 22+). On Node 18 and 20 the call throws inside
 // libp2p's connection upgrade and inbound connections die with ECONNRESET, so every script
 // loads this module before importing libp2p (lib/*.mjs import it too, as a safety net).
-// The Node 18 shims (Debian 12 ships Node 18) are best effort: the suite is run on Node 20.
+// Node 18 is Debian 12's nodejs, what `make test` installs on a bare Debian 12: the suite must
+// pass there as on Node 20 (scripts/fresh-machine.sh runs it on Debian's Node 18).
 
 if (typeof Promise.withResolvers !== 'function') {
   Object.defineProperty(Promise, 'withResolvers', {

@@ -15,7 +15,7 @@ command -v node >/dev/null || { echo "run.sh: node not found (scripts/deps.sh te
 command -v npm >/dev/null || { echo "run.sh: npm not found (scripts/deps.sh test installs it)" >&2; exit 1; }
 major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$major" -lt 18 ]; then
-    echo "run.sh: node $(node --version) is too old (>= 18 needed, 20+ recommended)" >&2
+    echo "run.sh: node $(node --version) is too old (>= 18 needed)" >&2
     exit 1
 fi
 
