@@ -2,25 +2,27 @@
 # fresh-machine.sh: the newcomer's path, checked on a bare Debian 12 (the last step of .ci/run).
 #
 #   1. A minimal Debian 12 (debootstrap --variant=minbase, plus git, make, gcc and
-#      ca-certificates), cached as a tarball under ~/.cache/mesh-relay/fresh-machine/ (keyed by
-#      suite, architecture, mirror and package list; rebuilt after 30 days), unpacked into a new
-#      directory under $TMPDIR (/var/tmp).
-#   2. A clean clone of the current commit into it (no build directories, no node_modules;
-#      uncommitted changes are not part of the check).
+#      ca-certificates; the updates and security suites in its sources.list), cached as a tarball
+#      under ~/.cache/mesh-relay/fresh-machine/ (keyed by suite, architecture, mirror and package
+#      list; rebuilt after 30 days).
+#   2. Unpacked into a new root (a tmpfs when the machine has the memory, else a directory under
+#      $TMPDIR, /var/tmp), with a clean clone of the current commit in /root/mesh-relay (no build
+#      directories, no node_modules; uncommitted changes are not part of the check).
 #   3. In a chroot, as root, with an empty environment: `make run` until the banner lists its
 #      addresses, then SIGINT to the relay, which must exit 0 (and `make run` with it); then
 #      `make test`. Both install the Debian packages they need, as on a new machine.
 #
 # Bounded: FRESH_MACHINE_TIMEOUT seconds in all (900). Needs root; installs debootstrap with
-# apt-get when it is missing. Every mount lives in a private mount namespace and every process in
-# the chroot in a private PID namespace (unshare): when the run ends or is killed the kernel
-# removes both, so nothing stays mounted or running; then the directory is deleted
-# (FRESH_MACHINE_KEEP=1 keeps it and prints its path).
+# apt-get when it is missing. Steps 2 and 3 run in a private mount namespace and a private PID
+# namespace (unshare): every mount (the tmpfs, /proc, /sys, /dev, /run) and every process of the
+# chroot goes away with them when the run ends or is killed, so nothing stays mounted or running.
+# A root on disk is deleted at the end (FRESH_MACHINE_KEEP=1 keeps it, FRESH_MACHINE_TMPFS=0
+# puts it on disk).
 #
 # The chroot uses this machine's network: apt and npm need it, and `make run` listens on the
-# default ports (4001, metrics 9464), which must be free. Certificate authorities this machine adds to Debian's
-# (/usr/local/share/ca-certificates, e.g. a TLS-inspecting proxy's) and the proxy variables are
-# passed in, so apt and npm reach what they reach here.
+# default ports (4001, metrics 9464), which must be free. Certificate authorities this machine adds
+# to Debian's (/usr/local/share/ca-certificates, e.g. a TLS-inspecting proxy's) and the proxy
+# variables are passed in, so apt and npm reach what they reach here.
 set -euo pipefail
 
 suite=bookworm
@@ -29,7 +31,10 @@ security_mirror=${FRESH_MACHINE_SECURITY_MIRROR:-http://deb.debian.org/debian-se
 base_pkgs=git,make,gcc,ca-certificates
 budget=${FRESH_MACHINE_TIMEOUT:-900}
 cache_days=30
+# The root is a tmpfs when at least this much memory is available (it holds about 2.5 GiB).
+tmpfs_need_kib=$((8 * 1024 * 1024))
 start=$SECONDS
+start_epoch=$(date +%s)
 
 say() { echo "fresh-machine [$((SECONDS - start)) s]: $*"; }
 die() {
@@ -42,7 +47,7 @@ left() {
     echo $((n > 0 ? n : 1))
 }
 
-[ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, mount namespaces)"
+[ "$(id -u)" -eq 0 ] || die "needs root (debootstrap, chroot, namespaces)"
 repo=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 sha=$(git -C "$repo" rev-parse HEAD)
 if [ -n "$(git -C "$repo" status --porcelain --untracked-files=no)" ]; then
@@ -63,9 +68,10 @@ arch=$(dpkg --print-architecture)
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/mesh-relay/fresh-machine
 key=$(printf '%s\n' "v1" "$suite" "$arch" "$mirror" "$security_mirror" "$base_pkgs" |
     sha256sum | cut -c1-12)
-base=$cache/debian-$suite-$arch-minbase-$key.tar.gz
+base=$cache/debian-$suite-$arch-minbase-$key.tar
 work=$(mktemp -d "${TMPDIR:-/var/tmp}/mesh-relay-fresh.XXXXXX")
 root=$work/root
+mkdir "$root"
 
 cleanup() {
     local rc=$?
@@ -76,7 +82,6 @@ cleanup() {
         echo "fresh-machine: kept $work" >&2
     else
         rm -rf --one-file-system "$work"
-        say "removed $work"
     fi
     exit "$rc"
 }
@@ -96,62 +101,54 @@ bootstrap() {
         tail -n 20 "$work/debootstrap.log" >&2
         die "debootstrap failed (log above)"
     }
-    # A real install also has the updates and the security suite.
     cat >"$fresh/etc/apt/sources.list" <<EOF
 deb $mirror $suite main
 deb $mirror $suite-updates main
 deb $security_mirror $suite-security main
 EOF
     rm -rf "$fresh"/var/cache/apt/archives/*.deb "$fresh"/var/lib/apt/lists/*
-    tar -C "$fresh" -czf "$base.tmp.$$" . || die "cannot write $base"
+    tar -C "$fresh" -cf "$base.tmp.$$" . || die "cannot write $base"
     mv "$base.tmp.$$" "$base"
     rm -rf --one-file-system "$fresh"
     # Older bases of this script (another key) are of no further use.
-    find "$cache" -maxdepth 1 -name 'debian-*.tar.gz' ! -path "$base" -delete
+    find "$cache" -maxdepth 1 -name 'debian-*.tar*' ! -path "$base" -delete
 }
 
 t0=$SECONDS
 if [ -f "$base" ] && [ -z "$(find "$base" -mtime +"$cache_days")" ]; then
     say "base system from the cache ($base)"
+    t_base="cached"
 else
     bootstrap
+    t_base="debootstrap $((SECONDS - t0)) s"
 fi
-mkdir "$root"
-tar -C "$root" -xzf "$base" || die "cannot unpack $base"
-t_base=$((SECONDS - t0))
 
-# ---- 2. a clean clone, the host's name service and extra CAs -----------------------------------
-t0=$SECONDS
-dst=$root/root/mesh-relay
-git clone --quiet --no-hardlinks --no-checkout "$repo" "$dst"
-git -C "$dst" fetch --quiet "$repo" "$sha" 2>/dev/null || true
-git -C "$dst" checkout --quiet --detach "$sha" || die "cannot check out $sha in the clone"
-git -C "$dst" remote remove origin
-cp /etc/resolv.conf "$root/etc/resolv.conf"
-cp /etc/hosts "$root/etc/hosts"
+# ---- 2. and 3.: in the namespaces --------------------------------------------------------------
+use_tmpfs=${FRESH_MACHINE_TMPFS:-auto}
+if [ "$use_tmpfs" = auto ]; then
+    avail=$(awk '/^MemAvailable:/ { print $2 }' /proc/meminfo)
+    use_tmpfs=$((avail >= tmpfs_need_kib ? 1 : 0))
+fi
+[ "${FRESH_MACHINE_KEEP:-0}" = 1 ] && use_tmpfs=0 # a tmpfs would vanish with the namespace
+extra_ca=()
+for crt in /usr/local/share/ca-certificates/*.crt; do
+    [ -f "$crt" ] && extra_ca+=("$crt")
+done
 env_in=(HOME=/root USER=root LOGNAME=root SHELL=/bin/bash LANG=C.UTF-8 TERM=dumb
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
-extra_ca=0
-for crt in /usr/local/share/ca-certificates/*.crt; do
-    [ -f "$crt" ] || continue
-    cp "$crt" "$root/usr/local/share/ca-certificates/"
-    extra_ca=1
-done
-if [ "$extra_ca" = 1 ]; then
+if [ ${#extra_ca[@]} -gt 0 ]; then
     bundle=/etc/ssl/certs/ca-certificates.crt
-    env_in+=("NODE_EXTRA_CA_CERTS=$bundle" "npm_config_cafile=$bundle")
+    env_in+=("NODE_EXTRA_CA_CERTS=$bundle" "npm_config_cafile=$bundle" EXTRA_CA=1)
 fi
 for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
     [ -n "${!v:-}" ] && env_in+=("$v=${!v}")
 done
-t_clone=$((SECONDS - t0))
 
-# ---- 3. in the chroot: make run, SIGINT, make test ---------------------------------------------
-# The steps, run by bash inside the chroot. Times go to /root/fresh-times.
-cat >"$root/root/fresh-steps.sh" <<'STEPS'
+# The steps inside the chroot. They report their times in /root/fresh-times.
+cat >"$work/steps.sh" <<'STEPS'
 set -euo pipefail
-say() { echo "fresh-machine [$((T0 + SECONDS)) s]: $*"; }
-[ "$EXTRA_CA" = 1 ] && update-ca-certificates >/dev/null 2>&1
+say() { echo "fresh-machine [$(($(date +%s) - FRESH_START)) s]: $*"; }
+[ "${EXTRA_CA:-0}" = 1 ] && update-ca-certificates >/dev/null 2>&1
 cd /root/mesh-relay
 
 # relay_below PID: the PID of the relay-server process below PID (make, maybe a shell), if any.
@@ -211,15 +208,28 @@ say "make test"
 t0=$SECONDS
 make test
 echo "test $((SECONDS - t0))" >>/root/fresh-times
+say "make test: passed in $((SECONDS - t0)) s"
 STEPS
 
-say "chroot: $root ($((SECONDS - start)) s so far, $(left) s left)"
-# A private mount namespace (nothing mounted here is seen outside, nor outlives the run) and a
-# private PID namespace (when its first process ends, the kernel kills everything in it).
-# /dev holds only the usual device nodes, bound one by one, and a new devpts instance.
+# inner ROOT BASE REPO SHA USE_TMPFS WORK NCA CA... -- ENV...: runs as root in the new
+# namespaces. Prepares the root (tmpfs, base system, clone, name service, CAs), mounts what a
+# system needs (a /dev of the usual nodes and a private devpts) and runs the steps in a chroot.
 inner() {
-    local r=$1
-    shift
+    local r=$1 base=$2 repo=$3 sha=$4 use_tmpfs=$5 work=$6 nca=$7 t0=$SECONDS
+    shift 7
+    local cas=("${@:1:nca}")
+    shift "$nca"
+    [ "$use_tmpfs" = 1 ] && mount -t tmpfs -o mode=0755,size=12g tmpfs "$r"
+    tar -C "$r" -xf "$base"
+    git clone --quiet --no-hardlinks --no-checkout "$repo" "$r/root/mesh-relay"
+    git -C "$r/root/mesh-relay" fetch --quiet "$repo" "$sha" 2>/dev/null || true
+    git -C "$r/root/mesh-relay" checkout --quiet --detach "$sha"
+    git -C "$r/root/mesh-relay" remote remove origin
+    rm -f "$r/etc/resolv.conf" "$r/etc/hosts" # never write through a link in the base
+    cp /etc/resolv.conf /etc/hosts "$r/etc/"
+    [ "$nca" -gt 0 ] && cp "${cas[@]}" "$r/usr/local/share/ca-certificates/"
+    cp "$work/steps.sh" "$r/root/fresh-steps.sh"
+    echo "prepare $((SECONDS - t0))" >"$r/root/fresh-times"
     mount -t proc proc "$r/proc"
     mount -t sysfs -o ro sysfs "$r/sys"
     mount -t tmpfs -o mode=0755,size=64m tmpfs "$r/dev"
@@ -237,16 +247,23 @@ inner() {
     ln -s /proc/self/fd/2 "$r/dev/stderr"
     mount -t tmpfs -o mode=0755 tmpfs "$r/run"
     mkdir -m 1777 "$r/run/lock"
-    exec chroot "$r" /usr/bin/env -i "$@" /bin/bash /root/fresh-steps.sh
+    # fresh-times is copied out before the namespace (and a tmpfs root) goes away.
+    chroot "$r" /usr/bin/env -i "$@" /bin/bash /root/fresh-steps.sh || {
+        local rc=$?
+        cp "$r/root/fresh-times" "$work/times"
+        return "$rc"
+    }
+    cp "$r/root/fresh-times" "$work/times"
 }
+
+say "chroot in $root ($([ "$use_tmpfs" = 1 ] && echo tmpfs || echo on disk)), $(left) s left"
 rc=0
 timeout -k 30 "$(left)" unshare --mount --pid --fork --kill-child --propagation private -- \
-    bash -c "$(declare -f inner); inner \"\$@\"" inner "$root" "${env_in[@]}" EXTRA_CA=$extra_ca \
-    T0=$((SECONDS - start)) ||
-    rc=$?
-t_run=$(sed -n 's/^run //p' "$root/root/fresh-times" 2>/dev/null || true)
-t_test=$(sed -n 's/^test //p' "$root/root/fresh-times" 2>/dev/null || true)
+    bash -c "set -euo pipefail; $(declare -f inner); inner \"\$@\"" inner \
+    "$root" "$base" "$repo" "$sha" "$use_tmpfs" "$work" "${#extra_ca[@]}" "${extra_ca[@]}" \
+    "${env_in[@]}" "FRESH_START=$start_epoch" || rc=$?
+times_of() { sed -n "s/^$1 //p" "$work/times" 2>/dev/null || true; }
 [ "$rc" -eq 124 ] && die "timed out after ${budget} s"
 [ "$rc" -eq 0 ] || die "failed (exit $rc)"
-say "passed in $((SECONDS - start)) s: base system ${t_base} s, clone ${t_clone} s," \
-    "make run to the banner ${t_run:-?} s, make test ${t_test:-?} s"
+say "passed in $((SECONDS - start)) s: base system $t_base, root and clone $(times_of prepare) s," \
+    "make run to the banner $(times_of run) s, make test $(times_of test) s"
