@@ -73,8 +73,29 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/mesh-relay-fresh.XXXXXX")
 root=$work/root
 mkdir "$root"
 
+# bounded CMD...: CMD within the time left, in the background so that a signal to this script
+# reaches it at once (stop_child); returns its status (124: timed out).
+child=
+bounded() {
+    timeout -k 30 "$(left)" "$@" &
+    child=$!
+    local rc=0
+    wait "$child" || rc=$?
+    child=
+    return "$rc"
+}
+# stop_child: end what bounded runs (timeout passes the signal on; unshare's --kill-child then
+# ends the namespaces and everything in them) and wait for it.
+stop_child() {
+    [ -n "$child" ] || return 0
+    kill -TERM "$child" 2>/dev/null || true
+    wait "$child" 2>/dev/null || true
+    child=
+}
+
 cleanup() {
     local rc=$?
+    stop_child
     # Mounts were made in namespaces that are gone; refuse to delete anything still mounted.
     if grep -qF " $work/" /proc/self/mountinfo; then
         echo "fresh-machine: something is still mounted under $work; left in place" >&2
@@ -86,8 +107,8 @@ cleanup() {
     exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+trap 'stop_child; exit 130' INT
+trap 'stop_child; exit 143' TERM
 
 # ---- 1. the base system ------------------------------------------------------------------------
 bootstrap() {
@@ -95,7 +116,7 @@ bootstrap() {
     say "debootstrap $suite ($arch, minbase + $base_pkgs) from $mirror"
     mkdir -p "$cache"
     # Its /proc and /sys mounts in the target go away with the private mount namespace.
-    timeout -k 10 "$(left)" unshare --mount --propagation private -- \
+    bounded unshare --mount --propagation private -- \
         debootstrap --variant=minbase --include="$base_pkgs" "$suite" "$fresh" "$mirror" \
         >"$work/debootstrap.log" 2>&1 || {
         tail -n 20 "$work/debootstrap.log" >&2
@@ -258,7 +279,7 @@ inner() {
 
 say "chroot in $root ($([ "$use_tmpfs" = 1 ] && echo tmpfs || echo on disk)), $(left) s left"
 rc=0
-timeout -k 30 "$(left)" unshare --mount --pid --fork --kill-child --propagation private -- \
+bounded unshare --mount --pid --fork --kill-child --propagation private -- \
     bash -c "set -euo pipefail; $(declare -f inner); inner \"\$@\"" inner \
     "$root" "$base" "$repo" "$sha" "$use_tmpfs" "$work" "${#extra_ca[@]}" "${extra_ca[@]}" \
     "${env_in[@]}" "FRESH_START=$start_epoch" || rc=$?
