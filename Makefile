@@ -68,8 +68,9 @@ test: deps-test check-format checksrc
 	@echo "make test: all suites passed (release + asan)"
 
 # make interop: what CI runs second (.ci/run): each peer suite in tests/interop/peers/ against
-# the release build (scripts/interop.sh).
-interop: build
+# the release build (scripts/interop.sh), built as make test builds it (so no rebuild after it).
+interop:
+	$(MAKE) --no-print-directory build WERROR=ON
 	@scripts/interop.sh build
 
 fuzz: deps-test
