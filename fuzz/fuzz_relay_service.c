@@ -385,6 +385,9 @@ static void send_msg(fstream *f, uint8_t kind)
     rly_dynbuf_init(&out, NULL, 1u << 21);
     build_msg(kind, &out);
     size_t chunk = chunking < 128 ? 0 : 1 + (chunking & 15);
+    if (chunk && out.len > 65536) /* bulk data in pieces of 64..1024 bytes: enough for a quadratic
+                                     cost to show, without a million callbacks per step */
+        chunk *= 64;
     peer_data(f, out.data, out.len, chunk);
     rly_dynbuf_free(&out);
 }

@@ -310,13 +310,14 @@ static void op_inject(side *s)
     if (fr.type == RLY_YAMUX_TYPE_DATA) {
         memset(frame + len, 0xee, fr.length);
         len += fr.length;
+        /* A live stream's content is no longer checked; and a SYN may open the ID anew (a
+         * closed stream's ID too: Yamux, like go's, forgets closed IDs), so remember it. */
         mstream *m = find(p, fr.stream_id);
-        if (m)
+        if (m && m->live)
             m->tainted = true;
-        else if (p->ntouched < 32)
-            p->touched[p->ntouched++] = fr.stream_id;
-        else
+        if (p->ntouched == 32)
             return; /* no room to remember it: not sent */
+        p->touched[p->ntouched++] = fr.stream_id;
     }
     if (s->wlen + len <= WIRE_MAX) {
         memcpy(s->wire + s->wlen, frame, len);
