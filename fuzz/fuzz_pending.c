@@ -2,8 +2,10 @@
  * operations read from the input (add from one of 8 addresses in 3 IPv4 and 2 IPv6 /56 groups or
  * none, touch at a stage, remove, make room as the transports do) over 32 nodes, checked after
  * every operation against a reference model that scans everything: room, the victim (the
- * address's stalest when its group is full, else the stalest of all; earliest stage, then least
- * recent progress), counts. Everything is freed at the end. */
+ * address's stalest when its group is full, else the stalest of all: the least recent progress,
+ * whatever the stage, after those silent for 200 ms at stage 0; progress only by reaching a
+ * later stage), counts. Time moves by up to 700 ms
+ * per operation. Everything is freed at the end. */
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -31,6 +33,8 @@ typedef struct model {
     int addr[NN];
     unsigned stage[NN];
     uint64_t last[NN];
+    uint64_t seq[NN]; /* order of the last add or stage reached (lists are in this order) */
+    uint64_t nseq;
 } model;
 
 static void check(bool ok)
@@ -64,23 +68,31 @@ static size_t count(const model *m, int group)
     return n;
 }
 
-/* The model's victim among the nodes of |group| (-1: all): earliest stage, least recent. */
-static int stalest(const model *m, int group)
+/* The model's victim among the nodes of |group| (-1: all) at |now|: the oldest silent one (stage
+ * 0 for RLY_PENDING_SILENT), else the least recent progress (ties: the earlier stage, then the
+ * earlier in that stage's list). */
+static int stalest(const model *m, int group, uint64_t now)
 {
-    int v = -1;
+    int v = -1, silent = -1;
     for (int i = 0; i < NN; i++) {
         if (!m->in[i] || (group >= 0 && group_of[m->addr[i]] != group))
             continue;
-        if (v < 0 || m->stage[i] < m->stage[v] ||
-            (m->stage[i] == m->stage[v] && m->last[i] < m->last[v]))
+        if (m->stage[i] == 0 && (silent < 0 || m->last[i] < m->last[silent] ||
+                                 (m->last[i] == m->last[silent] && m->seq[i] < m->seq[silent])))
+            silent = i;
+        if (v < 0 || m->last[i] < m->last[v] ||
+            (m->last[i] == m->last[v] &&
+             (m->stage[i] < m->stage[v] || (m->stage[i] == m->stage[v] && m->seq[i] < m->seq[v]))))
             v = i;
     }
+    if (silent >= 0 && now - m->last[silent] >= RLY_PENDING_SILENT)
+        return silent;
     return v;
 }
 
 /* Room and victim for a newcomer from |a|, compared with the table's answer. */
 static int check_victim(const rly_pending *p, const model *m, const rly_pending_node *nodes, int a,
-                        size_t max, size_t per)
+                        size_t max, size_t per, uint64_t now)
 {
     struct sockaddr_storage ss;
     const struct sockaddr *sa = sa_of(a, &ss);
@@ -91,8 +103,8 @@ static int check_victim(const rly_pending *p, const model *m, const rly_pending_
     if (room)
         return -1;
     rly_pending_limit limit;
-    const rly_pending_node *v = rly_pending_victim(p, sa, &limit);
-    int want = group_full ? stalest(m, g) : stalest(m, -1);
+    const rly_pending_node *v = rly_pending_victim(p, sa, now, &limit);
+    int want = group_full ? stalest(m, g, now) : stalest(m, -1, now);
     check(limit == (group_full ? RLY_PENDING_PER_GROUP : RLY_PENDING_TOTAL));
     check(want < 0 ? v == NULL : v == &nodes[want]);
     return want;
@@ -107,6 +119,7 @@ static void model_add(rly_pending *p, model *m, rly_pending_node *nodes, int n, 
     m->addr[n] = a;
     m->stage[n] = 0;
     m->last[n] = now;
+    m->seq[n] = m->nseq++;
 }
 
 /* What the evict callback compares against: the next victim the model names. */
@@ -116,6 +129,7 @@ typedef struct fz_ctx {
     rly_pending_node *nodes;
     int a;
     size_t max, per;
+    uint64_t now;
     int want;
 } fz_ctx;
 
@@ -125,7 +139,7 @@ static void fz_evict(void *ud, rly_pending_node *n, const char *reason)
     check(x->want >= 0 && n == &x->nodes[x->want] && reason != NULL);
     rly_pending_remove(x->p, n);
     x->m->in[x->want] = false;
-    x->want = check_victim(x->p, x->m, x->nodes, x->a, x->max, x->per);
+    x->want = check_victim(x->p, x->m, x->nodes, x->a, x->max, x->per, x->now);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -144,10 +158,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint8_t op = data[i], arg = data[i + 1];
         int n = arg % NN, a = ((op >> 2) ^ (arg >> 5)) % NA;
         struct sockaddr_storage ss;
-        now++;
+        now += 1 + (uint64_t)((op ^ arg) & 7) * 100 * RLY_NS_PER_MS;
         switch (op % 4) {
         case 0: /* add, where there is room */
-            if (m.in[n] || check_victim(&p, &m, nodes, a, max, per) >= 0 ||
+            if (m.in[n] || check_victim(&p, &m, nodes, a, max, per, now) >= 0 ||
                 !rly_pending_has_room(&p, sa_of(a, &ss)))
                 break;
             model_add(&p, &m, nodes, n, a, now);
@@ -155,10 +169,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1: { /* touch */
             unsigned st = (op / 4) % (RLY_PENDING_STAGES + 1);
             rly_pending_touch(&p, &nodes[n], st, now);
-            if (m.in[n]) {
-                if (st >= m.stage[n] && st < RLY_PENDING_STAGES)
-                    m.stage[n] = st;
+            if (m.in[n] && st > m.stage[n] && st < RLY_PENDING_STAGES) { /* else no progress */
+                m.stage[n] = st;
                 m.last[n] = now;
+                m.seq[n] = m.nseq++;
             }
             break;
         }
@@ -169,7 +183,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         default: { /* make room for a newcomer from |a| and add it as |n|, as a transport does */
             if (m.in[n])
                 break;
-            fz_ctx x = {&p, &m, nodes, a, max, per, check_victim(&p, &m, nodes, a, max, per)};
+            fz_ctx x = {&p,  &m,  nodes, a,
+                        max, per, now,   check_victim(&p, &m, nodes, a, max, per, now)};
             bool room = rly_pending_make_room(&p, sa_of(a, &ss), now, NULL, "fuzz", fz_evict, &x);
             check(room == rly_pending_has_room(&p, sa_of(a, &ss)));
             check(x.want < 0); /* every victim the model named was the one closed */

@@ -93,7 +93,7 @@ static const keydesc keys[] = {
     KEY_U64(network, handshake_timeout_secs, 1, 300, 10,
             "Seconds for a new connection to finish its handshake"),
     KEY_U64(network, handshake_idle_timeout_secs, 1, 300, 5,
-            "a handshaking peer silent this long is closed"),
+            "a handshake that completes no stage this long is closed"),
     KEY_U64(network, max_pending_handshakes, 1, 100000, 256,
             "Connections still handshaking; a new one closes the stalest"),
     KEY_U64(network, max_pending_handshakes_per_ip, 1, 100000, 32,

@@ -55,8 +55,8 @@ typedef struct rly_config {
         char quic_listen_addr[RLY_CONFIG_ADDR_MAX];    /* /ip4/0.0.0.0/udp/4001/quic-v1 */
         char quic_listen_addr_v6[RLY_CONFIG_ADDR_MAX]; /* /ip6/::/udp/4001/quic-v1 */
         uint64_t handshake_timeout_secs;      /* default 10: security + muxer upgrade must finish */
-        uint64_t handshake_idle_timeout_secs; /* default 5: nothing received for this long while
-                                                 handshaking closes the connection */
+        uint64_t handshake_idle_timeout_secs; /* default 5: a handshake that completes no stage
+                                                 for this long is closed */
         uint64_t max_pending_handshakes;      /* default 256: connections still upgrading, per
                                                  transport; a new one closes the stalest */
         uint64_t max_pending_handshakes_per_ip; /* default 32: of them from one address */

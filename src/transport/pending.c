@@ -96,13 +96,20 @@ static void lists_unlink(rly_pending *p, rly_pending_node *n)
     list_unlink(&n->group->lists[n->stage], n, IN_GROUP);
 }
 
-/* The head of the first non-empty list: the earliest stage's least recent progress. */
-static rly_pending_node *stalest(const rly_pending_list lists[RLY_PENDING_STAGES])
+/* The stalest of one set of stage lists (each in order of progress, oldest at its head): the
+ * oldest of those silent for RLY_PENDING_SILENT (stage 0), else the head whose last progress is
+ * the least recent (ties: the earlier stage). */
+static rly_pending_node *stalest(const rly_pending_list lists[RLY_PENDING_STAGES], rly_tstamp now)
 {
-    for (unsigned s = 0; s < RLY_PENDING_STAGES; s++)
-        if (lists[s].head)
-            return lists[s].head;
-    return NULL;
+    rly_pending_node *oldest = lists[0].head;
+    if (oldest && now >= oldest->last && now - oldest->last >= RLY_PENDING_SILENT)
+        return oldest;
+    for (unsigned s = 1; s < RLY_PENDING_STAGES; s++) {
+        rly_pending_node *h = lists[s].head;
+        if (h && (!oldest || h->last < oldest->last))
+            oldest = h;
+    }
+    return oldest;
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -132,16 +139,16 @@ void rly_pending_free(rly_pending *p)
 }
 
 rly_pending_node *rly_pending_victim(const rly_pending *p, const struct sockaddr *sa,
-                                     rly_pending_limit *plimit)
+                                     rly_tstamp now, rly_pending_limit *plimit)
 {
     const rly_pending_group *g = group_find(p, sa);
     rly_pending_limit limit = RLY_PENDING_TOTAL;
     rly_pending_node *v = NULL;
     if (p->max_per_group == 0 || (g && g->count >= p->max_per_group)) {
         limit = RLY_PENDING_PER_GROUP;
-        v = g ? stalest(g->lists) : NULL;
+        v = g ? stalest(g->lists, now) : NULL;
     } else if (p->count >= p->max) {
-        v = stalest(p->lists);
+        v = stalest(p->lists, now);
     } else {
         return NULL;
     }
@@ -179,10 +186,8 @@ int rly_pending_add(rly_pending *p, rly_pending_node *n, const struct sockaddr *
 
 void rly_pending_touch(rly_pending *p, rly_pending_node *n, unsigned stage, rly_tstamp now)
 {
-    if (!n->group)
-        return;
-    if (stage < n->stage || stage >= RLY_PENDING_STAGES)
-        stage = n->stage;
+    if (!n->group || stage <= n->stage || stage >= RLY_PENDING_STAGES)
+        return; /* no new stage: no progress (a trickle of bytes keeps nothing fresh) */
     lists_unlink(p, n);
     n->stage = stage;
     n->last = now;
@@ -227,7 +232,7 @@ bool rly_pending_make_room(rly_pending *p, const struct sockaddr *sa, rly_tstamp
 {
     rly_pending_limit limit;
     while (!rly_pending_has_room(p, sa)) {
-        rly_pending_node *v = rly_pending_victim(p, sa, &limit);
+        rly_pending_node *v = rly_pending_victim(p, sa, now, &limit);
         if (!v)
             return false;
         p->evicted[limit]++;

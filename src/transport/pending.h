@@ -6,10 +6,19 @@
  *     the cap only picks who is closed); a new one from an address at its cap closes that
  *     address's stalest handshake, never a handshake of another address;
  *   - the table holds at most |max|; a new one when it is full closes the stalest of all.
- * The stalest is the one at the earliest stage (a transport's own numbering: 0 = nothing proven
- * yet), and among those the one whose last progress (a byte or datagram received, a stage
- * reached) is oldest. An honest client moves on within a round trip; a stalled one does not, so
- * the newcomers of a flood push out the flood's older connections first.
+ * Progress is a stage reached (a transport's own numbering of handshake messages received whole:
+ * 0 = nothing yet), nothing less: bytes that complete no message are not progress, so a peer that
+ * trickles a byte now and then stays as stale as one that sends nothing. The stalest is the
+ * handshake whose last progress is the least recent, whatever its stage; but first, one from
+ * which nothing came whole for RLY_PENDING_SILENT (a silent connection: an honest client's first
+ * bytes come with its connect, so silent ones go before a client that spoke and waits for its
+ * answer). An honest client makes progress every round trip until it is done; a stalled one
+ * does not, wherever it stalled. So the newcomers of
+ * a flood push out the flood's stalled connections first, and a client is closed only when
+ * everything else of its address made progress more recently than its own last message. Ranking by
+ * stage first is not safe: an attacker that takes its connections a few steps further (through
+ * Noise, say: cheap for it) and parks them there kept them while honest clients at an earlier step
+ * were closed (issue 11 review).
  *
  * Intrusive and O(1) per operation: each node sits in two lists ordered by last progress, the
  * table's list of its stage and its group's list of its stage (a touch moves it to the tails).
@@ -28,14 +37,18 @@
 #include "core/mem.h"
 #include "core/time.h"
 
-/* Stages a transport may use: 0 .. RLY_PENDING_STAGES - 1, earliest first. */
-#define RLY_PENDING_STAGES 3
+/* Stages a transport may use: 0 .. RLY_PENDING_STAGES - 1, earliest first. Each is a protocol
+ * message received whole (TCP: the security proposal, Noise msg1, Noise msg3; QUIC: the client's
+ * handshake data), so an honest client moves up one every round trip. */
+#define RLY_PENDING_STAGES 4
 /* Group hash buckets (a power of two). */
 #define RLY_PENDING_BUCKETS 1024u
 /* The reasons an evicted handshake is closed with (its debug "Handshake failed" record). */
 #define RLY_PENDING_REASON_PER_IP                                                                  \
     "evicted for a newer handshake from its address (max_pending_handshakes_per_ip)"
 #define RLY_PENDING_REASON_TOTAL "evicted for a newer handshake (max_pending_handshakes)"
+/* A handshake from which nothing came whole for this long is silent, and goes first. */
+#define RLY_PENDING_SILENT (200 * RLY_NS_PER_MS)
 /* rly_pending_warn writes at most one warning per this interval. */
 #define RLY_PENDING_WARN_INTERVAL (10 * RLY_NS_PER_S)
 
@@ -56,7 +69,7 @@ typedef struct rly_pending_link {
 typedef struct rly_pending_node {
     rly_pending_link link[2]; /* [0]: in the table's list of its stage, [1]: in its group's */
     rly_pending_group *group; /* NULL: not in the table */
-    rly_tstamp last;          /* last progress */
+    rly_tstamp last;          /* last progress: when it was added or reached its stage */
     unsigned stage;
 } rly_pending_node;
 
@@ -90,13 +103,13 @@ RLY_NODISCARD int rly_pending_init(rly_pending *p, size_t max, size_t max_per_gr
 void rly_pending_free(rly_pending *p);
 
 /* rly_pending_victim: a handshake from |sa| (NULL or no IP address: one group for all of those)
- * wants in and there is no room for it (rly_pending_has_room). Returns the handshake to close
- * first: the stalest of |sa|'s group when that group is at max_per_group (|*plimit|
+ * wants in at |now| and there is no room for it (rly_pending_has_room). Returns the handshake to
+ * close first: the stalest of |sa|'s group when that group is at max_per_group (|*plimit|
  * RLY_PENDING_PER_GROUP), else the stalest of all (RLY_PENDING_TOTAL); NULL when there is room or
  * nothing to close (a limit of 0). The caller closes it, which removes it, and checks again: room
  * may take two closes (the address's, then the table's). |plimit| may be NULL. */
 rly_pending_node *rly_pending_victim(const rly_pending *p, const struct sockaddr *sa,
-                                     rly_pending_limit *plimit);
+                                     rly_tstamp now, rly_pending_limit *plimit);
 
 /* rly_pending_has_room: whether a handshake from |sa| can be added without closing another. */
 bool rly_pending_has_room(const rly_pending *p, const struct sockaddr *sa);
@@ -106,8 +119,9 @@ bool rly_pending_has_room(const rly_pending *p, const struct sockaddr *sa);
 RLY_NODISCARD int rly_pending_add(rly_pending *p, rly_pending_node *n, const struct sockaddr *sa,
                                   rly_tstamp now);
 
-/* rly_pending_touch records progress of |n| at |now|, now at |stage| (stages only move forward:
- * an earlier one is ignored). Nothing for a node not in the table. */
+/* rly_pending_touch records that |n| reached |stage| at |now|. Only a later stage than its own
+ * is progress (the same or an earlier one changes nothing). Nothing for a node not in the
+ * table. */
 void rly_pending_touch(rly_pending *p, rly_pending_node *n, unsigned stage, rly_tstamp now);
 
 /* rly_pending_remove takes |n| out (the handshake is done or gone). Nothing if it is not in. */

@@ -38,10 +38,21 @@ fi
 [ $# -gt 0 ] || { echo "usage: run.sh --deps | run.sh FILE.test.mjs... [node --test args]" >&2; exit 2; }
 
 flags=(--test)
+help=$(node --help 2>/dev/null || true) # (not piped into grep -q: with pipefail, an early exit
+                                        # of grep can fail the pipeline on SIGPIPE)
 # --test-force-exit (node >= 20.14): end the run when the tests are done even if a stuck handle
 # remains; the harness then kills any child process still running by its PID on exit.
-if node --help 2>/dev/null | grep -q -- '--test-force-exit'; then
+if grep -q -- '--test-force-exit' <<<"$help"; then
     flags+=(--test-force-exit)
+fi
+
+# TAP on stdout as before, and, unless the caller picks a reporter, lib/failures_reporter.mjs on
+# stderr: after the run, each failed test's name and the first lines of its error, the part a CI
+# log that keeps only the head and tail of a long output would otherwise lose.
+if ! printf '%s\n' "$@" | grep -q -- '^--test-reporter' &&
+    grep -q -- '--test-reporter-destination' <<<"$help"; then
+    flags+=(--test-reporter=tap --test-reporter-destination=stdout
+        "--test-reporter=$here/lib/failures_reporter.mjs" --test-reporter-destination=stderr)
 fi
 
 exec node "${flags[@]}" "$@"

@@ -38,11 +38,15 @@ static void add(rly_pending_node *n, const char *ip, rly_tstamp now)
     cr_assert(rly_pending_contains(n));
 }
 
+/* The time of the victim choices: by default the tests' nanosecond timestamps make nobody
+ * silent for RLY_PENDING_SILENT (200 ms). */
+static rly_tstamp tnow = 100;
+
 static rly_pending_node *victim(const char *ip, rly_pending_limit *plimit)
 {
     struct sockaddr_storage ss = addr_of(ip);
     cr_assert_not(rly_pending_has_room(&p, SA(ss)), "no room for %s", ip);
-    return rly_pending_victim(&p, SA(ss), plimit);
+    return rly_pending_victim(&p, SA(ss), tnow, plimit);
 }
 
 static void done(void)
@@ -63,21 +67,26 @@ Test(pending, the_address_at_its_cap_loses_its_own_stalest)
         add(&a[i], "192.0.2.1", (rly_tstamp)(10 + i));
     cr_assert_eq(victim("192.0.2.1", &limit), &a[0]);
     cr_assert_eq(limit, RLY_PENDING_PER_GROUP);
-    /* a[0] made progress (a byte arrived): a[1] is now the stalest */
+    /* bytes at the same stage are no progress: a[0] stays the stalest */
     rly_pending_touch(&p, &a[0], 0, 20);
+    cr_assert_eq(victim("192.0.2.1", NULL), &a[0]);
+    cr_assert_eq(a[0].last, 10);
+    /* a[0] reached a later stage: its progress is the most recent, a[1] is the stalest now */
+    rly_pending_touch(&p, &a[0], 1, 21);
     cr_assert_eq(victim("192.0.2.1", NULL), &a[1]);
-    /* a[1] reached a later stage: the stalest is the one still at stage 0 */
-    rly_pending_touch(&p, &a[1], 1, 21);
+    /* a[1] too: a[2] is the one whose last progress is the oldest */
+    rly_pending_touch(&p, &a[1], 1, 22);
     cr_assert_eq(victim("192.0.2.1", NULL), &a[2]);
-    /* a stage never goes back; progress at an earlier stage only refreshes */
-    rly_pending_touch(&p, &a[1], 0, 22);
+    /* a stage never goes back, and an earlier one changes nothing */
+    rly_pending_touch(&p, &a[1], 0, 23);
     cr_assert_eq(a[1].stage, 1);
+    cr_assert_eq(a[1].last, 22);
     /* removing one makes room for the address again */
     rly_pending_remove(&p, &a[2]);
     cr_assert_not(rly_pending_contains(&a[2]));
     struct sockaddr_storage ss = addr_of("192.0.2.1");
     cr_assert(rly_pending_has_room(&p, SA(ss)));
-    cr_assert_null(rly_pending_victim(&p, SA(ss), NULL));
+    cr_assert_null(rly_pending_victim(&p, SA(ss), tnow, NULL));
     rly_pending_remove(&p, &a[2]); /* twice: nothing */
     cr_assert_eq(p.count, 3);
     done();
@@ -95,22 +104,68 @@ Test(pending, a_full_table_loses_the_stalest_of_all)
     add(&n[3], "192.0.2.3", 4);
     cr_assert_eq(victim("198.51.100.7", &limit), &n[0]);
     cr_assert_eq(limit, RLY_PENDING_TOTAL);
-    rly_pending_touch(&p, &n[0], 2, 5); /* moved on two stages: the last to go */
+    rly_pending_touch(&p, &n[0], 2, 5); /* progress at 5 and 6: n[2] (3) is the stalest now */
     rly_pending_touch(&p, &n[1], 1, 6);
     cr_assert_eq(victim("198.51.100.7", NULL), &n[2]);
     rly_pending_remove(&p, &n[2]);
     rly_pending_remove(&p, &n[3]);
     struct sockaddr_storage ss = addr_of("198.51.100.7");
     cr_assert(rly_pending_has_room(&p, SA(ss)), "room again");
-    cr_assert_null(rly_pending_victim(&p, SA(ss), NULL));
+    cr_assert_null(rly_pending_victim(&p, SA(ss), tnow, NULL));
     rly_pending_node x;
     memset(&x, 0, sizeof(x));
     add(&x, "198.51.100.7", 7);
     add(&n[2], "198.51.100.7", 8); /* a removed node can come back */
-    cr_assert_eq(victim("203.0.113.1", NULL), &x, "stage 0, the older");
+    cr_assert_eq(victim("203.0.113.1", NULL), &n[0], "progress at 5: older than x (7)");
     rly_pending_touch(&p, &x, 2, 9);
     rly_pending_touch(&p, &n[2], 2, 10);
-    cr_assert_eq(victim("203.0.113.1", NULL), &n[1], "stage 1 goes before stage 2");
+    cr_assert_eq(victim("203.0.113.1", NULL), &n[0],
+                 "the least recent progress, whatever the stage");
+    done();
+}
+
+/* The least recent progress goes first, whatever the stage (issue 11 review: connections an
+ * attacker took through Noise and parked there, kept alive by a trickle of bytes, were kept
+ * while an honest client at an earlier step was closed); before that, those silent (nothing
+ * whole) for RLY_PENDING_SILENT. */
+Test(pending, the_least_recent_progress_goes_first_whatever_the_stage)
+{
+    const rly_tstamp ms = RLY_NS_PER_MS, t0 = 10000 * RLY_NS_PER_MS;
+    rly_pending_node park[2], honest, silent;
+    memset(park, 0, sizeof(park));
+    memset(&honest, 0, sizeof(honest));
+    memset(&silent, 0, sizeof(silent));
+    cr_assert_eq(rly_pending_init(&p, 100, 4, rly_mem_default()), 0);
+    add(&park[0], "192.0.2.1", t0);
+    add(&park[1], "192.0.2.1", t0 + 1 * ms);
+    rly_pending_touch(&p, &park[0], 3, t0 + 10 * ms); /* through Noise */
+    rly_pending_touch(&p, &park[1], 3, t0 + 20 * ms);
+    for (rly_tstamp t = 100 * ms; t < 1900 * ms; t += 100 * ms) /* a trickle: no progress */
+        rly_pending_touch(&p, &park[1], 3, t0 + t);
+    add(&honest, "192.0.2.1", t0 + 1900 * ms);
+    rly_pending_touch(&p, &honest, 1, t0 + 1901 * ms);
+    rly_pending_touch(&p, &honest, 2, t0 + 1905 * ms); /* at the Noise stage */
+    add(&silent, "192.0.2.1", t0 + 1906 * ms);
+    tnow = t0 + 1950 * ms;
+    cr_assert_eq(victim("192.0.2.1", NULL), &park[0], "parked the longest");
+    rly_pending_remove(&p, &park[0]);
+    add(&park[0], "192.0.2.1", t0 + 1951 * ms); /* it came back */
+    rly_pending_touch(&p, &park[0], 1, t0 + 1952 * ms);
+    cr_assert_eq(victim("192.0.2.1", NULL), &park[1], "despite its trickle");
+    rly_pending_remove(&p, &park[1]);
+    add(&park[1], "192.0.2.1", t0 + 1953 * ms);
+    rly_pending_touch(&p, &park[1], 1, t0 + 1954 * ms);
+    /* The silent one came after the honest client's last message and is not silent for long
+     * yet: the honest one is the stalest (a client survives as long as fewer than its address's
+     * cap make progress after its last message). */
+    cr_assert_eq(victim("192.0.2.1", NULL), &honest);
+    tnow = t0 + 2200 * ms;
+    cr_assert_eq(victim("192.0.2.1", NULL), &silent, "silent for 294 ms: it goes first");
+    rly_pending_remove(&p, &silent);
+    add(&silent, "192.0.2.1", t0 + 2199 * ms);
+    rly_pending_touch(&p, &honest, 3, t0 + 2200 * ms);
+    cr_assert_eq(victim("192.0.2.1", NULL), &park[0], "a client that keeps going outlives them");
+    tnow = 100;
     done();
 }
 
@@ -127,7 +182,7 @@ Test(pending, ipv6_counts_per_56_and_addressless_ones_share_a_group)
     cr_assert_eq(rly_pending_add(&p, &n[2], NULL, 3), 0); /* no address (a relayed connection) */
     cr_assert_eq(rly_pending_add(&p, &n[3], NULL, 4), 0);
     cr_assert_not(rly_pending_has_room(&p, NULL));
-    cr_assert_eq(rly_pending_victim(&p, NULL, NULL), &n[2]);
+    cr_assert_eq(rly_pending_victim(&p, NULL, tnow, NULL), &n[2]);
     add(&n[4], "192.0.2.1", 5);
     done();
 }
@@ -138,11 +193,11 @@ Test(pending, a_limit_of_zero_admits_nobody)
     rly_pending_limit limit = RLY_PENDING_TOTAL;
     cr_assert_eq(rly_pending_init(&p, 0, 4, rly_mem_default()), 0);
     cr_assert_not(rly_pending_has_room(&p, SA(ss)));
-    cr_assert_null(rly_pending_victim(&p, SA(ss), &limit));
+    cr_assert_null(rly_pending_victim(&p, SA(ss), tnow, &limit));
     rly_pending_free(&p);
     cr_assert_eq(rly_pending_init(&p, 4, 0, rly_mem_default()), 0);
     cr_assert_not(rly_pending_has_room(&p, SA(ss)));
-    cr_assert_null(rly_pending_victim(&p, SA(ss), &limit));
+    cr_assert_null(rly_pending_victim(&p, SA(ss), tnow, &limit));
     cr_assert_eq(limit, RLY_PENDING_PER_GROUP);
     done();
 }

@@ -539,6 +539,15 @@ rly_ssize rly_noise_handshake_recv(rly_noise *n, const uint8_t *in, size_t inlen
     return (rly_ssize)used;
 }
 
+unsigned rly_noise_messages_read(const rly_noise *n)
+{
+    switch (n->step) {
+    case STEP_READ_MSG3: return 1;
+    case STEP_TRANSPORT: return n->is_initiator ? 1 : 2;
+    default: return 0; /* START, READ_MSG1, READ_MSG2; FAILED: nothing counts */
+    }
+}
+
 rly_noise_state rly_noise_get_state(const rly_noise *n)
 {
     if (n->step == STEP_TRANSPORT)

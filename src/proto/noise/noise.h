@@ -144,6 +144,11 @@ RLY_NODISCARD rly_ssize rly_noise_handshake_recv(rly_noise *n, const uint8_t *in
 /* rly_noise_get_state returns the session state. */
 rly_noise_state rly_noise_get_state(const rly_noise *n);
 
+/* rly_noise_messages_read returns how many handshake messages from the peer have been read whole:
+ * a responder 0, 1 (msg1) or 2 (msg3), an initiator 0 or 1 (msg2). How far a handshake has come,
+ * for a transport that must tell a stalled one from an honest one (transport/pending.h). */
+unsigned rly_noise_messages_read(const rly_noise *n);
+
 /* rly_noise_remote_peerid returns the authenticated remote peer ID (borrowed), or NULL before
  * the handshake has verified it. */
 const rly_peerid *rly_noise_remote_peerid(const rly_noise *n);

@@ -40,8 +40,8 @@ typedef struct rly_qconn rly_qconn;
 
 typedef struct rly_quic_settings {
     rly_tstamp handshake_timeout;      /* 10 s */
-    rly_tstamp handshake_idle_timeout; /* 5 s: a server handshake from whose client nothing
-                                          arrives for this long is closed (the transport) */
+    rly_tstamp handshake_idle_timeout; /* 5 s: a server handshake whose client reaches no new
+                                          stage for this long is closed (the transport) */
     rly_tstamp write_timeout;          /* 30 s: stream data is waiting and for this long none of
                                           it was acknowledged and no stream window opened: the
                                           peer does not read; the connection is closed. 0: off */

@@ -48,7 +48,8 @@ struct quic_conn {
     bool is_pending;        /* a server handshake counted in npending */
     bool is_unproven;       /* ... and in nunproven: its client's address is not validated */
     rly_pending_node pnode; /* ... and in the pending table */
-    rly_tstamp rx_at;       /* ... and the last datagram from its client came then */
+    rly_tstamp rx_at;       /* ... and its client reached |stage| then */
+    unsigned stage;         /* rly_qconn_handshake_stage when last seen */
     const char *cause;      /* why it closes, when the transport closed it (NULL: the error) */
     size_t ncids;           /* entries of the ID map that route to it */
     bool is_closed;         /* torn down: waiting for the timer handle to close */
@@ -330,7 +331,7 @@ static quic_conn *conn_new(rly_quic_transport *t, qsock *sock, const struct sock
     return c;
 }
 
-/* A server handshake whose client has been silent since then is closed. */
+/* A server handshake whose client reached no new stage for this long is closed. */
 static rly_tstamp idle_deadline(const quic_conn *c)
 {
     rly_tstamp d = c->t->set.handshake_idle_timeout;
@@ -601,9 +602,11 @@ static void on_datagram(void *ud, const uint8_t *pkt, size_t len, const struct s
         return;
     if (c) {
         RLY_IGNORE(rly_qconn_recv(c->q, pkt, len, now)); /* an error shows in conn_process */
-        if (c->is_pending) {
+        if (c->is_pending && rly_qconn_handshake_stage(c->q) > c->stage) {
+            /* Progress is a stage reached; more datagrams at the same stage change nothing. */
+            c->stage = rly_qconn_handshake_stage(c->q);
             c->rx_at = now;
-            rly_pending_touch(&t->pending, &c->pnode, rly_qconn_handshake_stage(c->q), now);
+            rly_pending_touch(&t->pending, &c->pnode, c->stage, now);
         }
         mark_dirty(c);
         return;

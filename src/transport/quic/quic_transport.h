@@ -14,10 +14,10 @@
  * must prove its address first (a Retry round trip, RFC 9000 8.1.2), then closes the stalest
  * handshake of its own address (at its cap), or of all, and takes its place: a flood of stalled
  * handshakes pushes out only itself, and a spoofed source can push out nobody. A handshake whose
- * client sends nothing for handshake_idle_timeout is closed. Beyond retry_threshold handshakes
- * from unproven addresses every new client gets a Retry, so spoofed sources hold no more than
- * that; Initials beyond max_connections established are dropped. Unknown long-header versions get
- * Version Negotiation (v1), short-header packets for no connection a Stateless Reset. */
+ * client reaches no new stage for handshake_idle_timeout is closed. Beyond retry_threshold
+ * handshakes from unproven addresses every new client gets a Retry, so spoofed sources hold no more
+ * than that; Initials beyond max_connections established are dropped. Unknown long-header versions
+ * get Version Negotiation (v1), short-header packets for no connection a Stateless Reset. */
 #ifndef RLY_TRANSPORT_QUIC_QUIC_TRANSPORT_H
 #define RLY_TRANSPORT_QUIC_QUIC_TRANSPORT_H
 

@@ -662,15 +662,35 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = t->read_buf ? TCP_READ_BUF : 0; /* 0: libuv reports UV_ENOBUFS, the read fails */
 }
 
-/* Bytes came in during the upgrade: the idle deadline moves on, and in the pending table the
- * connection counts as fresh, at the stage it has reached. */
+/* How far the upgrade has come, counted in messages received whole (the pending table's stages):
+ * 0 nothing yet, 1 the security protocol agreed, 2 Noise msg1 read, 3 Noise done (muxer
+ * negotiation). An outbound upgrade counts its own way (msg2 for Noise); only inbound ones are in
+ * the table, but every upgrade has the idle deadline. */
+static unsigned handshake_step(const tcp_conn *c)
+{
+    switch (c->stage) {
+    case STAGE_SEC_MSS: return 0;
+    case STAGE_NOISE: return 1 + (c->noise ? rly_noise_messages_read(c->noise) : 0);
+    default: return 3;
+    }
+}
+
+/* Bytes came in during the upgrade. Progress is a message received whole, nothing less: then
+ * the idle deadline starts again and the pending table sees the connection fresh at its new
+ * step. Bytes that finish no message change nothing, so a peer that trickles a byte now and then
+ * cannot keep a stalled handshake alive, nor look fresher than one that sends nothing (issue 11
+ * review: handshakes parked after Noise by a trickle outlived honest clients). */
 static void handshake_progress(tcp_conn *c)
 {
     if (c->is_established || c->is_closed || c->is_shutting_down)
         return;
+    unsigned step = handshake_step(c);
+    if (step == c->idle_stage)
+        return;
     rly_tstamp now = rly_tcp_now();
+    c->idle_stage = step;
     c->idle_deadline = after(now, c->t->settings.handshake_idle_timeout);
-    rly_pending_touch(&c->t->pending, &c->pnode, (unsigned)c->stage, now);
+    rly_pending_touch(&c->t->pending, &c->pnode, step, now);
 }
 
 /* The peer broke the protocol: stop reading, let what is already queued go out (the "na"

@@ -73,7 +73,8 @@ struct tcp_conn {
     uv_write_t wreq;
     uint8_t *wbuf;            /* the buffer of the write in flight */
     rly_tstamp deadline;      /* handshake or close-grace deadline; RLY_TSTAMP_MAX: none */
-    rly_tstamp idle_deadline; /* upgrading: handshake_idle_timeout after the last byte in */
+    rly_tstamp idle_deadline; /* upgrading: handshake_idle_timeout after the stage began */
+    unsigned idle_stage;      /* the handshake step |idle_deadline| was set for (pending stage) */
     rly_tstamp wstall_at;     /* output waiting since (or last progress); RLY_TSTAMP_MAX: none */
     size_t wq_seen;           /* the socket's write queue when last looked at (write_timeout) */
     bool close_reset;         /* close with RST (nothing left worth delivering) */

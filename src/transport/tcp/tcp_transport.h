@@ -5,7 +5,7 @@
  * rly_conn whose streams are rly_streams, delivered through rly_conn_events.
  *
  * Bounds (rly_tcp_settings): a connection that has not finished its upgrade within
- * handshake_timeout, or from which nothing arrives for handshake_idle_timeout during it, is
+ * handshake_timeout, or that completes no stage of it for handshake_idle_timeout, is
  * closed. Accepted connections upgrade in a table of at most max_pending_handshakes, at most
  * max_pending_per_ip of them from one address (transport/pending.h): a new connection that finds
  * no room closes the stalest upgrade of its own address, or of all, and takes its place, so a
@@ -39,7 +39,7 @@
 
 typedef struct rly_tcp_settings {
     rly_tstamp handshake_timeout;      /* 10 s */
-    rly_tstamp handshake_idle_timeout; /* 5 s: nothing received for this long while upgrading */
+    rly_tstamp handshake_idle_timeout; /* 5 s: no stage completed for this long while upgrading */
     size_t max_pending_handshakes;     /* 256 */
     size_t max_pending_per_ip;         /* 32: of them from one address (IPv6: one /56) */
     rly_tstamp write_timeout;          /* 30 s: output pending and none taken; 0: off */
