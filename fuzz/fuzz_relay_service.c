@@ -11,10 +11,12 @@
  * Checked after every step: the relay's own invariants (rly_relay_check_invariants: every request
  * state held by something and in a matching phase, circuit slots and bridges counted right), and
  * by the fake transport: the relay never touches a stream after its on_close (nor a closed
- * connection), never consumes more than was delivered, and never calls back into a stream it
- * let go of. At the end every peer leaves and the clock passes every deadline: no request state,
- * circuit, reservation, timer or pending open may remain, and the relay's allocator must be back
- * to zero (each state freed exactly once: a second free is ASan's to report). */
+ * connection), never consumes more than was delivered, never calls back into a stream it let go
+ * of, and leaves nothing in a closed connection's memory account (each connection has one,
+ * capped or not, as the real transports give them). At the end every peer leaves and the clock
+ * passes every deadline: no request state, circuit, reservation, timer or pending open may remain,
+ * and the relay's allocator must be back to zero (each state freed exactly once: a second free is
+ * ASan's to report). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,6 +67,7 @@ typedef struct fstream {
 
 struct fconn {
     rly_conn base;
+    rly_mem acct; /* base.mem: what the relay keeps for this connection's streams */
     int peer;
     bool used, open, closing; /* closing: the relay asked to close it */
 };
@@ -308,6 +311,8 @@ static void conn_teardown(fconn *fc)
             resolve_open(&W.opens[i], NULL, RLY_ERR_CLOSED, NULL, 0);
     fc->open = false;
     rly_relay_conn_closed(W.r, &fc->base, peer_conns(fc->peer));
+    /* the transport frees the account now: nothing of the relay's may be left in it */
+    check(fc->acct.live_bytes == 0, "a closed connection's account still holds bytes");
 }
 
 static void conn_new(uint8_t b)
@@ -323,6 +328,8 @@ static void conn_new(uint8_t b)
     fc->base.dir = RLY_CONN_INBOUND;
     fc->base.peer = peers[fc->peer];
     fc->base.transport = (b & 4) ? "quic-v1" : "tcp";
+    rly_mem_init_account(&fc->acct, &W.mem, (b & 32) ? 8192 : 0); /* capped, or not */
+    fc->base.mem = &fc->acct;
     char text[96];
     if ((b & 24) == 24) /* a relayed connection: requests over it are refused */
         snprintf(text, sizeof(text), "/ip4/10.0.0.1/tcp/4001/p2p-circuit");

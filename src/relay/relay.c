@@ -77,7 +77,7 @@ typedef struct hop_ctx {
     rly_bridge *bridge;
     unsigned busy; /* calls into this state still running (enter/leave) */
     rly_hop hop;
-    rly_stop stopm;
+    rly_stop *stopm; /* the STOP exchange, from the STOP stream's open on (CONNECT only) */
     hop_phase phase;
     rly_timer timer; /* request and STOP deadlines */
     rly_peerid src, dst;
@@ -85,6 +85,8 @@ typedef struct hop_ctx {
     bool is_counted;      /* circuit_begin succeeded: circuit_end is owed */
     uint8_t *early;       /* source bytes after the CONNECT, before the bridge */
     size_t nearly, early_cap;
+    rly_mem *early_mem; /* |early| is charged to the source's connection (its memory cap), and
+                           freed whenever the hop stream is given up, before that goes */
 } hop_ctx;
 
 void rly_relay_settings_default(rly_relay_settings *s)
@@ -250,6 +252,14 @@ static void release_circuit(hop_ctx *x)
     }
 }
 
+static void drop_early(hop_ctx *x)
+{
+    if (x->early)
+        rly_free(x->early_mem, x->early);
+    x->early = NULL;
+    x->nearly = x->early_cap = 0;
+}
+
 /* Frees |x| once nothing can call into it (see the top of this file). */
 static void ctx_maybe_free(hop_ctx *x)
 {
@@ -266,8 +276,11 @@ static void ctx_maybe_free(hop_ctx *x)
         x->next->prev = x->prev;
     r->nctxs--;
     rly_hop_free(&x->hop);
-    rly_stop_free(&x->stopm);
-    rly_free(r->mem, x->early);
+    if (x->stopm) {
+        rly_stop_free(x->stopm);
+        rly_free(r->mem, x->stopm);
+    }
+    drop_early(x); /* nothing: done when the hop stream went (rly_relay_check_invariants) */
     rly_free(r->mem, x);
 }
 
@@ -285,13 +298,6 @@ static void leave(hop_ctx *x)
 static void arm_deadline(hop_ctx *x, rly_tstamp deadline)
 {
     rly_timerq_start(x->r->host.timers, &x->timer, deadline);
-}
-
-static void drop_early(hop_ctx *x)
-{
-    rly_free(x->r->mem, x->early);
-    x->early = NULL;
-    x->nearly = x->early_cap = 0;
 }
 
 /* Gives the STOP stream up: it no longer calls us, and the destination sees a reset. */
@@ -557,10 +563,10 @@ static void stop_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t le
 {
     hop_ctx *x = ud;
     enter(x);
-    rly_ssize used = rly_stop_recv(&x->stopm, data, len);
+    rly_ssize used = rly_stop_recv(x->stopm, data, len);
     if (used > 0)
         (void)rly_stream_consume(s, (size_t)used);
-    rly_stop_state st = rly_stop_get_state(&x->stopm);
+    rly_stop_state st = rly_stop_get_state(x->stopm);
     if (st == RLY_STOP_DONE)
         connect_ok(x, data + used, len - (size_t)used);
     else if (st == RLY_STOP_FAILED || used < 0)
@@ -573,7 +579,7 @@ static void stop_on_fin(rly_stream *s, void *ud)
 {
     hop_ctx *x = ud;
     enter(x);
-    RLY_IGNORE(rly_stop_handle_eof(&x->stopm));
+    RLY_IGNORE(rly_stop_handle_eof(x->stopm));
     connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, "destination closed the STOP stream");
     leave(x);
 }
@@ -604,9 +610,15 @@ static void stop_start(hop_ctx *x, rly_stream *s, const uint8_t *data, size_t le
     x->stop = s;
     x->phase = PHASE_STOP_WAIT;
     rly_stream_set_handler(s, &stop_handler, x);
+    x->stopm = rly_calloc(x->r->mem, 1, sizeof(*x->stopm));
+    if (!x->stopm) {
+        connect_failed(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, "out of memory");
+        return;
+    }
+    rly_stop_init(x->stopm, x->r->mem);
     rly_circuit_limit limit = wire_limit(x->r, &x->src, &x->dst, &has_limit);
     rly_dynbuf_init_small(&out, small, sizeof(small), x->r->mem, RLY_CIRCUIT_MAX_MSG);
-    int rv = rly_stop_connect(&x->stopm, &x->src, has_limit ? &limit : NULL,
+    int rv = rly_stop_connect(x->stopm, &x->src, has_limit ? &limit : NULL,
                               now_of(x->r) + x->r->settings.stop_timeout, &out);
     if (rv == 0 && rly_stream_write(s, out.data, out.len) != (rly_ssize)out.len)
         rv = RLY_ERR_NOBUF;
@@ -778,10 +790,14 @@ static int keep_early(hop_ctx *x, const uint8_t *p, size_t n)
     if (n > EARLY_DATA_MAX - x->nearly)
         return RLY_ERR_NOBUF;
     if (x->early_cap - x->nearly < n) {
+        if (!x->early) /* the source's connection pays (x->s is set while bytes come) */
+            x->early_mem = x->s && x->s->conn && x->s->conn->mem ? x->s->conn->mem : x->r->mem;
         size_t cap = x->early_cap ? x->early_cap : 1024;
         while (cap - x->nearly < n)
             cap *= 2;
-        uint8_t *e = rly_realloc(x->r->mem, x->early, cap);
+        if (cap > EARLY_DATA_MAX) /* the last doubling stops at the bound */
+            cap = EARLY_DATA_MAX;
+        uint8_t *e = rly_realloc(x->early_mem, x->early, cap);
         if (!e)
             return RLY_ERR_NOMEM;
         x->early = e;
@@ -888,7 +904,6 @@ void rly_relay_accept_hop(rly_relay *r, rly_stream *s, const uint8_t *data, size
     x->s = s;
     rly_tstamp deadline = now_of(r) + r->settings.hop_timeout;
     rly_hop_init(&x->hop, r->mem, deadline);
-    rly_stop_init(&x->stopm, r->mem);
     rly_timerq_timer_init(&x->timer, on_hop_timer, x);
     x->next = r->ctxs;
     if (r->ctxs)
@@ -1096,7 +1111,7 @@ static int check_ctx(const rly_relay *r, const hop_ctx *x)
     case PHASE_STOP_OPEN:
         return x->s && !x->stop && x->is_opening && x->is_counted && timed ? 0 : 13;
     case PHASE_STOP_WAIT:
-        return x->s && x->stop && !x->is_opening && x->is_counted && timed ? 0 : 14;
+        return x->s && x->stop && x->stopm && !x->is_opening && x->is_counted && timed ? 0 : 14;
     case PHASE_BRIDGED: return !x->s && !x->stop && !x->is_opening && x->bridge && !timed ? 0 : 15;
     case PHASE_DONE: return !x->s && !x->stop && !x->bridge && !x->is_counted && !timed ? 0 : 16;
     }
@@ -1115,6 +1130,8 @@ int rly_relay_check_invariants(const rly_relay *r)
         bridged += x->bridge != NULL;
         if (x->nearly > EARLY_DATA_MAX || (x->nearly > 0 && x->phase == PHASE_DONE))
             return 5;
+        if (x->early && !x->s)
+            return 6; /* early bytes outlive the hop stream, whose connection they are charged to */
     }
     if (n != r->nctxs)
         return 1;

@@ -188,3 +188,35 @@ Test(relay_host, early_data_in_one_byte_pieces_costs_few_allocations)
     sim_check();
     sim_finish();
 }
+
+/* Early bytes are the source connection's: charged to its memory account, so its cap bounds
+ * them (a CONNECT whose early bytes would pass it fails), and gone as soon as the hop stream is
+ * (issue 11 review: they were charged to the relay's own account, past every connection cap). */
+Test(relay_host, early_data_is_charged_to_the_source_connection)
+{
+    static uint8_t junk[40000];
+    rly_relay_settings rs = settings();
+    sim_start(&rs);
+    rly_mem acct;
+    rly_mem_init_account(&acct, &S.mem, 64 * 1024);
+    S.conns[1].mem = &acct;
+    sim_reserve(0);
+    /* held while the STOP stream opens; freed when the source resets */
+    sim_stream *h = sim_connect(1, 0);
+    sim_send(h, junk, 20000, 1000);
+    cr_assert_geq(acct.live_bytes, 20000, "the source's account holds %zu bytes", acct.live_bytes);
+    sim_close(h, RLY_ERR_RESET);
+    cr_assert_eq(acct.live_bytes, 0, "still %zu bytes after the reset", acct.live_bytes);
+    sim_check();
+    /* past the connection's cap: the CONNECT fails, the bytes go, the connection stays */
+    sim_stream *h2 = sim_connect(1, 0);
+    sim_send(h2, junk, 40000, 1000);
+    cr_assert_geq(acct.live_bytes, 40000);
+    sim_send(h2, junk, 40000, 1000);
+    cr_assert_eq(sim_reply_status(h2, RLY_CIRCUIT_HOP_CONNECT),
+                 RLY_CIRCUIT_STATUS_CONNECTION_FAILED);
+    cr_assert_eq(acct.live_bytes, 0, "still %zu bytes after the refusal", acct.live_bytes);
+    sim_check();
+    sim_finish();
+    cr_assert_eq(acct.nlimited, 1);
+}
