@@ -2,9 +2,9 @@
  * operations read from the input (add from one of 8 addresses in 3 IPv4 and 2 IPv6 /56 groups or
  * none, touch at a stage, remove, make room as the transports do) over 32 nodes, checked after
  * every operation against a reference model that scans everything: room, the victim (the
- * address's stalest when its group is full, else the stalest of all: the least recent progress,
- * whatever the stage, after those silent for 200 ms at stage 0; progress only by reaching a
- * later stage), counts. Time moves by up to 700 ms
+ * address's stalest when its group is full, else the stalest of all: the oldest at stage 0 if
+ * it is old enough or they are a crowd, else the least recent progress whatever the stage;
+ * progress only by reaching a later stage), counts. Time moves by up to 700 ms
  * per operation. Everything is freed at the end. */
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -68,26 +68,35 @@ static size_t count(const model *m, int group)
     return n;
 }
 
-/* The model's victim among the nodes of |group| (-1: all) at |now|: the oldest silent one (stage
- * 0 for RLY_PENDING_SILENT), else the least recent progress (ties: the earlier stage, then the
- * earlier in that stage's list). */
-static int stalest(const model *m, int group, uint64_t now)
+/* The model's victim among the nodes of |group| (-1: all; at most |cap| of them) at |now|: the
+ * oldest that sent nothing whole (stage 0) if it is older than RLY_PENDING_FIRST_WORDS or there
+ * are a crowd of them (cap / 8, from 2 to RLY_PENDING_CROWD_MAX), else the least recent progress
+ * at a later stage (ties: the earlier stage, then the earlier in that stage's list), else that
+ * oldest silent one. */
+static int stalest(const model *m, int group, size_t cap, uint64_t now)
 {
-    int v = -1, silent = -1;
+    int crowd = (int)(cap / 8 < 2                       ? 2
+                      : cap / 8 > RLY_PENDING_CROWD_MAX ? RLY_PENDING_CROWD_MAX
+                                                        : cap / 8);
+    int v = -1, silent = -1, nsilent = 0;
     for (int i = 0; i < NN; i++) {
         if (!m->in[i] || (group >= 0 && group_of[m->addr[i]] != group))
             continue;
-        if (m->stage[i] == 0 && (silent < 0 || m->last[i] < m->last[silent] ||
-                                 (m->last[i] == m->last[silent] && m->seq[i] < m->seq[silent])))
-            silent = i;
+        if (m->stage[i] == 0) {
+            nsilent++;
+            if (silent < 0 || m->last[i] < m->last[silent] ||
+                (m->last[i] == m->last[silent] && m->seq[i] < m->seq[silent]))
+                silent = i;
+            continue;
+        }
         if (v < 0 || m->last[i] < m->last[v] ||
             (m->last[i] == m->last[v] &&
              (m->stage[i] < m->stage[v] || (m->stage[i] == m->stage[v] && m->seq[i] < m->seq[v]))))
             v = i;
     }
-    if (silent >= 0 && now - m->last[silent] >= RLY_PENDING_SILENT)
+    if (silent >= 0 && (nsilent >= crowd || now - m->last[silent] >= RLY_PENDING_FIRST_WORDS))
         return silent;
-    return v;
+    return v >= 0 ? v : silent;
 }
 
 /* Room and victim for a newcomer from |a|, compared with the table's answer. */
@@ -104,7 +113,7 @@ static int check_victim(const rly_pending *p, const model *m, const rly_pending_
         return -1;
     rly_pending_limit limit;
     const rly_pending_node *v = rly_pending_victim(p, sa, now, &limit);
-    int want = group_full ? stalest(m, g, now) : stalest(m, -1, now);
+    int want = group_full ? stalest(m, g, per, now) : stalest(m, -1, max, now);
     check(limit == (group_full ? RLY_PENDING_PER_GROUP : RLY_PENDING_TOTAL));
     check(want < 0 ? v == NULL : v == &nodes[want]);
     return want;

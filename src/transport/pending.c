@@ -60,6 +60,7 @@ static const rly_pending_group *group_find(const rly_pending *p, const struct so
 
 static void list_append(rly_pending_list *l, rly_pending_node *n, int k)
 {
+    l->count++;
     n->link[k].prev = l->tail;
     n->link[k].next = NULL;
     if (l->tail)
@@ -72,6 +73,7 @@ static void list_append(rly_pending_list *l, rly_pending_node *n, int k)
 static void list_unlink(rly_pending_list *l, rly_pending_node *n, int k)
 {
     rly_pending_link *x = &n->link[k];
+    l->count--;
     if (x->prev)
         x->prev->link[k].next = x->next;
     else
@@ -96,20 +98,31 @@ static void lists_unlink(rly_pending *p, rly_pending_node *n)
     list_unlink(&n->group->lists[n->stage], n, IN_GROUP);
 }
 
-/* The stalest of one set of stage lists (each in order of progress, oldest at its head): the
- * oldest of those silent for RLY_PENDING_SILENT (stage 0), else the head whose last progress is
- * the least recent (ties: the earlier stage). */
-static rly_pending_node *stalest(const rly_pending_list lists[RLY_PENDING_STAGES], rly_tstamp now)
+/* How many silent newcomers are a crowd, for a set of lists holding at most |cap|. */
+static size_t crowd_of(size_t cap)
 {
-    rly_pending_node *oldest = lists[0].head;
-    if (oldest && now >= oldest->last && now - oldest->last >= RLY_PENDING_SILENT)
-        return oldest;
+    size_t c = cap / 8;
+    return c < 2 ? 2 : c > RLY_PENDING_CROWD_MAX ? RLY_PENDING_CROWD_MAX : c;
+}
+
+/* The stalest of one set of stage lists holding at most |cap| (each in order of progress, oldest
+ * at its head): the oldest of those that sent nothing whole yet (stage 0), if it is older than
+ * RLY_PENDING_FIRST_WORDS or they are a crowd; else the head whose last progress is the least
+ * recent (ties: the earlier stage); else that oldest silent one. */
+static rly_pending_node *stalest(const rly_pending_list lists[RLY_PENDING_STAGES], size_t cap,
+                                 rly_tstamp now)
+{
+    rly_pending_node *silent = lists[0].head;
+    if (silent && (lists[0].count >= crowd_of(cap) ||
+                   (now >= silent->last && now - silent->last >= RLY_PENDING_FIRST_WORDS)))
+        return silent;
+    rly_pending_node *oldest = NULL;
     for (unsigned s = 1; s < RLY_PENDING_STAGES; s++) {
         rly_pending_node *h = lists[s].head;
         if (h && (!oldest || h->last < oldest->last))
             oldest = h;
     }
-    return oldest;
+    return oldest ? oldest : silent;
 }
 
 /* ---- the table ------------------------------------------------------------------------------ */
@@ -146,9 +159,9 @@ rly_pending_node *rly_pending_victim(const rly_pending *p, const struct sockaddr
     rly_pending_node *v = NULL;
     if (p->max_per_group == 0 || (g && g->count >= p->max_per_group)) {
         limit = RLY_PENDING_PER_GROUP;
-        v = g ? stalest(g->lists, now) : NULL;
+        v = g ? stalest(g->lists, p->max_per_group, now) : NULL;
     } else if (p->count >= p->max) {
-        v = stalest(p->lists, now);
+        v = stalest(p->lists, p->max, now);
     } else {
         return NULL;
     }

@@ -9,16 +9,20 @@
  * Progress is a stage reached (a transport's own numbering of handshake messages received whole:
  * 0 = nothing yet), nothing less: bytes that complete no message are not progress, so a peer that
  * trickles a byte now and then stays as stale as one that sends nothing. The stalest is the
- * handshake whose last progress is the least recent, whatever its stage; but first, one from
- * which nothing came whole for RLY_PENDING_SILENT (a silent connection: an honest client's first
- * bytes come with its connect, so silent ones go before a client that spoke and waits for its
- * answer). An honest client makes progress every round trip until it is done; a stalled one
- * does not, wherever it stalled. So the newcomers of
- * a flood push out the flood's stalled connections first, and a client is closed only when
- * everything else of its address made progress more recently than its own last message. Ranking by
- * stage first is not safe: an attacker that takes its connections a few steps further (through
- * Noise, say: cheap for it) and parks them there kept them while honest clients at an earlier step
- * were closed (issue 11 review).
+ * oldest handshake that has sent nothing whole yet (stage 0): an honest client's first message
+ * comes with its connect, so a flood of connections that say nothing, at any rate, only pushes
+ * out its own. A few such newcomers are spared for RLY_PENDING_FIRST_WORDS, the time a first
+ * message may take to come (they may be honest clients just accepted, among stalled handshakes
+ * that all said something): a flood of silent ones is a crowd. Else the stalest is the handshake
+ * whose last progress is the least
+ * recent, whatever its stage: an honest client makes progress every round trip until it is
+ * done, a stalled one does not, wherever it stalled, so a client is closed only when everything
+ * else of its address made progress more recently than its own last message. Two rules this
+ * replaces failed (issue 11 reviews): ranking by stage first let an attacker take its
+ * connections through Noise (cheap for it) and park them there, kept, while honest clients at an
+ * earlier step were closed; sparing every silent connection for its first 200 ms let a flood of
+ * them faster than the cap per 200 ms rank all of them fresher than a client waiting a round
+ * trip.
  *
  * Intrusive and O(1) per operation: each node sits in two lists ordered by last progress, the
  * table's list of its stage and its group's list of its stage (a touch moves it to the tails).
@@ -37,6 +41,11 @@
 #include "core/mem.h"
 #include "core/time.h"
 
+/* A newcomer that has sent nothing whole yet is spared this long (rly_pending_victim), unless
+ * there are a crowd of them: RLY_PENDING_CROWD_MAX, or fewer for a small cap (a cap / 8, at least
+ * 2). */
+#define RLY_PENDING_FIRST_WORDS (200 * RLY_NS_PER_MS)
+#define RLY_PENDING_CROWD_MAX 4
 /* Stages a transport may use: 0 .. RLY_PENDING_STAGES - 1, earliest first. Each is a protocol
  * message received whole (TCP: the security proposal, Noise msg1, Noise msg3; QUIC: the client's
  * handshake data), so an honest client moves up one every round trip. */
@@ -47,8 +56,6 @@
 #define RLY_PENDING_REASON_PER_IP                                                                  \
     "evicted for a newer handshake from its address (max_pending_handshakes_per_ip)"
 #define RLY_PENDING_REASON_TOTAL "evicted for a newer handshake (max_pending_handshakes)"
-/* A handshake from which nothing came whole for this long is silent, and goes first. */
-#define RLY_PENDING_SILENT (200 * RLY_NS_PER_MS)
 /* rly_pending_warn writes at most one warning per this interval. */
 #define RLY_PENDING_WARN_INTERVAL (10 * RLY_NS_PER_S)
 
@@ -59,6 +66,7 @@ typedef struct rly_pending_group rly_pending_group;
 
 typedef struct rly_pending_list {
     struct rly_pending_node *head, *tail; /* head: the least recent progress */
+    size_t count;
 } rly_pending_list;
 
 typedef struct rly_pending_link {

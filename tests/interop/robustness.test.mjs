@@ -98,6 +98,11 @@ const HONEST_MIN_SUCCESS = 0.95
 const PARKED_S = 16
 const PARKED_PER_IP = 32
 const PARKED_NEWCOMERS_PER_S = 30
+// the silent flood against a distant client (second review): connections that send nothing, a
+// second, from the client's address, against the default max_pending_handshakes_per_ip (32);
+// the client's every byte is delayed SILENT_DELAY_MS each way (a 200 ms round trip)
+const SILENT_PER_S = 200
+const SILENT_DELAY_MS = 100
 const QUIC_STALL_BIN = join(BUILD_DIR, 'tests', 'quic_stall')
 
 /** loopbackConfig() and our [network] limits added to its [network] table. */
@@ -935,6 +940,59 @@ describe('robustness: one relay under attack while a good js peer keeps working'
   })
 })
 
+/**
+ * An honest js client's attempts (honestAttempts) to `addr` (default r.tcp4) for `ms` while
+ * lib/parked_flood_worker.mjs (with `data`) attacks `r` from 127.0.0.1 in a worker thread: on
+ * another host in real life, its churn must not slow the honest client's event loop here.
+ * Resolves with { res, fst }: the attempts and the worker's counts.
+ */
+async function honestUnderWorkerFlood ({ r, data, addr, ms }) {
+  const honest = await createJsNode()
+  const { host, port } = tcpParts(r.tcp4)
+  const worker = new Worker(new URL('./lib/parked_flood_worker.mjs', import.meta.url), {
+    workerData: { host, port, localAddress: '127.0.0.1', park: 0, perSecond: 0, silent: false, ...data }
+  })
+  const fromWorker = () => new Promise((resolve, reject) => {
+    worker.once('message', resolve)
+    worker.once('error', reject)
+  })
+  let res, fst
+  try {
+    const ready = await Promise.race([fromWorker(), sleep(30_000).then(() => 'timeout')])
+    assert.equal(ready, 'ready', 'the attacker could not park its connections')
+    res = await honestAttempts(honest, addr ?? r.tcp4, ms)
+  } finally {
+    const stats = fromWorker()
+    worker.postMessage('stop')
+    fst = await Promise.race([stats, sleep(30_000).then(() => ({ parked: -1, newcomers: -1 }))])
+    await worker.terminate()
+    await stopJsNodes(honest)
+  }
+  return { res, fst }
+}
+
+/** A loopback TCP proxy to `port` that delays every chunk `delayMs` each way; { port, close }. */
+async function startDelayProxy (port, delayMs) {
+  const socks = new Set()
+  const srv = net.createServer(a => {
+    const b = net.connect({ host: '127.0.0.1', port, localAddress: '127.0.0.1' })
+    for (const [x, y] of [[a, b], [b, a]]) {
+      socks.add(x)
+      x.on('data', d => setTimeout(() => y.writable && y.write(d), delayMs))
+      x.on('close', () => { socks.delete(x); setTimeout(() => y.destroy(), delayMs) })
+      x.on('error', () => {})
+    }
+  })
+  await new Promise(resolve => srv.listen(0, '127.0.0.1', resolve))
+  return {
+    port: srv.address().port,
+    close: () => {
+      for (const x of socks) x.destroy()
+      return new Promise(resolve => srv.close(resolve))
+    }
+  }
+}
+
 describe('robustness: a flood of stalled handshakes never keeps an honest client out', () => {
   let frelay
 
@@ -1017,29 +1075,9 @@ describe('robustness: a flood of stalled handshakes never keeps an honest client
       })
     })
     try {
-      const honest = await createJsNode()
-      const { host, port } = tcpParts(prelay.tcp4)
-      // the attacker in a worker thread: on another host in real life, its churn must not slow
-      // the honest client's event loop here
-      const worker = new Worker(new URL('./lib/parked_flood_worker.mjs', import.meta.url), {
-        workerData: { host, port, park: PARKED_PER_IP - 1, perSecond: PARKED_NEWCOMERS_PER_S, localAddress: '127.0.0.1' }
+      const { res, fst } = await honestUnderWorkerFlood({
+        r: prelay, data: { park: PARKED_PER_IP - 1, perSecond: PARKED_NEWCOMERS_PER_S }, ms: PARKED_S * 1000
       })
-      const fromWorker = () => new Promise((resolve, reject) => {
-        worker.once('message', resolve)
-        worker.once('error', reject)
-      })
-      let res, fst
-      try {
-        const ready = await Promise.race([fromWorker(), sleep(30_000).then(() => 'timeout')])
-        assert.equal(ready, 'ready', 'the attacker could not park its connections')
-        res = await honestAttempts(honest, prelay.tcp4, PARKED_S * 1000)
-      } finally {
-        const stats = fromWorker()
-        worker.postMessage('stop')
-        fst = await Promise.race([stats, sleep(30_000).then(() => ({ parked: -1, newcomers: -1 }))])
-        await worker.terminate()
-        await stopJsNodes(honest)
-      }
       const m = await relayMetrics(prelay)
       console.log(`# ${fst.parked} connections parked after Noise, ${fst.newcomers} newcomers; evicted: ${m.get('mesh_relay_handshakes_evicted_total{transport="tcp",limit="max_pending_handshakes_per_ip"}')} for a newer one of the address`)
       console.log(`# honest TCP client on 127.0.0.1: ${describeAttempts(res)}`)
@@ -1054,6 +1092,36 @@ describe('robustness: a flood of stalled handshakes never keeps an honest client
     }
     const r = await prelay.stop()
     assert.ok(!r.killed && r.code === 0, `relay did not exit cleanly after SIGTERM: ${JSON.stringify(r)}\n${prelay.describe()}`)
+  })
+
+  test(`${SILENT_PER_S} connections a second that send nothing, from the address of a js client ${2 * SILENT_DELAY_MS} ms away (default per-address cap): it connects, reserves and pings every second over TCP`, { timeout: (PARKED_S + 60) * 1000 }, async () => {
+    const srelay = await startRelay({ config: loopbackConfig({ network: [`handshake_timeout_secs = ${FLOOD_HS_TIMEOUT_S}`] }) })
+    let proxy
+    try {
+      proxy = await startDelayProxy(tcpParts(srelay.tcp4).port, SILENT_DELAY_MS)
+      const { res, fst } = await honestUnderWorkerFlood({
+        r: srelay,
+        data: { perSecond: SILENT_PER_S, silent: true },
+        addr: srelay.tcp4.replace(/\/tcp\/\d+\//, `/tcp/${proxy.port}/`),
+        ms: PARKED_S * 1000
+      })
+      const m = await relayMetrics(srelay)
+      const evicted = m.get('mesh_relay_handshakes_evicted_total{transport="tcp",limit="max_pending_handshakes_per_ip"}')
+      console.log(`# ${fst.newcomers} silent connections; evicted: ${evicted} for a newer one of the address`)
+      console.log(`# honest TCP client on 127.0.0.1, ${2 * SILENT_DELAY_MS} ms away: ${describeAttempts(res)}`)
+      const ok = res.filter(r => r.ok).length
+      assert.ok(evicted > 0, 'the flood never filled the address\'s share')
+      assert.ok(res.length >= PARKED_S / 3, `only ${res.length} attempts`)
+      assert.ok(ok >= HONEST_MIN_SUCCESS * res.length, `honest TCP client: ${describeAttempts(res)}`)
+      assert.deepEqual(res.filter(r => r.ms >= FLOOD_HS_TIMEOUT_S * 1000), [], 'attempts that took the handshake timeout')
+      assert.ok(srelay.running(), 'the relay exited during the flood')
+    } catch (err) {
+      throw annotate(err, srelay?.describe() ?? '(no relay)')
+    } finally {
+      await proxy?.close()
+    }
+    const r = await srelay.stop()
+    assert.ok(!r.killed && r.code === 0, `relay did not exit cleanly after SIGTERM: ${JSON.stringify(r)}\n${srelay.describe()}`)
   })
 })
 

@@ -38,8 +38,8 @@ static void add(rly_pending_node *n, const char *ip, rly_tstamp now)
     cr_assert(rly_pending_contains(n));
 }
 
-/* The time of the victim choices: by default the tests' nanosecond timestamps make nobody
- * silent for RLY_PENDING_SILENT (200 ms). */
+/* The time of the victim choices (a lone newcomer is spared for RLY_PENDING_FIRST_WORDS): by
+ * default the tests' nanosecond timestamps are all within it. */
 static rly_tstamp tnow = 100;
 
 static rly_pending_node *victim(const char *ip, rly_pending_limit *plimit)
@@ -74,9 +74,13 @@ Test(pending, the_address_at_its_cap_loses_its_own_stalest)
     /* a[0] reached a later stage: its progress is the most recent, a[1] is the stalest now */
     rly_pending_touch(&p, &a[0], 1, 21);
     cr_assert_eq(victim("192.0.2.1", NULL), &a[1]);
-    /* a[1] too: a[2] is the one whose last progress is the oldest */
+    /* a[1] too: a[2], alone at stage 0, is spared while its first message may be on its way,
+     * then it is the one whose last progress is the oldest */
     rly_pending_touch(&p, &a[1], 1, 22);
+    cr_assert_eq(victim("192.0.2.1", NULL), &a[0]);
+    tnow = 12 + RLY_PENDING_FIRST_WORDS;
     cr_assert_eq(victim("192.0.2.1", NULL), &a[2]);
+    tnow = 100;
     /* a stage never goes back, and an earlier one changes nothing */
     rly_pending_touch(&p, &a[1], 0, 23);
     cr_assert_eq(a[1].stage, 1);
@@ -116,7 +120,7 @@ Test(pending, a_full_table_loses_the_stalest_of_all)
     memset(&x, 0, sizeof(x));
     add(&x, "198.51.100.7", 7);
     add(&n[2], "198.51.100.7", 8); /* a removed node can come back */
-    cr_assert_eq(victim("203.0.113.1", NULL), &n[0], "progress at 5: older than x (7)");
+    cr_assert_eq(victim("203.0.113.1", NULL), &x, "x and n[2] sent nothing yet: the older goes");
     rly_pending_touch(&p, &x, 2, 9);
     rly_pending_touch(&p, &n[2], 2, 10);
     cr_assert_eq(victim("203.0.113.1", NULL), &n[0],
@@ -126,15 +130,14 @@ Test(pending, a_full_table_loses_the_stalest_of_all)
 
 /* The least recent progress goes first, whatever the stage (issue 11 review: connections an
  * attacker took through Noise and parked there, kept alive by a trickle of bytes, were kept
- * while an honest client at an earlier step was closed); before that, those silent (nothing
- * whole) for RLY_PENDING_SILENT. */
+ * while an honest client at an earlier step was closed). */
 Test(pending, the_least_recent_progress_goes_first_whatever_the_stage)
 {
     const rly_tstamp ms = RLY_NS_PER_MS, t0 = 10000 * RLY_NS_PER_MS;
-    rly_pending_node park[2], honest, silent;
+    rly_pending_node park[2], honest, newer;
     memset(park, 0, sizeof(park));
     memset(&honest, 0, sizeof(honest));
-    memset(&silent, 0, sizeof(silent));
+    memset(&newer, 0, sizeof(newer));
     cr_assert_eq(rly_pending_init(&p, 100, 4, rly_mem_default()), 0);
     add(&park[0], "192.0.2.1", t0);
     add(&park[1], "192.0.2.1", t0 + 1 * ms);
@@ -145,8 +148,8 @@ Test(pending, the_least_recent_progress_goes_first_whatever_the_stage)
     add(&honest, "192.0.2.1", t0 + 1900 * ms);
     rly_pending_touch(&p, &honest, 1, t0 + 1901 * ms);
     rly_pending_touch(&p, &honest, 2, t0 + 1905 * ms); /* at the Noise stage */
-    add(&silent, "192.0.2.1", t0 + 1906 * ms);
-    tnow = t0 + 1950 * ms;
+    add(&newer, "192.0.2.1", t0 + 1906 * ms);
+    rly_pending_touch(&p, &newer, 1, t0 + 1906 * ms); /* proposed /noise, then nothing */
     cr_assert_eq(victim("192.0.2.1", NULL), &park[0], "parked the longest");
     rly_pending_remove(&p, &park[0]);
     add(&park[0], "192.0.2.1", t0 + 1951 * ms); /* it came back */
@@ -155,16 +158,77 @@ Test(pending, the_least_recent_progress_goes_first_whatever_the_stage)
     rly_pending_remove(&p, &park[1]);
     add(&park[1], "192.0.2.1", t0 + 1953 * ms);
     rly_pending_touch(&p, &park[1], 1, t0 + 1954 * ms);
-    /* The silent one came after the honest client's last message and is not silent for long
-     * yet: the honest one is the stalest (a client survives as long as fewer than its address's
-     * cap make progress after its last message). */
+    /* Everything else of the address made progress after the honest client's last message: it
+     * is the stalest now (a client survives as long as fewer than its address's cap make
+     * progress after its last message), until its next message. */
     cr_assert_eq(victim("192.0.2.1", NULL), &honest);
-    tnow = t0 + 2200 * ms;
-    cr_assert_eq(victim("192.0.2.1", NULL), &silent, "silent for 294 ms: it goes first");
-    rly_pending_remove(&p, &silent);
-    add(&silent, "192.0.2.1", t0 + 2199 * ms);
     rly_pending_touch(&p, &honest, 3, t0 + 2200 * ms);
-    cr_assert_eq(victim("192.0.2.1", NULL), &park[0], "a client that keeps going outlives them");
+    cr_assert_eq(victim("192.0.2.1", NULL), &newer, "a client that keeps going outlives them");
+    done();
+}
+
+/* A connection that sent nothing whole goes first, however new (issue 11, second review: with
+ * silence counted only after 200 ms, connections that say nothing opened faster than the
+ * address's cap per 200 ms were all fresher than a client waiting a round trip for its next
+ * message, and pushed it out: 0 of 16 attempts at 200 a second and a 200 ms round trip). */
+Test(pending, a_flood_of_silent_connections_never_pushes_out_a_client_that_spoke)
+{
+    const rly_tstamp ms = RLY_NS_PER_MS, t0 = 10000 * RLY_NS_PER_MS;
+    rly_pending_node honest, flood[31];
+    memset(&honest, 0, sizeof(honest));
+    memset(flood, 0, sizeof(flood));
+    cr_assert_eq(rly_pending_init(&p, 1000, 32, rly_mem_default()), 0); /* the default cap */
+    add(&honest, "192.0.2.1", t0);
+    rly_pending_touch(&p, &honest, 1, t0);
+    rly_pending_touch(&p, &honest, 2, t0 + 1 * ms); /* then a round trip of 200 ms for msg3 */
+    rly_tstamp t = t0 + 2 * ms;
+    for (int i = 0; i < 31; i++, t += ms)
+        add(&flood[i], "192.0.2.1", t);
+    /* 1000 connections a second, each pushing out the stalest */
+    for (int k = 0; k < 200 - 31; k++, t += ms) {
+        tnow = t; /* the oldest silent one is 31 ms old: a crowd, not the age, makes it go */
+        rly_pending_node *v = victim("192.0.2.1", NULL);
+        cr_assert_neq(v, &honest, "the client that spoke was pushed out after %d newcomers", k);
+        rly_pending_remove(&p, v);
+        memset(v, 0, sizeof(*v));
+        add(v, "192.0.2.1", t);
+    }
+    rly_pending_touch(&p, &honest, 3, t); /* its msg3: it moves on */
+    tnow = 100;
+    for (int i = 0; i < 31; i++)
+        rly_pending_remove(&p, &flood[i]);
+    rly_pending_remove(&p, &honest);
+    done();
+}
+
+/* A newcomer at stage 0 may be an honest client just accepted, its first message on the way: it
+ * is spared for RLY_PENDING_FIRST_WORDS, and handshakes that said something but made no progress
+ * since go first (the parked flood of robustness.test.mjs); after that, or when silent ones are a
+ * crowd (2 for this cap of 3), the oldest silent one goes. */
+Test(pending, a_lone_newcomer_is_spared_while_its_first_message_comes)
+{
+    const rly_tstamp ms = RLY_NS_PER_MS, t0 = 10000 * RLY_NS_PER_MS;
+    rly_pending_node park[2], fresh, other;
+    memset(park, 0, sizeof(park));
+    memset(&fresh, 0, sizeof(fresh));
+    memset(&other, 0, sizeof(other));
+    cr_assert_eq(rly_pending_init(&p, 100, 3, rly_mem_default()), 0);
+    add(&park[0], "192.0.2.1", t0);
+    add(&park[1], "192.0.2.1", t0);
+    rly_pending_touch(&p, &park[0], 3, t0 + 1 * ms);
+    rly_pending_touch(&p, &park[1], 1, t0 + 2 * ms);
+    add(&fresh, "192.0.2.1", t0 + 50 * ms);
+    tnow = t0 + 60 * ms;
+    cr_assert_eq(victim("192.0.2.1", NULL), &park[0], "the lone newcomer is spared");
+    tnow = t0 + 50 * ms + RLY_PENDING_FIRST_WORDS;
+    cr_assert_eq(victim("192.0.2.1", NULL), &fresh, "silent for too long");
+    tnow = t0 + 60 * ms;
+    rly_pending_remove(&p, &park[1]);
+    add(&other, "192.0.2.1", t0 + 55 * ms);
+    cr_assert_eq(victim("192.0.2.1", NULL), &fresh, "two silent ones: the older goes");
+    rly_pending_remove(&p, &park[0]);
+    rly_pending_remove(&p, &fresh);
+    rly_pending_remove(&p, &other);
     tnow = 100;
     done();
 }

@@ -561,8 +561,8 @@ static void burst_tick(uv_timer_t *t)
 
 /* Cap 2 per address. h connects and proposes Noise (its answer comes back, and it says nothing
  * more), a1 connects and says nothing, and 300 ms later a2 connects: the address is full, and a1,
- * silent for longer than RLY_PENDING_SILENT, goes, not h, whose last message is older than a1's
- * connect (by the least recent progress alone, h would go). */
+ * silent for longer than RLY_PENDING_FIRST_WORDS, goes, not h, whose last message is older than
+ * a1's connect (by the least recent progress alone, h would go). */
 Test(tcp_transport, a_silent_connection_goes_before_a_client_that_spoke)
 {
     static const char hello[] = "\x13/multistream/1.0.0\n\x07/noise\n";

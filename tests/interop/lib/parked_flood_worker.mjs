@@ -4,11 +4,13 @@
 // after Noise: each finishes Noise with its own key, proposes no muxer and then sends one byte of
 // a Noise frame that never ends every 2 s, and is opened again when the relay closes it; and it
 // opens `perSecond` newcomers that send the multistream header and /noise at once and nothing
-// more, so they sit at the Noise stage. A relay that ranks handshakes by stage alone, or counts
-// any byte as progress, kept the parked ones and closed honest clients in the middle of their
-// Noise exchange instead (issue 11 review).
+// more, so they sit at the Noise stage (with `silent`, newcomers that send nothing at all). A
+// relay that ranks handshakes by stage alone, or counts any byte as progress, kept the parked
+// ones and closed honest clients in the middle of their Noise exchange instead (issue 11 review);
+// one that counted silence only after 200 ms closed a client waiting a long round trip for the
+// silent newcomers' sake (second review).
 //
-//   new Worker(url, { workerData: { host, port, park, perSecond, localAddress } })
+//   new Worker(url, { workerData: { host, port, park, perSecond, silent, localAddress } })
 //
 // Posts 'ready' once every parked connection got through Noise at least once, and
 // { parked, newcomers } after it is sent 'stop'.
@@ -16,7 +18,7 @@ import net from 'node:net'
 import { parentPort, workerData } from 'node:worker_threads'
 import { MSS_HEADER, mssMsg, noiseHandshake, rawConnect, rawIdentity, selectNoise } from './raw.mjs'
 
-const { host, port, park, perSecond, localAddress } = workerData
+const { host, port, park, perSecond, silent, localAddress } = workerData
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 const st = { parked: 0, newcomers: 0, running: true }
 const live = new Set()
@@ -48,6 +50,7 @@ async function parkOne (i) {
 }
 
 const parkers = Array.from({ length: park }, (_, i) => parkOne(i))
+if (park === 0) parentPort.postMessage('ready')
 const hello = Buffer.concat([mssMsg(MSS_HEADER), mssMsg('/noise')])
 const socks = new Set()
 let credit = 0
@@ -56,7 +59,7 @@ const tick = setInterval(() => {
   for (; credit >= 1; credit--) {
     const s = net.connect({ host, port, localAddress })
     st.newcomers++
-    s.on('connect', () => s.write(hello))
+    if (!silent) s.on('connect', () => s.write(hello))
     s.on('error', () => {})
     s.on('close', () => socks.delete(s))
     socks.add(s)
