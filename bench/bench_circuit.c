@@ -387,6 +387,7 @@ static void new_peer(bench *b, peer *p)
     rly_swarm_settings st = {.agent_version = "mesh-relay-bench-circuit/" RLY_VERSION};
     rly_tcp_settings_default(&st.tcp);
     st.tcp.handshake_timeout = 30 * RLY_NS_PER_S;
+    st.tcp.handshake_idle_timeout = st.tcp.handshake_timeout; /* as long as the relay needs */
     st.tcp.keepalive_interval = 0;
     p->b = b;
     int rv = rly_keypair_generate(&kp);

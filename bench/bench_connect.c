@@ -722,12 +722,17 @@ int main(int argc, char **argv)
 
     rly_swarm_settings st = {.agent_version = "mesh-relay-bench-connect/" RLY_VERSION};
     rly_tcp_settings_default(&st.tcp);
+    /* The load generator waits as long as the server needs: a server that slows down as it
+     * holds more connections (js) answers a step after several seconds, past the default idle
+     * deadline of an upgrade (handshake_idle_timeout, 5 s). */
     st.tcp.handshake_timeout = 30 * RLY_NS_PER_S;
+    st.tcp.handshake_idle_timeout = st.tcp.handshake_timeout;
     st.tcp.max_connections = 20000;
     st.tcp.max_pending_handshakes = 20000;
     st.tcp.keepalive_interval = 0; /* the target's keepalive (if any) still runs */
     rly_quic_settings_default(&st.quic);
     st.quic.handshake_timeout = 30 * RLY_NS_PER_S;
+    st.quic.handshake_idle_timeout = st.quic.handshake_timeout;
     st.quic.max_connections = 20000;
     st.quic.max_pending_handshakes = 20000;
     st.quic.keepalive = 0;
