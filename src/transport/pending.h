@@ -13,16 +13,15 @@
  * comes with its connect, so a flood of connections that say nothing, at any rate, only pushes
  * out its own. A few such newcomers are spared for RLY_PENDING_FIRST_WORDS, the time a first
  * message may take to come (they may be honest clients just accepted, among stalled handshakes
- * that all said something): a flood of silent ones is a crowd. Else the stalest is the handshake
- * whose last progress is the least
- * recent, whatever its stage: an honest client makes progress every round trip until it is
- * done, a stalled one does not, wherever it stalled, so a client is closed only when everything
- * else of its address made progress more recently than its own last message. Two rules this
- * replaces failed (issue 11 reviews): ranking by stage first let an attacker take its
- * connections through Noise (cheap for it) and park them there, kept, while honest clients at an
- * earlier step were closed; sparing every silent connection for its first 200 ms let a flood of
- * them faster than the cap per 200 ms rank all of them fresher than a client waiting a round
- * trip.
+ * that all said something); a flood of silent ones is a crowd, and is not spared. Else the
+ * stalest is the handshake whose last progress is the least recent, whatever its stage: an
+ * honest client makes progress every round trip until it is done, a stalled one does not,
+ * wherever it stalled, so a client is closed only when everything else of its address made
+ * progress more recently than its own last message. Two rules this replaces failed (issue 11
+ * reviews): ranking by stage first let an attacker take its connections through Noise (cheap for
+ * it) and park them there, kept, while honest clients at an earlier step were closed; sparing
+ * every silent connection for its first 200 ms let a flood of them faster than the cap per
+ * 200 ms rank all of them fresher than a client waiting a round trip.
  *
  * Intrusive and O(1) per operation: each node sits in two lists ordered by last progress, the
  * table's list of its stage and its group's list of its stage (a touch moves it to the tails).
@@ -42,8 +41,8 @@
 #include "core/time.h"
 
 /* A newcomer that has sent nothing whole yet is spared this long (rly_pending_victim), unless
- * there are a crowd of them: RLY_PENDING_CROWD_MAX, or fewer for a small cap (a cap / 8, at least
- * 2). */
+ * such newcomers are a crowd: RLY_PENDING_CROWD_MAX of them, fewer for a small cap (cap / 8, at
+ * least 2). */
 #define RLY_PENDING_FIRST_WORDS (200 * RLY_NS_PER_MS)
 #define RLY_PENDING_CROWD_MAX 4
 /* Stages a transport may use: 0 .. RLY_PENDING_STAGES - 1, earliest first. Each is a protocol
