@@ -98,9 +98,9 @@ const HONEST_MIN_SUCCESS = 0.95
 const PARKED_S = 16
 const PARKED_PER_IP = 32
 const PARKED_NEWCOMERS_PER_S = 30
-// the silent flood against a distant client (second review): connections that send nothing, a
-// second, from the client's address, against the default max_pending_handshakes_per_ip (32);
-// the client's every byte is delayed SILENT_DELAY_MS each way (a 200 ms round trip)
+// the silent flood against a distant client (second review): SILENT_PER_S connections a second
+// that send nothing, from the client's address, against the default max_pending_handshakes_per_ip
+// (32); the client's every byte is delayed SILENT_DELAY_MS each way (a 200 ms round trip)
 const SILENT_PER_S = 200
 const SILENT_DELAY_MS = 100
 const QUIC_STALL_BIN = join(BUILD_DIR, 'tests', 'quic_stall')
