@@ -474,6 +474,18 @@ function describeAttempts (results) {
   return `${ok}/${results.length} succeeded (${(100 * ok / Math.max(1, results.length)).toFixed(1)}%), median ${median} ms, slowest ${Math.round(slowest?.ms ?? 0)} ms (dial ${Math.round(slowest?.dialMs ?? -1)} ms)${errors.length ? `; failures: ${errors.join(' | ')}` : ''}`
 }
 
+/**
+ * The honest client's bar under a flood: at least `minAttempts` attempts, HONEST_MIN_SUCCESS of
+ * them succeeded, and none, good or failed, waited out the handshake timeout.
+ */
+function assertHonest (res, what, minAttempts) {
+  const ok = res.filter(r => r.ok).length
+  assert.ok(res.length >= minAttempts, `only ${res.length} ${what} attempts`)
+  assert.ok(ok >= HONEST_MIN_SUCCESS * res.length, `honest ${what} client under the flood: ${describeAttempts(res)}`)
+  const slow = res.filter(r => r.ms >= FLOOD_HS_TIMEOUT_S * 1000)
+  assert.deepEqual(slow, [], `${what} attempts that took the handshake timeout (${FLOOD_HS_TIMEOUT_S} s) or longer`)
+}
+
 /** Run a test body; on failure attach the relay's output tail. */
 async function withTail (fn) {
   try {
@@ -1043,14 +1055,7 @@ describe('robustness: a flood of stalled handshakes never keeps an honest client
       console.log(`# relay: handshakes in progress 1 s in: tcp ${during.get('mesh_relay_tcp_handshakes')}, quic ${during.get('mesh_relay_quic_handshakes')} (max ${FLOOD_MAX_PENDING} each); evicted: tcp ${ev('tcp', 'max_pending_handshakes_per_ip')} for a newer one of the address + ${ev('tcp', 'max_pending_handshakes')} from the full table, quic ${ev('quic', 'max_pending_handshakes_per_ip')} + ${ev('quic', 'max_pending_handshakes')}`)
       console.log(`# honest TCP client on 127.0.0.1: ${describeAttempts(tcp)}`)
       console.log(`# honest QUIC client on 127.0.0.1: ${describeAttempts(quicRes)}`)
-      for (const [what, res] of [['TCP', tcp], ['QUIC', quicRes]]) {
-        const ok = res.filter(r => r.ok).length
-        assert.ok(res.length >= (FLOOD_S - 2) / 3, `only ${res.length} ${what} attempts`)
-        assert.ok(ok >= HONEST_MIN_SUCCESS * res.length, `honest ${what} client under the flood: ${describeAttempts(res)}`)
-        // nobody waits out a timeout: every attempt, good or failed, ends before the handshake's
-        const slow = res.filter(r => r.ms >= FLOOD_HS_TIMEOUT_S * 1000)
-        assert.deepEqual(slow, [], `${what} attempts that took the handshake timeout (${FLOOD_HS_TIMEOUT_S} s) or longer`)
-      }
+      for (const [what, res] of [['TCP', tcp], ['QUIC', quicRes]]) assertHonest(res, what, (FLOOD_S - 2) / 3)
       // the flood did fill the tables: stalled handshakes were pushed out, per address and of all
       for (const tr of ['tcp', 'quic']) {
         assert.ok(ev(tr, 'max_pending_handshakes_per_ip') > 0, `no ${tr} handshake evicted per address`)
@@ -1081,11 +1086,8 @@ describe('robustness: a flood of stalled handshakes never keeps an honest client
       const m = await relayMetrics(prelay)
       console.log(`# ${fst.parked} connections parked after Noise, ${fst.newcomers} newcomers; evicted: ${m.get('mesh_relay_handshakes_evicted_total{transport="tcp",limit="max_pending_handshakes_per_ip"}')} for a newer one of the address`)
       console.log(`# honest TCP client on 127.0.0.1: ${describeAttempts(res)}`)
-      const ok = res.filter(r => r.ok).length
       assert.ok(fst.parked >= PARKED_PER_IP - 1, `the attacker parked only ${fst.parked} connections`)
-      assert.ok(res.length >= PARKED_S / 3, `only ${res.length} attempts`)
-      assert.ok(ok >= HONEST_MIN_SUCCESS * res.length, `honest TCP client: ${describeAttempts(res)}`)
-      assert.deepEqual(res.filter(r => r.ms >= FLOOD_HS_TIMEOUT_S * 1000), [], 'attempts that took the handshake timeout')
+      assertHonest(res, 'TCP', PARKED_S / 3)
       assert.ok(prelay.running(), 'the relay exited during the flood')
     } catch (err) {
       throw annotate(err, prelay?.describe() ?? '(no relay)')
@@ -1109,11 +1111,8 @@ describe('robustness: a flood of stalled handshakes never keeps an honest client
       const evicted = m.get('mesh_relay_handshakes_evicted_total{transport="tcp",limit="max_pending_handshakes_per_ip"}')
       console.log(`# ${fst.newcomers} silent connections; evicted: ${evicted} for a newer one of the address`)
       console.log(`# honest TCP client on 127.0.0.1, ${2 * SILENT_DELAY_MS} ms away: ${describeAttempts(res)}`)
-      const ok = res.filter(r => r.ok).length
       assert.ok(evicted > 0, 'the flood never filled the address\'s share')
-      assert.ok(res.length >= PARKED_S / 3, `only ${res.length} attempts`)
-      assert.ok(ok >= HONEST_MIN_SUCCESS * res.length, `honest TCP client: ${describeAttempts(res)}`)
-      assert.deepEqual(res.filter(r => r.ms >= FLOOD_HS_TIMEOUT_S * 1000), [], 'attempts that took the handshake timeout')
+      assertHonest(res, 'TCP', PARKED_S / 3)
       assert.ok(srelay.running(), 'the relay exited during the flood')
     } catch (err) {
       throw annotate(err, srelay?.describe() ?? '(no relay)')
