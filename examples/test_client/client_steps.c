@@ -159,8 +159,8 @@ static void echo_on_fin(rly_stream *s, void *ud)
     double secs = (double)(uv_hrtime() - e->start) / 1e9;
     echo_end(e, s);
     if (!same) {
-        fprintf(stderr, "test_client: echo: %" PRIu64 " of %" PRIu64 " bytes came back\n",
-                got, total);
+        fprintf(stderr, "test_client: echo: %" PRIu64 " of %" PRIu64 " bytes came back\n", got,
+                total);
         client_fail(c, EXIT_FAIL, "echo: the reply differs from what was sent", 0);
         return;
     }
