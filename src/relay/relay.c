@@ -395,6 +395,17 @@ static bool over_memory_budget(const rly_relay *r, rly_mem_work what)
     return !rly_mem_admit(r->mem, what);
 }
 
+/* The status a RESERVE that failed with |err| gets: one of those the spec gives RESERVE
+ * (CONNECTION_FAILED is CONNECT's), out of memory as a resource limit. */
+static uint32_t reserve_refusal_status(int err)
+{
+    if (err == RLY_ERR_NOMEM || err == RLY_ERR_LIMIT)
+        return RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED;
+    if (err == RLY_ERR_PERMISSION_DENIED)
+        return RLY_CIRCUIT_STATUS_PERMISSION_DENIED;
+    return RLY_CIRCUIT_STATUS_RESERVATION_REFUSED;
+}
+
 static void handle_reserve(hop_ctx *x)
 {
     rly_relay *r = x->r;
@@ -433,7 +444,7 @@ static void handle_reserve(hop_ctx *x)
     }
     rv = rly_reservations_reserve(r->table, &c->peer, c->id, now, &expire, &renewed);
     if (rv != 0) {
-        uint32_t st = rly_err_to_relay_status(rv);
+        uint32_t st = reserve_refusal_status(rv);
         log_reservation_denied(r, &c->peer, st,
                                rv == RLY_ERR_RESERVATION_REFUSED
                                    ? "reservation limit reached (max_reservations or "
@@ -464,8 +475,8 @@ static void handle_reserve(hop_ctx *x)
         /* Could not build the reply: the slot must not stay taken. */
         RLY_IGNORE(rly_reservations_remove(r->table, &c->peer, c->id));
         arm_expiry(r);
-        log_reservation_denied(r, &c->peer, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, rly_strerror(rv));
-        reply_status(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED);
+        log_reservation_denied(r, &c->peer, reserve_refusal_status(rv), rly_strerror(rv));
+        reply_status(x, reserve_refusal_status(rv));
     }
     rly_dynbuf_free(&voucher);
     rly_dynbuf_free(&out);
@@ -686,7 +697,10 @@ static void handle_connect(hop_ctx *x)
     }
     rly_conn *dc = r->host.find_conn(r->host.ud, &x->dst, info.conn_id);
     if (!dc) {
-        connect_failed(x, RLY_CIRCUIT_STATUS_NO_RESERVATION, "destination is not connected");
+        /* Not reached while the table follows the connections (a reservation moves to the
+         * peer's next connection or goes with its last one); go says CONNECTION_FAILED when a
+         * reserved peer cannot be reached. */
+        connect_failed(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED, "destination is not connected");
         return;
     }
     if (dst_denied(r, &x->dst, dc)) {
@@ -716,7 +730,16 @@ static void decide(hop_ctx *x)
 {
     const rly_circuit_hop_msg *req = rly_hop_get_request(&x->hop);
     if (x->r->is_shutting_down) {
-        reply_status(x, RLY_CIRCUIT_STATUS_CONNECTION_FAILED);
+        /* A RESERVE is refused with a status meant for RESERVE (go: PERMISSION_DENIED once its
+         * relay is closed); a CONNECT cannot reach anyone any more. */
+        uint32_t st = req->type == RLY_CIRCUIT_HOP_RESERVE ? RLY_CIRCUIT_STATUS_RESERVATION_REFUSED
+                                                           : RLY_CIRCUIT_STATUS_CONNECTION_FAILED;
+        if (req->type == RLY_CIRCUIT_HOP_RESERVE)
+            log_reservation_denied(x->r, &x->s->conn->peer, st, "the relay is shutting down");
+        else
+            log_circuit_denied(x->r, &x->s->conn->peer, req->has_peer ? &req->peer : NULL, st,
+                               "the relay is shutting down");
+        reply_status(x, st);
         return;
     }
     if (x->r->is_draining) {

@@ -331,10 +331,10 @@ static void bad_request(const uint8_t *in, size_t n, int err, uint32_t status, c
 
 Test(hop, bad_requests)
 {
-    /* type STATUS or unknown -> UNEXPECTED_MESSAGE (8.3 step 1). */
-    bad_request((const uint8_t *)"\x04\x08\x02\x28\x64", 5, RLY_ERR_UNEXPECTED_MSG, 401,
-                "hop_status_401");
-    bad_request((const uint8_t *)"\x02\x08\x09", 3, RLY_ERR_UNEXPECTED_MSG, 401, "hop_status_401");
+    /* type STATUS or unknown -> MALFORMED_MESSAGE, as go answers (issue 12; js: 401). */
+    bad_request((const uint8_t *)"\x04\x08\x02\x28\x64", 5, RLY_ERR_UNEXPECTED_MSG, 400,
+                "hop_status_400");
+    bad_request((const uint8_t *)"\x02\x08\x09", 3, RLY_ERR_UNEXPECTED_MSG, 400, "hop_status_400");
     /* No type at all (an empty message, or a peer alone): the type is required, so this is not
      * a RESERVE by default but MALFORMED_MESSAGE (issue 11 item 9). */
     bad_request((const uint8_t *)"\x00", 1, RLY_ERR_MALFORMED, 400, "hop_status_400");

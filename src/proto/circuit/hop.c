@@ -27,12 +27,11 @@ static int reject(rly_hop *h, int err, uint32_t status)
 }
 
 /* bad_request_status: 8.3 step 1. Anything the peer got wrong in the message is
- * MALFORMED_MESSAGE, an unexpected type UNEXPECTED_MESSAGE (js; go sends MALFORMED). */
+ * MALFORMED_MESSAGE, an unexpected type (STATUS, unknown) too: go answers that, and the relay
+ * speaks to go clients most (js would say UNEXPECTED_MESSAGE; rust drops the stream). */
 static uint32_t bad_request_status(int err)
 {
-    if (err == RLY_ERR_UNEXPECTED_MSG)
-        return RLY_CIRCUIT_STATUS_UNEXPECTED_MESSAGE;
-    if (rly_err_class_of(err) == RLY_ERR_CLASS_PEER)
+    if (err == RLY_ERR_UNEXPECTED_MSG || rly_err_class_of(err) == RLY_ERR_CLASS_PEER)
         return RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE;
     return rly_err_to_relay_status(err);
 }

@@ -11,7 +11,8 @@
  * the stream becomes the relayed connection). A request it can judge by itself moves to REJECT
  * with the Status to send: a framing or protobuf error, a Peer without a valid id, a CONNECT
  * without a peer, EOF or the read deadline -> MALFORMED_MESSAGE (8.3 step 1, 8.4 step 3); type
- * STATUS or an unknown type -> UNEXPECTED_MESSAGE (js; go says MALFORMED). A RESERVE or a CONNECT
+ * STATUS or an unknown type -> MALFORMED_MESSAGE too, as go answers (js says
+ * UNEXPECTED_MESSAGE; the error is still RLY_ERR_UNEXPECTED_MSG). A RESERVE or a CONNECT
  * with a valid target moves to DECIDE: relayed-connection check, ACL, reservation table and
  * limits are the caller's (src/relay), which then asks for the reply bytes. Replies are
  * appended, framed, to a caller's rly_dynbuf; the caller writes them and closes its write side.
