@@ -6,7 +6,7 @@ set -euo pipefail
 set_name=${1:-build}
 build_pkgs=(cmake make gcc pkg-config libc6-dev libuv1-dev libssl-dev libsodium-dev libprotobuf-c-dev
             protobuf-c-compiler libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev)
-test_pkgs=("${build_pkgs[@]}" libcriterion-dev clang-format python3)
+test_pkgs=("${build_pkgs[@]}" libcriterion-dev clang-format python3 iproute2)
 fuzz_pkgs=(clang libclang-rt-14-dev)
 
 case "$set_name" in

@@ -10,6 +10,7 @@
 #include "app/httpd.h"
 #include "app/metrics.h"
 #include "app/sdnotify.h"
+#include "core/cidr.h"
 #include "core/multiaddr.h"
 #include "relay/relay.h"
 #include "swarm/swarm.h"
@@ -39,7 +40,8 @@ typedef struct server {
     size_t naddrs;
     rly_multiaddr announce[RLY_SWARM_MAX_ADDRS]; /* what identify announces */
     size_t nannounce;
-    bool has_external; /* |announce| holds external_addrs, not the listen addresses */
+    bool has_external;       /* |announce| holds external_addrs, not the listen addresses */
+    bool is_announce_subset; /* without external_addrs: some listen addresses are not announced */
     int signals_seen;
     unsigned nsignals; /* signal handles initialised (sigint, sigterm, sighup in that order) */
 } server;
@@ -223,8 +225,48 @@ static void expand_listen_addr(server *s, const rly_multiaddr *bound)
     uv_free_interface_addresses(ifs, nifs);
 }
 
+/* How far an address reaches: 0 across the Internet, 1 a private network (or a range nobody
+ * routes), 2 this machine. */
+static int reach_rank(const rly_multiaddr *ma)
+{
+    struct sockaddr_storage ss;
+    if (rly_multiaddr_to_sockaddr(ma, &ss, NULL, NULL) != 0)
+        return 1;
+    switch (rly_cidr_scope((struct sockaddr *)&ss)) {
+    case RLY_IP_PUBLIC: return 0;
+    case RLY_IP_LOOPBACK: return 2;
+    default: return 1;
+    }
+}
+
+/* Without external_addrs, the listen addresses that reach farthest: the public ones when there
+ * are any (go relays announce only those; go clients build circuit addresses from a relay's
+ * public addresses only, and rust clients advertise every reservation address as their own),
+ * else the private ones, loopback only when that is all there is; with a warning naming
+ * external_addrs unless public ones are announced. */
+static void announce_listen_addrs(server *s)
+{
+    int best = 2;
+    for (size_t i = 0; i < s->naddrs; i++) {
+        int r = reach_rank(&s->addrs[i]);
+        best = r < best ? r : best;
+    }
+    s->nannounce = 0;
+    for (size_t i = 0; i < s->naddrs; i++)
+        if (reach_rank(&s->addrs[i]) == best)
+            s->announce[s->nannounce++] = s->addrs[i];
+    s->is_announce_subset = s->nannounce < s->naddrs;
+    if (best > 0 && s->naddrs > 0)
+        RLY_LOGW(s->log, RLY_TARGET_APP,
+                 RLY_MSG("No public address to announce: peers on other networks cannot reach "
+                         "the relay at the addresses it gives them; set [network] external_addrs "
+                         "to the addresses they dial"),
+                 RLY_F_STR("announcing", best == 1 ? "private" : "loopback"),
+                 RLY_F_U64("addresses", s->nannounce));
+}
+
 /* Identify announces the configured external_addrs when there are any (validated by the
- * config), otherwise the dialable listen addresses. */
+ * config), otherwise the listen addresses that reach farthest (announce_listen_addrs). */
 static int advertise(server *s, const rly_config *cfg)
 {
     rly_multiaddr bound[RLY_SWARM_MAX_ADDRS];
@@ -236,10 +278,8 @@ static int advertise(server *s, const rly_config *cfg)
         if (rly_multiaddr_parse(&s->announce[s->nannounce], cfg->network.external_addrs[i]) == 0)
             s->nannounce++;
     s->has_external = s->nannounce > 0;
-    if (!s->has_external) {
-        memcpy(s->announce, s->addrs, s->naddrs * sizeof(s->addrs[0]));
-        s->nannounce = s->naddrs;
-    }
+    if (!s->has_external)
+        announce_listen_addrs(s);
     return rly_swarm_set_advertised_addrs(s->swarm, s->announce, s->nannounce,
                                           (uint64_t)time(NULL));
 }
@@ -260,7 +300,7 @@ static void print_banner(server *s, FILE *out)
             RLY_LOGI(s->log, RLY_TARGET_APP, RLY_MSG("Listening"), RLY_F_STR("address", text));
         }
     }
-    for (size_t i = 0; s->has_external && i < s->nannounce; i++) {
+    for (size_t i = 0; (s->has_external || s->is_announce_subset) && i < s->nannounce; i++) {
         rly_multiaddr ma = s->announce[i];
         char text[RLY_MULTIADDR_STR_MAX];
         if (rly_multiaddr_append_p2p(&ma, &s->peerid) == 0 &&

@@ -97,3 +97,31 @@ bool rly_cidr_contains(const rly_cidr *c, const struct sockaddr *sa)
     }
     return family == c->family && prefix_equal(a, c->addr, c->prefix);
 }
+
+rly_ip_scope rly_cidr_scope(const struct sockaddr *sa)
+{
+    static const struct {
+        const char *net;
+        rly_ip_scope scope;
+    } table[] = {
+        {"127.0.0.0/8", RLY_IP_LOOPBACK},       {"::1/128", RLY_IP_LOOPBACK},
+        {"10.0.0.0/8", RLY_IP_PRIVATE},         {"172.16.0.0/12", RLY_IP_PRIVATE},
+        {"192.168.0.0/16", RLY_IP_PRIVATE},     {"100.64.0.0/10", RLY_IP_PRIVATE},
+        {"fc00::/7", RLY_IP_PRIVATE},           {"0.0.0.0/8", RLY_IP_UNROUTABLE},
+        {"169.254.0.0/16", RLY_IP_UNROUTABLE},  {"192.0.0.0/24", RLY_IP_UNROUTABLE},
+        {"192.0.2.0/24", RLY_IP_UNROUTABLE},    {"198.18.0.0/15", RLY_IP_UNROUTABLE},
+        {"198.51.100.0/24", RLY_IP_UNROUTABLE}, {"203.0.113.0/24", RLY_IP_UNROUTABLE},
+        {"224.0.0.0/3", RLY_IP_UNROUTABLE},     {"::/128", RLY_IP_UNROUTABLE},
+        {"fe80::/10", RLY_IP_UNROUTABLE},       {"2001:db8::/32", RLY_IP_UNROUTABLE},
+        {"100::/64", RLY_IP_UNROUTABLE},        {"ff00::/8", RLY_IP_UNROUTABLE},
+    };
+    if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+        return RLY_IP_UNROUTABLE;
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+        rly_cidr c;
+        if (rly_cidr_parse(&c, table[i].net, strlen(table[i].net)) == 0 &&
+            rly_cidr_contains(&c, sa))
+            return table[i].scope;
+    }
+    return RLY_IP_PUBLIC;
+}

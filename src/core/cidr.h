@@ -37,4 +37,20 @@ bool rly_cidr_group(const struct sockaddr *sa, uint8_t key[RLY_CIDR_GROUP_LEN]);
  * lies in |c|. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) counts as the IPv4 address. */
 bool rly_cidr_contains(const rly_cidr *c, const struct sockaddr *sa);
 
+/* Where an address can be reached from, as libp2p implementations sort addresses before they
+ * announce or dial them (go's manet.IsPublicAddr / IsPrivateAddr, rust's is_global checks). */
+typedef enum rly_ip_scope {
+    RLY_IP_PUBLIC,     /* anything not below: reachable across the Internet */
+    RLY_IP_PRIVATE,    /* 10/8, 172.16/12, 192.168/16, 100.64/10 (carrier NAT), fc00::/7 */
+    RLY_IP_UNROUTABLE, /* unspecified, link-local, documentation, benchmarking, multicast,
+                          reserved (0/8, 169.254/16, 192.0.0/24, 192.0.2/24, 198.18/15,
+                          198.51.100/24, 203.0.113/24, 224/3, fe80::/10, 2001:db8::/32,
+                          100::/64, ff00::/8, ::) */
+    RLY_IP_LOOPBACK,   /* 127/8, ::1 */
+} rly_ip_scope;
+
+/* rly_cidr_scope sorts the address of |sa| (AF_INET or AF_INET6; an IPv4-mapped IPv6 address
+ * as its IPv4 address; other families are RLY_IP_UNROUTABLE). */
+rly_ip_scope rly_cidr_scope(const struct sockaddr *sa);
+
 #endif

@@ -1,6 +1,6 @@
 /* test_cidr.c: CIDR parsing and matching (src/core/cidr.h): IPv4 and IPv6 networks, bare
  * addresses, prefix 0, host bits cleared, every malformed shape refused with the struct zeroed,
- * IPv4-mapped IPv6 addresses matching IPv4 networks, families kept apart. */
+ * IPv4-mapped IPv6 addresses matching IPv4 networks, families kept apart; address scopes. */
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <netinet/in.h>
@@ -120,4 +120,41 @@ Test(cidr, address_groups)
     cr_assert_neq(memcmp(k1, k2, sizeof(k1)), 0, "IPv4: per address");
     struct sockaddr unix_sa = {.sa_family = AF_UNIX};
     cr_assert_not(rly_cidr_group(&unix_sa, k1));
+}
+
+static rly_ip_scope scope(const char *ip)
+{
+    struct sockaddr_storage ss = test_sockaddr(ip);
+    return rly_cidr_scope((struct sockaddr *)&ss);
+}
+
+/* How addresses are sorted before the relay announces them (issue 12): as go's manet sorts them. */
+Test(cidr, scopes)
+{
+    static const struct {
+        const char *ip;
+        rly_ip_scope scope;
+    } t[] = {
+        {"127.0.0.1", RLY_IP_LOOPBACK},     {"127.255.0.9", RLY_IP_LOOPBACK},
+        {"::1", RLY_IP_LOOPBACK},           {"::ffff:127.0.0.1", RLY_IP_LOOPBACK},
+        {"10.1.2.3", RLY_IP_PRIVATE},       {"172.16.0.1", RLY_IP_PRIVATE},
+        {"172.31.255.255", RLY_IP_PRIVATE}, {"192.168.1.1", RLY_IP_PRIVATE},
+        {"100.64.0.1", RLY_IP_PRIVATE},     {"100.127.255.254", RLY_IP_PRIVATE},
+        {"fd00::2", RLY_IP_PRIVATE},        {"fc12::1", RLY_IP_PRIVATE},
+        {"0.0.0.0", RLY_IP_UNROUTABLE},     {"169.254.1.1", RLY_IP_UNROUTABLE},
+        {"192.0.2.2", RLY_IP_UNROUTABLE},   {"198.51.100.7", RLY_IP_UNROUTABLE},
+        {"203.0.113.9", RLY_IP_UNROUTABLE}, {"198.19.0.1", RLY_IP_UNROUTABLE},
+        {"224.0.0.1", RLY_IP_UNROUTABLE},   {"255.255.255.255", RLY_IP_UNROUTABLE},
+        {"::", RLY_IP_UNROUTABLE},          {"fe80::1", RLY_IP_UNROUTABLE},
+        {"2001:db8::1", RLY_IP_UNROUTABLE}, {"ff02::1", RLY_IP_UNROUTABLE},
+        {"8.8.8.8", RLY_IP_PUBLIC},         {"1.1.1.1", RLY_IP_PUBLIC},
+        {"172.32.0.1", RLY_IP_PUBLIC},      {"100.128.0.1", RLY_IP_PUBLIC},
+        {"192.169.0.1", RLY_IP_PUBLIC},     {"2606:4700::1111", RLY_IP_PUBLIC},
+        {"::ffff:8.8.4.4", RLY_IP_PUBLIC},
+    };
+    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+        cr_assert_eq(scope(t[i].ip), t[i].scope, "%s: %d, not %d", t[i].ip, scope(t[i].ip),
+                     t[i].scope);
+    struct sockaddr unix_sa = {.sa_family = AF_UNIX};
+    cr_assert_eq(rly_cidr_scope(&unix_sa), RLY_IP_UNROUTABLE);
 }
