@@ -250,8 +250,10 @@ static void fc_close(rly_conn *c, int err, const char *cause)
 
 static const rly_conn_ops fc_ops = {fc_open_stream, fc_close};
 
-static int host_open(void *ud, rly_conn *c, const char *protocol, rly_swarm_open_cb cb, void *cb_ud)
+static int host_open(void *ud, rly_conn *c, const char *protocol, const uint8_t *early,
+                     size_t early_len, rly_swarm_open_cb cb, void *cb_ud)
 {
+    check(early_len > 0 && early != NULL, "the STOP request goes with the proposal");
     fconn *fc = (fconn *)c;
     check(fc >= W.conns && fc < W.conns + NCONNS && fc->open, "open on a closed connection");
     check(strcmp(protocol, RLY_STOP_PROTOCOL) == 0, "the relay opens only STOP streams");

@@ -31,10 +31,11 @@ typedef struct rly_relay rly_relay;
  * clock instead, and drive the service through rly_relay_accept_hop and rly_relay_conn_*. */
 typedef struct rly_relay_host {
     rly_timerq *timers; /* the clock and every deadline of the service; must outlive the relay */
-    /* Opens a stream on |c| and negotiates |protocol|, as rly_swarm_open_stream: |cb| runs
+    /* Opens a stream on |c| and negotiates |protocol|, as rly_swarm_open_stream_early: the
+     * |early_len| bytes at |early| (copied) follow the protocol proposal at once. |cb| runs
      * exactly once, later, unless an error is returned. */
-    int (*open_stream)(void *ud, rly_conn *c, const char *protocol, rly_swarm_open_cb cb,
-                       void *cb_ud);
+    int (*open_stream)(void *ud, rly_conn *c, const char *protocol, const uint8_t *early,
+                       size_t early_len, rly_swarm_open_cb cb, void *cb_ud);
     /* The established connection |conn_id| of |peer| (0: any), or NULL. */
     rly_conn *(*find_conn)(void *ud, const rly_peerid *peer, uint64_t conn_id);
     /* Calls |fn| for every established connection (|fn| may close it), as

@@ -318,7 +318,7 @@ static const rly_stream_handler neg_handler = {
 
 /* Starts multistream-select on |s|, which it takes: on failure |s| is reset (no callback). */
 static int neg_start(rly_swarm *sw, rly_stream *s, rly_mss_role role, const char *proto,
-                     rly_swarm_open_cb cb, void *ud)
+                     const uint8_t *early, size_t early_len, rly_swarm_open_cb cb, void *ud)
 {
     rly_mss_settings st;
     rly_mem *mem = rly_swarm_stream_mem(sw, s->conn);
@@ -350,6 +350,10 @@ static int neg_start(rly_swarm *sw, rly_stream *s, rly_mss_role role, const char
         rly_swarm_deadline_start(sw, &n->deadline, s, SWARM_DEADLINE_STREAM,
                                  "protocol negotiation");
     rv = neg_flush(n, s);
+    /* Tiny next to a stream's window, as the negotiation's own messages: a short write means
+     * the stream is gone or broken. */
+    if (rv == 0 && early_len > 0 && rly_stream_write(s, early, early_len) != (rly_ssize)early_len)
+        rv = RLY_ERR_NOBUF;
     if (rv != 0) {
         n->cb = NULL; /* the caller learns it from the return value */
         (void)rly_stream_reset(s);
@@ -366,7 +370,7 @@ static void on_stream(void *ud, rly_conn *c, rly_stream *s)
         (void)rly_stream_reset(s);
         return;
     }
-    if (neg_start(sw, s, RLY_MSS_LISTENER, NULL, NULL, NULL) != 0)
+    if (neg_start(sw, s, RLY_MSS_LISTENER, NULL, NULL, 0, NULL, NULL) != 0)
         RLY_LOGD(sw->log, RLY_TARGET_SWARM, RLY_MSG("Inbound stream refused"),
                  RLY_F_U64("conn_id", c->id), RLY_F_STR("error", "out of memory"));
 }
@@ -378,7 +382,17 @@ int rly_swarm_open_stream(rly_swarm *sw, rly_conn *c, const char *protocol, rly_
     int rv = rly_conn_open_stream(c, &s);
     if (rv != 0)
         return rv;
-    return neg_start(sw, s, RLY_MSS_DIALER, protocol, cb, ud);
+    return neg_start(sw, s, RLY_MSS_DIALER, protocol, NULL, 0, cb, ud);
+}
+
+int rly_swarm_open_stream_early(rly_swarm *sw, rly_conn *c, const char *protocol,
+                                const uint8_t *early, size_t len, rly_swarm_open_cb cb, void *ud)
+{
+    rly_stream *s;
+    int rv = rly_conn_open_stream(c, &s);
+    if (rv != 0)
+        return rv;
+    return neg_start(sw, s, RLY_MSS_DIALER, protocol, early, len, cb, ud);
 }
 
 /* ---- stream deadlines, on the swarm's timer queue ---------------------------------------------

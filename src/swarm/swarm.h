@@ -117,6 +117,16 @@ RLY_NODISCARD int rly_swarm_dial(rly_swarm *sw, const rly_multiaddr *ma, rly_swa
 RLY_NODISCARD int rly_swarm_open_stream(rly_swarm *sw, rly_conn *c, const char *protocol,
                                         rly_swarm_open_cb cb, void *ud);
 
+/* rly_swarm_open_stream_early is rly_swarm_open_stream that also writes |early| (|len| bytes,
+ * copied; none when 0) right after the protocol proposal, before the peer's echo (multistream's
+ * optimistic mode, go's "lazy" negotiation): one round trip less. Only for a protocol the peer
+ * is known to speak: if it refuses, the stream fails as without, but the peer has read the
+ * early bytes as a protocol name. The peer's answer (|data| of |cb|) is what came after the
+ * echo. Returns as rly_swarm_open_stream. */
+RLY_NODISCARD int rly_swarm_open_stream_early(rly_swarm *sw, rly_conn *c, const char *protocol,
+                                              const uint8_t *early, size_t len,
+                                              rly_swarm_open_cb cb, void *ud);
+
 /* rly_swarm_ping pings the peer of |c| once (/ipfs/ping/1.0.0). |cb| runs once with the RTT. */
 RLY_NODISCARD int rly_swarm_ping(rly_swarm *sw, rly_conn *c, rly_swarm_ping_cb cb, void *ud);
 

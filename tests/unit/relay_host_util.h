@@ -29,6 +29,8 @@ typedef struct sim_stream {
 
 typedef struct sim_open {
     rly_conn *c;
+    uint8_t early[256]; /* what goes with the protocol proposal: the STOP CONNECT */
+    size_t early_len;
     rly_swarm_open_cb cb;
     void *ud;
     bool done;
@@ -112,11 +114,15 @@ static int sim_conn_open_stream(rly_conn *c, rly_stream **ps)
 
 static const rly_conn_ops sim_conn_ops = {sim_conn_open_stream, sim_conn_close};
 
-static int sim_host_open(void *ud, rly_conn *c, const char *protocol, rly_swarm_open_cb cb,
-                         void *cb_ud)
+static int sim_host_open(void *ud, rly_conn *c, const char *protocol, const uint8_t *early,
+                         size_t early_len, rly_swarm_open_cb cb, void *cb_ud)
 {
+    cr_assert(early_len > 0 && early != NULL, "the STOP request goes with the proposal");
+    cr_assert_leq(early_len, sizeof(S.opens[0].early));
     cr_assert_lt(S.nopens, SIM_OPENS);
-    S.opens[S.nopens++] = (sim_open){.c = c, .cb = cb, .ud = cb_ud};
+    sim_open *o = &S.opens[S.nopens++];
+    *o = (sim_open){.c = c, .cb = cb, .ud = cb_ud, .early_len = early_len};
+    memcpy(o->early, early, early_len);
     return 0;
 }
 
