@@ -48,6 +48,7 @@ typedef struct client_opts {
     unsigned pings;
     bool identify;
     const char *echo;        /* --echo TEXT */
+    uint64_t echo_bytes;     /* --echo-bytes N (0: none) */
     const char *token;       /* --token TOKEN: authenticate to the relay first */
     const uint8_t *auth_raw; /* --auth-raw HEX: these bytes instead of the AuthRequest */
     size_t auth_raw_len;

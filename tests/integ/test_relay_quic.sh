@@ -34,6 +34,10 @@ check "B over QUIC -> A over QUIC: ping, echo, 20 MB (exit 0)" [ $? -eq 0 ]
 check "B: the echo came back" grep -qx 'echo over-quic' "$O/bq.out"
 check "B: 20000000 bytes through the sink" grep -qE '^sent bytes=20000000 ' "$O/bq.out"
 
+client_run "$O/bqe" --name qb --dial "$A" --echo-bytes 1048576
+check "B over QUIC -> A over QUIC: 1 MiB echoed byte for byte (exit 0)" [ $? -eq 0 ]
+check "B: the echo line" grep -qE '^echo bytes=1048576 ' "$O/bqe.out"
+
 RELAY_ADDR=$TCP_ADDR
 client_run "$O/bt" --name tb --dial "$A" --ping 2 --echo tcp-to-quic --send 20000000
 check "B over TCP -> A over QUIC: ping, echo, 20 MB (exit 0)" [ $? -eq 0 ]
