@@ -12,7 +12,8 @@
 // same events (parseTestClientLine). Each peer runs with a private HOME in a fresh temporary
 // directory (removed when it is stopped). The go and rust peers are built once per process by
 // tests/interop/{go,rust}/build.sh (the binary's path is its last line of stdout), unless
-// RLY_GO_PEER / RLY_RUST_PEER already name the binaries (peers/matrix/run.sh builds them first).
+// RLY_GO_PEER / RLY_RUST_PEER already name the binaries (peers/matrix/run.sh builds them first;
+// RLY_GO_PEER_BUILD_FAILED / RLY_RUST_PEER_BUILD_FAILED say that its build failed).
 import '../../lib/env.mjs'
 import { execFile } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -33,6 +34,8 @@ const BUILD_TIMEOUT_MS = 20 * 60_000
 const builds = new Map() // kind -> Promise<binary path>
 
 function buildPeer (kind) {
+  const failed = process.env[`RLY_${kind.toUpperCase()}_PEER_BUILD_FAILED`]
+  if (failed) return Promise.reject(new Error(`the ${kind} peer did not build: ${failed}`))
   const envPath = process.env[`RLY_${kind.toUpperCase()}_PEER`]
   if (envPath) {
     if (!existsSync(envPath)) return Promise.reject(new Error(`RLY_${kind.toUpperCase()}_PEER=${envPath} does not exist`))
