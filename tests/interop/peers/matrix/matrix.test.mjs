@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { PROTO_HOP } from '../../lib/jsnode.mjs'
 import { loopbackConfig, startRelay } from '../../lib/relay.mjs'
-import { KINDS, eventsOf, peerCommand, runPeer, startPeer, watchSockets } from '../lib/peers.mjs'
+import { KINDS, eventsOf, peerCommand, procSockets, runPeer, startPeer, watchSockets } from '../lib/peers.mjs'
 
 const ECHO_BYTES = 1 << 20
 const PINGS = 3
@@ -139,14 +139,29 @@ async function identifyRelay (kind, leg) {
   relayAlive()
   const target = addrOf(leg)
   const relayPort = Number(multiaddr(target).getComponents().find(c => c.name === (leg === 'tcp' ? 'tcp' : 'udp')).value)
-  // the pings before identify keep the connection up a while longer (test_client's are quick)
-  const pings = kind === 'test_client' ? '1000' : '20'
-  const { peer: p, sockets } = await watchSockets(() =>
-    startPeer(kind, ['--dial', target, '--ping', pings, '--identify', '--timeout', '30'], { name: `${kind} (identify)` }))
-  const r = await p.done({ timeoutMs: 60_000 })
-  const { sockets: seen, samples } = await sockets
-  const ctx = () => `\n${p.describe()}\nsockets seen in ${samples} samples of /proc/${p.pid}: ${JSON.stringify(seen)}`
-  assert.equal(r.code, 0, `${kind} exited ${r.code} (signal ${r.signal})${ctx()}`)
+  // The observed address is checked against the kernel's view of the peer's sockets. The go,
+  // rust and js peers hold the connection after identify (--hold) until SIGTERM, so their sockets
+  // are read while it is up; test_client cannot hold a direct connection: its sockets are sampled
+  // on a worker thread, without pause, while it runs (1000 pings before identify: a few ms).
+  const holds = kind !== 'test_client'
+  const args = ['--dial', target, '--ping', holds ? '3' : '1000', '--identify', '--timeout', '60', ...(holds ? ['--hold'] : [])]
+  const { peer: p, sockets } = await watchSockets(() => startPeer(kind, args, { name: `${kind} (identify)` }), { intervalMs: holds ? 5 : 0 })
+  let r
+  let held = []
+  if (holds) {
+    await p.waitForEvent('identify', { timeoutMs: 30_000 }).catch(() => {})
+    held = procSockets(p.pid)
+    const s = await p.stop()
+    r = { ...s, events: p.events }
+    // (PEERS.md does not say how a dialling peer exits on SIGTERM: go exits 1, "context canceled")
+    assert.equal(s.killed, false, `${kind} did not stop on SIGTERM (it needed SIGKILL)\n${p.describe()}`)
+  } else {
+    r = await p.done({ timeoutMs: 60_000 })
+    assert.equal(r.code, 0, `${kind} exited ${r.code} (signal ${r.signal})\n${p.describe()}`)
+  }
+  const { sockets: sampled, samples } = await sockets
+  const seen = [...held, ...sampled]
+  const ctx = () => `\n${p.describe()}\nsockets while held: ${JSON.stringify(held)}; seen in ${samples} samples of /proc/${p.pid}: ${JSON.stringify(sampled)}`
   const id = eventsOf(r.events, 'identify')[0]
   assert.ok(id != null, `no identify event${ctx()}`)
   if (id.peer_id != null) assert.equal(id.peer_id, relay.peerId, `identify of the wrong peer${ctx()}`)
