@@ -27,7 +27,15 @@ const LEGS = [['tcp', 'tcp'], ['quic', 'quic'], ['quic', 'tcp'], ['tcp', 'quic']
 
 // Known limitations of a library (never of the relay), with the evidence: key: the test's name,
 // value: the reason, shown as a todo (the test still runs). Empty: every cell must pass.
-const KNOWN = new Map([])
+const RUST_SPR = 'rust-libp2p 0.57.1 (libp2p-identify 0.48.0, src/protocol.rs:236-237) verifies an identify ' +
+  'signedPeerRecord only with the legacy rust-only constants (libp2p-core 0.44.0 src/peer_record.rs: ' +
+  'PeerRecord::from_signed_envelope, domain "libp2p-routing-state", payload type "/libp2p/routing-state-record") ' +
+  'and drops it silently otherwise; the relay, go and js use "libp2p-peer-record" / 0x0301 ' +
+  '(rust-libp2p issue #6204; PR #6384 "accept interop peer records in identify", open)'
+const KNOWN = new Map([
+  ['rust identifies the relay over tcp', RUST_SPR],
+  ['rust identifies the relay over quic', RUST_SPR]
+])
 
 // 1 MiB each way and a few pings per circuit: the limits are far above that (1 GiB per direction,
 // an hour), but still set, so that every library sees a circuit with limits as in production.
