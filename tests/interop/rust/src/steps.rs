@@ -198,7 +198,7 @@ pub fn serve(control: &mut Control) {
                 }
                 .await;
                 if let Err(e) = r {
-                    eprintln!("echo stream from {peer}: {}", errors::chain(&e));
+                    diag!("echo stream from {peer}: {}", errors::chain(&e));
                 }
             });
         }
@@ -221,7 +221,7 @@ pub fn serve(control: &mut Control) {
                 }
                 .await;
                 if let Err(e) = r {
-                    eprintln!("sink stream from {peer}: {}", errors::chain(&e));
+                    diag!("sink stream from {peer}: {}", errors::chain(&e));
                 }
             });
         }
