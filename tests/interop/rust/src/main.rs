@@ -629,14 +629,33 @@ async fn run(args: Args) -> i32 {
         }
     };
 
-    // Close our connections politely (a QUIC peer otherwise only notices at its idle timeout),
-    // bounded to one second.
+    // Close our connections politely (a QUIC peer otherwise only notices at its idle timeout):
+    // relayed ones first, so that the circuits end with a close travelling through the relay
+    // rather than with the relay connection under them going away; each phase bounded.
+    let relayed: Vec<ConnectionId> =
+        peer.conns.iter().filter(|(_, c)| c.2).map(|(id, _)| *id).collect();
+    for id in &relayed {
+        peer.swarm.close_connection(*id);
+    }
+    drain_closes(&mut peer, Duration::from_millis(500), |p| p.conns.values().any(|c| c.2)).await;
+    if !relayed.is_empty() {
+        // Our close of a relayed connection is a FIN on its circuit stream; give the relay and
+        // the far end 200 ms to finish the circuit before the relay connection under it goes
+        // (otherwise the relay sees "source connection closed" and resets the far end).
+        drain_closes(&mut peer, Duration::from_millis(200), |_| true).await;
+    }
     let peers: Vec<PeerId> = peer.swarm.connected_peers().copied().collect();
     for p in peers {
         let _ = peer.swarm.disconnect_peer_id(p);
     }
-    let until = tokio::time::Instant::now() + Duration::from_secs(1);
-    while !peer.conns.is_empty() {
+    drain_closes(&mut peer, Duration::from_secs(1), |p| !p.conns.is_empty()).await;
+    code
+}
+
+/// Poll the swarm (bounded by `limit`) while `pending` holds, forgetting closed connections.
+async fn drain_closes(peer: &mut Peer, limit: Duration, pending: impl Fn(&Peer) -> bool) {
+    let until = tokio::time::Instant::now() + limit;
+    while pending(peer) {
         match tokio::time::timeout_at(until, peer.swarm.select_next_some()).await {
             Ok(SwarmEvent::ConnectionClosed { connection_id, .. }) => {
                 peer.conns.remove(&connection_id);
@@ -645,5 +664,4 @@ async fn run(args: Args) -> i32 {
             Err(_) => break,
         }
     }
-    code
 }
