@@ -12,6 +12,9 @@ usage: rust-peer --relay MULTIADDR                      listen through the relay
 options: --listen-addr MULTIADDR (repeatable)  --holepunch  --direct-timeout SECS
          --ping N  --identify  --echo-bytes N  --send N  --hold
          --refresh-log  --reconnect  --timeout SECS
+rust peer only (relay tests): --dial-after-reserve MULTIADDR  listening: once the first
+         reservation is accepted, also dial MULTIADDR directly (e.g. the relay over the other
+         transport, so that the relay holds a second connection that carries no reservation)
 see tests/interop/PEERS.md";
 
 /// What the peer was asked to dial, if anything.
@@ -39,6 +42,7 @@ pub struct Args {
     pub reserve_only: bool,
     pub reconnect: bool,
     pub timeout: Option<Duration>,
+    pub dial_after_reserve: Vec<Multiaddr>,
 }
 
 impl Args {
@@ -85,6 +89,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         reserve_only: false,
         reconnect: false,
         timeout: None,
+        dial_after_reserve: Vec::new(),
     };
     let mut timeout_secs: Option<f64> = None;
     let mut it = argv.iter();
@@ -114,6 +119,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--echo-bytes" => a.echo_bytes = Some(number(value(&mut it, opt)?, opt)?),
             "--send" => a.send = Some(number(value(&mut it, opt)?, opt)?),
             "--hold" => a.hold = true,
+            "--dial-after-reserve" => a.dial_after_reserve.push(multiaddr(value(&mut it, opt)?, opt)?),
             "--refresh-log" => a.refresh_log = true,
             "--reserve-only" => a.reserve_only = true,
             "--reconnect" => a.reconnect = true,
@@ -152,8 +158,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     if a.dial.is_none() && (a.has_steps() || a.hold) {
         return Err("--ping/--identify/--echo-bytes/--send/--hold need --dial".into());
     }
-    if a.dial.is_some() && (a.reconnect || a.refresh_log) {
-        return Err("--reconnect/--refresh-log are for listening".into());
+    if a.dial.is_some() && (a.reconnect || a.refresh_log || !a.dial_after_reserve.is_empty()) {
+        return Err("--reconnect/--refresh-log/--dial-after-reserve are for listening".into());
     }
     if a.holepunch && a.dial.is_some() && !matches!(a.dial, Some(DialTarget::Relayed(_))) {
         return Err("--holepunch with --dial needs --relay and --dial PEER_ID".into());

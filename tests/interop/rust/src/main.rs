@@ -441,6 +441,14 @@ impl Peer {
                 limit_fields(&mut ev, &p.limit);
                 emit(ev);
                 if !p.renewal {
+                    if !self.ever_reserved {
+                        for a in self.args.dial_after_reserve.clone() {
+                            if let Err(e) = self.swarm.dial(a.clone()) {
+                                let (text, _) = errors::dial_error(&e);
+                                emit(json!({"event": "dial_failed", "error": format!("{a}: {text}")}));
+                            }
+                        }
+                    }
                     self.ever_reserved = true;
                     if let Some(a) = self.relay_circuit_listen_addr() {
                         emit(json!({"event": "listening", "addr": a.with(Protocol::P2p(self.local)).to_string()}));
