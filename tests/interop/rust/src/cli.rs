@@ -64,11 +64,13 @@ fn value<'a>(it: &mut impl Iterator<Item = &'a String>, opt: &str) -> Result<&'a
 }
 
 fn number<T: std::str::FromStr>(s: &str, opt: &str) -> Result<T, String> {
-    s.parse::<T>().map_err(|_| format!("{opt}: not a number: {s}"))
+    s.parse::<T>()
+        .map_err(|_| format!("{opt}: not a number: {s}"))
 }
 
 fn multiaddr(s: &str, opt: &str) -> Result<Multiaddr, String> {
-    s.parse::<Multiaddr>().map_err(|e| format!("{opt}: bad multiaddr {s}: {e}"))
+    s.parse::<Multiaddr>()
+        .map_err(|e| format!("{opt}: bad multiaddr {s}: {e}"))
 }
 
 pub fn parse(argv: &[String]) -> Result<Args, String> {
@@ -119,7 +121,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--echo-bytes" => a.echo_bytes = Some(number(value(&mut it, opt)?, opt)?),
             "--send" => a.send = Some(number(value(&mut it, opt)?, opt)?),
             "--hold" => a.hold = true,
-            "--dial-after-reserve" => a.dial_after_reserve.push(multiaddr(value(&mut it, opt)?, opt)?),
+            "--dial-after-reserve" => a
+                .dial_after_reserve
+                .push(multiaddr(value(&mut it, opt)?, opt)?),
             "--refresh-log" => a.refresh_log = true,
             "--reserve-only" => a.reserve_only = true,
             "--reconnect" => a.reconnect = true,
@@ -142,7 +146,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 .ok_or_else(|| format!("--dial {addr}: must end in /p2p/ID"))?;
             DialTarget::Direct(addr, id)
         } else {
-            let id = d.parse::<PeerId>().map_err(|e| format!("--dial {d}: bad PeerId: {e}"))?;
+            let id = d
+                .parse::<PeerId>()
+                .map_err(|e| format!("--dial {d}: bad PeerId: {e}"))?;
             if a.relay.is_none() {
                 return Err("--dial PEER_ID needs --relay MULTIADDR".into());
             }
