@@ -6,7 +6,7 @@
  *   echo <TEXT>
  *   echo bytes=<n> seconds=<s>                        (--echo-bytes: every byte compared)
  *   sent bytes=<n> seconds=<s> mbps=<MB/s>
- *   circuit closed reason=<why> after_ms=<n>          (--hold) */
+ *   circuit closed reason=<why> after_ms=<n>          (--hold; "connection closed" when direct) */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -371,7 +371,8 @@ static void next_step(client *c)
     } else if (c->want_hold) {
         if (!c->hold_start) {
             c->hold_start = uv_hrtime();
-            client_out("holding the circuit");
+            client_out(c->mode == MODE_DIAL_DIRECT ? "holding the connection"
+                                                   : "holding the circuit");
         }
     } else {
         client_finish(c, EXIT_OK);
@@ -397,7 +398,8 @@ void client_steps_conn_closed(client *c, rly_conn *conn, int err)
     if (c->is_finishing)
         return;
     if (c->hold_start) {
-        client_out("circuit closed reason=%s after_ms=%" PRIu64,
+        client_out("%s closed reason=%s after_ms=%" PRIu64,
+                   c->mode == MODE_DIAL_DIRECT ? "connection" : "circuit",
                    client_reason(err, why, sizeof(why)), (uv_hrtime() - c->hold_start) / 1000000);
         client_finish(c, EXIT_OK);
         return;

@@ -160,7 +160,8 @@ static void usage(FILE *out)
             "\n"
             "                      and compare every byte that comes back\n"
             "  --send BYTES        with --dial: push BYTES through " CLIENT_SINK_PROTOCOL "\n"
-            "  --hold              with --dial PEER_ID: keep the circuit open until it closes\n"
+            "  --hold              with --dial: keep the circuit (or the direct connection)\n"
+            "                      open until it closes\n"
             "  --reserve-only      reserve, print the reservation and exit\n"
             "  --no-refresh        listening: never refresh the reservation\n"
             "  --stall             listening: the sink never reads (a slow consumer)\n"
@@ -341,7 +342,8 @@ static int check_mode(client *c)
     if (!o->dial) {
         c->mode = MODE_LISTEN;
         if (steps || o->hold)
-            return bad("--ping, --identify, --echo, --send and --hold need --dial", NULL);
+            return bad("--ping, --identify, --echo, --echo-bytes, --send and --hold need --dial",
+                       NULL);
         if (o->reserve_only && !o->timeout_ms)
             o->timeout_ms = 30000;
     } else {
@@ -352,8 +354,6 @@ static int check_mode(client *c)
             o->timeout_ms = 30000;
         if (o->dial[0] == '/') {
             c->mode = MODE_DIAL_DIRECT;
-            if (o->hold)
-                return bad("--hold needs --dial PEER_ID (a circuit through the relay)", NULL);
             if (rly_multiaddr_parse(&c->target_ma, o->dial) != 0)
                 return bad("not a multiaddr", o->dial);
             return -1;
