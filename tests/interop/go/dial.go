@@ -266,7 +266,7 @@ func runHold(ctx context.Context, h host.Host, st *state, target peer.ID, conn n
 	select {
 	case <-closed:
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil // SIGTERM or SIGINT ends a hold: exit 0, as a listener does
 	}
 	fields := map[string]any{
 		"peer_id":  target.String(),
