@@ -266,9 +266,11 @@ static int host_open(void *ud, rly_conn *c, const char *protocol, const uint8_t 
     return 0;
 }
 
+/* Connection ids grow with the slot index: backwards, the first match of conn_id 0 is the
+ * newest, as the swarm returns it. */
 static rly_conn *host_find(void *ud, const rly_peerid *peer, uint64_t conn_id)
 {
-    for (size_t i = 0; i < W.nconns; i++) {
+    for (size_t i = W.nconns; i-- > 0;) {
         fconn *fc = &W.conns[i];
         if (fc->open && rly_peerid_equal(&fc->base.peer, peer) &&
             (conn_id == 0 || fc->base.id == conn_id))

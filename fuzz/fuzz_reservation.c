@@ -1,8 +1,9 @@
 /* fuzz_reservation.c: the reservation table (src/relay/reservation.c) driven by operations read
- * from the input (reserve, lookup, connection close, remove, expire, time steps, circuits, limit
- * and hash-key changes) over 16 peers with 4 connections each, checked after every operation
- * against a small reference model: results, counts, the next expiry, expiry order and per-peer
- * counters. Everything is freed at the end. */
+ * from the input (reserve, lookup, connection close with or without a next connection, remove,
+ * expire, time steps, circuits, limit and hash-key changes) over 16 peers with 4 connections
+ * each, checked after every operation against a small reference model (one reservation per peer,
+ * held by one of its connections): results, the connection that held a refreshed reservation,
+ * counts, the next expiry, expiry order and per-peer counters. Everything is freed at the end. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -20,11 +21,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 typedef struct fz {
     rly_reservations *t;
     rly_tstamp now;
-    bool present[NP][NC];
-    rly_tstamp expire[NP][NC];
-    uint64_t seq[NP][NC];
-    uint64_t nseq;
-    size_t nrsv, nrsv_peer[NP];
+    bool present[NP];  /* peer p holds a reservation */
+    unsigned conn[NP]; /* held by its connection k */
+    rly_tstamp expire[NP];
+    size_t nrsv;
     size_t ncirc, ncirc_peer[NP];
     uint8_t csrc[MAXC], cdst[MAXC];
     rly_tstamp last; /* expiry of the previous entry reported in one sweep */
@@ -59,12 +59,11 @@ static rly_relay_limits limits_from(uint8_t a, uint8_t b)
     return l;
 }
 
-static void drop(fz *f, unsigned p, unsigned k)
+static void drop(fz *f, unsigned p)
 {
-    check(f->present[p][k]);
-    f->present[p][k] = false;
+    check(f->present[p]);
+    f->present[p] = false;
     f->nrsv--;
-    f->nrsv_peer[p]--;
 }
 
 static void removed_cb(void *ud, const rly_reservation_info *r)
@@ -72,79 +71,86 @@ static void removed_cb(void *ud, const rly_reservation_info *r)
     fz *f = ud;
     unsigned p = (unsigned)(r->conn_id / NC), k = (unsigned)(r->conn_id % NC);
     rly_peerid id = peer(p);
-    check(p < NP && rly_peerid_equal(&id, &r->peer) && f->expire[p][k] == r->expire);
+    check(p < NP && rly_peerid_equal(&id, &r->peer) && f->present[p] && f->conn[p] == k &&
+          f->expire[p] == r->expire);
     check(!f->ordered || r->expire >= f->last);
     f->last = r->expire;
-    drop(f, p, k);
+    drop(f, p);
 }
 
 static void do_reserve(fz *f, unsigned p, unsigned k)
 {
     const rly_relay_limits *l = rly_reservations_get_limits(f->t);
-    bool refuse = !f->present[p][k] && (f->nrsv >= l->max_reservations ||
-                                        f->nrsv_peer[p] >= l->max_reservations_per_peer);
+    bool refuse =
+        !f->present[p] && (f->nrsv >= l->max_reservations || l->max_reservations_per_peer == 0);
     rly_peerid id = peer(p);
     rly_tstamp exp = 0;
     bool renewed = false;
-    int rv = rly_reservations_reserve(f->t, &id, p * NC + k, f->now, &exp, &renewed);
+    uint64_t prev = UINT64_MAX;
+    int rv = rly_reservations_reserve(f->t, &id, p * NC + k, f->now, &exp, &renewed, &prev);
     if (rv == RLY_ERR_NOMEM)
         return;
     check(rv == (refuse ? RLY_ERR_RESERVATION_REFUSED : 0));
     if (rv != 0)
         return;
-    check(renewed == f->present[p][k] && exp == f->now + l->ttl);
-    if (!f->present[p][k]) {
-        f->present[p][k] = true;
+    check(renewed == f->present[p] && exp == f->now + l->ttl);
+    check(prev == (f->present[p] ? p * NC + f->conn[p] : 0));
+    if (!f->present[p]) {
+        f->present[p] = true;
         f->nrsv++;
-        f->nrsv_peer[p]++;
     }
-    f->expire[p][k] = exp;
-    f->seq[p][k] = ++f->nseq;
+    f->conn[p] = k;
+    f->expire[p] = exp;
 }
 
 static void do_lookup(fz *f, unsigned p)
 {
-    int best = -1;
-    for (unsigned k = 0; k < NC; k++)
-        if (f->present[p][k] && f->expire[p][k] > f->now &&
-            (best < 0 || f->seq[p][k] > f->seq[p][best]))
-            best = (int)k;
     rly_peerid id = peer(p);
     rly_reservation_info info;
     int rv = rly_reservations_lookup(f->t, &id, f->now, &info);
-    if (best < 0) {
+    if (!f->present[p] || f->expire[p] <= f->now) {
         check(rv == RLY_ERR_NO_RESERVATION);
-        return;
+    } else {
+        check(rv == 0 && info.conn_id == p * NC + f->conn[p] && rly_peerid_equal(&id, &info.peer));
+        check(info.expire == f->expire[p]);
     }
-    check(rv == 0 && info.conn_id == p * NC + (unsigned)best && rly_peerid_equal(&id, &info.peer));
+    rv = rly_reservations_find(f->t, &id, &info);
+    check(rv == (f->present[p] ? 0 : RLY_ERR_NO_RESERVATION));
+    check(rv != 0 || (info.conn_id == p * NC + f->conn[p] && info.expire == f->expire[p]));
 }
 
-static void do_close(fz *f, unsigned p, unsigned k, size_t remaining)
+/* Connection k of peer p closes; |next| < NC: the reservation may move to that connection. */
+static void do_close(fz *f, unsigned p, unsigned k, unsigned next)
 {
-    size_t want = remaining ? f->present[p][k] : f->nrsv_peer[p];
+    rly_reservation_close want = RLY_RESERVATION_UNTOUCHED;
+    if (f->present[p] && f->conn[p] == k)
+        want = next < NC ? RLY_RESERVATION_MOVED : RLY_RESERVATION_DROPPED;
     rly_peerid id = peer(p);
+    uint64_t next_id = p * NC + next;
     f->ordered = false;
-    size_t n =
-        rly_reservations_on_connection_closed(f->t, &id, p * NC + k, remaining, removed_cb, f);
-    check(n == want);
-    check(remaining ? !f->present[p][k] : f->nrsv_peer[p] == 0);
+    rly_reservation_close got = rly_reservations_on_connection_closed(
+        f->t, &id, p * NC + k, next < NC ? &next_id : NULL, removed_cb, f);
+    check(got == want);
+    if (got == RLY_RESERVATION_MOVED)
+        f->conn[p] = next;
+    check(got != RLY_RESERVATION_DROPPED || !f->present[p]);
 }
 
 static void do_remove(fz *f, unsigned p, unsigned k)
 {
     rly_peerid id = peer(p);
+    bool holds = f->present[p] && f->conn[p] == k;
     int rv = rly_reservations_remove(f->t, &id, p * NC + k);
-    check(rv == (f->present[p][k] ? 0 : RLY_ERR_NOT_FOUND));
+    check(rv == (holds ? 0 : RLY_ERR_NOT_FOUND));
     if (rv == 0)
-        drop(f, p, k);
+        drop(f, p);
 }
 
 static void do_expire(fz *f)
 {
     size_t want = 0;
     for (unsigned p = 0; p < NP; p++)
-        for (unsigned k = 0; k < NC; k++)
-            want += f->present[p][k] && f->expire[p][k] <= f->now;
+        want += f->present[p] && f->expire[p] <= f->now;
     f->last = 0;
     f->ordered = true;
     check(rly_reservations_expire(f->t, f->now, removed_cb, f) == want);
@@ -192,7 +198,7 @@ static void check_peer(const fz *f, unsigned p)
     rly_peerid id = peer(p);
     rly_reservations_peer_stats st;
     rly_reservations_get_peer_stats(f->t, &id, &st);
-    check(st.reservations == f->nrsv_peer[p] && st.circuits == f->ncirc_peer[p]);
+    check(st.reservations == (f->present[p] ? 1u : 0u) && st.circuits == f->ncirc_peer[p]);
     check(st.circuits == st.circuits_src + st.circuits_dst);
 }
 
@@ -203,10 +209,9 @@ static void check_all(const fz *f, uint8_t a, bool all)
     rly_tstamp min = RLY_TSTAMP_MAX;
     size_t npeers = 0;
     for (unsigned p = 0; p < NP; p++) {
-        for (unsigned k = 0; k < NC; k++)
-            if (f->present[p][k] && f->expire[p][k] < min)
-                min = f->expire[p][k];
-        npeers += f->nrsv_peer[p] || f->ncirc_peer[p];
+        if (f->present[p] && f->expire[p] < min)
+            min = f->expire[p];
+        npeers += f->present[p] || f->ncirc_peer[p];
         if (all)
             check_peer(f, p);
     }
@@ -224,7 +229,7 @@ static void step(fz *f, uint8_t op, uint8_t a, uint8_t b)
     switch (op % 10) {
     case 0: do_reserve(f, p, k); break;
     case 1: do_lookup(f, p); break;
-    case 2: do_close(f, p, k, (a >> 6) & 1); break;
+    case 2: do_close(f, p, k, b % (NC + 2)); break; /* NC, NC + 1: no next connection */
     case 3: do_remove(f, p, k); break;
     case 4: f->now += (rly_tstamp)a * 100; break;
     case 5: do_expire(f); break;

@@ -191,7 +191,8 @@ void rly_limiter_conn_close(rly_limiter *l, uint64_t conn_id)
 }
 
 int rly_limiter_reserve(rly_limiter *l, const rly_peerid *peer, uint64_t conn_id,
-                        const struct sockaddr *sa, uint64_t now_ms, const char **pwhy)
+                        uint64_t prev_conn_id, const struct sockaddr *sa, uint64_t now_ms,
+                        const char **pwhy)
 {
     uint8_t key[KEY_LEN];
     if (!key_of(l, sa, key))
@@ -207,22 +208,17 @@ int rly_limiter_reserve(rly_limiter *l, const rly_peerid *peer, uint64_t conn_id
         return RLY_ERR_LIMIT;
     }
     conn_entry *c = *conn_slot(l, conn_id);
-    if (c && !c->has_rsv && l->s.max_reservations_per_ip &&
-        c->ip->rsvs >= l->s.max_reservations_per_ip) {
+    if (!c || c->has_rsv || !l->s.max_reservations_per_ip)
+        return 0; /* uncounted, a refresh over the same connection, or no cap */
+    conn_entry *prev = prev_conn_id && prev_conn_id != conn_id ? *conn_slot(l, prev_conn_id) : NULL;
+    if (prev && prev->has_rsv && prev->ip == c->ip)
+        return 0; /* moves within the address: its count stays */
+    if (c->ip->rsvs >= l->s.max_reservations_per_ip) {
         l->stats.reservations_per_ip++;
         *pwhy = "reservations of this address (max_reservations_per_ip)";
         return RLY_ERR_RESERVATION_REFUSED;
     }
     return 0;
-}
-
-void rly_limiter_reservation_added(rly_limiter *l, uint64_t conn_id)
-{
-    conn_entry *c = *conn_slot(l, conn_id);
-    if (c && !c->has_rsv) {
-        c->has_rsv = true;
-        c->ip->rsvs++;
-    }
 }
 
 void rly_limiter_reservation_ended(rly_limiter *l, uint64_t conn_id)
@@ -232,6 +228,30 @@ void rly_limiter_reservation_ended(rly_limiter *l, uint64_t conn_id)
         c->has_rsv = false;
         c->ip->rsvs--;
     }
+}
+
+void rly_limiter_reservation_added(rly_limiter *l, uint64_t conn_id, uint64_t prev_conn_id)
+{
+    if (prev_conn_id && prev_conn_id != conn_id)
+        rly_limiter_reservation_ended(l, prev_conn_id);
+    conn_entry *c = *conn_slot(l, conn_id);
+    if (c && !c->has_rsv) {
+        c->has_rsv = true;
+        c->ip->rsvs++;
+    }
+}
+
+int rly_limiter_reservation_move(rly_limiter *l, uint64_t from, uint64_t to)
+{
+    conn_entry *f = *conn_slot(l, from), *t = *conn_slot(l, to);
+    bool same_ip = f && t && f->has_rsv && f->ip == t->ip;
+    if (t && !t->has_rsv && !same_ip && l->s.max_reservations_per_ip &&
+        t->ip->rsvs >= l->s.max_reservations_per_ip) {
+        l->stats.reservations_per_ip++;
+        return RLY_ERR_RESERVATION_REFUSED;
+    }
+    rly_limiter_reservation_added(l, to, from);
+    return 0;
 }
 
 int rly_limiter_connect(rly_limiter *l, const rly_peerid *peer, const struct sockaddr *sa,

@@ -1,6 +1,7 @@
 /* limiter.h: per-address limits and rate limits of the relay ([limits] in the configuration):
  *   - established connections per address (IPv4 address, IPv6 /56);
- *   - reservations per address (go's default: 8);
+ *   - reservations per address (go's default: 8), counted on the connection that holds each
+ *     (a reservation that moves to another connection of its peer moves its count too);
  *   - token-bucket rates for RESERVE and CONNECT, per peer and per address: N per minute, a
  *     burst of N;
  *   - addresses in the exemption list (loopback by default) are never limited or counted.
@@ -59,19 +60,31 @@ RLY_NODISCARD int rly_limiter_conn_open(rly_limiter *l, uint64_t conn_id,
 void rly_limiter_conn_close(rly_limiter *l, uint64_t conn_id);
 
 /* rly_limiter_reserve decides on a RESERVE from |peer| over |conn_id| from |sa| at |now_ms|
- * (it takes a token of each rate). Returns 0, RLY_ERR_LIMIT (a rate: RESOURCE_LIMIT_EXCEEDED) or
- * RLY_ERR_RESERVATION_REFUSED (max_reservations_per_ip; a renewal over a connection that holds a
- * counted reservation always passes). |*pwhy| gets a static reason on refusal. */
+ * (it takes a token of each rate). |prev_conn_id| is the connection that holds the peer's
+ * reservation now (0: it has none; a peer holds at most one, relay/reservation.h). Returns 0,
+ * RLY_ERR_LIMIT (a rate: RESOURCE_LIMIT_EXCEEDED) or RLY_ERR_RESERVATION_REFUSED (the address of
+ * |conn_id| is at max_reservations_per_ip). The per-address cap does not apply to a refresh over
+ * the connection that holds the reservation, nor to one that moves it from |prev_conn_id| when
+ * both connections count on the same address; any other RESERVE is checked as a new reservation
+ * of |conn_id|'s address. |*pwhy| gets a static reason on refusal. */
 RLY_NODISCARD int rly_limiter_reserve(rly_limiter *l, const rly_peerid *peer, uint64_t conn_id,
-                                      const struct sockaddr *sa, uint64_t now_ms,
-                                      const char **pwhy);
+                                      uint64_t prev_conn_id, const struct sockaddr *sa,
+                                      uint64_t now_ms, const char **pwhy);
 
-/* rly_limiter_reservation_added counts the reservation the relay made over |conn_id| (once per
- * connection; nothing for uncounted connections). */
-void rly_limiter_reservation_added(rly_limiter *l, uint64_t conn_id);
+/* rly_limiter_reservation_added counts the reservation the relay made or refreshed over
+ * |conn_id| (once per connection; nothing for uncounted connections) and, when it was held by
+ * another connection |prev_conn_id| (0: none), ends that one's count. */
+void rly_limiter_reservation_added(rly_limiter *l, uint64_t conn_id, uint64_t prev_conn_id);
 
-/* rly_limiter_reservation_ended: the reservation made over |conn_id| is gone (expired, removed). */
+/* rly_limiter_reservation_ended: the reservation held by |conn_id| is gone (expired, removed). */
 void rly_limiter_reservation_ended(rly_limiter *l, uint64_t conn_id);
+
+/* rly_limiter_reservation_move: the connection |from| that holds a reservation closes and the
+ * reservation would move to the peer's connection |to|. Returns 0 (the count moved with it) or
+ * RLY_ERR_RESERVATION_REFUSED (|to| counts on another address than |from| and that address is at
+ * max_reservations_per_ip: nothing changed, the caller drops the reservation; else two addresses
+ * could walk any number of reservations onto one). */
+RLY_NODISCARD int rly_limiter_reservation_move(rly_limiter *l, uint64_t from, uint64_t to);
 
 /* rly_limiter_connect decides on a CONNECT from |peer| at |sa|. Returns 0 or RLY_ERR_LIMIT. */
 RLY_NODISCARD int rly_limiter_connect(rly_limiter *l, const rly_peerid *peer,

@@ -232,13 +232,45 @@ void rly_relay_conn_established(rly_relay *r, rly_conn *c, size_t num_establishe
         deny(r, c, err, why);
 }
 
+/* next_conn picks where the reservation of |c|'s peer goes when |c| closes: the peer's newest
+ * remaining connection (the host returns the newest for conn_id 0), or NULL to drop it (none
+ * left, a relayed one, or its address is at max_reservations_per_ip). */
+static rly_conn *next_conn(rly_relay *r, const rly_conn *c, size_t remaining)
+{
+    char a[RLY_PEERID_STR_MAX];
+    rly_conn *n = remaining > 0 ? r->host.find_conn(r->host.ud, &c->peer, 0) : NULL;
+    if (!n || n == c || n->id == c->id || rly_multiaddr_has(&n->remote, RLY_MA_P2P_CIRCUIT))
+        return NULL;
+    if (r->limiter && rly_limiter_reservation_move(r->limiter, c->id, n->id) != 0) {
+        RLY_LOGD(r->log, RLY_TARGET_RELAY,
+                 RLY_MSG("Reservation not moved: the next connection's address is at "
+                         "max_reservations_per_ip"),
+                 RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))),
+                 RLY_F_U64("from_conn_id", c->id), RLY_F_U64("to_conn_id", n->id));
+        return NULL;
+    }
+    return n;
+}
+
+/* The connection that holds a peer's reservation closed: it moves to the peer's next connection
+ * (go keeps a reservation while the peer has any connection) or goes with the last one. */
 void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining)
 {
+    char a[RLY_PEERID_STR_MAX];
+    rly_reservation_info info;
     r->stats.connections_closed[is_quic(c)]++;
-    (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, remaining, on_dropped,
-                                                r);
+    if (rly_reservations_find(r->table, &c->peer, &info) == 0 && info.conn_id == c->id) {
+        rly_conn *n = next_conn(r, c, remaining);
+        uint64_t next_id = n ? n->id : 0;
+        if (rly_reservations_on_connection_closed(r->table, &c->peer, c->id, n ? &next_id : NULL,
+                                                  on_dropped, r) == RLY_RESERVATION_MOVED)
+            RLY_LOGD(r->log, RLY_TARGET_RELAY,
+                     RLY_MSG("Reservation moved to the peer's next connection"),
+                     RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))),
+                     RLY_F_U64("from_conn_id", c->id), RLY_F_U64("to_conn_id", next_id));
+    }
     if (r->limiter)
-        rly_limiter_conn_close(r->limiter, c->id); /* and its reservation */
+        rly_limiter_conn_close(r->limiter, c->id); /* and its reservation's count, unless moved */
     arm_expiry(r);
 }
 
@@ -431,8 +463,12 @@ static void handle_reserve(hop_ctx *x)
     }
     struct sockaddr_storage ss;
     const char *why = NULL;
+    /* The connection that holds the peer's reservation now, if any: a refresh from another
+     * connection moves it (and its per-address count) here. */
+    rly_reservation_info held;
+    uint64_t prev_conn = rly_reservations_find(r->table, &c->peer, &held) == 0 ? held.conn_id : 0;
     int rv = r->limiter
-                 ? rly_limiter_reserve(r->limiter, &c->peer, c->id,
+                 ? rly_limiter_reserve(r->limiter, &c->peer, c->id, prev_conn,
                                        rly_conn_remote_sockaddr(c, &ss), now / RLY_NS_PER_MS, &why)
                  : 0;
     if (rv != 0) {
@@ -442,13 +478,12 @@ static void handle_reserve(hop_ctx *x)
         reply_status(x, st);
         return;
     }
-    rv = rly_reservations_reserve(r->table, &c->peer, c->id, now, &expire, &renewed);
+    rv = rly_reservations_reserve(r->table, &c->peer, c->id, now, &expire, &renewed, &prev_conn);
     if (rv != 0) {
         uint32_t st = reserve_refusal_status(rv);
         log_reservation_denied(r, &c->peer, st,
                                rv == RLY_ERR_RESERVATION_REFUSED
-                                   ? "reservation limit reached (max_reservations or "
-                                     "max_reservations_per_peer)"
+                                   ? "reservation limit reached (max_reservations)"
                                    : rly_strerror(rv));
         reply_status(x, st);
         return;
@@ -462,7 +497,7 @@ static void handle_reserve(hop_ctx *x)
         rv = rly_hop_reply_reservation(&x->hop, &rsv, has_limit ? &limit : NULL, &out);
     if (rv == 0) {
         if (r->limiter)
-            rly_limiter_reservation_added(r->limiter, c->id);
+            rly_limiter_reservation_added(r->limiter, c->id, prev_conn);
         if (renewed)
             r->stats.reservations_renewed++;
         else
@@ -472,8 +507,14 @@ static void handle_reserve(hop_ctx *x)
                  RLY_F_BOOL("renewed", renewed), RLY_F_U64("expire", rsv.expire));
         finish_hop(x, &out);
     } else {
-        /* Could not build the reply: the slot must not stay taken. */
+        /* Could not build the reply: the slot must not stay taken. A refreshed reservation goes
+         * too, with the per-address count of the connection that held it. */
         RLY_IGNORE(rly_reservations_remove(r->table, &c->peer, c->id));
+        if (renewed) {
+            r->stats.reservations_closed++;
+            if (r->limiter)
+                rly_limiter_reservation_ended(r->limiter, prev_conn);
+        }
         arm_expiry(r);
         log_reservation_denied(r, &c->peer, reserve_refusal_status(rv), rly_strerror(rv));
         reply_status(x, reserve_refusal_status(rv));
@@ -1205,8 +1246,8 @@ static bool connecting_over(const hop_ctx *x, const rly_conn *c)
 void rly_relay_revoke(rly_relay *r, const rly_conn *c, const char *reason)
 {
     revoke_ctx rc = {r, reason};
-    /* remaining 1: only this connection's reservation, the peer's others stay */
-    (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, 1, on_revoked, &rc);
+    /* The peer's reservation goes only if this connection holds it. */
+    (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, NULL, on_revoked, &rc);
     /* Every circuit, and every CONNECT still being set up, with a stream on |c| ends. Ending one
      * frees its state at once: pin them all first (as rly_relay_shutdown). */
     for (hop_ctx *x = r->ctxs; x; x = x->next)

@@ -6,8 +6,10 @@
  *   CircuitReqDenied src_peer_id dst_peer_id status reason
  *   CircuitClosed src_peer_id dst_peer_id error bytes_src_to_dst bytes_dst_to_src duration_ms
  *
- * Reservations belong to the connection they were made on and end with it; the relay never dials
- * a destination, it only opens a STOP stream on the destination's reserving connection. */
+ * A peer holds at most one reservation (relay/reservation.h): it belongs to the connection that
+ * reserved last, moves to the peer's newest remaining connection when that one closes, and ends
+ * with the peer's last connection. The relay never dials a destination, it only opens a STOP
+ * stream on the connection that holds the destination's reservation. */
 #ifndef RLY_RELAY_RELAY_H
 #define RLY_RELAY_RELAY_H
 
@@ -36,7 +38,7 @@ typedef struct rly_relay_host {
      * exactly once, later, unless an error is returned. */
     int (*open_stream)(void *ud, rly_conn *c, const char *protocol, const uint8_t *early,
                        size_t early_len, rly_swarm_open_cb cb, void *cb_ud);
-    /* The established connection |conn_id| of |peer| (0: any), or NULL. */
+    /* The established connection |conn_id| of |peer| (0: its newest, the highest id), or NULL. */
     rly_conn *(*find_conn)(void *ud, const rly_peerid *peer, uint64_t conn_id);
     /* Calls |fn| for every established connection (|fn| may close it), as
      * rly_swarm_foreach_conn. Returns 0 or RLY_ERR_NOMEM. NULL: the host has none to visit. */
@@ -84,7 +86,9 @@ RLY_NODISCARD int rly_relay_new_on_host(rly_relay **pr, const rly_relay_host *ho
 void rly_relay_accept_hop(rly_relay *r, rly_stream *s, const uint8_t *data, size_t len);
 
 /* rly_relay_conn_established / _closed: the connection observer (rly_swarm_observer). A closed
- * connection's streams have all had their on_close before. */
+ * connection's streams have all had their on_close before, and the host's find_conn no longer
+ * returns it; for conn_id 0 find_conn returns the peer's newest connection (highest id), where a
+ * reservation the closed connection held moves. */
 void rly_relay_conn_established(rly_relay *r, rly_conn *c, size_t num_established);
 void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining);
 
@@ -96,10 +100,10 @@ void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining);
 void rly_relay_update(rly_relay *r, const rly_relay_settings *settings);
 
 /* rly_relay_revoke ends what connection |c| was authorised for once its authorisation is
- * withdrawn (relay/authsvc.h, docs/AUTH.md): its reservation (ReservationRevoked peer_id conn_id
- * reason), every circuit with a stream on it (CircuitClosed error=<reason>) and every CONNECT
- * being set up from it or to it (CircuitReqDenied, PERMISSION_DENIED to the source). The
- * connection itself stays open. */
+ * withdrawn (relay/authsvc.h, docs/AUTH.md): the peer's reservation if |c| holds it
+ * (ReservationRevoked peer_id conn_id reason), every circuit with a stream on it (CircuitClosed
+ * error=<reason>) and every CONNECT being set up from it or to it (CircuitReqDenied,
+ * PERMISSION_DENIED to the source). The connection itself stays open. */
 void rly_relay_revoke(rly_relay *r, const rly_conn *c, const char *reason);
 
 /* rly_relay_drain starts a graceful stop: new connections are closed once established

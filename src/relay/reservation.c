@@ -1,13 +1,12 @@
 /* reservation.c: the reservation table and circuit counters (reservation.h).
  *
- * Three structures share the entries:
+ * Two structures share the peer entries:
  *  - peers: a chained hash table of peer entries keyed by SipHash-2-4 of the peer-ID bytes. A
- *    peer entry holds the peer's reservations (a list, most recently reserved first) and its
- *    circuit counts, and is freed as soon as all of them are zero.
- *  - conns: a chained hash table of reservations keyed by connection id (our own numbers, so a
- *    plain mixing function is enough there).
- *  - heap: a binary min-heap of reservations on their expiry; each knows its index.
- * Bucket arrays double when they hold more entries than buckets (best effort: a failed growth
+ *    peer entry holds the peer's reservation (if any: its connection, expiry and heap index) and
+ *    its circuit counts, and is freed as soon as it has neither.
+ *  - heap: a binary min-heap of the peer entries that hold a reservation, on their expiry; each
+ *    knows its index.
+ * The bucket array doubles when it holds more entries than buckets (best effort: a failed growth
  * only makes chains longer), up to MAX_BUCKETS. */
 #include "relay/reservation.h"
 
@@ -17,27 +16,18 @@
 #define MAX_BUCKETS ((size_t)1 << 22)
 #define INITIAL_HEAP 16
 
-typedef struct rsv rsv;
 typedef struct peer_ent peer_ent;
 
 struct peer_ent {
     peer_ent *hnext; /* chain in t->peers */
     uint64_t hash;
     rly_peerid id;
-    rsv *rsv_head; /* the peer's reservations, most recently reserved first */
-    uint64_t nrsv;
-    uint64_t ncirc_src;
-    uint64_t ncirc_dst;
-};
-
-struct rsv {
-    rsv *hnext; /* chain in t->conns */
-    rsv *pprev; /* the peer's list */
-    rsv *pnext;
-    peer_ent *pe;
-    uint64_t conn_id;
+    bool has_rsv;     /* the peer holds a reservation: the next three fields are valid */
+    uint64_t conn_id; /* the connection that holds it */
     rly_tstamp expire;
     size_t heap_idx;
+    uint64_t ncirc_src;
+    uint64_t ncirc_dst;
 };
 
 struct rly_reservations {
@@ -50,12 +40,9 @@ struct rly_reservations {
     size_t npeer_buckets; /* a power of two */
     size_t npeers;
 
-    rsv **conns;
-    size_t nconn_buckets; /* a power of two */
-
-    rsv **heap;
+    peer_ent **heap; /* the entries with a reservation */
     size_t heap_cap;
-    size_t nrsv; /* entries in the heap, and in conns */
+    size_t nrsv; /* entries in the heap */
 
     size_t ncircuits;
 };
@@ -121,14 +108,6 @@ static uint64_t hash_peer(const rly_reservations *t, const rly_peerid *id)
     return siphash24(t->k0, t->k1, id->bytes, id->len);
 }
 
-/* The splitmix64 finalizer: connection ids are sequential and ours, this spreads them. */
-static uint64_t hash_conn(uint64_t x)
-{
-    x = (x ^ (x >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-    x = (x ^ (x >> 27)) * UINT64_C(0x94d049bb133111eb);
-    return x ^ (x >> 31);
-}
-
 /* ---- peers ---- */
 
 static void peers_grow(rly_reservations *t)
@@ -180,7 +159,7 @@ static peer_ent *peer_new(rly_reservations *t, const rly_peerid *id, uint64_t h)
 /* peer_maybe_free frees |pe| once it has neither a reservation nor a circuit. */
 static void peer_maybe_free(rly_reservations *t, peer_ent *pe)
 {
-    if (pe->nrsv || pe->ncirc_src || pe->ncirc_dst)
+    if (pe->has_rsv || pe->ncirc_src || pe->ncirc_dst)
         return;
     peer_ent **pp = &t->peers[pe->hash & (t->npeer_buckets - 1)];
     while (*pp != pe)
@@ -195,67 +174,9 @@ static uint64_t peer_circuits(const peer_ent *pe)
     return pe ? pe->ncirc_src + pe->ncirc_dst : 0;
 }
 
-/* ---- reservations by connection ---- */
-
-static void conns_grow(rly_reservations *t)
-{
-    if (t->nrsv <= t->nconn_buckets || t->nconn_buckets >= MAX_BUCKETS)
-        return;
-    size_t nn = t->nconn_buckets * 2;
-    rsv **nb = rly_calloc(t->mem, nn, sizeof(*nb));
-    if (!nb)
-        return;
-    for (size_t i = 0; i < t->nconn_buckets; i++) {
-        rsv *r = t->conns[i];
-        while (r) {
-            rsv *next = r->hnext;
-            size_t b = (size_t)(hash_conn(r->conn_id) & (nn - 1));
-            r->hnext = nb[b];
-            nb[b] = r;
-            r = next;
-        }
-    }
-    rly_free(t->mem, t->conns);
-    t->conns = nb;
-    t->nconn_buckets = nn;
-}
-
-static rsv **conn_slot(const rly_reservations *t, uint64_t conn_id)
-{
-    return &t->conns[hash_conn(conn_id) & (t->nconn_buckets - 1)];
-}
-
-static rsv *rsv_find(const rly_reservations *t, const peer_ent *pe, uint64_t conn_id)
-{
-    for (rsv *r = *conn_slot(t, conn_id); r; r = r->hnext)
-        if (r->conn_id == conn_id && r->pe == pe)
-            return r;
-    return NULL;
-}
-
-static void list_unlink(rsv *r)
-{
-    if (r->pprev)
-        r->pprev->pnext = r->pnext;
-    else
-        r->pe->rsv_head = r->pnext;
-    if (r->pnext)
-        r->pnext->pprev = r->pprev;
-    r->pprev = r->pnext = NULL;
-}
-
-static void list_push_front(rsv *r)
-{
-    r->pprev = NULL;
-    r->pnext = r->pe->rsv_head;
-    if (r->pnext)
-        r->pnext->pprev = r;
-    r->pe->rsv_head = r;
-}
-
 /* ---- expiry heap ---- */
 
-static void heap_set(rly_reservations *t, size_t i, rsv *r)
+static void heap_set(rly_reservations *t, size_t i, peer_ent *r)
 {
     t->heap[i] = r;
     r->heap_idx = i;
@@ -263,7 +184,7 @@ static void heap_set(rly_reservations *t, size_t i, rsv *r)
 
 static void heap_up(rly_reservations *t, size_t i)
 {
-    rsv *r = t->heap[i];
+    peer_ent *r = t->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
         if (t->heap[parent]->expire <= r->expire)
@@ -276,7 +197,7 @@ static void heap_up(rly_reservations *t, size_t i)
 
 static void heap_down(rly_reservations *t, size_t i)
 {
-    rsv *r = t->heap[i];
+    peer_ent *r = t->heap[i];
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= t->nrsv)
@@ -294,7 +215,7 @@ static void heap_down(rly_reservations *t, size_t i)
 /* heap_fix restores the order after the expiry of the entry at |i| changed. */
 static void heap_fix(rly_reservations *t, size_t i)
 {
-    rsv *r = t->heap[i];
+    peer_ent *r = t->heap[i];
     heap_up(t, i);
     if (r->heap_idx == i)
         heap_down(t, i);
@@ -305,7 +226,7 @@ static int heap_reserve(rly_reservations *t)
     if (t->nrsv < t->heap_cap)
         return 0;
     size_t ncap = t->heap_cap ? t->heap_cap * 2 : INITIAL_HEAP;
-    rsv **nh = rly_realloc(t->mem, t->heap, ncap * sizeof(*nh));
+    peer_ent **nh = rly_realloc(t->mem, t->heap, ncap * sizeof(*nh));
     if (!nh)
         return RLY_ERR_NOMEM;
     t->heap = nh;
@@ -313,7 +234,7 @@ static int heap_reserve(rly_reservations *t)
     return 0;
 }
 
-static void heap_remove(rly_reservations *t, rsv *r)
+static void heap_remove(rly_reservations *t, peer_ent *r)
 {
     size_t i = r->heap_idx;
     RLY_ASSERT(i < t->nrsv && t->heap[i] == r);
@@ -324,24 +245,22 @@ static void heap_remove(rly_reservations *t, rsv *r)
     heap_fix(t, i);
 }
 
-/* rsv_remove takes |r| out of every structure, copies it into |pinfo| (may be NULL) and frees
- * it, and its peer entry when that is now unused. */
-static void rsv_remove(rly_reservations *t, rsv *r, rly_reservation_info *pinfo)
+static void rsv_info(const peer_ent *pe, rly_reservation_info *pinfo)
 {
-    peer_ent *pe = r->pe;
-    if (pinfo) {
-        pinfo->peer = pe->id;
-        pinfo->conn_id = r->conn_id;
-        pinfo->expire = r->expire;
-    }
-    heap_remove(t, r);
-    rsv **pp = conn_slot(t, r->conn_id);
-    while (*pp != r)
-        pp = &(*pp)->hnext;
-    *pp = r->hnext;
-    list_unlink(r);
-    pe->nrsv--;
-    rly_free(t->mem, r);
+    pinfo->peer = pe->id;
+    pinfo->conn_id = pe->conn_id;
+    pinfo->expire = pe->expire;
+}
+
+/* rsv_remove takes the reservation of |pe| out of the heap, copies it into |pinfo| (may be
+ * NULL), and frees |pe| when it is now unused. */
+static void rsv_remove(rly_reservations *t, peer_ent *pe, rly_reservation_info *pinfo)
+{
+    RLY_ASSERT(pe->has_rsv);
+    if (pinfo)
+        rsv_info(pe, pinfo);
+    heap_remove(t, pe);
+    pe->has_rsv = false;
     peer_maybe_free(t, pe);
 }
 
@@ -383,10 +302,8 @@ int rly_reservations_new(rly_reservations **pt, const rly_relay_limits *limits, 
     t->mem = mem;
     t->log = log;
     t->npeer_buckets = INITIAL_BUCKETS;
-    t->nconn_buckets = INITIAL_BUCKETS;
     t->peers = rly_calloc(mem, t->npeer_buckets, sizeof(*t->peers));
-    t->conns = rly_calloc(mem, t->nconn_buckets, sizeof(*t->conns));
-    if (!t->peers || !t->conns) {
+    if (!t->peers) {
         rly_reservations_del(t);
         return RLY_ERR_NOMEM;
     }
@@ -398,8 +315,6 @@ void rly_reservations_del(rly_reservations *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->nrsv; i++)
-        rly_free(t->mem, t->heap[i]);
     for (size_t i = 0; t->peers && i < t->npeer_buckets; i++) {
         peer_ent *pe = t->peers[i];
         while (pe) {
@@ -410,7 +325,6 @@ void rly_reservations_del(rly_reservations *t)
     }
     rly_free(t->mem, t->heap);
     rly_free(t->mem, t->peers);
-    rly_free(t->mem, t->conns);
     rly_free(t->mem, t);
 }
 
@@ -456,7 +370,7 @@ static rly_tstamp expiry_at(const rly_reservations *t, rly_tstamp now)
     return now > RLY_TSTAMP_MAX - t->limits.ttl ? RLY_TSTAMP_MAX : now + t->limits.ttl;
 }
 
-/* A new reservation of (|peer|, |conn_id|); |pe| is the peer's entry or NULL. */
+/* A new reservation of |peer| over |conn_id|; |pe| is the peer's entry or NULL. */
 static int reserve_new(rly_reservations *t, const rly_peerid *peer, uint64_t h, peer_ent *pe,
                        uint64_t conn_id, rly_tstamp expire)
 {
@@ -465,55 +379,41 @@ static int reserve_new(rly_reservations *t, const rly_peerid *peer, uint64_t h, 
                     t->limits.max_reservations);
         return RLY_ERR_RESERVATION_REFUSED;
     }
-    uint64_t npeer = pe ? pe->nrsv : 0;
-    if (npeer >= t->limits.max_reservations_per_peer) {
-        log_refused(t, "reservation refused", peer, "max_reservations_per_peer", npeer,
-                    t->limits.max_reservations_per_peer);
+    if (t->limits.max_reservations_per_peer == 0) {
+        log_refused(t, "reservation refused", peer, "max_reservations_per_peer", 0, 0);
         return RLY_ERR_RESERVATION_REFUSED;
     }
     if (heap_reserve(t) != 0)
         return RLY_ERR_NOMEM;
-    bool created = false;
     if (!pe) {
         pe = peer_new(t, peer, h);
         if (!pe)
             return RLY_ERR_NOMEM;
-        created = true;
     }
-    rsv *r = rly_calloc(t->mem, 1, sizeof(*r));
-    if (!r) {
-        if (created)
-            peer_maybe_free(t, pe);
-        return RLY_ERR_NOMEM;
-    }
-    r->pe = pe;
-    r->conn_id = conn_id;
-    r->expire = expire;
-    rsv **slot = conn_slot(t, conn_id);
-    r->hnext = *slot;
-    *slot = r;
-    list_push_front(r);
-    pe->nrsv++;
-    heap_set(t, t->nrsv, r);
+    pe->has_rsv = true;
+    pe->conn_id = conn_id;
+    pe->expire = expire;
+    heap_set(t, t->nrsv, pe);
     t->nrsv++;
-    heap_up(t, r->heap_idx);
-    conns_grow(t);
+    heap_up(t, pe->heap_idx);
     return 0;
 }
 
 int rly_reservations_reserve(rly_reservations *t, const rly_peerid *peer, uint64_t conn_id,
-                             rly_tstamp now, rly_tstamp *pexpire, bool *prenewed)
+                             rly_tstamp now, rly_tstamp *pexpire, bool *prenewed,
+                             uint64_t *pprev_conn_id)
 {
     uint64_t h = hash_peer(t, peer);
     peer_ent *pe = peer_find(t, peer, h);
-    rsv *r = pe ? rsv_find(t, pe, conn_id) : NULL;
     rly_tstamp expire = expiry_at(t, now);
-    if (r) {
-        /* A refresh: not a new slot, so no cap applies (PROTOCOLS.md 8.3). */
-        r->expire = expire;
-        heap_fix(t, r->heap_idx);
-        list_unlink(r);
-        list_push_front(r);
+    if (pe && pe->has_rsv) {
+        /* A refresh, over whichever connection: not a new slot, so no cap applies (PROTOCOLS.md
+         * 8.3). It now belongs to the connection it came over. */
+        if (pprev_conn_id)
+            *pprev_conn_id = pe->conn_id;
+        pe->conn_id = conn_id;
+        pe->expire = expire;
+        heap_fix(t, pe->heap_idx);
         *pexpire = expire;
         *prenewed = true;
         return 0;
@@ -523,22 +423,29 @@ int rly_reservations_reserve(rly_reservations *t, const rly_peerid *peer, uint64
         return rv;
     *pexpire = expire;
     *prenewed = false;
+    if (pprev_conn_id)
+        *pprev_conn_id = 0;
+    return 0;
+}
+
+int rly_reservations_find(const rly_reservations *t, const rly_peerid *peer,
+                          rly_reservation_info *pinfo)
+{
+    const peer_ent *pe = peer_find(t, peer, hash_peer(t, peer));
+    if (!pe || !pe->has_rsv)
+        return RLY_ERR_NO_RESERVATION;
+    rsv_info(pe, pinfo);
     return 0;
 }
 
 int rly_reservations_lookup(const rly_reservations *t, const rly_peerid *peer, rly_tstamp now,
                             rly_reservation_info *pinfo)
 {
-    peer_ent *pe = peer_find(t, peer, hash_peer(t, peer));
-    for (const rsv *r = pe ? pe->rsv_head : NULL; r; r = r->pnext) {
-        if (r->expire > now) {
-            pinfo->peer = pe->id;
-            pinfo->conn_id = r->conn_id;
-            pinfo->expire = r->expire;
-            return 0;
-        }
-    }
-    return RLY_ERR_NO_RESERVATION;
+    const peer_ent *pe = peer_find(t, peer, hash_peer(t, peer));
+    if (!pe || !pe->has_rsv || pe->expire <= now)
+        return RLY_ERR_NO_RESERVATION;
+    rsv_info(pe, pinfo);
+    return 0;
 }
 
 size_t rly_reservations_expire(rly_reservations *t, rly_tstamp now, rly_reservations_cb cb,
@@ -562,45 +469,32 @@ rly_tstamp rly_reservations_get_expiry(const rly_reservations *t)
     return t->nrsv > 0 ? t->heap[0]->expire : RLY_TSTAMP_MAX;
 }
 
-size_t rly_reservations_on_connection_closed(rly_reservations *t, const rly_peerid *peer,
-                                             uint64_t conn_id, size_t remaining_connections,
-                                             rly_reservations_cb cb, void *user_data)
+rly_reservation_close rly_reservations_on_connection_closed(rly_reservations *t,
+                                                            const rly_peerid *peer,
+                                                            uint64_t conn_id,
+                                                            const uint64_t *next_conn_id,
+                                                            rly_reservations_cb cb, void *user_data)
 {
-    uint64_t h = hash_peer(t, peer);
-    peer_ent *pe = peer_find(t, peer, h);
-    rsv *r = pe ? rsv_find(t, pe, conn_id) : NULL;
+    peer_ent *pe = peer_find(t, peer, hash_peer(t, peer));
+    if (!pe || !pe->has_rsv || pe->conn_id != conn_id)
+        return RLY_RESERVATION_UNTOUCHED;
+    if (next_conn_id) {
+        pe->conn_id = *next_conn_id; /* same expiry: the heap stays as it is */
+        return RLY_RESERVATION_MOVED;
+    }
     rly_reservation_info info;
-    size_t n = 0;
-    if (r) {
-        rsv_remove(t, r, &info);
-        n++;
-        if (cb)
-            cb(user_data, &info);
-    }
-    if (remaining_connections > 0)
-        return n;
-    /* The peer is gone: nothing of it may stay (go's rule). Re-find the entry each time, the
-     * callback may have changed the table. */
-    size_t budget = t->nrsv;
-    for (size_t i = 0; i < budget; i++) {
-        pe = peer_find(t, peer, h);
-        if (!pe || !pe->rsv_head)
-            break;
-        rsv_remove(t, pe->rsv_head, &info);
-        n++;
-        if (cb)
-            cb(user_data, &info);
-    }
-    return n;
+    rsv_remove(t, pe, &info);
+    if (cb)
+        cb(user_data, &info);
+    return RLY_RESERVATION_DROPPED;
 }
 
 int rly_reservations_remove(rly_reservations *t, const rly_peerid *peer, uint64_t conn_id)
 {
     peer_ent *pe = peer_find(t, peer, hash_peer(t, peer));
-    rsv *r = pe ? rsv_find(t, pe, conn_id) : NULL;
-    if (!r)
+    if (!pe || !pe->has_rsv || pe->conn_id != conn_id)
         return RLY_ERR_NOT_FOUND;
-    rsv_remove(t, r, NULL);
+    rsv_remove(t, pe, NULL);
     return 0;
 }
 
@@ -688,7 +582,7 @@ void rly_reservations_get_peer_stats(const rly_reservations *t, const rly_peerid
     const peer_ent *pe = peer_find(t, peer, hash_peer(t, peer));
     if (!pe)
         return;
-    pstats->reservations = pe->nrsv;
+    pstats->reservations = pe->has_rsv ? 1 : 0;
     pstats->circuits_src = pe->ncirc_src;
     pstats->circuits_dst = pe->ncirc_dst;
     pstats->circuits = pe->ncirc_src + pe->ncirc_dst;

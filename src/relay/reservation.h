@@ -2,33 +2,41 @@
  * 6, 8.6; SPEC.md limits). Pure bookkeeping: no libuv, no clock (|now| is passed in, monotonic
  * nanoseconds), allocation only through the table's rly_mem.
  *
- * Reservations are keyed by (peer ID, connection id), as rust-libp2p keys them: a peer may hold
- * one reservation per connection, up to max_reservations_per_peer of them. A RESERVE on a
- * (peer, connection) that already holds one is a refresh: it gets a new expiry and does not take
- * a new slot, so a refresh is accepted even when the global or per-peer cap is reached (8.3
- * "Refresh must not be rejected by per-peer limits"). A RESERVE on a new (peer, connection) is
- * refused with RLY_ERR_RESERVATION_REFUSED when either cap is reached; the caller answers with
- * the spec's RESERVATION_REFUSED status (go and js do; rust sends RESOURCE_LIMIT_EXCEEDED for
- * every refusal, which the spec reserves for CONNECT).
+ * Reservations are keyed by peer ID: a peer holds at most one reservation, and it belongs to one
+ * of the peer's connections, the one that reserved last. The spec keeps a reservation "as long as
+ * there is an active connection from the peer"; go-libp2p keys its reservations by peer (a
+ * refresh over any connection replaces the peer's one reservation; it is deleted when the peer
+ * has no connection left). Keyed by (peer, connection) instead, a go client with a TCP and a QUIC
+ * connection, or one after a network change, was unreachable for most of the TTL (CONNECT went to
+ * the connection of an older reservation, or none was left) and its refresh over another
+ * connection took a second slot. The connection matters for CONNECT: the STOP stream goes over
+ * the connection that holds the reservation, and rust-libp2p's client refuses a STOP stream on a
+ * connection that does not carry its reservation.
+ *
+ * A RESERVE from peer P over connection C:
+ *  - P already has a reservation (over any connection, expired but not swept yet included): a
+ *    refresh. It gets a new expiry and now belongs to C. It is not a new slot, so no cap refuses
+ *    it (8.3 "Refresh must not be rejected by per-peer limits").
+ *  - otherwise a new reservation, refused with RLY_ERR_RESERVATION_REFUSED at max_reservations
+ *    (or when max_reservations_per_peer is 0; any other value allows the one reservation a peer
+ *    can hold). The caller answers with the spec's RESERVATION_REFUSED status (go and js do; rust
+ *    sends RESOURCE_LIMIT_EXCEEDED for every refusal, which the spec reserves for CONNECT).
  *
  * A reservation ends when it expires (rly_reservations_expire, driven by one timer armed at
- * rly_reservations_get_expiry) or when its connection closes
- * (rly_reservations_on_connection_closed). rust ties a reservation to the exact connection that
- * made it; go deletes a peer's reservation once the peer has no connection left. We do what rust
- * does (a reservation is only usable over the connection it was made on, and CONNECT opens the
- * stop stream on exactly that connection), and additionally drop every reservation of a peer
- * whose last connection closed, which with a correct caller is already the case.
+ * rly_reservations_get_expiry). When the connection that holds it closes, the caller moves it to
+ * the peer's newest remaining connection, keeping its expiry, or drops it when the peer has none
+ * left (rly_reservations_on_connection_closed).
  *
  * Circuits are counted the way go counts them: per peer, the number of active circuits the peer
  * takes part in (as source or as destination), checked against max_circuits_per_peer for the
  * source and for the destination separately, plus a global count checked against max_circuits.
  *
- * Complexity and memory: a keyed hash (SipHash-2-4) of peer IDs, a hash of connection ids, and a
- * binary min-heap on expiry, so every operation is O(1) expected or O(log n). A lookup walks the
- * peer's own reservations, at most max_reservations_per_peer (<= 1000 by config). The tables
- * hold at most max_reservations reservations and max_reservations + 2 * max_circuits peers
- * (entries are freed as soon as a peer has neither a reservation nor a circuit); their bucket
- * arrays grow with the entries and never beyond what those caps need.
+ * Complexity and memory: a keyed hash (SipHash-2-4) of peer entries, each holding the peer's
+ * reservation (if any) and circuit counts, and a binary min-heap of the reservations on expiry,
+ * so every operation is O(1) expected or O(log n). The table holds at most max_reservations
+ * reservations and max_reservations + 2 * max_circuits peers (entries are freed as soon as a peer
+ * has neither a reservation nor a circuit); its bucket array grows with the entries and never
+ * beyond what those caps need.
  *
  * Limits can be replaced at any time (SIGHUP reload): entries that exist stay, even above new,
  * lower caps; later decisions use the new limits and TTL. */
@@ -58,7 +66,8 @@
 /* The limits the table enforces. A cap of 0 refuses everything it governs. */
 typedef struct rly_relay_limits {
     uint64_t max_reservations;          /* reservations in the table, all peers */
-    uint64_t max_reservations_per_peer; /* reservations of one peer (one per connection) */
+    uint64_t max_reservations_per_peer; /* 0 refuses new reservations; any other value: a peer
+                                           holds at most one (kept for SPEC.md's config key) */
     rly_tstamp ttl;                     /* a reservation lasts |ttl| ns from its last RESERVE */
     uint64_t max_circuits;              /* active circuits, all peers */
     uint64_t max_circuits_per_peer;     /* active circuits a peer takes part in (src or dst) */
@@ -67,13 +76,13 @@ typedef struct rly_relay_limits {
 /* One reservation, as reported to callers. */
 typedef struct rly_reservation_info {
     rly_peerid peer;
-    uint64_t conn_id;  /* the connection the RESERVE came over */
+    uint64_t conn_id;  /* the connection that holds it (the last RESERVE's, or where it moved) */
     rly_tstamp expire; /* monotonic; the caller converts to UNIX seconds for the wire */
 } rly_reservation_info;
 
 /* Counters of one peer (all zero for a peer the table does not know). */
 typedef struct rly_reservations_peer_stats {
-    uint64_t reservations;
+    uint64_t reservations; /* 0 or 1 */
     uint64_t circuits;     /* circuits_src + circuits_dst: what max_circuits_per_peer caps */
     uint64_t circuits_src; /* active circuits the peer initiated */
     uint64_t circuits_dst; /* active circuits to the peer */
@@ -116,19 +125,25 @@ void rly_reservations_set_hash_key(rly_reservations *t, const uint8_t *key);
 
 /* rly_reservations_reserve handles a RESERVE from |peer| (borrowed) over connection |conn_id| at
  * |now|. On success the reservation expires at |now| + ttl (saturating), stored in |*pexpire|,
- * and |*prenewed| says whether it refreshed an existing reservation of this (peer, connection)
- * (no new slot; never refused by the caps) or created one. An entry whose expiry has passed but
- * that rly_reservations_expire has not removed yet is refreshed too (go behaves the same between
- * its sweeps); the shell's timer removes entries at their exact deadline.
- * Returns 0, RLY_ERR_RESERVATION_REFUSED (new reservation with max_reservations or
- * max_reservations_per_peer reached; nothing changed) or RLY_ERR_NOMEM (nothing changed). */
+ * and belongs to |conn_id|. |*prenewed| says whether it refreshed the peer's reservation (no new
+ * slot; never refused by the caps) or created one. |pprev_conn_id| (may be NULL) gets the
+ * connection that held the reservation before the call when renewed (|conn_id| if it did not
+ * move), 0 otherwise. An entry whose expiry has passed but that rly_reservations_expire has not
+ * removed yet is refreshed too (go behaves the same between its sweeps); the shell's timer
+ * removes entries at their exact deadline.
+ * Returns 0, RLY_ERR_RESERVATION_REFUSED (new reservation with max_reservations reached or
+ * max_reservations_per_peer 0; nothing changed) or RLY_ERR_NOMEM (nothing changed). */
 RLY_NODISCARD int rly_reservations_reserve(rly_reservations *t, const rly_peerid *peer,
                                            uint64_t conn_id, rly_tstamp now, rly_tstamp *pexpire,
-                                           bool *prenewed);
+                                           bool *prenewed, uint64_t *pprev_conn_id);
+
+/* rly_reservations_find copies the reservation of |peer| (borrowed) into |*pinfo|, expired or
+ * not. Returns 0 or RLY_ERR_NO_RESERVATION. */
+RLY_NODISCARD int rly_reservations_find(const rly_reservations *t, const rly_peerid *peer,
+                                        rly_reservation_info *pinfo);
 
 /* rly_reservations_lookup finds the reservation CONNECT should use to reach |peer| (borrowed) at
- * |now|: among the peer's reservations that have not expired (expire > now), the one reserved or
- * refreshed most recently. Copies it into |*pinfo|.
+ * |now|: the peer's reservation if it has not expired (expire > now). Copies it into |*pinfo|.
  * Returns 0 or RLY_ERR_NO_RESERVATION. */
 RLY_NODISCARD int rly_reservations_lookup(const rly_reservations *t, const rly_peerid *peer,
                                           rly_tstamp now, rly_reservation_info *pinfo);
@@ -143,16 +158,25 @@ size_t rly_reservations_expire(rly_reservations *t, rly_tstamp now, rly_reservat
  * empty: the shell arms one timer for it. */
 rly_tstamp rly_reservations_get_expiry(const rly_reservations *t);
 
-/* rly_reservations_on_connection_closed drops the reservation that |peer| (borrowed) made over
- * connection |conn_id|, and, when |remaining_connections| (the peer's connections still open) is
- * 0, every other reservation of |peer| too (see the file comment). Calls |cb| (may be NULL) for
- * each removed entry. Returns the number removed. */
-size_t rly_reservations_on_connection_closed(rly_reservations *t, const rly_peerid *peer,
-                                             uint64_t conn_id, size_t remaining_connections,
-                                             rly_reservations_cb cb, void *user_data);
+/* What rly_reservations_on_connection_closed did. */
+typedef enum rly_reservation_close {
+    RLY_RESERVATION_UNTOUCHED = 0, /* the peer has no reservation on that connection */
+    RLY_RESERVATION_MOVED,         /* it now belongs to the next connection, same expiry */
+    RLY_RESERVATION_DROPPED,       /* removed; |cb| was called */
+} rly_reservation_close;
 
-/* rly_reservations_remove drops the reservation of (|peer|, |conn_id|) without a callback, e.g.
- * when the reply to the RESERVE could not be written (js does this).
+/* rly_reservations_on_connection_closed: connection |conn_id| of |peer| (borrowed) closed, or no
+ * longer carries what it was authorised for. If the peer's reservation belongs to |conn_id|, it
+ * moves to |*next_conn_id| keeping its expiry, or, with |next_conn_id| NULL (no connection left,
+ * or the caller refuses the move), is removed and |cb| (may be NULL) called. A reservation on
+ * another connection of the peer is not touched. */
+rly_reservation_close
+rly_reservations_on_connection_closed(rly_reservations *t, const rly_peerid *peer, uint64_t conn_id,
+                                      const uint64_t *next_conn_id, rly_reservations_cb cb,
+                                      void *user_data);
+
+/* rly_reservations_remove drops the reservation of |peer| if it belongs to |conn_id|, without a
+ * callback, e.g. when the reply to the RESERVE could not be written (js does this).
  * Returns 0 or RLY_ERR_NOT_FOUND. */
 RLY_NODISCARD int rly_reservations_remove(rly_reservations *t, const rly_peerid *peer,
                                           uint64_t conn_id);

@@ -87,10 +87,14 @@ static const peer_entry *peer_find(const rly_swarm *sw, const rly_peerid *peer)
 rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t conn_id)
 {
     const peer_entry *e = peer_find(sw, peer);
-    for (size_t i = 0; e && i < e->nconns; i++)
-        if (conn_id == 0 || e->conns[i]->id == conn_id)
+    rly_conn *newest = NULL;
+    for (size_t i = 0; e && i < e->nconns; i++) {
+        if (conn_id != 0 && e->conns[i]->id == conn_id)
             return e->conns[i];
-    return NULL;
+        if (conn_id == 0 && (!newest || e->conns[i]->id > newest->id))
+            newest = e->conns[i];
+    }
+    return newest;
 }
 
 /* One connection of a rly_swarm_foreach_conn snapshot. */

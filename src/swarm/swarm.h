@@ -134,8 +134,8 @@ RLY_NODISCARD int rly_swarm_ping(rly_swarm *sw, rly_conn *c, rly_swarm_ping_cb c
 RLY_NODISCARD int rly_swarm_identify(rly_swarm *sw, rly_conn *c, rly_swarm_identify_cb cb,
                                      void *ud);
 
-/* rly_swarm_find_conn returns the established connection |conn_id| of |peer| (0: any of its
- * connections), or NULL. */
+/* rly_swarm_find_conn returns the established connection |conn_id| of |peer| (0: its newest
+ * connection, the one with the highest id; ids grow with time, rly_conn_new_id), or NULL. */
 rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t conn_id);
 
 /* rly_swarm_foreach_conn calls |fn| for every established connection, as they are at the call

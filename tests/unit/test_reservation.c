@@ -1,7 +1,9 @@
 /* test_reservation.c: the reservation table and circuit counters (src/relay/reservation.c) on a
- * virtual clock: reserve, refresh, expiry order, the global and per-peer caps, lookup, connection
- * close, circuit caps for source and destination, limit changes at run time, allocation failures,
- * and thousands of peers doing seeded random operations against a simple reference model. */
+ * virtual clock: reserve, refresh (over the same or another connection: one reservation per
+ * peer, belonging to the connection that reserved last), expiry order, the global cap, lookup,
+ * connection close (the reservation moves to the next connection or is dropped), circuit caps for
+ * source and destination, limit changes at run time, allocation failures, and thousands of peers
+ * doing seeded random operations against a simple reference model. */
 #include <criterion/criterion.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,26 +51,6 @@ static rly_reservations *table(const rly_relay_limits *l)
     return t;
 }
 
-/* Reserve and expect success; returns |renewed|. */
-static bool reserve_ok(rly_reservations *t, uint32_t p, uint64_t conn, rly_tstamp now)
-{
-    rly_peerid id = peer(p);
-    rly_tstamp exp = 0;
-    bool renewed = true;
-    int rv = rly_reservations_reserve(t, &id, conn, now, &exp, &renewed);
-    cr_assert_eq(rv, 0, "reserve peer %u conn %llu: %d", p, (unsigned long long)conn, rv);
-    cr_assert_eq(exp, now + rly_reservations_get_limits(t)->ttl);
-    return renewed;
-}
-
-static int reserve_rv(rly_reservations *t, uint32_t p, uint64_t conn, rly_tstamp now)
-{
-    rly_peerid id = peer(p);
-    rly_tstamp exp = 0;
-    bool renewed = false;
-    return rly_reservations_reserve(t, &id, conn, now, &exp, &renewed);
-}
-
 /* Events collected by the removal callback. */
 typedef struct events {
     rly_reservation_info ev[64];
@@ -80,6 +62,46 @@ static void collect(void *ud, const rly_reservation_info *r)
     events *e = ud;
     cr_assert(e->n < RLY_ARRAY_LEN(e->ev));
     e->ev[e->n++] = *r;
+}
+
+/* Reserve and expect success; returns |renewed|, and the connection that held it before in
+ * |*pprev| (may be NULL; 0 for a new reservation). */
+static bool reserve_prev(rly_reservations *t, uint32_t p, uint64_t conn, rly_tstamp now,
+                         uint64_t *pprev)
+{
+    rly_peerid id = peer(p);
+    rly_tstamp exp = 0;
+    bool renewed = true;
+    uint64_t prev = UINT64_MAX;
+    int rv = rly_reservations_reserve(t, &id, conn, now, &exp, &renewed, &prev);
+    cr_assert_eq(rv, 0, "reserve peer %u conn %llu: %d", p, (unsigned long long)conn, rv);
+    cr_assert_eq(exp, now + rly_reservations_get_limits(t)->ttl);
+    if (!renewed)
+        cr_assert_eq(prev, 0);
+    if (pprev)
+        *pprev = prev;
+    return renewed;
+}
+
+static bool reserve_ok(rly_reservations *t, uint32_t p, uint64_t conn, rly_tstamp now)
+{
+    return reserve_prev(t, p, conn, now, NULL);
+}
+
+static int reserve_rv(rly_reservations *t, uint32_t p, uint64_t conn, rly_tstamp now)
+{
+    rly_peerid id = peer(p);
+    rly_tstamp exp = 0;
+    bool renewed = false;
+    return rly_reservations_reserve(t, &id, conn, now, &exp, &renewed, NULL);
+}
+
+/* Connection |conn| of peer |p| closes; |next| is where the reservation moves (NULL: drop). */
+static rly_reservation_close conn_closed(rly_reservations *t, uint32_t p, uint64_t conn,
+                                         const uint64_t *next, events *e)
+{
+    rly_peerid id = peer(p);
+    return rly_reservations_on_connection_closed(t, &id, conn, next, e ? collect : NULL, e);
 }
 
 static bool is_peer(const rly_peerid *id, uint32_t p)
@@ -155,7 +177,9 @@ Test(reservation, reserve_refresh_lookup)
     cr_assert_eq(lookup_conn(t, 2, 10 * S), UINT64_MAX);
 
     /* Same (peer, connection): a refresh with a fresh expiry, not a new slot. */
-    cr_assert(reserve_ok(t, 1, 7, 50 * S));
+    uint64_t prev = 0;
+    cr_assert(reserve_prev(t, 1, 7, 50 * S, &prev));
+    cr_assert_eq(prev, 7);
     cr_assert_eq(rly_reservations_count(t), 1);
     cr_assert_eq(stats(t, 1).reservations, 1);
     cr_assert_eq(rly_reservations_get_expiry(t), 150 * S);
@@ -165,15 +189,31 @@ Test(reservation, reserve_refresh_lookup)
     cr_assert_eq(info.conn_id, 7);
     cr_assert_eq(info.expire, 150 * S);
 
-    /* The same peer over another connection is a second reservation. */
-    cr_assert_not(reserve_ok(t, 1, 8, 60 * S));
-    cr_assert_eq(stats(t, 1).reservations, 2);
-    cr_assert_eq(rly_reservations_count(t), 2);
+    /* The same peer over another connection: a refresh too, and the reservation now belongs to
+     * that connection (CONNECT's STOP stream goes there). Still one slot. */
+    cr_assert(reserve_prev(t, 1, 8, 60 * S, &prev));
+    cr_assert_eq(prev, 7);
+    cr_assert_eq(stats(t, 1).reservations, 1);
+    cr_assert_eq(rly_reservations_count(t), 1);
     cr_assert_eq(rly_reservations_peer_count(t), 1);
-    /* The same connection id for another peer is another reservation too. */
-    cr_assert_not(reserve_ok(t, 2, 7, 60 * S));
-    cr_assert_eq(rly_reservations_count(t), 3);
-    cr_assert_eq(lookup_conn(t, 2, 60 * S), 7);
+    cr_assert_eq(lookup_conn(t, 1, 60 * S), 8);
+    cr_assert_eq(rly_reservations_get_expiry(t), 160 * S);
+    /* The old connection no longer holds it: closing it, or removing by it, changes nothing. */
+    cr_assert_eq(conn_closed(t, 1, 7, NULL, NULL), RLY_RESERVATION_UNTOUCHED);
+    cr_assert_eq(rly_reservations_remove(t, &id, 7), RLY_ERR_NOT_FOUND);
+    cr_assert_eq(lookup_conn(t, 1, 60 * S), 8);
+    /* The same connection id for another peer is another reservation. */
+    cr_assert_not(reserve_ok(t, 2, 8, 60 * S));
+    cr_assert_eq(rly_reservations_count(t), 2);
+    cr_assert_eq(lookup_conn(t, 2, 60 * S), 8);
+    /* find sees what lookup sees, and expired entries too. */
+    cr_assert_eq(rly_reservations_find(t, &id, &info), 0);
+    cr_assert_eq(info.conn_id, 8);
+    cr_assert_eq(info.expire, 160 * S);
+    cr_assert_eq(lookup_conn(t, 1, 160 * S), UINT64_MAX);
+    cr_assert_eq(rly_reservations_find(t, &id, &info), 0);
+    rly_peerid other = peer(3);
+    cr_assert_eq(rly_reservations_find(t, &other, &info), RLY_ERR_NO_RESERVATION);
     rly_reservations_del(t);
     check_no_leak();
 }
@@ -216,7 +256,7 @@ Test(reservation, ttl_saturates)
     rly_peerid id = peer(1);
     rly_tstamp exp = 0;
     bool renewed = true;
-    cr_assert_eq(rly_reservations_reserve(t, &id, 1, 100, &exp, &renewed), 0);
+    cr_assert_eq(rly_reservations_reserve(t, &id, 1, 100, &exp, &renewed, NULL), 0);
     cr_assert_eq(exp, RLY_TSTAMP_MAX);
     cr_assert_eq(rly_reservations_expire(t, RLY_TSTAMP_MAX - 1, NULL, NULL), 0);
     cr_assert_eq(lookup_conn(t, 1, RLY_TSTAMP_MAX - 1), 1);
@@ -233,13 +273,14 @@ Test(reservation, global_cap)
     cr_assert_eq(rly_reservations_count(t), 3);
     /* Exactly at the cap: a new one is refused and nothing changes. */
     cr_assert_eq(reserve_rv(t, 4, 4, S), RLY_ERR_RESERVATION_REFUSED);
-    cr_assert_eq(reserve_rv(t, 1, 9, S), RLY_ERR_RESERVATION_REFUSED);
     cr_assert_eq(rly_reservations_count(t), 3);
     cr_assert_eq(rly_reservations_peer_count(t), 3);
     cr_assert_eq(stats(t, 4).reservations, 0);
-    /* A refresh at the cap is allowed. */
+    /* A refresh at the cap is allowed, over the same connection or another one. */
     cr_assert(reserve_ok(t, 2, 2, 10 * S));
-    cr_assert(reserve_ok(t, 1, 1, 20 * S));
+    cr_assert(reserve_ok(t, 1, 9, 20 * S));
+    cr_assert_eq(lookup_conn(t, 1, 20 * S), 9);
+    cr_assert_eq(rly_reservations_count(t), 3);
     /* Peer 3 expires first (100 s), which frees a slot. */
     cr_assert_eq(rly_reservations_expire(t, 100 * S, NULL, NULL), 1);
     cr_assert_eq(lookup_conn(t, 3, 100 * S), UINT64_MAX);
@@ -249,27 +290,31 @@ Test(reservation, global_cap)
     check_no_leak();
 }
 
-Test(reservation, per_peer_cap)
+/* One reservation per peer whatever max_reservations_per_peer says (go keys them by peer): a
+ * RESERVE over any of the peer's connections refreshes it and moves it there. */
+Test(reservation, one_reservation_per_peer)
 {
     rly_relay_limits l = limits(100, 2, 100 * S, 10, 4);
     rly_reservations *t = table(&l);
-    (void)reserve_ok(t, 1, 1, 0);
-    (void)reserve_ok(t, 1, 2, 0);
-    cr_assert_eq(reserve_rv(t, 1, 3, 0), RLY_ERR_RESERVATION_REFUSED);
-    cr_assert_eq(stats(t, 1).reservations, 2);
-    /* Refresh at the per-peer cap is allowed; other peers are not affected. */
-    cr_assert(reserve_ok(t, 1, 2, S));
-    cr_assert(reserve_ok(t, 1, 1, 2 * S));
-    (void)reserve_ok(t, 2, 3, 2 * S);
-    (void)reserve_ok(t, 2, 4, 2 * S);
-    cr_assert_eq(reserve_rv(t, 2, 5, 2 * S), RLY_ERR_RESERVATION_REFUSED);
-    /* Dropping one of peer 1's frees a per-peer slot. */
-    rly_peerid id = peer(1);
-    cr_assert_eq(rly_reservations_remove(t, &id, 2), 0);
-    cr_assert_eq(rly_reservations_remove(t, &id, 2), RLY_ERR_NOT_FOUND);
+    uint64_t prev = 0;
+    cr_assert_not(reserve_ok(t, 1, 1, 0));
+    cr_assert(reserve_prev(t, 1, 2, S, &prev));
+    cr_assert_eq(prev, 1);
+    cr_assert(reserve_prev(t, 1, 3, 2 * S, &prev));
+    cr_assert_eq(prev, 2);
+    cr_assert(reserve_prev(t, 1, 1, 3 * S, &prev));
+    cr_assert_eq(prev, 3);
     cr_assert_eq(stats(t, 1).reservations, 1);
-    cr_assert_not(reserve_ok(t, 1, 3, 3 * S));
-    cr_assert_eq(rly_reservations_count(t), 4);
+    cr_assert_eq(rly_reservations_count(t), 1);
+    cr_assert_eq(rly_reservations_get_expiry(t), 103 * S);
+    /* Removal goes by the connection that holds it. */
+    rly_peerid id = peer(1);
+    cr_assert_eq(rly_reservations_remove(t, &id, 3), RLY_ERR_NOT_FOUND);
+    cr_assert_eq(rly_reservations_remove(t, &id, 1), 0);
+    cr_assert_eq(rly_reservations_remove(t, &id, 1), RLY_ERR_NOT_FOUND);
+    cr_assert_eq(stats(t, 1).reservations, 0);
+    cr_assert_eq(rly_reservations_peer_count(t), 0);
+    cr_assert_not(reserve_ok(t, 1, 3, 4 * S), "a new one after the removal");
     rly_reservations_del(t);
     check_no_leak();
 }
@@ -285,76 +330,84 @@ Test(reservation, zero_caps_refuse_everything)
     cr_assert_eq(reserve_rv(t, 1, 1, 0), RLY_ERR_RESERVATION_REFUSED);
     cr_assert_eq(circ_begin(t, 1, 2), RLY_ERR_LIMIT);
     cr_assert_eq(rly_reservations_peer_count(t), 0);
+    /* A reservation made before the caps dropped to 0 is still refreshed: not a new slot. */
+    l = limits(5, 1, 100 * S, 5, 1);
+    rly_reservations_set_limits(t, &l);
+    (void)reserve_ok(t, 1, 1, 0);
+    l = limits(0, 0, 100 * S, 0, 0);
+    rly_reservations_set_limits(t, &l);
+    cr_assert(reserve_ok(t, 1, 2, S));
+    cr_assert_eq(reserve_rv(t, 2, 2, S), RLY_ERR_RESERVATION_REFUSED);
     rly_reservations_del(t);
     check_no_leak();
 }
 
-Test(reservation, lookup_prefers_newest_and_ignores_expired)
+Test(reservation, lookup_ignores_expired_and_refresh_revives)
 {
     rly_relay_limits l = limits(100, 5, 100 * S, 10, 4);
     rly_reservations *t = table(&l);
-    (void)reserve_ok(t, 1, 1, 0);      /* expires at 100 */
-    (void)reserve_ok(t, 1, 2, 10 * S); /* expires at 110, newer */
+    (void)reserve_ok(t, 1, 1, 0);           /* expires at 100 */
+    cr_assert(reserve_ok(t, 1, 2, 10 * S)); /* moved to 2, expires at 110 */
     cr_assert_eq(lookup_conn(t, 1, 20 * S), 2);
-    cr_assert(reserve_ok(t, 1, 1, 30 * S)); /* refreshed: newest, expires at 130 */
-    cr_assert_eq(lookup_conn(t, 1, 40 * S), 1);
-    /* A shorter TTL makes the newest one expire first; lookup then falls back to conn 2. */
+    /* A shorter TTL: the next refresh expires sooner. */
     l.ttl = 5 * S;
     rly_reservations_set_limits(t, &l);
-    cr_assert(reserve_ok(t, 1, 1, 50 * S)); /* expires at 55 */
+    cr_assert(reserve_ok(t, 1, 1, 50 * S)); /* back on 1, expires at 55 */
+    cr_assert_eq(rly_reservations_get_expiry(t), 55 * S);
     cr_assert_eq(lookup_conn(t, 1, 54 * S), 1);
-    cr_assert_eq(lookup_conn(t, 1, 55 * S), 2); /* expire == now: expired */
-    /* Not yet removed, but expired: lookup does not see either. */
-    cr_assert_eq(lookup_conn(t, 1, 110 * S), UINT64_MAX);
-    cr_assert_eq(rly_reservations_count(t), 2);
-    /* An expired entry that was not swept yet is refreshed, not re-created. */
-    cr_assert(reserve_ok(t, 1, 2, 111 * S));
-    cr_assert_eq(lookup_conn(t, 1, 112 * S), 2);
+    cr_assert_eq(lookup_conn(t, 1, 55 * S), UINT64_MAX); /* expire == now: expired */
+    cr_assert_eq(rly_reservations_count(t), 1);
+    /* An expired entry that was not swept yet is refreshed, not re-created, over any
+     * connection. */
+    cr_assert(reserve_ok(t, 1, 2, 60 * S));
+    cr_assert_eq(lookup_conn(t, 1, 61 * S), 2);
     events e = {.n = 0};
-    cr_assert_eq(rly_reservations_expire(t, 112 * S, collect, &e), 1);
-    cr_assert_eq(e.ev[0].conn_id, 1);
-    cr_assert_eq(e.ev[0].expire, 55 * S);
+    cr_assert_eq(rly_reservations_expire(t, 64 * S, collect, &e), 0);
+    cr_assert_eq(rly_reservations_expire(t, 65 * S, collect, &e), 1);
+    cr_assert_eq(e.ev[0].conn_id, 2);
+    cr_assert_eq(e.ev[0].expire, 65 * S);
     rly_reservations_del(t);
     check_no_leak();
 }
 
-Test(reservation, connection_close_drops_only_that_connection)
+Test(reservation, connection_close_moves_or_drops)
 {
     rly_relay_limits l = limits(100, 5, 100 * S, 10, 4);
     rly_reservations *t = table(&l);
     (void)reserve_ok(t, 1, 1, 0);
-    (void)reserve_ok(t, 1, 2, 0);
     (void)reserve_ok(t, 2, 3, 0);
-    rly_peerid a = peer(1), b = peer(2), c = peer(3);
     events e = {.n = 0};
-    cr_assert_eq(rly_reservations_on_connection_closed(t, &a, 1, 1, collect, &e), 1);
+    /* Connections that do not hold the reservation, and unknown peers: nothing happens. */
+    uint64_t next = 9;
+    cr_assert_eq(conn_closed(t, 1, 2, &next, &e), RLY_RESERVATION_UNTOUCHED);
+    cr_assert_eq(conn_closed(t, 1, 2, NULL, &e), RLY_RESERVATION_UNTOUCHED);
+    cr_assert_eq(conn_closed(t, 3, 3, NULL, &e), RLY_RESERVATION_UNTOUCHED);
+    /* Peer 2's connection 3 closing as peer 1's does not touch peer 2. */
+    cr_assert_eq(conn_closed(t, 1, 3, NULL, &e), RLY_RESERVATION_UNTOUCHED);
+    cr_assert_eq(stats(t, 2).reservations, 1);
+    cr_assert_eq(e.n, 0);
+    /* The holding connection closes while the peer has another: the reservation moves there,
+     * expiry kept, no callback. */
+    next = 2;
+    cr_assert_eq(conn_closed(t, 1, 1, &next, &e), RLY_RESERVATION_MOVED);
+    cr_assert_eq(e.n, 0);
+    cr_assert_eq(lookup_conn(t, 1, S), 2);
+    rly_peerid a = peer(1);
+    rly_reservation_info info;
+    cr_assert_eq(rly_reservations_find(t, &a, &info), 0);
+    cr_assert_eq(info.expire, 100 * S);
+    cr_assert_eq(rly_reservations_count(t), 2);
+    /* Closing the old one again changes nothing. */
+    cr_assert_eq(conn_closed(t, 1, 1, NULL, &e), RLY_RESERVATION_UNTOUCHED);
+    /* The peer's last connection: dropped, reported once. */
+    cr_assert_eq(conn_closed(t, 1, 2, NULL, &e), RLY_RESERVATION_DROPPED);
     cr_assert_eq(e.n, 1);
     cr_assert(is_peer(&e.ev[0].peer, 1));
-    cr_assert_eq(e.ev[0].conn_id, 1);
-    cr_assert_eq(stats(t, 1).reservations, 1);
-    cr_assert_eq(lookup_conn(t, 1, S), 2);
-    cr_assert_eq(lookup_conn(t, 2, S), 3);
-    /* Connections without a reservation, and unknown peers: nothing happens. */
-    cr_assert_eq(rly_reservations_on_connection_closed(t, &a, 9, 1, collect, &e), 0);
-    cr_assert_eq(rly_reservations_on_connection_closed(t, &c, 3, 0, collect, &e), 0);
-    /* Peer 2's connection 3 closing as peer 1's does not touch peer 2. */
-    cr_assert_eq(rly_reservations_on_connection_closed(t, &a, 3, 1, collect, &e), 0);
-    cr_assert_eq(stats(t, 2).reservations, 1);
-    /* The last connection of peer 1. */
-    cr_assert_eq(rly_reservations_on_connection_closed(t, &a, 2, 0, NULL, NULL), 1);
+    cr_assert_eq(e.ev[0].conn_id, 2);
+    cr_assert_eq(e.ev[0].expire, 100 * S);
     cr_assert_eq(lookup_conn(t, 1, S), UINT64_MAX);
     cr_assert_eq(rly_reservations_peer_count(t), 1);
-    /* With no connection left, stale reservations of the peer go too (go's rule). */
-    (void)reserve_ok(t, 1, 4, 0);
-    (void)reserve_ok(t, 1, 5, 0);
-    (void)reserve_ok(t, 1, 6, 0);
-    e.n = 0;
-    cr_assert_eq(rly_reservations_on_connection_closed(t, &a, 4, 0, collect, &e), 3);
-    cr_assert_eq(e.n, 3);
-    cr_assert_eq(e.ev[0].conn_id, 4);
-    cr_assert_eq(stats(t, 1).reservations, 0);
-    cr_assert_eq(rly_reservations_count(t), 1);
-    cr_assert_eq(rly_reservations_on_connection_closed(t, &b, 3, 0, NULL, NULL), 1);
+    cr_assert_eq(conn_closed(t, 2, 3, NULL, NULL), RLY_RESERVATION_DROPPED);
     cr_assert_eq(rly_reservations_count(t), 0);
     cr_assert_eq(rly_reservations_peer_count(t), 0);
     cr_assert_eq(rly_reservations_get_expiry(t), RLY_TSTAMP_MAX);
@@ -380,7 +433,7 @@ static void reenter_cb(void *ud, const rly_reservation_info *r)
     /* The reservation being reported is gone: its slot is free again. */
     cr_assert_eq(rly_reservations_lookup(x->t, &r->peer, 0, &(rly_reservation_info){0}),
                  RLY_ERR_NO_RESERVATION);
-    cr_assert_eq(rly_reservations_reserve(x->t, &id, 1, x->now, &exp, &renewed), 0);
+    cr_assert_eq(rly_reservations_reserve(x->t, &id, 1, x->now, &exp, &renewed, NULL), 0);
 }
 
 Test(reservation, callbacks_may_reenter)
@@ -396,7 +449,8 @@ Test(reservation, callbacks_may_reenter)
     cr_assert_eq(rly_reservations_get_expiry(t), 110 * S);
     rly_peerid id = peer(100);
     x.calls = 0;
-    cr_assert_eq(rly_reservations_on_connection_closed(t, &id, 1, 0, reenter_cb, &x), 1);
+    cr_assert_eq(rly_reservations_on_connection_closed(t, &id, 1, NULL, reenter_cb, &x),
+                 RLY_RESERVATION_DROPPED);
     cr_assert_eq(x.calls, 1);
     cr_assert_eq(rly_reservations_count(t), 3);
     /* A TTL of 0 makes the callback's reservations expired at once: the sweep still ends. */
@@ -433,15 +487,19 @@ Test(reservation, refusals_are_logged)
 {
     logcap cap = {.n = 0};
     rly_log log = {.level = RLY_LOG_DEBUG, .sink = log_sink, .user_data = &cap};
-    rly_relay_limits l = limits(2, 1, 100 * S, 1, 4);
+    rly_relay_limits l = limits(2, 0, 100 * S, 1, 4);
     rly_reservations *t = NULL;
     cr_assert_eq(rly_reservations_new(&t, &l, NULL, &log), 0);
-    (void)reserve_ok(t, 1, 1, 0);
-    cr_assert_eq(cap.n, 0);
-    cr_assert_eq(reserve_rv(t, 1, 2, 0), RLY_ERR_RESERVATION_REFUSED);
+    cr_assert_eq(reserve_rv(t, 1, 1, 0), RLY_ERR_RESERVATION_REFUSED);
     cr_assert_str_eq(cap.message, "reservation refused");
     cr_assert_str_eq(cap.reason, "max_reservations_per_peer");
+    cr_assert_eq(cap.n, 1);
+    l = limits(2, 1, 100 * S, 1, 4);
+    rly_reservations_set_limits(t, &l);
+    (void)reserve_ok(t, 1, 1, 0);
+    (void)reserve_ok(t, 1, 2, 0); /* a refresh: nothing logged */
     (void)reserve_ok(t, 2, 2, 0);
+    cr_assert_eq(cap.n, 1);
     cr_assert_eq(reserve_rv(t, 3, 3, 0), RLY_ERR_RESERVATION_REFUSED);
     cr_assert_str_eq(cap.reason, "max_reservations");
     cr_assert_eq(circ_begin(t, 1, 2), 0);
@@ -570,9 +628,9 @@ Test(reservation, limits_change_at_runtime)
     rly_relay_limits l = limits(4, 3, 100 * S, 4, 4);
     rly_reservations *t = table(&l);
     (void)reserve_ok(t, 1, 1, 0);
-    (void)reserve_ok(t, 1, 2, 0);
-    (void)reserve_ok(t, 1, 3, 0);
-    (void)reserve_ok(t, 2, 4, 0);
+    (void)reserve_ok(t, 2, 2, 0);
+    (void)reserve_ok(t, 3, 3, 0);
+    (void)reserve_ok(t, 4, 4, 0);
     for (uint32_t p = 10; p < 14; p++)
         cr_assert_eq(circ_begin(t, p, p + 10), 0);
 
@@ -581,11 +639,10 @@ Test(reservation, limits_change_at_runtime)
     rly_reservations_set_limits(t, &lower);
     cr_assert_eq(rly_reservations_get_limits(t)->max_reservations, 2);
     cr_assert_eq(rly_reservations_count(t), 4);
-    cr_assert_eq(stats(t, 1).reservations, 3);
     cr_assert_eq(rly_reservations_get_expiry(t), 100 * S);
-    cr_assert_eq(reserve_rv(t, 3, 5, S), RLY_ERR_RESERVATION_REFUSED);
-    /* Refreshes still work, with the new TTL. */
-    cr_assert(reserve_ok(t, 1, 2, S));
+    cr_assert_eq(reserve_rv(t, 5, 5, S), RLY_ERR_RESERVATION_REFUSED);
+    /* Refreshes still work, with the new TTL, over another connection too. */
+    cr_assert(reserve_ok(t, 1, 6, S));
     cr_assert_eq(rly_reservations_get_expiry(t), 11 * S);
     cr_assert_eq(circ_begin(t, 30, 31), RLY_ERR_LIMIT);
     cr_assert_eq(rly_reservations_circuit_count(t), 4);
@@ -595,16 +652,17 @@ Test(reservation, limits_change_at_runtime)
     cr_assert_eq(circ_begin(t, 30, 31), 0);
     cr_assert_eq(circ_begin(t, 30, 32), RLY_ERR_LIMIT); /* per-peer 1 */
 
-    /* Down to one reservation: a new one fits under the cap of 2, a second one does not. */
-    cr_assert_eq(rly_reservations_expire(t, 100 * S, NULL, NULL), 4);
-    (void)reserve_ok(t, 3, 5, 100 * S);
-    cr_assert_eq(reserve_rv(t, 3, 6, 100 * S), RLY_ERR_RESERVATION_REFUSED); /* per peer */
-    (void)reserve_ok(t, 4, 6, 100 * S);
-    cr_assert_eq(reserve_rv(t, 5, 7, 100 * S), RLY_ERR_RESERVATION_REFUSED); /* global */
+    /* Peer 1's expires at 11 s, the rest at 100 s: 3 left, above the cap of 2. */
+    cr_assert_eq(rly_reservations_expire(t, 11 * S, NULL, NULL), 1);
+    cr_assert_eq(reserve_rv(t, 1, 6, 11 * S), RLY_ERR_RESERVATION_REFUSED);
+    cr_assert_eq(rly_reservations_expire(t, 100 * S, NULL, NULL), 3);
+    (void)reserve_ok(t, 5, 5, 100 * S);
+    (void)reserve_ok(t, 6, 6, 100 * S);
+    cr_assert_eq(reserve_rv(t, 7, 7, 100 * S), RLY_ERR_RESERVATION_REFUSED); /* global */
 
     /* Raise them again. */
     rly_reservations_set_limits(t, &l);
-    (void)reserve_ok(t, 5, 7, 100 * S);
+    (void)reserve_ok(t, 7, 7, 100 * S);
     cr_assert_eq(rly_reservations_get_expiry(t), 110 * S);
     cr_assert_eq(circ_begin(t, 30, 32), 0);
     cr_assert_eq(circ_end(t, 13, 23), 0);
@@ -648,7 +706,8 @@ Test(reservation, many_peers)
         cr_assert_eq(lookup_conn(t, p, 0), 10000 + p);
     for (uint32_t p = 0; p < 5000; p += 2) {
         rly_peerid id = peer(p);
-        cr_assert_eq(rly_reservations_on_connection_closed(t, &id, 10000 + p, 0, NULL, NULL), 1);
+        cr_assert_eq(rly_reservations_on_connection_closed(t, &id, 10000 + p, NULL, NULL, NULL),
+                     RLY_RESERVATION_DROPPED);
     }
     cr_assert_eq(rly_reservations_get_expiry(t), 100 * S + 1);
     cr_assert_eq(rly_reservations_expire(t, 100 * S + 4999, NULL, NULL), 2500);
@@ -681,7 +740,7 @@ static bool script_with_failure(uint64_t nth)
         rly_peerid id = peer(i % 25);
         rly_tstamp exp;
         bool renewed;
-        rv = rly_reservations_reserve(t, &id, i % 3, i, &exp, &renewed);
+        rv = rly_reservations_reserve(t, &id, i % 3, i, &exp, &renewed, NULL);
         if (rv != 0) {
             cr_assert_eq(rv, RLY_ERR_NOMEM);
             cr_assert_eq(rly_reservations_count(t), before);
@@ -718,20 +777,19 @@ Test(reservation, allocation_failures)
 #define M_CONNS 4 /* connections per peer: ids peer * M_CONNS + k */
 #define M_MAX_CIRC 400
 
+/* A peer's one reservation (if |present|) and the connection k that holds it. */
 typedef struct model_rsv {
     bool present;
+    uint32_t k;
     rly_tstamp expire;
-    uint64_t seq; /* order of the last reserve or refresh */
 } model_rsv;
 
 typedef struct model {
-    model_rsv rsv[M_PEERS][M_CONNS];
-    uint32_t nrsv_peer[M_PEERS];
+    model_rsv rsv[M_PEERS];
     uint32_t ncirc_peer[M_PEERS];
     size_t nrsv;
     uint32_t circ_src[M_MAX_CIRC], circ_dst[M_MAX_CIRC];
     size_t ncirc;
-    uint64_t seq;
 } model;
 
 static uint64_t rng_state;
@@ -752,53 +810,53 @@ static uint32_t rng_below(uint32_t n)
 
 static rly_relay_limits random_limits(void)
 {
-    return limits(50 + rng_below(600), 1 + rng_below(M_CONNS), (10 + rng_below(200)) * S,
-                  50 + rng_below(M_MAX_CIRC - 50), 1 + rng_below(6));
+    /* max_reservations_per_peer: 0 now and then (refuses new ones), else any value: one each */
+    return limits(50 + rng_below(600), rng_below(8) == 0 ? 0 : 1 + rng_below(M_CONNS),
+                  (10 + rng_below(200)) * S, 50 + rng_below(M_MAX_CIRC - 50), 1 + rng_below(6));
 }
 
-static void model_drop(model *m, uint32_t p, uint32_t k)
+static uint64_t conn_of(uint32_t p, uint32_t k)
 {
-    m->rsv[p][k].present = false;
-    m->nrsv_peer[p]--;
+    return (uint64_t)p * M_CONNS + k;
+}
+
+static void model_drop(model *m, uint32_t p)
+{
+    m->rsv[p].present = false;
     m->nrsv--;
 }
 
 static void model_reserve(model *m, rly_reservations *t, uint32_t p, uint32_t k, rly_tstamp now)
 {
     const rly_relay_limits *l = rly_reservations_get_limits(t);
-    model_rsv *r = &m->rsv[p][k];
+    model_rsv *r = &m->rsv[p];
     int want = 0;
-    if (!r->present &&
-        (m->nrsv >= l->max_reservations || m->nrsv_peer[p] >= l->max_reservations_per_peer))
+    if (!r->present && (m->nrsv >= l->max_reservations || l->max_reservations_per_peer == 0))
         want = RLY_ERR_RESERVATION_REFUSED;
     rly_peerid id = peer(p);
     rly_tstamp exp = 0;
     bool renewed = false;
-    int rv = rly_reservations_reserve(t, &id, (uint64_t)p * M_CONNS + k, now, &exp, &renewed);
+    uint64_t prev = UINT64_MAX;
+    int rv = rly_reservations_reserve(t, &id, conn_of(p, k), now, &exp, &renewed, &prev);
     cr_assert_eq(rv, want);
     if (rv != 0)
         return;
     cr_assert_eq(renewed, r->present);
+    cr_assert_eq(prev, r->present ? conn_of(p, r->k) : 0);
     cr_assert_eq(exp, now + l->ttl);
     if (!r->present) {
         r->present = true;
-        m->nrsv_peer[p]++;
         m->nrsv++;
     }
+    r->k = k;
     r->expire = exp;
-    r->seq = ++m->seq;
 }
 
 static void model_lookup(const model *m, const rly_reservations *t, uint32_t p, rly_tstamp now)
 {
-    int best = -1;
-    for (int k = 0; k < M_CONNS; k++) {
-        const model_rsv *r = &m->rsv[p][k];
-        if (r->present && r->expire > now && (best < 0 || r->seq > m->rsv[p][best].seq))
-            best = k;
-    }
+    const model_rsv *r = &m->rsv[p];
     uint64_t got = lookup_conn(t, p, now);
-    cr_assert_eq(got, best < 0 ? UINT64_MAX : (uint64_t)p * M_CONNS + (uint64_t)best);
+    cr_assert_eq(got, r->present && r->expire > now ? conn_of(p, r->k) : UINT64_MAX);
 }
 
 typedef struct sweep {
@@ -813,13 +871,14 @@ static void sweep_cb(void *ud, const rly_reservation_info *info)
     sweep *s = ud;
     uint32_t p = (uint32_t)(info->conn_id / M_CONNS), k = (uint32_t)(info->conn_id % M_CONNS);
     cr_assert(p < M_PEERS && is_peer(&info->peer, p));
-    model_rsv *r = &s->m->rsv[p][k];
+    model_rsv *r = &s->m->rsv[p];
     cr_assert(r->present);
+    cr_assert_eq(r->k, k);
     cr_assert_eq(r->expire, info->expire);
     cr_assert(info->expire <= s->now);
     cr_assert(info->expire >= s->last, "expiry order");
     s->last = info->expire;
-    model_drop(s->m, p, k);
+    model_drop(s->m, p);
     s->n++;
 }
 
@@ -827,30 +886,42 @@ static void model_expire(model *m, rly_reservations *t, rly_tstamp now)
 {
     size_t want = 0;
     for (uint32_t p = 0; p < M_PEERS; p++)
-        for (uint32_t k = 0; k < M_CONNS; k++)
-            want += m->rsv[p][k].present && m->rsv[p][k].expire <= now;
+        want += m->rsv[p].present && m->rsv[p].expire <= now;
     sweep s = {.m = m, .now = now, .last = 0, .n = 0};
     cr_assert_eq(rly_reservations_expire(t, now, sweep_cb, &s), want);
     cr_assert_eq(s.n, want);
 }
 
+/* Connection k of peer p closes: half of the time the peer has another connection j for the
+ * reservation to move to, else it has none left. */
 static void model_close(model *m, rly_reservations *t, uint32_t p, uint32_t k)
 {
-    /* Remaining connections: pretend the peer keeps others open half of the time. */
-    size_t remaining = rng_below(2);
-    size_t want = m->rsv[p][k].present;
-    if (remaining == 0)
-        want = m->nrsv_peer[p];
+    model_rsv *r = &m->rsv[p];
+    uint32_t j = (k + 1 + rng_below(M_CONNS - 1)) % M_CONNS;
+    uint64_t next = conn_of(p, j);
+    bool has_next = rng_below(2) == 0;
+    rly_reservation_close want = RLY_RESERVATION_UNTOUCHED;
+    if (r->present && r->k == k)
+        want = has_next ? RLY_RESERVATION_MOVED : RLY_RESERVATION_DROPPED;
     rly_peerid id = peer(p);
-    size_t n = rly_reservations_on_connection_closed(t, &id, (uint64_t)p * M_CONNS + k, remaining,
-                                                     NULL, NULL);
-    cr_assert_eq(n, want);
-    if (m->rsv[p][k].present)
-        model_drop(m, p, k);
-    if (remaining == 0)
-        for (uint32_t j = 0; j < M_CONNS; j++)
-            if (m->rsv[p][j].present)
-                model_drop(m, p, j);
+    sweep s = {.m = m, .now = RLY_TSTAMP_MAX, .last = 0, .n = 0};
+    cr_assert_eq(rly_reservations_on_connection_closed(t, &id, conn_of(p, k),
+                                                       has_next ? &next : NULL, sweep_cb, &s),
+                 want);
+    cr_assert_eq(s.n, want == RLY_RESERVATION_DROPPED ? 1 : 0);
+    if (want == RLY_RESERVATION_MOVED)
+        r->k = j;
+}
+
+/* A RESERVE whose reply could not be sent: removed if connection k holds it. */
+static void model_remove(model *m, rly_reservations *t, uint32_t p, uint32_t k)
+{
+    model_rsv *r = &m->rsv[p];
+    bool holds = r->present && r->k == k;
+    rly_peerid id = peer(p);
+    cr_assert_eq(rly_reservations_remove(t, &id, conn_of(p, k)), holds ? 0 : RLY_ERR_NOT_FOUND);
+    if (holds)
+        model_drop(m, p);
 }
 
 static void model_circuit(model *m, rly_reservations *t)
@@ -893,10 +964,9 @@ static void model_check(const model *m, const rly_reservations *t)
     rly_tstamp min = RLY_TSTAMP_MAX;
     size_t npeers = 0;
     for (uint32_t p = 0; p < M_PEERS; p++) {
-        for (uint32_t k = 0; k < M_CONNS; k++)
-            if (m->rsv[p][k].present && m->rsv[p][k].expire < min)
-                min = m->rsv[p][k].expire;
-        npeers += m->nrsv_peer[p] || m->ncirc_peer[p];
+        if (m->rsv[p].present && m->rsv[p].expire < min)
+            min = m->rsv[p].expire;
+        npeers += m->rsv[p].present || m->ncirc_peer[p];
     }
     cr_assert_eq(rly_reservations_get_expiry(t), min);
     cr_assert_eq(rly_reservations_peer_count(t), npeers);
@@ -919,8 +989,10 @@ static void run_model(uint64_t seed, int nops)
             model_reserve(&m, t, p, k, now);
         else if (what < 55)
             model_lookup(&m, t, p, now);
-        else if (what < 62)
+        else if (what < 61)
             model_close(&m, t, p, k);
+        else if (what < 62)
+            model_remove(&m, t, p, k);
         else if (what < 85)
             model_circuit(&m, t);
         else if (what < 97)
@@ -936,8 +1008,15 @@ static void run_model(uint64_t seed, int nops)
             rly_reservations_peer_stats st;
             rly_peerid id = peer(p);
             rly_reservations_get_peer_stats(t, &id, &st);
-            cr_assert_eq(st.reservations, m.nrsv_peer[p]);
+            cr_assert_eq(st.reservations, m.rsv[p].present ? 1 : 0);
             cr_assert_eq(st.circuits, m.ncirc_peer[p]);
+            rly_reservation_info info;
+            int rv = rly_reservations_find(t, &id, &info);
+            cr_assert_eq(rv, m.rsv[p].present ? 0 : RLY_ERR_NO_RESERVATION);
+            if (rv == 0) {
+                cr_assert_eq(info.conn_id, conn_of(p, m.rsv[p].k));
+                cr_assert_eq(info.expire, m.rsv[p].expire);
+            }
         }
     }
     model_check(&m, t);
