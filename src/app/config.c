@@ -78,7 +78,9 @@ typedef struct keydesc {
 
 static const keydesc keys[] = {
     KEY_U64(relay, max_reservations, 1, 1000000, 100, "Global reservation limit"),
-    KEY_U64(relay, max_reservations_per_peer, 1, 1000, 5, "Per-peer reservation limit"),
+    KEY_U64(
+        relay, max_reservations_per_peer, 1, 1000, 5,
+        "Per-peer limit (SPEC.md); a peer holds one reservation, refreshed over any connection"),
     KEY_U64(relay, max_circuits_per_peer, 1, 100000, 16, "Concurrent circuits per peer"),
     KEY_U64(relay, max_circuit_duration_secs, 0, 2592000, 120,
             "Circuit lifetime (2 minutes); 0 = no limit"),
