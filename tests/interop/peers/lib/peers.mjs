@@ -33,15 +33,21 @@ const BUILD_TIMEOUT_MS = 20 * 60_000
 
 const builds = new Map() // kind -> Promise<binary path>
 
-function buildPeer (kind) {
-  const failed = process.env[`RLY_${kind.toUpperCase()}_PEER_BUILD_FAILED`]
+// Helper programs that are no PEERS.md peers but print the same JSON events, so startPeer and
+// runPeer start them too: kind -> [build script under INTEROP_DIR, variable naming a prebuilt
+// binary (its build failure in VAR_BUILD_FAILED)]. Used by peers/clients.
+export const TOOLS = {
+  'go-relaylab': ['go/relaylab/build.sh', 'RLY_GO_RELAYLAB']
+}
+
+function buildPeer (kind, script = join(INTEROP_DIR, kind, 'build.sh'), envVar = `RLY_${kind.toUpperCase()}_PEER`) {
+  const failed = process.env[`${envVar}_BUILD_FAILED`]
   if (failed) return Promise.reject(new Error(`the ${kind} peer did not build: ${failed}`))
-  const envPath = process.env[`RLY_${kind.toUpperCase()}_PEER`]
+  const envPath = process.env[envVar]
   if (envPath) {
-    if (!existsSync(envPath)) return Promise.reject(new Error(`RLY_${kind.toUpperCase()}_PEER=${envPath} does not exist`))
+    if (!existsSync(envPath)) return Promise.reject(new Error(`${envVar}=${envPath} does not exist`))
     return Promise.resolve(envPath)
   }
-  const script = join(INTEROP_DIR, kind, 'build.sh')
   if (!existsSync(script)) return Promise.reject(new Error(`the ${kind} peer has no build script: ${script} does not exist`))
   return new Promise((resolve, reject) => {
     execFile(script, [], { timeout: BUILD_TIMEOUT_MS, maxBuffer: 64 << 20, env: process.env }, (err, stdout, stderr) => {
@@ -71,7 +77,11 @@ export async function peerCommand (kind) {
       return { cmd: await builds.get(kind), args: [] }
     }
     default:
-      throw new Error(`unknown peer kind ${kind} (one of ${KINDS.join(', ')})`)
+      if (Object.hasOwn(TOOLS, kind)) {
+        if (!builds.has(kind)) builds.set(kind, buildPeer(kind, join(INTEROP_DIR, TOOLS[kind][0]), TOOLS[kind][1]))
+        return { cmd: await builds.get(kind), args: [] }
+      }
+      throw new Error(`unknown peer kind ${kind} (one of ${KINDS.join(', ')}, ${Object.keys(TOOLS).join(', ')})`)
   }
 }
 
