@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# run.sh: the clients suite (clients.test.mjs: what the go-libp2p and rust-libp2p clients do with
+# the relay's answers, issue 12 items 3 and 5), run by scripts/interop.sh (`make interop`) with
+# RLY_BUILD_DIR, RLY_SOURCE_DIR and RLY_CACHE_DIR set; by hand from the repository root:
+#
+#   tests/interop/peers/clients/run.sh [node --test args, e.g. --test-name-pattern='go: NO_RESERVATION']
+#
+# Builds, one after the other (two cores are shared), the go peer, the rust peer
+# (tests/interop/{go,rust}/build.sh) and relaylab (tests/interop/go/relaylab/build.sh: go-libp2p's
+# own relay, one identity on two connections), each cached in RLY_CACHE_DIR (fast when warm), and
+# copies the binaries into a private temporary directory for the run: other suites or worktrees
+# rebuilding the shared cache during the run cannot swap them. Then runs clients.test.mjs with
+# tests/interop/run.sh (node --test) against $RLY_BUILD_DIR/relay-server. A program that does not
+# build fails its tests (the others still run); the suite then exits non-zero.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export RLY_SOURCE_DIR=${RLY_SOURCE_DIR:-$(cd "$here/../../../.." && pwd)}
+export RLY_BUILD_DIR=${RLY_BUILD_DIR:-$RLY_SOURCE_DIR/build}
+export RLY_CACHE_DIR=${RLY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesh-relay}
+interop=$RLY_SOURCE_DIR/tests/interop
+
+[ -x "$RLY_BUILD_DIR/relay-server" ] || { echo "clients: no $RLY_BUILD_DIR/relay-server (run make first)" >&2; exit 1; }
+
+private=$(mktemp -d "${TMPDIR:-/tmp}/rly-clients-bin.XXXXXX")
+trap 'rm -rf "$private"' EXIT
+
+build_failed=0
+# name, build script, variable the tests read
+for spec in "go:$interop/go/build.sh:RLY_GO_PEER" "rust:$interop/rust/build.sh:RLY_RUST_PEER" \
+    "go-relaylab:$interop/go/relaylab/build.sh:RLY_GO_RELAYLAB"; do
+    IFS=: read -r name script var <<<"$spec"
+    if [ -n "${!var:-}" ]; then
+        echo "clients: $name from $var: ${!var}" >&2
+        continue
+    fi
+    t0=$SECONDS
+    out=$(mktemp)
+    if "$script" >"$out" && bin=$(tail -n 1 "$out") && [ -x "$bin" ] && cp "$bin" "$private/$name"; then
+        export "$var=$private/$name"
+        echo "clients: built $name in $((SECONDS - t0)) s: $bin (run from $private/$name)" >&2
+    else
+        echo "clients: $name did not build ($script; last lines above); its tests fail" >&2
+        tail -n 5 "$out" >&2 || true
+        export "${var}_BUILD_FAILED=$script failed (see the suite's log)"
+        build_failed=1
+    fi
+    rm -f "$out"
+done
+
+rc=0
+# node --test options before the file (node 20 takes what follows a file as more files)
+"$interop/run.sh" "$@" "$here/clients.test.mjs" || rc=$?
+[ "$rc" -ne 0 ] || [ "$build_failed" -eq 0 ] || rc=1
+exit "$rc"
