@@ -17,6 +17,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // dialFailed reports a failed dial and returns the exit code: 4 when the relay refused the
@@ -99,7 +100,14 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 				conn = c // the direct event was printed when it arrived (state.connected)
 				requireDirect = true
 			case <-t.C:
-				emit("error", map[string]any{"error": fmt.Sprintf("no direct connection within %d s", o.directTimeout)})
+				msg := fmt.Sprintf("no direct connection within %d s", o.directTimeout)
+				if !hasPublicAddr(h) {
+					// holepunch/svc.go waitForPublicAddr: the service starts (stream handler,
+					// hole puncher) only once HolePunchAddrs, which keeps public addresses
+					// only (manet.IsPublicAddr), is not empty; until then nothing is traced.
+					msg += " (none of this host's addresses is public; go-libp2p's hole punching sends and accepts public addresses only)"
+				}
+				emit("error", map[string]any{"error": msg})
 				return exitFail
 			case <-ctx.Done():
 				return exitFail
@@ -111,6 +119,15 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+func hasPublicAddr(h host.Host) bool {
+	for _, a := range h.Addrs() {
+		if manet.IsPublicAddr(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // requireDirect: with --holepunch the steps must run on the direct connection; streams opened on

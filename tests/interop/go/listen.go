@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/client"
 )
 
@@ -122,6 +123,11 @@ func runListen(ctx context.Context, h host.Host, st *state, o options) int {
 			select {
 			case <-relayGone:
 			default:
+			}
+			// go's swarm backs off from a peer after a failed dial (5 s and more); a retry
+			// every second means dialling again, so the backoff is cleared first.
+			if sw, ok := h.Network().(*swarm.Swarm); ok {
+				sw.Backoff().Clear(ai.ID)
 			}
 			if err := connectRelay(ctx, h, *ai); err != nil {
 				if ctx.Err() != nil {

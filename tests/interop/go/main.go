@@ -37,6 +37,7 @@ type options struct {
 	relay         string
 	dial          string
 	listenAddrs   listFlag
+	announceAddrs listFlag
 	holepunch     bool
 	directTimeout int
 	ping          int
@@ -61,6 +62,7 @@ func parseOptions() options {
 	fs.StringVar(&o.relay, "relay", "", "the relay multiaddr (ending in /p2p/ID)")
 	fs.StringVar(&o.dial, "dial", "", "PEER_ID (through --relay) or MULTIADDR (direct)")
 	fs.Var(&o.listenAddrs, "listen-addr", "also listen here (repeatable)")
+	fs.Var(&o.announceAddrs, "announce-addr", "also announce this address (repeatable; e.g. a NAT's public address in a lab)")
 	fs.BoolVar(&o.holepunch, "holepunch", false, "enable DCUtR")
 	fs.IntVar(&o.directTimeout, "direct-timeout", 20, "with --holepunch --dial: seconds to wait for a direct connection")
 	fs.IntVar(&o.ping, "ping", 0, "N pings")
@@ -130,6 +132,22 @@ func newHost(o options, st *state) (host.Host, error) {
 	// (options.go: "It also disables relay, unless the user explicitly specifies"); the option
 	// after it turns it back on.
 	opts = append(opts, libp2p.EnableRelay())
+	if len(o.announceAddrs) > 0 {
+		extra := make([]ma.Multiaddr, 0, len(o.announceAddrs))
+		for _, s := range o.announceAddrs {
+			a, err := ma.NewMultiaddr(s)
+			if err != nil {
+				usage(fmt.Sprintf("--announce-addr %s: %v", s, err))
+			}
+			extra = append(extra, a)
+		}
+		// The host's addresses, and with them the addresses go's hole punching sends
+		// (addrs_manager.go HolePunchAddrs: the AddrsFactory applied to the listen addresses,
+		// plus observed addresses), get these too.
+		opts = append(opts, libp2p.AddrsFactory(func(addrs []ma.Multiaddr) []ma.Multiaddr {
+			return append(addrs, extra...)
+		}))
+	}
 	if o.holepunch {
 		opts = append(opts, libp2p.EnableHolePunching(holepunch.WithTracer(st)))
 	}

@@ -13,11 +13,12 @@ use libp2p::relay::{
 use libp2p::swarm::DialError;
 use libp2p::TransportError;
 
-/// `e`, its boxed inner errors and its sources, joined with ": " (consecutive repeats dropped).
+/// `e`, its boxed inner errors and its sources, joined with ": ". A cause whose text the previous
+/// part already contains (many Display impls print their source too) is not repeated.
 pub fn chain(e: &(dyn Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut push = |s: String| {
-        if !s.is_empty() && parts.last() != Some(&s) {
+        if !s.is_empty() && !parts.last().is_some_and(|l: &String| l.contains(s.as_str())) {
             parts.push(s);
         }
     };

@@ -1,6 +1,14 @@
 //! rust-libp2p interop test peer for Mesh Relay: the command line and JSON events of
 //! tests/interop/PEERS.md. One JSON object per line on stdout; diagnostics on stderr.
 
+/// A diagnostic line on stderr; a closed stderr is ignored (eprintln! would panic).
+macro_rules! diag {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod cli;
 mod errors;
 mod steps;
@@ -102,7 +110,7 @@ struct Peer {
     swarm: Swarm<Behaviour>,
     local: PeerId,
     /// Established connections: when, to whom, relayed or not.
-    conns: HashMap<ConnectionId, (Instant, PeerId, bool)>,
+    conns: HashMap<ConnectionId, (Instant, PeerId, bool, Multiaddr)>,
     // listening
     relay_listener: Option<libp2p::core::transport::ListenerId>,
     circuit_addrs: Vec<(Instant, Multiaddr)>,
@@ -179,7 +187,7 @@ impl Peer {
         let (Some(conn), Some(limit)) = (self.relayed_conn, self.circuit_limit.as_ref()) else {
             return;
         };
-        let Some((_, peer, _)) = self.conns.get(&conn) else { return };
+        let Some((_, peer, _, _)) = self.conns.get(&conn) else { return };
         let mut ev = json!({
             "event": "circuit",
             "peer_id": peer.to_string(),
@@ -241,7 +249,7 @@ impl Peer {
             SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
                 let relayed = is_relayed(&endpoint);
                 let addr = remote_addr(&endpoint, &peer_id);
-                self.conns.insert(connection_id, (Instant::now(), peer_id, relayed));
+                self.conns.insert(connection_id, (Instant::now(), peer_id, relayed, addr.clone()));
                 emit(json!({
                     "event": "connected",
                     "peer_id": peer_id.to_string(),
@@ -267,10 +275,11 @@ impl Peer {
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, connection_id, endpoint, cause, .. } => {
-                let (since, _, relayed) = self
+                let (since, relayed) = self
                     .conns
                     .remove(&connection_id)
-                    .unwrap_or((Instant::now(), peer_id, is_relayed(&endpoint)));
+                    .map(|(t, _, r, _)| (t, r))
+                    .unwrap_or((Instant::now(), is_relayed(&endpoint)));
                 let mut ev = json!({
                     "event": "closed",
                     "peer_id": peer_id.to_string(),
@@ -328,7 +337,7 @@ impl Peer {
                             }
                             emit(ev);
                         }
-                        Ok(()) => eprintln!("relay listener closed (relay connection gone)"),
+                        Ok(()) => diag!("relay listener closed (relay connection gone)"),
                     }
                     if self.args.reconnect {
                         self.reconnect_at = Some(Instant::now() + Duration::from_secs(1));
@@ -388,11 +397,12 @@ impl Peer {
             SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result })) => {
                 match result {
                     Ok(conn) => {
+                        diag!("dcutr: direct connection to {remote_peer_id} ({conn:?})");
+                        let addr = self.conns.get(&conn).map(|c| c.3.clone());
                         if Some(remote_peer_id) == self.target && self.direct_deadline.is_some() {
-                            let addr = None;
                             self.on_direct(conn, addr);
                         } else if self.target.is_none() {
-                            self.emit_direct(remote_peer_id, conn, None);
+                            self.emit_direct(remote_peer_id, conn, addr);
                         }
                     }
                     Err(e) => emit(json!({
@@ -445,7 +455,7 @@ impl Peer {
             if now >= t {
                 self.reconnect_at = None;
                 if self.relay_listener.is_none() {
-                    eprintln!("reconnect: listening through the relay again");
+                    diag!("reconnect: listening through the relay again");
                     self.listen_via_relay();
                 }
             }
@@ -499,9 +509,9 @@ async fn main() {
         Ok(a) => a,
         Err(e) => {
             if !e.is_empty() {
-                eprintln!("rust-peer: {e}");
+                diag!("rust-peer: {e}");
             }
-            eprintln!("{}", cli::USAGE);
+            diag!("{}", cli::USAGE);
             std::process::exit(if e.is_empty() { 0 } else { 2 });
         }
     };
@@ -614,8 +624,8 @@ async fn run(args: Args) -> i32 {
                 emit(json!({"event": "error", "error": format!("timeout after {} s", args.timeout.map(|t| t.as_secs_f64()).unwrap_or(0.0))}));
                 break 3;
             }
-            _ = sigterm.recv() => { eprintln!("SIGTERM"); break 0; }
-            _ = tokio::signal::ctrl_c() => { eprintln!("SIGINT"); break 0; }
+            _ = sigterm.recv() => { diag!("SIGTERM"); break 0; }
+            _ = tokio::signal::ctrl_c() => { diag!("SIGINT"); break 0; }
         }
     };
 

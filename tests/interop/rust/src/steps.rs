@@ -76,7 +76,7 @@ pub async fn run(
             None => return Err(fail("connection gone before ping/identify finished".into())),
             Some(ConnEvent::Ping(Ok(rtt))) if pings_left > 0 => {
                 pings_left -= 1;
-                emit(json!({"event": "ping", "rtt_ms": rtt.as_secs_f64() * 1000.0}));
+                emit(json!({"event": "ping", "rtt_ms": (rtt.as_secs_f64() * 1e6).round() / 1e3}));
             }
             Some(ConnEvent::Ping(Err(e))) if pings_left > 0 => {
                 return Err(fail(format!("ping: {}", errors::chain(&e))));
@@ -198,7 +198,7 @@ pub fn serve(control: &mut Control) {
                 }
                 .await;
                 if let Err(e) = r {
-                    eprintln!("echo stream from {peer}: {}", errors::chain(&e));
+                    diag!("echo stream from {peer}: {}", errors::chain(&e));
                 }
             });
         }
@@ -221,7 +221,7 @@ pub fn serve(control: &mut Control) {
                 }
                 .await;
                 if let Err(e) = r {
-                    eprintln!("sink stream from {peer}: {}", errors::chain(&e));
+                    diag!("sink stream from {peer}: {}", errors::chain(&e));
                 }
             });
         }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# build.sh: build the go-libp2p interop peer (tests/interop/go) into
+# ${RLY_CACHE_DIR:-$HOME/.cache/mesh-relay}/bin/go-peer and print that absolute path, alone, as
+# the last line on stdout (everything else goes to stderr).
+#
+# Exact pins: go.mod and go.sum (-mod=readonly: a build never edits them). Go's own caches
+# (GOCACHE, GOMODCACHE) stay where go keeps them, outside the repository. GOTOOLCHAIN=local: the
+# go on PATH (or $GO) builds it, never a downloaded toolchain. Concurrent runs are serialised
+# with flock; a run whose inputs (sources, go.mod, go.sum, go version, flags) match the stamp of
+# the last build returns at once.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${RLY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesh-relay}
+mkdir -p "$cache/bin"
+cache=$(cd "$cache" && pwd)
+bin=$cache/bin/go-peer
+go=${GO:-go}
+
+command -v "$go" >/dev/null || { echo "build.sh: no go on PATH (go-libp2p v0.52.0 needs go >= 1.26)" >&2; exit 1; }
+export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -trimpath -buildvcs=false" CGO_ENABLED=0
+
+exec 9>"$cache/bin/.go-peer.lock"
+flock -w 600 9 || { echo "build.sh: could not lock $cache/bin/.go-peer.lock in 600 s" >&2; exit 1; }
+
+stamp=$( (cd "$here" && "$go" version && echo "$GOFLAGS $CGO_ENABLED" &&
+    sha256sum go.mod go.sum ./*.go) | sha256sum | cut -d' ' -f1)
+if [ -x "$bin" ] && [ -f "$bin.stamp" ] && [ "$(cat "$bin.stamp")" = "$stamp" ]; then
+    echo "$bin"
+    exit 0
+fi
+
+t0=$(date +%s)
+(cd "$here" && "$go" build -o "$bin.tmp" .) >&2
+mv -f "$bin.tmp" "$bin"
+echo "$stamp" >"$bin.stamp"
+echo "build.sh: built $bin in $(($(date +%s) - t0)) s" >&2
+echo "$bin"
