@@ -8,7 +8,7 @@
 // `direct` event with NAT A's public address, then 3 pings and a 1 MiB echo on that direct
 // connection while the relay's relayed-byte counter grows by less than 100 KiB.
 //
-// Run by run.sh (builds the peers, sets RLY_DCUTR_GO_PEER and RLY_DCUTR_RUST_PEER); needs root.
+// Run by run.sh (builds the peers, sets RLY_GO_PEER and RLY_RUST_PEER); needs root.
 import '../../lib/env.mjs'
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
@@ -16,8 +16,8 @@ import { withTimeout } from '../../lib/env.mjs'
 import { ADDR, labCounters, labUp, startLabPeer, startLabRelay } from './lab.mjs'
 
 const BINS = {
-  go: process.env.RLY_DCUTR_GO_PEER,
-  rust: process.env.RLY_DCUTR_RUST_PEER
+  go: process.env.RLY_GO_PEER,
+  rust: process.env.RLY_RUST_PEER
 }
 const ECHO_BYTES = 1 << 20
 const DIRECT_MAX_RELAYED = 100 * 1024 // bytes the relay may carry during a run that went direct
@@ -31,7 +31,7 @@ let nextPort = 4001
 before(() => {
   if (process.getuid?.() !== 0) throw new Error('dcutr lab: needs root (run.sh skips when not root)')
   for (const [impl, bin] of Object.entries(BINS)) {
-    if (!bin) throw new Error(`dcutr lab: RLY_DCUTR_${impl.toUpperCase()}_PEER not set (run.sh builds the peers and sets it)`)
+    if (!bin) throw new Error(`dcutr lab: RLY_${impl.toUpperCase()}_PEER not set (run.sh builds the peers and sets it)`)
   }
   lab = labUp()
 })
@@ -176,7 +176,9 @@ async function holePunch (t, { lis, dia, transport }) {
       assert.ok(relay.logs.some(r => r.message === 'CircuitReqAccepted' && r.fields.src_peer_id === bId &&
         r.fields.dst_peer_id === aId), 'the relay logged no circuit B -> A')
       const direct = ev('direct')[0]
-      assert.ok(direct, `no direct connection (holepunch_failed: ${JSON.stringify(ev('holepunch_failed'))})`)
+      const failed = [...a.events, ...b.events].filter(e => e.event === 'holepunch_failed')
+        .map(e => `${e === a.events.find(x => x === e) ? 'A' : 'B'}: ${e.error}`)
+      assert.ok(direct, `no direct connection (holepunch_failed: ${failed.length ? failed.join('; ') : 'none reported'})`)
       assert.doesNotMatch(direct.addr, /p2p-circuit/)
       assert.match(direct.addr, new RegExp(`^/ip4/${ADDR.natA.replace(/\./g, '\\.')}/`),
         'the direct connection is not to NAT A\'s public address')
@@ -190,11 +192,22 @@ async function holePunch (t, { lis, dia, transport }) {
       assert.ok(relayed > 0, 'the relay carried nothing: DCUtR did not run over the circuit')
       assert.ok(relayed < DIRECT_MAX_RELAYED,
         `the relay carried ${relayed} bytes during the run: the echo went through the relay, not direct`)
+      // The relay held the relayed connection while DCUtR ran: the circuit B -> A was not closed
+      // before the dialler had its direct connection (same clock: relay log time vs event time).
+      const closedRec = relay.logs.find(r => r.message === 'CircuitClosed' && r.fields.src_peer_id === bId &&
+        r.fields.dst_peer_id === aId)
+      if (closedRec != null) {
+        const closedAt = Date.parse(closedRec.ts)
+        assert.ok(!(closedAt < direct.t_abs - 50), `the relay closed the circuit ${direct.t_abs - closedAt} ms before ` +
+          `the direct connection was up: ${closedRec.line}`)
+      }
       const aDirect = a.events.find(e => e.event === 'direct')
       t.diagnostic(`${lis}-${dia} ${transport}: reserved after ${tReserved} ms; dialler: circuit at ` +
         `${ev('circuit')[0].t_ms} ms, direct at ${direct.t_ms} ms to ${direct.addr}, done at ` +
-        `${b.events.at(-1).t_ms} ms; listener direct ${aDirect ? 'from ' + aDirect.addr : 'event: none'}; ` +
-        `relayed bytes during the run: ${relayed}`)
+        `${b.events.at(-1).t_ms} ms; listener direct event: ${aDirect ? (aDirect.addr ?? '(no addr)') : 'none'}; ` +
+        `relayed bytes during the run: ${relayed}; relay saw A at ${relaySawPeer(relay, aId)}, B at ` +
+        `${relaySawPeer(relay, bId)}; circuit ${closedRec ? `closed after ${closedRec.fields.duration_ms} ms (${closedRec.fields.error}, ` +
+        `${closedRec.fields.bytes_src_to_dst}+${closedRec.fields.bytes_dst_to_src} bytes)` : 'still open when the dialler exited'}`)
     })
   } finally {
     for (const p of parts.peers) await p.stop()

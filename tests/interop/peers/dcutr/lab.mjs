@@ -192,6 +192,7 @@ export function startLabPeer (lab, node, bin, args, name = node) {
     }
     if (e == null || typeof e !== 'object') return
     e.t_ms = Date.now() - t0
+    e.t_abs = Date.now()
     evW.push(e)
   })
   lineReader(child.stderr, l => {
@@ -205,7 +206,7 @@ export function startLabPeer (lab, node, bin, args, name = node) {
     waitEvent: (pred, ms, what) => evW.wait(pred, ms, `${name}: ${what}`, child.exited),
     describe () {
       return `--- ${name} (${bin.split('/').slice(-1)[0]} ${args.join(' ')}) exit=${child.exitCode} signal=${child.signalCode}\n` +
-        `events:\n${events.map(e => '  ' + JSON.stringify(e)).join('\n')}\n` +
+        `events:\n${events.map(({ t_abs: _, ...e }) => '  ' + JSON.stringify(e)).join('\n')}\n` +
         (other.length ? `other stdout:\n${other.slice(-20).join('\n')}\n` : '') +
         `stderr (tail):\n${stderr.slice(-60).join('\n')}`
     },

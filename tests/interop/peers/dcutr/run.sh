@@ -45,9 +45,9 @@ build_peer() {
     echo "$out"
 }
 t0=$SECONDS
-RLY_DCUTR_GO_PEER=${RLY_DCUTR_GO_PEER:-$(build_peer "$RLY_SOURCE_DIR/tests/interop/go/build.sh")}
-RLY_DCUTR_RUST_PEER=${RLY_DCUTR_RUST_PEER:-$(build_peer "$RLY_SOURCE_DIR/tests/interop/rust/build.sh")}
-export RLY_DCUTR_GO_PEER RLY_DCUTR_RUST_PEER
-echo "dcutr: peers built in $((SECONDS - t0)) s: $RLY_DCUTR_GO_PEER $RLY_DCUTR_RUST_PEER"
+RLY_GO_PEER=${RLY_GO_PEER:-$(build_peer "$RLY_SOURCE_DIR/tests/interop/go/build.sh")}
+RLY_RUST_PEER=${RLY_RUST_PEER:-$(build_peer "$RLY_SOURCE_DIR/tests/interop/rust/build.sh")}
+export RLY_GO_PEER RLY_RUST_PEER
+echo "dcutr: peers built in $((SECONDS - t0)) s: $RLY_GO_PEER $RLY_RUST_PEER"
 
 exec "$RLY_SOURCE_DIR/tests/interop/run.sh" "$@" "$here/dcutr.test.mjs"
