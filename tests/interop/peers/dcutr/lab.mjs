@@ -95,8 +95,9 @@ function waitable (items) {
 /**
  * Start the relay in the lab's public namespace: TCP and QUIC on ADDR.relay:port, announcing
  * those (external_addrs), metrics on 127.0.0.1:9464 inside the namespace, debug logs.
+ * `unspecified`: listen on 0.0.0.0 instead and set no external_addrs (the default config's way).
  */
-export async function startLabRelay (lab, { port = 4001, extra = [] } = {}) {
+export async function startLabRelay (lab, { port = 4001, extra = [], unspecified = false } = {}) {
   requireBinary(RELAY_BIN, 'relay-server')
   const tmp = mkdtempSync(join(tmpdir(), 'rly-dcutr-'))
   process.on('exit', () => rmSync(tmp, { recursive: true, force: true }))
@@ -106,11 +107,11 @@ export async function startLabRelay (lab, { port = 4001, extra = [] } = {}) {
   const metricsPort = 9464
   const config = [
     '[network]',
-    `tcp_listen_addr = "${tcp}"`,
+    `tcp_listen_addr = "${unspecified ? `/ip4/0.0.0.0/tcp/${port}` : tcp}"`,
     'tcp_listen_addr_v6 = ""',
-    `quic_listen_addr = "${quic}"`,
+    `quic_listen_addr = "${unspecified ? `/ip4/0.0.0.0/udp/${port}/quic-v1` : quic}"`,
     'quic_listen_addr_v6 = ""',
-    `external_addrs = ["${tcp}", "${quic}"]`,
+    unspecified ? '' : `external_addrs = ["${tcp}", "${quic}"]`,
     'shutdown_grace_secs = 1',
     '',
     '[metrics]',
