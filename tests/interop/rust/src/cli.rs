@@ -12,6 +12,9 @@ usage: rust-peer --relay MULTIADDR                      listen through the relay
 options: --listen-addr MULTIADDR (repeatable)  --holepunch  --direct-timeout SECS
          --ping N  --identify  --echo-bytes N  --send N  --hold
          --refresh-log  --reconnect  --timeout SECS
+rust peer only (relay tests): --dial-after-reserve MULTIADDR  listening: once the first
+         reservation is accepted, also dial MULTIADDR directly (e.g. the relay over the other
+         transport, so that the relay holds a second connection that carries no reservation)
 see tests/interop/PEERS.md";
 
 /// What the peer was asked to dial, if anything.
@@ -39,6 +42,7 @@ pub struct Args {
     pub reserve_only: bool,
     pub reconnect: bool,
     pub timeout: Option<Duration>,
+    pub dial_after_reserve: Vec<Multiaddr>,
 }
 
 impl Args {
@@ -60,11 +64,13 @@ fn value<'a>(it: &mut impl Iterator<Item = &'a String>, opt: &str) -> Result<&'a
 }
 
 fn number<T: std::str::FromStr>(s: &str, opt: &str) -> Result<T, String> {
-    s.parse::<T>().map_err(|_| format!("{opt}: not a number: {s}"))
+    s.parse::<T>()
+        .map_err(|_| format!("{opt}: not a number: {s}"))
 }
 
 fn multiaddr(s: &str, opt: &str) -> Result<Multiaddr, String> {
-    s.parse::<Multiaddr>().map_err(|e| format!("{opt}: bad multiaddr {s}: {e}"))
+    s.parse::<Multiaddr>()
+        .map_err(|e| format!("{opt}: bad multiaddr {s}: {e}"))
 }
 
 pub fn parse(argv: &[String]) -> Result<Args, String> {
@@ -85,6 +91,7 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         reserve_only: false,
         reconnect: false,
         timeout: None,
+        dial_after_reserve: Vec::new(),
     };
     let mut timeout_secs: Option<f64> = None;
     let mut it = argv.iter();
@@ -114,6 +121,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--echo-bytes" => a.echo_bytes = Some(number(value(&mut it, opt)?, opt)?),
             "--send" => a.send = Some(number(value(&mut it, opt)?, opt)?),
             "--hold" => a.hold = true,
+            "--dial-after-reserve" => a
+                .dial_after_reserve
+                .push(multiaddr(value(&mut it, opt)?, opt)?),
             "--refresh-log" => a.refresh_log = true,
             "--reserve-only" => a.reserve_only = true,
             "--reconnect" => a.reconnect = true,
@@ -136,7 +146,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
                 .ok_or_else(|| format!("--dial {addr}: must end in /p2p/ID"))?;
             DialTarget::Direct(addr, id)
         } else {
-            let id = d.parse::<PeerId>().map_err(|e| format!("--dial {d}: bad PeerId: {e}"))?;
+            let id = d
+                .parse::<PeerId>()
+                .map_err(|e| format!("--dial {d}: bad PeerId: {e}"))?;
             if a.relay.is_none() {
                 return Err("--dial PEER_ID needs --relay MULTIADDR".into());
             }
@@ -152,8 +164,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     if a.dial.is_none() && (a.has_steps() || a.hold) {
         return Err("--ping/--identify/--echo-bytes/--send/--hold need --dial".into());
     }
-    if a.dial.is_some() && (a.reconnect || a.refresh_log) {
-        return Err("--reconnect/--refresh-log are for listening".into());
+    if a.dial.is_some() && (a.reconnect || a.refresh_log || !a.dial_after_reserve.is_empty()) {
+        return Err("--reconnect/--refresh-log/--dial-after-reserve are for listening".into());
     }
     if a.holepunch && a.dial.is_some() && !matches!(a.dial, Some(DialTarget::Relayed(_))) {
         return Err("--holepunch with --dial needs --relay and --dial PEER_ID".into());

@@ -18,7 +18,11 @@ use libp2p::TransportError;
 pub fn chain(e: &(dyn Error + 'static)) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut push = |s: String| {
-        if !s.is_empty() && !parts.last().is_some_and(|l: &String| l.contains(s.as_str())) {
+        if !s.is_empty()
+            && !parts
+                .last()
+                .is_some_and(|l: &String| l.contains(s.as_str()))
+        {
             parts.push(s);
         }
     };
@@ -130,7 +134,10 @@ pub fn dial_error(e: &DialError) -> (String, Option<String>) {
                 }
             }
             (
-                format!("Failed to negotiate transport protocol(s): [{}]", texts.join("; ")),
+                format!(
+                    "Failed to negotiate transport protocol(s): [{}]",
+                    texts.join("; ")
+                ),
                 status,
             )
         }

@@ -65,7 +65,10 @@ fn is_relayed(endpoint: &ConnectedPoint) -> bool {
 fn remote_addr(endpoint: &ConnectedPoint, peer: &PeerId) -> Multiaddr {
     match endpoint {
         ConnectedPoint::Dialer { address, .. } => address.clone(),
-        ConnectedPoint::Listener { local_addr, send_back_addr } => {
+        ConnectedPoint::Listener {
+            local_addr,
+            send_back_addr,
+        } => {
             if local_addr.iter().any(|p| p == Protocol::P2pCircuit) {
                 local_addr.clone().with(Protocol::P2p(*peer))
             } else {
@@ -150,7 +153,9 @@ impl Peer {
         match self.swarm.listen_on(addr.clone()) {
             Ok(id) => self.relay_listener = Some(id),
             Err(e) => {
-                emit(json!({"event": "error", "error": format!("listen_on {addr}: {}", errors::chain(&e))}));
+                emit(
+                    json!({"event": "error", "error": format!("listen_on {addr}: {}", errors::chain(&e))}),
+                );
                 if self.args.reconnect {
                     self.reconnect_at = Some(Instant::now() + Duration::from_secs(1));
                 }
@@ -187,7 +192,9 @@ impl Peer {
         let (Some(conn), Some(limit)) = (self.relayed_conn, self.circuit_limit.as_ref()) else {
             return;
         };
-        let Some((_, peer, _, _)) = self.conns.get(&conn) else { return };
+        let Some((_, peer, _, _)) = self.conns.get(&conn) else {
+            return;
+        };
         let mut ev = json!({
             "event": "circuit",
             "peer_id": peer.to_string(),
@@ -246,10 +253,18 @@ impl Peer {
                     emit(json!({"event": "listen_addr", "addr": address.to_string()}));
                 }
             }
-            SwarmEvent::ConnectionEstablished { peer_id, connection_id, endpoint, .. } => {
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
+            } => {
                 let relayed = is_relayed(&endpoint);
                 let addr = remote_addr(&endpoint, &peer_id);
-                self.conns.insert(connection_id, (Instant::now(), peer_id, relayed, addr.clone()));
+                self.conns.insert(
+                    connection_id,
+                    (Instant::now(), peer_id, relayed, addr.clone()),
+                );
                 emit(json!({
                     "event": "connected",
                     "peer_id": peer_id.to_string(),
@@ -274,7 +289,13 @@ impl Peer {
                     }
                 }
             }
-            SwarmEvent::ConnectionClosed { peer_id, connection_id, endpoint, cause, .. } => {
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                endpoint,
+                cause,
+                ..
+            } => {
                 let (since, relayed) = self
                     .conns
                     .remove(&connection_id)
@@ -299,10 +320,15 @@ impl Peer {
                     if self.holding {
                         return Some(Exit::Code(0));
                     }
-                    emit(json!({"event": "error", "error": "connection to the peer closed before the steps finished"}));
+                    emit(
+                        json!({"event": "error", "error": "connection to the peer closed before the steps finished"}),
+                    );
                     return Some(Exit::Code(1));
-                } else if Some(connection_id) == self.relayed_conn && self.direct_deadline.is_some() {
-                    emit(json!({"event": "error", "error": "relayed connection closed while waiting for a direct one"}));
+                } else if Some(connection_id) == self.relayed_conn && self.direct_deadline.is_some()
+                {
+                    emit(
+                        json!({"event": "error", "error": "relayed connection closed while waiting for a direct one"}),
+                    );
                     return Some(Exit::Code(1));
                 }
             }
@@ -316,13 +342,19 @@ impl Peer {
                     ev["status"] = json!(s);
                 }
                 emit(ev);
-                if self.target.is_some() && peer_id == self.target && self.target_conn.is_none()
+                if self.target.is_some()
+                    && peer_id == self.target
+                    && self.target_conn.is_none()
                     && self.relayed_conn.is_none()
                 {
                     return Some(Exit::Code(if status.is_some() { 4 } else { 1 }));
                 }
             }
-            SwarmEvent::ListenerClosed { listener_id, reason, .. } => {
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
                 if Some(listener_id) == self.relay_listener {
                     self.relay_listener = None;
                     self.pending_reserved = None;
@@ -330,7 +362,8 @@ impl Peer {
                     match &reason {
                         Err(e) => {
                             let status = errors::relay_status(e);
-                            let mut ev = json!({"event": "reservation_failed", "error": errors::chain(e)});
+                            let mut ev =
+                                json!({"event": "reservation_failed", "error": errors::chain(e)});
                             if let Some(s) = &status {
                                 ev["status"] = json!(s);
                                 code = 4;
@@ -343,17 +376,25 @@ impl Peer {
                         self.reconnect_at = Some(Instant::now() + Duration::from_secs(1));
                     } else if self.args.reserve_only || reason.is_err() || !self.ever_reserved {
                         if reason.is_ok() {
-                            emit(json!({"event": "error", "error": "relay listener closed before a reservation was made"}));
+                            emit(
+                                json!({"event": "error", "error": "relay listener closed before a reservation was made"}),
+                            );
                         }
                         return Some(Exit::Code(code));
                     }
                 }
             }
             SwarmEvent::ListenerError { error, .. } => {
-                emit(json!({"event": "error", "error": format!("listener: {}", errors::chain(&error))}));
+                emit(
+                    json!({"event": "error", "error": format!("listener: {}", errors::chain(&error))}),
+                );
             }
             SwarmEvent::Behaviour(BehaviourEvent::RelayClient(ev)) => match ev {
-                relay::client::Event::ReservationReqAccepted { relay_peer_id, renewal, limit } => {
+                relay::client::Event::ReservationReqAccepted {
+                    relay_peer_id,
+                    renewal,
+                    limit,
+                } => {
                     if !renewal || self.args.refresh_log {
                         self.pending_reserved = Some(PendingReserved {
                             relay: relay_peer_id,
@@ -376,42 +417,51 @@ impl Peer {
                     emit(ev);
                 }
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { connection, result, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event {
+                connection, result, ..
+            })) => {
                 if Some(connection) == self.target_conn {
                     let _ = self.conn_tx.send(ConnEvent::Ping(result));
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Identify(ev)) => match ev {
-                identify::Event::Received { connection_id, info, .. }
-                    if Some(connection_id) == self.target_conn =>
-                {
+                identify::Event::Received {
+                    connection_id,
+                    info,
+                    ..
+                } if Some(connection_id) == self.target_conn => {
                     let _ = self.conn_tx.send(ConnEvent::Identify(Box::new(info)));
                 }
-                identify::Event::Error { connection_id, error, .. }
-                    if Some(connection_id) == self.target_conn =>
-                {
-                    let _ = self.conn_tx.send(ConnEvent::IdentifyError(errors::chain(&error)));
+                identify::Event::Error {
+                    connection_id,
+                    error,
+                    ..
+                } if Some(connection_id) == self.target_conn => {
+                    let _ = self
+                        .conn_tx
+                        .send(ConnEvent::IdentifyError(errors::chain(&error)));
                 }
                 _ => {}
             },
-            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event { remote_peer_id, result })) => {
-                match result {
-                    Ok(conn) => {
-                        diag!("dcutr: direct connection to {remote_peer_id} ({conn:?})");
-                        let addr = self.conns.get(&conn).map(|c| c.3.clone());
-                        if Some(remote_peer_id) == self.target && self.direct_deadline.is_some() {
-                            self.on_direct(conn, addr);
-                        } else if self.target.is_none() {
-                            self.emit_direct(remote_peer_id, conn, addr);
-                        }
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(dcutr::Event {
+                remote_peer_id,
+                result,
+            })) => match result {
+                Ok(conn) => {
+                    diag!("dcutr: direct connection to {remote_peer_id} ({conn:?})");
+                    let addr = self.conns.get(&conn).map(|c| c.3.clone());
+                    if Some(remote_peer_id) == self.target && self.direct_deadline.is_some() {
+                        self.on_direct(conn, addr);
+                    } else if self.target.is_none() {
+                        self.emit_direct(remote_peer_id, conn, addr);
                     }
-                    Err(e) => emit(json!({
-                        "event": "holepunch_failed",
-                        "peer_id": remote_peer_id.to_string(),
-                        "error": errors::chain(&e),
-                    })),
                 }
-            }
+                Err(e) => emit(json!({
+                    "event": "holepunch_failed",
+                    "peer_id": remote_peer_id.to_string(),
+                    "error": errors::chain(&e),
+                })),
+            },
             _ => {}
         }
         None
@@ -423,7 +473,10 @@ impl Peer {
         if let Some(p) = &self.pending_reserved {
             if now.duration_since(p.accepted_at) >= Duration::from_millis(200) {
                 let p = self.pending_reserved.take().unwrap();
-                let from = p.accepted_at.checked_sub(Duration::from_secs(1)).unwrap_or(p.accepted_at);
+                let from = p
+                    .accepted_at
+                    .checked_sub(Duration::from_secs(1))
+                    .unwrap_or(p.accepted_at);
                 let mut addrs: Vec<String> = Vec::new();
                 for (t, a) in &self.circuit_addrs {
                     let s = a.to_string();
@@ -441,9 +494,21 @@ impl Peer {
                 limit_fields(&mut ev, &p.limit);
                 emit(ev);
                 if !p.renewal {
+                    if !self.ever_reserved {
+                        for a in self.args.dial_after_reserve.clone() {
+                            if let Err(e) = self.swarm.dial(a.clone()) {
+                                let (text, _) = errors::dial_error(&e);
+                                emit(
+                                    json!({"event": "dial_failed", "error": format!("{a}: {text}")}),
+                                );
+                            }
+                        }
+                    }
                     self.ever_reserved = true;
                     if let Some(a) = self.relay_circuit_listen_addr() {
-                        emit(json!({"event": "listening", "addr": a.with(Protocol::P2p(self.local)).to_string()}));
+                        emit(
+                            json!({"event": "listening", "addr": a.with(Protocol::P2p(self.local)).to_string()}),
+                        );
                     }
                 }
                 if self.args.reserve_only {
@@ -462,7 +527,9 @@ impl Peer {
         }
         if let Some(t) = self.direct_deadline {
             if now >= t {
-                emit(json!({"event": "error", "error": format!("no direct connection within {} s", self.args.direct_timeout.as_secs_f64())}));
+                emit(
+                    json!({"event": "error", "error": format!("no direct connection within {} s", self.args.direct_timeout.as_secs_f64())}),
+                );
                 return Some(Exit::Code(1));
             }
         }
@@ -471,11 +538,19 @@ impl Peer {
 }
 
 fn build_swarm(key: identity::Keypair, args: &Args) -> Result<Swarm<Behaviour>, String> {
-    let ping_interval = if args.ping > 0 { Duration::from_secs(1) } else { Duration::from_secs(15) };
+    let ping_interval = if args.ping > 0 {
+        Duration::from_secs(1)
+    } else {
+        Duration::from_secs(15)
+    };
     let holepunch = args.holepunch;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
         .map_err(|e| format!("tcp transport: {e}"))?
         .with_quic()
         .with_relay_client(noise::Config::new, yamux::Config::default)
@@ -484,13 +559,18 @@ fn build_swarm(key: identity::Keypair, args: &Args) -> Result<Swarm<Behaviour>, 
             relay_client,
             ping: ping::Behaviour::new(ping::Config::new().with_interval(ping_interval)),
             identify: identify::Behaviour::new(
-                identify::Config::new_with_signed_peer_record("/mesh-relay/interop/1.0.0".into(), key)
-                    .with_agent_version(format!(
-                        "mesh-relay-rust-peer/{} rust-libp2p/{LIBP2P_VERSION}",
-                        env!("CARGO_PKG_VERSION")
-                    )),
+                identify::Config::new_with_signed_peer_record(
+                    "/mesh-relay/interop/1.0.0".into(),
+                    key,
+                )
+                .with_agent_version(format!(
+                    "mesh-relay-rust-peer/{} rust-libp2p/{LIBP2P_VERSION}",
+                    env!("CARGO_PKG_VERSION")
+                )),
             ),
-            dcutr: Toggle::from(holepunch.then(|| dcutr::Behaviour::new(key.public().to_peer_id()))),
+            dcutr: Toggle::from(
+                holepunch.then(|| dcutr::Behaviour::new(key.public().to_peer_id())),
+            ),
             stream: libp2p_stream::Behaviour::new(),
         })
         .map_err(|e| format!("behaviour: {e}"))?
@@ -529,7 +609,9 @@ async fn run(args: Args) -> i32 {
             return 1;
         }
     };
-    emit(json!({"event": "started", "peer_id": local.to_string(), "impl": "rust", "version": LIBP2P_VERSION}));
+    emit(
+        json!({"event": "started", "peer_id": local.to_string(), "impl": "rust", "version": LIBP2P_VERSION}),
+    );
 
     let (conn_tx, conn_rx) = mpsc::unbounded_channel();
     let (steps_done_tx, mut steps_done_rx) = mpsc::unbounded_channel();
@@ -545,7 +627,9 @@ async fn run(args: Args) -> i32 {
 
     for a in &args.listen_addrs {
         if let Err(e) = swarm.listen_on(a.clone()) {
-            emit(json!({"event": "error", "error": format!("listen_on {a}: {}", errors::chain(&e))}));
+            emit(
+                json!({"event": "error", "error": format!("listen_on {a}: {}", errors::chain(&e))}),
+            );
             return 1;
         }
     }
@@ -629,14 +713,40 @@ async fn run(args: Args) -> i32 {
         }
     };
 
-    // Close our connections politely (a QUIC peer otherwise only notices at its idle timeout),
-    // bounded to one second.
+    // Close our connections politely (a QUIC peer otherwise only notices at its idle timeout):
+    // relayed ones first, so that the circuits end with a close travelling through the relay
+    // rather than with the relay connection under them going away; each phase bounded.
+    let relayed: Vec<ConnectionId> = peer
+        .conns
+        .iter()
+        .filter(|(_, c)| c.2)
+        .map(|(id, _)| *id)
+        .collect();
+    for id in &relayed {
+        peer.swarm.close_connection(*id);
+    }
+    drain_closes(&mut peer, Duration::from_millis(500), |p| {
+        p.conns.values().any(|c| c.2)
+    })
+    .await;
+    if !relayed.is_empty() {
+        // Our close of a relayed connection is a FIN on its circuit stream; give the relay and
+        // the far end 200 ms to finish the circuit before the relay connection under it goes
+        // (otherwise the relay sees "source connection closed" and resets the far end).
+        drain_closes(&mut peer, Duration::from_millis(200), |_| true).await;
+    }
     let peers: Vec<PeerId> = peer.swarm.connected_peers().copied().collect();
     for p in peers {
         let _ = peer.swarm.disconnect_peer_id(p);
     }
-    let until = tokio::time::Instant::now() + Duration::from_secs(1);
-    while !peer.conns.is_empty() {
+    drain_closes(&mut peer, Duration::from_secs(1), |p| !p.conns.is_empty()).await;
+    code
+}
+
+/// Poll the swarm (bounded by `limit`) while `pending` holds, forgetting closed connections.
+async fn drain_closes(peer: &mut Peer, limit: Duration, pending: impl Fn(&Peer) -> bool) {
+    let until = tokio::time::Instant::now() + limit;
+    while pending(peer) {
         match tokio::time::timeout_at(until, peer.swarm.select_next_some()).await {
             Ok(SwarmEvent::ConnectionClosed { connection_id, .. }) => {
                 peer.conns.remove(&connection_id);
@@ -645,5 +755,4 @@ async fn run(args: Args) -> i32 {
             Err(_) => break,
         }
     }
-    code
 }

@@ -165,7 +165,10 @@ pub async fn run(
             .await
             .map_err(|e| fail(format!("send: read count: {}", errors::chain(&e))))?;
         if reply.len() != 8 {
-            return Err(fail(format!("send: sink replied {} bytes, not 8", reply.len())));
+            return Err(fail(format!(
+                "send: sink replied {} bytes, not 8",
+                reply.len()
+            )));
         }
         let count = u64::from_be_bytes(reply[..8].try_into().unwrap());
         let ok = count == n;
