@@ -28,7 +28,8 @@ export const ADDR = {
 
 /** Create the lab (lab.sh up, then lab.sh check); returns { tag, ns(node), check, down() }. */
 export function labUp () {
-  const tag = 'p' + process.pid.toString(36).slice(-7)
+  // run.sh picks the tag (RLY_DCUTR_TAG) so that its trap can remove the lab too
+  const tag = process.env.RLY_DCUTR_TAG ?? 'p' + process.pid.toString(36).slice(-7)
   const down = () => {
     try {
       execFileSync(LAB_SH, ['down', tag], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 30_000 })

@@ -50,4 +50,10 @@ RLY_RUST_PEER=${RLY_RUST_PEER:-$(build_peer "$RLY_SOURCE_DIR/tests/interop/rust/
 export RLY_GO_PEER RLY_RUST_PEER
 echo "dcutr: peers built in $((SECONDS - t0)) s: $RLY_GO_PEER $RLY_RUST_PEER"
 
-exec "$RLY_SOURCE_DIR/tests/interop/run.sh" "$@" "$here/dcutr.test.mjs"
+# The lab's namespaces are named after this tag; the test removes them when it ends, and so does
+# this script's trap (also after a SIGKILL of node, e.g. by a timeout's -k).
+export RLY_DCUTR_TAG=${RLY_DCUTR_TAG:-r$(printf '%x' $$ | tail -c 7)}
+trap '"$here/lab.sh" down "$RLY_DCUTR_TAG"' EXIT
+rc=0
+"$RLY_SOURCE_DIR/tests/interop/run.sh" "$@" "$here/dcutr.test.mjs" || rc=$?
+exit "$rc"
