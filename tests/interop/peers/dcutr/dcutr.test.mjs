@@ -126,14 +126,12 @@ describe('dcutr lab', { concurrency: false }, () => {
     }
   })
 
-  // The default config listens on 0.0.0.0 and announces nothing: the relay then puts every
-  // interface address, loopback included, into identify and into reservations.
-  // /work/shared/PROTOCOLS.md (8.3, 10.9) wants reservation addresses public only (go's relay
-  // filters with manet.IsPublicAddr, rust's uses confirmed external addresses only); a peer
-  // advertising /ip4/127.0.0.1/.../p2p-circuit sends its diallers to their own machine.
-  // A relay defect, reported, not fixed here: marked todo so that it shows without failing the suite.
+  // The default config listens on 0.0.0.0 and announces nothing: the relay then announces the
+  // listen addresses that reach farthest, here the public segment's 17.0.0.1, never loopback
+  // (/work/shared/PROTOCOLS.md 8.3, 10.9: go's relay filters with manet.IsPublicAddr, rust's
+  // uses confirmed external addresses only; a peer advertising /ip4/127.0.0.1/.../p2p-circuit
+  // sends its diallers to their own machine). Found by this suite, fixed in src/app/server.c.
   test('reservation addresses are public only when the relay listens on 0.0.0.0 without external_addrs',
-    { todo: 'relay defect: loopback and other interface addresses in reservations (src/app/server.c expand_listen_addr)' },
     async () => {
       const relay = await startLabRelay(lab, { port: nextPort++, unspecified: true })
       const parts = { relay, peers: [] }
