@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # build.sh: build the go-libp2p interop peer (tests/interop/go) into
-# ${RLY_CACHE_DIR:-$HOME/.cache/mesh-relay}/bin/go-peer and print that absolute path, alone, as
-# the last line on stdout (everything else goes to stderr).
+# ${RLY_CACHE_DIR:-$HOME/.cache/mesh-relay}/bin/go-peer-<stamp> and print that absolute path,
+# alone, as the last line on stdout (everything else goes to stderr). The name carries a hash of
+# the inputs, so clones or worktrees with different sources never run each other's binary; the
+# four newest are kept.
 #
 # Exact pins: go.mod and go.sum (-mod=readonly: a build never edits them). Go's own caches
 # (GOCACHE, GOMODCACHE) stay where go keeps them, outside the repository. GOTOOLCHAIN=local: the
@@ -14,7 +16,6 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${RLY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesh-relay}
 mkdir -p "$cache/bin"
 cache=$(cd "$cache" && pwd)
-bin=$cache/bin/go-peer
 go=${GO:-go}
 
 command -v "$go" >/dev/null || { echo "build.sh: no go on PATH (go-libp2p v0.52.0 needs go >= 1.26)" >&2; exit 1; }
@@ -25,7 +26,9 @@ flock -w 600 9 || { echo "build.sh: could not lock $cache/bin/.go-peer.lock in 6
 
 stamp=$( (cd "$here" && "$go" version && echo "$GOFLAGS $CGO_ENABLED" &&
     sha256sum go.mod go.sum ./*.go) | sha256sum | cut -d' ' -f1)
-if [ -x "$bin" ] && [ -f "$bin.stamp" ] && [ "$(cat "$bin.stamp")" = "$stamp" ]; then
+bin=$cache/bin/go-peer-${stamp:0:16}
+if [ -x "$bin" ]; then
+    touch "$bin"
     echo "$bin"
     exit 0
 fi
@@ -33,6 +36,8 @@ fi
 t0=$(date +%s)
 (cd "$here" && "$go" build -o "$bin.tmp" .) >&2
 mv -f "$bin.tmp" "$bin"
-echo "$stamp" >"$bin.stamp"
 echo "build.sh: built $bin in $(($(date +%s) - t0)) s" >&2
+# shellcheck disable=SC2012 # our own names: no spaces
+ls -t "$cache/bin"/go-peer-* 2>/dev/null | grep -v '\.tmp$' | tail -n +5 | xargs -r rm -f
+rm -f "$cache/bin/go-peer" "$cache/bin/go-peer.stamp" # the unhashed name of earlier versions
 echo "$bin"

@@ -14,10 +14,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 	ma "github.com/multiformats/go-multiaddr"
-	manet "github.com/multiformats/go-multiaddr/net"
 )
 
 // dialFailed reports a failed dial and returns the exit code: 4 when the relay refused the
@@ -75,6 +75,9 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 		if err := h.Connect(ctx, *rai); err != nil {
 			return dialFailed(err)
 		}
+		if o.holepunch {
+			waitHolePunchReady(ctx, h)
+		}
 		circuit, err := ma.NewMultiaddr(o.relay + "/p2p-circuit")
 		if err != nil {
 			usage(err.Error())
@@ -101,11 +104,11 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 				requireDirect = true
 			case <-t.C:
 				msg := fmt.Sprintf("no direct connection within %d s", o.directTimeout)
-				if !hasPublicAddr(h) {
+				if !holePunchReady(h) {
 					// holepunch/svc.go waitForPublicAddr: the service starts (stream handler,
 					// hole puncher) only once HolePunchAddrs, which keeps public addresses
 					// only (manet.IsPublicAddr), is not empty; until then nothing is traced.
-					msg += " (none of this host's addresses is public; go-libp2p's hole punching sends and accepts public addresses only)"
+					msg += " (go-libp2p's hole punching never started: it waits for a public address of this host, from the relay's identify or --announce-addr, and none came)"
 				}
 				emit("error", map[string]any{"error": msg})
 				return exitFail
@@ -119,15 +122,6 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 		return exitFail
 	}
 	return exitOK
-}
-
-func hasPublicAddr(h host.Host) bool {
-	for _, a := range h.Addrs() {
-		if manet.IsPublicAddr(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // requireDirect: with --holepunch the steps must run on the direct connection; streams opened on
@@ -281,4 +275,30 @@ func runHold(ctx context.Context, h host.Host, st *state, target peer.ID, conn n
 	}
 	emit("closed", fields)
 	return nil
+}
+
+// holePunchReady: go-libp2p's hole punching service registers /libp2p/dcutr only once the host
+// has a public address (holepunch/svc.go waitForPublicAddr, polled every 250 ms for 5 s after
+// start): until then a relayed connection gets no hole punch, from either side.
+func holePunchReady(h host.Host) bool {
+	for _, p := range h.Mux().Protocols() {
+		if p == holepunch.Protocol {
+			return true
+		}
+	}
+	return false
+}
+
+// waitHolePunchReady waits (10 s at most) for holePunchReady, as a long-running node has long
+// passed that point when a peer dials it; the relay's identify brings the observed address.
+func waitHolePunchReady(ctx context.Context, h host.Host) {
+	for i := 0; i < 100 && !holePunchReady(h); i++ {
+		sleepCtx(ctx, 100*time.Millisecond)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	if !holePunchReady(h) {
+		logf("hole punching is not ready after 10 s (no public address of this host yet)")
+	}
 }

@@ -160,6 +160,9 @@ func runListen(ctx context.Context, h host.Host, st *state, o options) int {
 		}
 		if !listening {
 			listening = true
+			if o.holepunch {
+				waitHolePunchReady(ctx, h)
+			}
 			emit("listening", map[string]any{"addr": fmt.Sprintf("%s/p2p-circuit/p2p/%s", o.relay, h.ID())})
 		}
 		renewal = true
