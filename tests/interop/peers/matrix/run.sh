@@ -41,6 +41,6 @@ for kind in go rust; do
 done
 
 rc=0
-"$interop/run.sh" "$here/matrix.test.mjs" "$@" || rc=$?
+"$interop/run.sh" "$@" "$here/matrix.test.mjs" || rc=$?
 [ "$rc" -ne 0 ] || [ "$build_failed" -eq 0 ] || rc=1
 exit "$rc"
