@@ -11,6 +11,7 @@ macro_rules! diag {
 
 mod cli;
 mod errors;
+mod spr;
 mod steps;
 
 use std::{

@@ -9,7 +9,7 @@ use libp2p_stream::Control;
 use serde_json::json;
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use crate::{emit, errors};
+use crate::{emit, errors, spr};
 
 pub const ECHO: StreamProtocol = StreamProtocol::new("/mesh-relay/echo/1.0.0");
 pub const SINK: StreamProtocol = StreamProtocol::new("/mesh-relay/sink/1.0.0");
@@ -83,7 +83,8 @@ pub async fn run(
             }
             Some(ConnEvent::Identify(info)) if identify_left => {
                 identify_left = false;
-                emit(json!({
+                let record = signed_peer_record(&info, peer, &mut control).await;
+                let mut ev = json!({
                     "event": "identify",
                     "peer_id": info.public_key.to_peer_id().to_string(),
                     "agent": info.agent_version,
@@ -91,10 +92,14 @@ pub async fn run(
                     "protocols": info.protocols.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
                     "listen_addrs": info.listen_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                     "observed_addr": info.observed_addr.to_string(),
-                    // rust-libp2p keeps the envelope only when it verified it and it was signed
-                    // by the identified peer (libp2p-identify protocol.rs, TryFrom<proto::Identify>).
-                    "signed_peer_record": info.signed_peer_record.is_some(),
-                }));
+                    "signed_peer_record": record.is_ok(),
+                });
+                match record {
+                    Ok(Some(via)) => ev["signed_peer_record_via"] = json!(via),
+                    Ok(None) => {}
+                    Err(why) => ev["signed_peer_record_error"] = json!(why),
+                }
+                emit(ev);
             }
             Some(ConnEvent::IdentifyError(e)) if identify_left => {
                 return Err(fail(format!("identify: {e}")));
@@ -178,6 +183,28 @@ pub async fn run(
         }
     }
     Ok(())
+}
+
+/// Whether the identified peer's signed peer record is accepted: Ok(None) when rust-libp2p's
+/// identify accepted it (it keeps the envelope only when it verified it and it was signed by the
+/// identified peer: libp2p-identify 0.48.0 src/protocol.rs, `TryFrom<proto::Identify>`);
+/// Ok(Some(via)) when identify dropped it but libp2p-core's interop API accepts the record of a
+/// raw identify exchange (crate::spr); Err(why) when neither does.
+async fn signed_peer_record(
+    info: &identify::Info,
+    peer: PeerId,
+    control: &mut Control,
+) -> Result<Option<&'static str>, String> {
+    if info.signed_peer_record.is_some() {
+        return Ok(None);
+    }
+    let raw = spr::fetch(control, peer).await?;
+    let record = raw
+        .signed_peer_record
+        .as_ref()
+        .ok_or("the identify message has no signedPeerRecord")?;
+    spr::check_interop(record, peer, &raw.listen_addrs)?;
+    Ok(Some(spr::VIA_INTEROP))
 }
 
 /// Serve /mesh-relay/echo/1.0.0 and /mesh-relay/sink/1.0.0 on every connection.
