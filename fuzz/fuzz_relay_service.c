@@ -279,6 +279,16 @@ static rly_conn *host_find(void *ud, const rly_peerid *peer, uint64_t conn_id)
     return NULL;
 }
 
+static rly_conn *host_find_older(void *ud, const rly_peerid *peer, uint64_t below_id)
+{
+    for (size_t i = W.nconns; i-- > 0;) {
+        fconn *fc = &W.conns[i];
+        if (fc->open && rly_peerid_equal(&fc->base.peer, peer) && fc->base.id < below_id)
+            return &fc->base;
+    }
+    return NULL;
+}
+
 static int host_foreach(void *ud, void (*fn)(void *fn_ud, rly_conn *c), void *fn_ud)
 {
     for (size_t i = 0; i < W.nconns; i++)
@@ -625,6 +635,7 @@ static void setup_world(uint8_t cfg)
     rly_relay_host host = {.timers = &W.timers,
                            .open_stream = host_open,
                            .find_conn = host_find,
+                           .find_older_conn = host_find_older,
                            .foreach_conn = host_foreach,
                            .kp = &relay_kp,
                            .addrs = &W.addr,

@@ -232,24 +232,47 @@ void rly_relay_conn_established(rly_relay *r, rly_conn *c, size_t num_establishe
         deny(r, c, err, why);
 }
 
+/* may_hold: whether |n| could make the RESERVE that would put the reservation on it now: not
+ * relayed, authenticated when [auth] requires it, allowed to reserve by the [acl] (decide()'s
+ * checks), and its address below max_reservations_per_ip (the limiter then counts the
+ * reservation there instead of at |c|'s). A move must not get round what a RESERVE checks: an
+ * expired token or a refused address would otherwise keep a reservation by moving it. */
+static bool may_hold(rly_relay *r, const rly_conn *c, rly_conn *n)
+{
+    struct sockaddr_storage ss;
+    if (n == c || n->id == c->id || rly_multiaddr_has(&n->remote, RLY_MA_P2P_CIRCUIT))
+        return false;
+    if (r->settings.auth && !rly_authsvc_is_authenticated(r->settings.auth, n))
+        return false;
+    if (r->settings.acl &&
+        !rly_acl_may_reserve(r->settings.acl, &n->peer, rly_conn_remote_sockaddr(n, &ss)))
+        return false;
+    return !r->limiter || rly_limiter_reservation_move(r->limiter, c->id, n->id) == 0;
+}
+
 /* next_conn picks where the reservation of |c|'s peer goes when |c| closes: the peer's newest
- * remaining connection (the host returns the newest for conn_id 0), or NULL to drop it (none
- * left, a relayed one, or its address is at max_reservations_per_ip). */
+ * remaining connection that may hold it (may_hold), or NULL to drop it, logged with the reason
+ * (the peer learns it at its next refresh). At most NEXT_CONN_TRIES connections are looked at,
+ * newest first. */
+#define NEXT_CONN_TRIES 16
 static rly_conn *next_conn(rly_relay *r, const rly_conn *c, size_t remaining)
 {
     char a[RLY_PEERID_STR_MAX];
-    rly_conn *n = remaining > 0 ? r->host.find_conn(r->host.ud, &c->peer, 0) : NULL;
-    if (!n || n == c || n->id == c->id || rly_multiaddr_has(&n->remote, RLY_MA_P2P_CIRCUIT))
+    if (remaining == 0)
         return NULL;
-    if (r->limiter && rly_limiter_reservation_move(r->limiter, c->id, n->id) != 0) {
-        RLY_LOGD(r->log, RLY_TARGET_RELAY,
-                 RLY_MSG("Reservation not moved: the next connection's address is at "
-                         "max_reservations_per_ip"),
-                 RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))),
-                 RLY_F_U64("from_conn_id", c->id), RLY_F_U64("to_conn_id", n->id));
-        return NULL;
+    rly_conn *n = r->host.find_conn(r->host.ud, &c->peer, 0);
+    for (int i = 0; n && i < NEXT_CONN_TRIES; i++) {
+        if (may_hold(r, c, n))
+            return n;
+        n = r->host.find_older_conn ? r->host.find_older_conn(r->host.ud, &c->peer, n->id) : NULL;
     }
-    return n;
+    RLY_LOGI(r->log, RLY_TARGET_RELAY,
+             RLY_MSG("Reservation dropped: none of the peer's other connections may hold it "
+                     "(relayed, not authenticated, refused by [acl] or its address at "
+                     "max_reservations_per_ip)"),
+             RLY_F_STR("peer_id", pid_text(&c->peer, a, sizeof(a))), RLY_F_U64("conn_id", c->id),
+             RLY_F_U64("connections_left", remaining));
+    return NULL;
 }
 
 /* The connection that holds a peer's reservation closed: it moves to the peer's next connection
@@ -1052,6 +1075,11 @@ static rly_conn *swarm_find_conn(void *ud, const rly_peerid *peer, uint64_t conn
     return rly_swarm_find_conn(ud, peer, conn_id);
 }
 
+static rly_conn *swarm_find_older_conn(void *ud, const rly_peerid *peer, uint64_t below_id)
+{
+    return rly_swarm_find_older_conn(ud, peer, below_id);
+}
+
 static int swarm_foreach_conn(void *ud, void (*fn)(void *fn_ud, rly_conn *c), void *fn_ud)
 {
     return rly_swarm_foreach_conn(ud, fn, fn_ud);
@@ -1079,6 +1107,7 @@ int rly_relay_new(rly_relay **pr, rly_swarm *sw, const rly_relay_settings *setti
         .timers = rly_swarm_timers(sw),
         .open_stream = swarm_open_stream,
         .find_conn = swarm_find_conn,
+        .find_older_conn = swarm_find_older_conn,
         .foreach_conn = swarm_foreach_conn,
         .ud = sw,
         .kp = rly_swarm_keypair(sw),

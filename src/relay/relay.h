@@ -40,6 +40,9 @@ typedef struct rly_relay_host {
                        size_t early_len, rly_swarm_open_cb cb, void *cb_ud);
     /* The established connection |conn_id| of |peer| (0: its newest, the highest id), or NULL. */
     rly_conn *(*find_conn)(void *ud, const rly_peerid *peer, uint64_t conn_id);
+    /* The newest established connection of |peer| with an id below |below_id|, or NULL, as
+     * rly_swarm_find_older_conn. NULL: only find_conn's newest is ever considered. */
+    rly_conn *(*find_older_conn)(void *ud, const rly_peerid *peer, uint64_t below_id);
     /* Calls |fn| for every established connection (|fn| may close it), as
      * rly_swarm_foreach_conn. Returns 0 or RLY_ERR_NOMEM. NULL: the host has none to visit. */
     int (*foreach_conn)(void *ud, void (*fn)(void *fn_ud, rly_conn *c), void *fn_ud);

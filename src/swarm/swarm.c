@@ -97,6 +97,16 @@ rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint6
     return newest;
 }
 
+rly_conn *rly_swarm_find_older_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t below_id)
+{
+    const peer_entry *e = peer_find(sw, peer);
+    rly_conn *best = NULL;
+    for (size_t i = 0; e && i < e->nconns; i++)
+        if (e->conns[i]->id < below_id && (!best || e->conns[i]->id > best->id))
+            best = e->conns[i];
+    return best;
+}
+
 /* One connection of a rly_swarm_foreach_conn snapshot. */
 typedef struct conn_ref {
     rly_peerid peer;

@@ -138,6 +138,10 @@ RLY_NODISCARD int rly_swarm_identify(rly_swarm *sw, rly_conn *c, rly_swarm_ident
  * connection, the one with the highest id; ids grow with time, rly_conn_new_id), or NULL. */
 rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t conn_id);
 
+/* rly_swarm_find_older_conn returns the newest established connection of |peer| whose id is
+ * below |below_id|, or NULL: from UINT64_MAX down, the peer's connections newest first. */
+rly_conn *rly_swarm_find_older_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t below_id);
+
 /* rly_swarm_foreach_conn calls |fn| for every established connection, as they are at the call
  * (a snapshot: connections that close meanwhile are skipped). |fn| may close the connection it
  * is given. Returns 0 or RLY_ERR_NOMEM (then |fn| was not called). */

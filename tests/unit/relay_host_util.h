@@ -126,6 +126,19 @@ static int sim_host_open(void *ud, rly_conn *c, const char *protocol, const uint
     return 0;
 }
 
+/* The newest open connection of |peer| with an id below |below_id|, as the swarm finds it. */
+static rly_conn *sim_host_find_older(void *ud, const rly_peerid *peer, uint64_t below_id)
+{
+    rly_conn *best = NULL;
+    for (int i = 0; i < SIM_CONNS; i++) {
+        rly_conn *c = &S.conns[i];
+        if (S.conn_open[i] && rly_peerid_equal(&c->peer, peer) && c->id < below_id &&
+            (!best || c->id > best->id))
+            best = c;
+    }
+    return best;
+}
+
 /* Connection |conn_id| of |peer|; for 0 its newest (the highest id), as the swarm does. */
 static rly_conn *sim_host_find(void *ud, const rly_peerid *peer, uint64_t conn_id)
 {
@@ -160,6 +173,7 @@ static void sim_start(rly_relay_settings *rs)
     rly_relay_host host = {.timers = &S.timers,
                            .open_stream = sim_host_open,
                            .find_conn = sim_host_find,
+                           .find_older_conn = sim_host_find_older,
                            .kp = &S.kp,
                            .addrs = &S.addr,
                            .naddrs = 1};

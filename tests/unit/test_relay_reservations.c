@@ -246,3 +246,37 @@ Test(relay_reservations, moves_within_one_address_keep_one_count)
     sim_check();
     sim_finish();
 }
+
+/* A move must not get round what a RESERVE checks (red team, issue 12): the reservation moves
+ * only to a connection that could reserve now. With reserve_allow_cidrs = 10.0.0.0/30, peer 0
+ * reserves from 10.0.0.1 and also has connections from 10.0.0.2 (allowed, older) and 10.0.0.9
+ * (refused, newest): the move skips the newest for the allowed one; once only the refused one
+ * is left, the reservation is dropped, not moved there. */
+Test(relay_reservations, a_move_skips_connections_that_may_not_reserve)
+{
+    static rly_acl acl;
+    memset(&acl, 0, sizeof(acl));
+    cr_assert_eq(rly_cidr_parse(&acl.reserve_allow_cidrs.items[0], "10.0.0.0/30", 11), 0);
+    acl.reserve_allow_cidrs.n = 1;
+    rly_relay_settings rs = settings();
+    rs.acl = &acl;
+    sim_start(&rs);
+    sim_conn_replace(2, 0, 202, "/ip4/10.0.0.2/tcp/5000");
+    sim_conn_replace(3, 0, 203, "/ip4/10.0.0.9/tcp/5000");
+    cr_assert_eq(reserve_status(3), RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "10.0.0.9 may not");
+    cr_assert_eq(reserve_status(0), RLY_CIRCUIT_STATUS_OK);
+    sim_conn_gone(0);
+    uint32_t st = 0;
+    rly_conn *dc = connect_target(1, 0, &st);
+    cr_assert_not_null(dc, "no STOP stream: status %u", st);
+    cr_assert_eq(dc->id, 202, "moved to the allowed connection, not %llu",
+                 (unsigned long long)dc->id);
+    S.opens[S.nopens - 1].done = true;
+    S.opens[S.nopens - 1].cb(S.opens[S.nopens - 1].ud, NULL, RLY_ERR_RESET, NULL, 0);
+    sim_conn_gone(2);
+    cr_assert_eq(rly_relay_num_reservations(S.r), 0, "not moved onto the refused address");
+    cr_assert_null(connect_target(1, 0, &st));
+    cr_assert_eq(st, RLY_CIRCUIT_STATUS_NO_RESERVATION);
+    sim_check();
+    sim_finish();
+}

@@ -134,6 +134,9 @@ struct Peer {
     conn_tx: mpsc::UnboundedSender<ConnEvent>,
     conn_rx: Option<mpsc::UnboundedReceiver<ConnEvent>>,
     steps_done_tx: mpsc::UnboundedSender<Result<(), steps::Failed>>,
+    /// --holepunch: connected to the relay first, waiting (until this instant) for identify's
+    /// first external address candidate before dialling or listening through it.
+    candidate_deadline: Option<Instant>,
 }
 
 /// How the run ends.
@@ -245,8 +248,38 @@ impl Peer {
         }
     }
 
+    /// Dial the target (through the relay or directly) or listen through the relay, as the
+    /// command line asks.
+    fn go_on(&mut self) -> Option<Exit> {
+        match self.dial_addr() {
+            Some(addr) => {
+                if let Err(e) = self.swarm.dial(addr.clone()) {
+                    let (text, status) = errors::dial_error(&e);
+                    let mut ev = json!({"event": "dial_failed", "error": text});
+                    if let Some(s) = &status {
+                        ev["status"] = json!(s);
+                    }
+                    emit(ev);
+                    return Some(Exit::Code(if status.is_some() { 4 } else { 1 }));
+                }
+            }
+            None => self.listen_via_relay(),
+        }
+        None
+    }
+
     fn handle(&mut self, event: SwarmEvent<BehaviourEvent>) -> Option<Exit> {
         match event {
+            // libp2p-dcutr hands a relayed connection the address candidates known when it is
+            // set up (libp2p-dcutr 0.15 behaviour.rs): with none yet (identify with the relay not
+            // done), the hole punch fails with NoAddresses. A long-running node has them long
+            // before; so --holepunch waits for the first one (the relay's observed address).
+            SwarmEvent::NewExternalAddrCandidate { address } => {
+                diag!("external address candidate {address}");
+                if self.candidate_deadline.take().is_some() {
+                    return self.go_on();
+                }
+            }
             SwarmEvent::NewListenAddr { address, .. } => {
                 if address.iter().any(|p| p == Protocol::P2pCircuit) {
                     self.circuit_addrs.push((Instant::now(), address));
@@ -471,6 +504,13 @@ impl Peer {
     /// Timers: the reservation print, the reconnect, the direct-connection deadline.
     fn tick(&mut self) -> Option<Exit> {
         let now = Instant::now();
+        if self.candidate_deadline.is_some_and(|d| now >= d) {
+            self.candidate_deadline = None;
+            diag!("no external address candidate within 10 s: going on without");
+            if let Some(exit) = self.go_on() {
+                return Some(exit);
+            }
+        }
         if let Some(p) = &self.pending_reserved {
             if now.duration_since(p.accepted_at) >= Duration::from_millis(200) {
                 let p = self.pending_reserved.take().unwrap();
@@ -657,21 +697,24 @@ async fn run(args: Args) -> i32 {
         conn_tx,
         conn_rx: Some(conn_rx),
         steps_done_tx,
+        candidate_deadline: None,
     };
 
-    match peer.dial_addr() {
-        Some(addr) => {
-            if let Err(e) = peer.swarm.dial(addr.clone()) {
-                let (text, status) = errors::dial_error(&e);
-                let mut ev = json!({"event": "dial_failed", "error": text});
-                if let Some(s) = &status {
-                    ev["status"] = json!(s);
-                }
-                emit(ev);
-                return if status.is_some() { 4 } else { 1 };
+    let via_relay = !matches!(args.dial, Some(DialTarget::Direct(..)));
+    match &args.relay {
+        Some((relay_addr, _)) if args.holepunch && via_relay => {
+            if let Err(e) = peer.swarm.dial(relay_addr.clone()) {
+                let (text, _) = errors::dial_error(&e);
+                emit(json!({"event": "dial_failed", "error": text}));
+                return 1;
+            }
+            peer.candidate_deadline = Some(Instant::now() + Duration::from_secs(10));
+        }
+        _ => {
+            if let Some(Exit::Code(c)) = peer.go_on() {
+                return c;
             }
         }
-        None => peer.listen_via_relay(),
     }
 
     let deadline = args.timeout.map(|t| tokio::time::Instant::now() + t);
