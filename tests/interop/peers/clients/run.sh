@@ -5,7 +5,7 @@
 #
 #   tests/interop/peers/clients/run.sh [node --test args, e.g. --test-name-pattern='go: NO_RESERVATION']
 #
-# Builds, one after the other (two cores are shared), the go peer, the rust peer
+# Builds (lib/build_peers.sh: unless scripts/interop.sh built them), the go peer, the rust peer
 # (tests/interop/{go,rust}/build.sh) and relaylab (tests/interop/go/relaylab/build.sh: go-libp2p's
 # own relay, one identity on two connections), each cached in RLY_CACHE_DIR (fast when warm), and
 # copies the binaries into a private temporary directory for the run: other suites or worktrees
@@ -25,31 +25,18 @@ interop=$RLY_SOURCE_DIR/tests/interop
 private=$(mktemp -d "${TMPDIR:-/tmp}/rly-clients-bin.XXXXXX")
 trap 'rm -rf "$private"' EXIT
 
-build_failed=0
-# name, build script, variable the tests read
-for spec in "go:$interop/go/build.sh:RLY_GO_PEER" "rust:$interop/rust/build.sh:RLY_RUST_PEER" \
-    "go-relaylab:$interop/go/relaylab/build.sh:RLY_GO_RELAYLAB"; do
-    IFS=: read -r name script var <<<"$spec"
-    if [ -n "${!var:-}" ]; then
-        echo "clients: $name from $var: ${!var}" >&2
-        continue
+# shellcheck source=tests/interop/peers/lib/build_peers.sh
+. "$here/../lib/build_peers.sh"
+build_peers clients "go:$interop/go/build.sh:RLY_GO_PEER" "rust:$interop/rust/build.sh:RLY_RUST_PEER" \
+    "go-relaylab:$interop/go/relaylab/build.sh:RLY_GO_RELAYLAB"
+for var in RLY_GO_PEER RLY_RUST_PEER RLY_GO_RELAYLAB; do
+    if [ -n "${!var:-}" ] && cp "${!var}" "$private/$var"; then
+        export "$var=$private/$var"
     fi
-    t0=$SECONDS
-    out=$(mktemp)
-    if "$script" >"$out" && bin=$(tail -n 1 "$out") && [ -x "$bin" ] && cp "$bin" "$private/$name"; then
-        export "$var=$private/$name"
-        echo "clients: built $name in $((SECONDS - t0)) s: $bin (run from $private/$name)" >&2
-    else
-        echo "clients: $name did not build ($script; last lines above); its tests fail" >&2
-        tail -n 5 "$out" >&2 || true
-        export "${var}_BUILD_FAILED=$script failed (see the suite's log)"
-        build_failed=1
-    fi
-    rm -f "$out"
 done
 
 rc=0
 # node --test options before the file (node 20 takes what follows a file as more files)
 "$interop/run.sh" "$@" "$here/clients.test.mjs" || rc=$?
-[ "$rc" -ne 0 ] || [ "$build_failed" -eq 0 ] || rc=1
+[ "$rc" -ne 0 ] || [ "$PEERS_BUILD_FAILED" -eq 0 ] || rc=1
 exit "$rc"

@@ -36,19 +36,11 @@ if ! command -v nft >/dev/null; then
 fi
 [ -x "$RLY_BUILD_DIR/relay-server" ] || { echo "dcutr: no $RLY_BUILD_DIR/relay-server (make build)" >&2; exit 1; }
 
-build_peer() {
-    local script=$1 out
-    [ -x "$script" ] || { echo "dcutr: $script missing" >&2; return 1; }
-    out=$("$script") || { echo "dcutr: $script failed" >&2; return 1; }
-    out=$(tail -n 1 <<<"$out")
-    [ -x "$out" ] || { echo "dcutr: $script printed '$out', not an executable" >&2; return 1; }
-    echo "$out"
-}
-t0=$SECONDS
-RLY_GO_PEER=${RLY_GO_PEER:-$(build_peer "$RLY_SOURCE_DIR/tests/interop/go/build.sh")}
-RLY_RUST_PEER=${RLY_RUST_PEER:-$(build_peer "$RLY_SOURCE_DIR/tests/interop/rust/build.sh")}
-export RLY_GO_PEER RLY_RUST_PEER
-echo "dcutr: peers built in $((SECONDS - t0)) s: $RLY_GO_PEER $RLY_RUST_PEER"
+# shellcheck source=tests/interop/peers/lib/build_peers.sh
+. "$here/../lib/build_peers.sh"
+interop=$RLY_SOURCE_DIR/tests/interop
+build_peers dcutr "go:$interop/go/build.sh:RLY_GO_PEER" "rust:$interop/rust/build.sh:RLY_RUST_PEER"
+[ "$PEERS_BUILD_FAILED" -eq 0 ] || exit 1
 
 # The lab's namespaces are named after this tag; the test removes them when it ends, and so does
 # this script's trap (also after a SIGKILL of node, e.g. by a timeout's -k).

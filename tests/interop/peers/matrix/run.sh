@@ -19,28 +19,11 @@ interop=$RLY_SOURCE_DIR/tests/interop
 
 [ -x "$RLY_BUILD_DIR/relay-server" ] || { echo "matrix: no $RLY_BUILD_DIR/relay-server (run make first)" >&2; exit 1; }
 
-build_failed=0
-for kind in go rust; do
-    var=RLY_$(tr '[:lower:]' '[:upper:]' <<<"$kind")_PEER
-    if [ -n "${!var:-}" ]; then
-        echo "matrix: the $kind peer from $var: ${!var}" >&2
-        continue
-    fi
-    t0=$SECONDS
-    out=$(mktemp)
-    if "$interop/$kind/build.sh" >"$out" && bin=$(tail -n 1 "$out") && [ -x "$bin" ]; then
-        export "$var=$bin"
-        echo "matrix: built the $kind peer in $((SECONDS - t0)) s: $bin" >&2
-    else
-        echo "matrix: the $kind peer did not build ($interop/$kind/build.sh; last lines above); its cells fail" >&2
-        tail -n 5 "$out" >&2 || true
-        export "RLY_${var#RLY_}_BUILD_FAILED=$interop/$kind/build.sh failed (see the suite's log)"
-        build_failed=1
-    fi
-    rm -f "$out"
-done
+# shellcheck source=tests/interop/peers/lib/build_peers.sh
+. "$here/../lib/build_peers.sh"
+build_peers matrix "go:$interop/go/build.sh:RLY_GO_PEER" "rust:$interop/rust/build.sh:RLY_RUST_PEER"
 
 rc=0
 "$interop/run.sh" "$@" "$here/matrix.test.mjs" || rc=$?
-[ "$rc" -ne 0 ] || [ "$build_failed" -eq 0 ] || rc=1
+[ "$rc" -ne 0 ] || [ "$PEERS_BUILD_FAILED" -eq 0 ] || rc=1
 exit "$rc"

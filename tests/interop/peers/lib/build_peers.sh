@@ -1,0 +1,34 @@
+# shellcheck shell=bash
+# build_peers.sh (sourced by the suites' run.sh): build_peers SUITE NAME:SCRIPT:VAR ...
+#
+# For each program: when VAR already names a binary (scripts/interop.sh builds the go and rust
+# peers once for every suite and exports RLY_GO_PEER / RLY_RUST_PEER), that one is used;
+# otherwise SCRIPT builds it (cached under $RLY_CACHE_DIR, fast when warm; it prints the binary's
+# path as its last line) and VAR is exported. A program that does not build gets
+# VAR_BUILD_FAILED exported (the tests that need it fail with that text, the others still run)
+# and PEERS_BUILD_FAILED=1. One build after the other: the two cores are shared.
+# shellcheck disable=SC2034 # PEERS_BUILD_FAILED is read by the suite after the call
+build_peers() {
+    local suite=$1 spec name script var t0 out bin
+    shift
+    PEERS_BUILD_FAILED=0
+    for spec in "$@"; do
+        IFS=: read -r name script var <<<"$spec"
+        if [ -n "${!var:-}" ]; then
+            echo "$suite: $name from $var: ${!var}" >&2
+            continue
+        fi
+        t0=$SECONDS
+        out=$(mktemp)
+        if "$script" >"$out" && bin=$(tail -n 1 "$out") && [ -x "$bin" ]; then
+            export "$var=$bin"
+            echo "$suite: built $name in $((SECONDS - t0)) s: $bin" >&2
+        else
+            echo "$suite: $name did not build ($script; last lines above); its tests fail" >&2
+            tail -n 5 "$out" >&2 || true
+            export "${var}_BUILD_FAILED=$script failed (see the suite's log)"
+            PEERS_BUILD_FAILED=1
+        fi
+        rm -f "$out"
+    done
+}
