@@ -35,7 +35,7 @@ bin="$(cd "$cache/bin" && pwd)/rust-peer-$stamp"
 if [ ! -x "$bin" ]; then
   cp -f "$built" "$bin.tmp"
   mv -f "$bin.tmp" "$bin"
-  # shellcheck disable=SC2012 # our own names: no spaces
+  # shellcheck disable=SC2010,SC2012 # our own names: no spaces
   ls -t "$cache/bin"/rust-peer-* 2>/dev/null | grep -v '\.tmp$' | tail -n +5 | xargs -r rm -f
 fi
 touch "$bin"
