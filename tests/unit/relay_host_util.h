@@ -235,16 +235,6 @@ static sim_stream *sim_hop(int conn, const rly_dynbuf *msg)
     return f;
 }
 
-static void sim_reserve(int conn)
-{
-    rly_dynbuf b;
-    rly_dynbuf_init(&b, NULL, 256);
-    cr_assert_eq(rly_hop_build_reserve(&b), 0);
-    sim_stream *f = sim_hop(conn, &b);
-    rly_dynbuf_free(&b);
-    cr_assert(f->relay_fin, "RESERVE answered and closed");
-}
-
 static sim_stream *sim_connect(int src, int dst)
 {
     rly_dynbuf b;
@@ -271,6 +261,18 @@ static uint32_t sim_reply_status(const sim_stream *f, uint32_t asked)
     }
     rly_circuit_pb_reader_free(&rd);
     return status;
+}
+
+/* A RESERVE over connection |conn|, answered and closed; returns the reply's status. */
+static uint32_t sim_reserve(int conn)
+{
+    rly_dynbuf b;
+    rly_dynbuf_init(&b, NULL, 256);
+    cr_assert_eq(rly_hop_build_reserve(&b), 0);
+    sim_stream *f = sim_hop(conn, &b);
+    rly_dynbuf_free(&b);
+    cr_assert(f->relay_fin, "RESERVE answered and closed");
+    return sim_reply_status(f, RLY_CIRCUIT_HOP_RESERVE);
 }
 
 static void sim_advance(rly_tstamp d)

@@ -45,18 +45,6 @@ static rly_relay_settings settings(void)
     return rs;
 }
 
-/* A RESERVE over connection |conn|; returns the reply's status. */
-static uint32_t reserve_status(int conn)
-{
-    rly_dynbuf b;
-    rly_dynbuf_init(&b, NULL, 256);
-    cr_assert_eq(rly_hop_build_reserve(&b), 0);
-    sim_stream *f = sim_hop(conn, &b);
-    rly_dynbuf_free(&b);
-    cr_assert(f->relay_fin, "RESERVE answered and closed");
-    return sim_reply_status(f, RLY_CIRCUIT_HOP_RESERVE);
-}
-
 /* A CONNECT from connection |src| to peer |dst|: the connection the relay opened the STOP stream
  * on, or NULL when it answered without one (|*pstatus| then has the status). */
 static rly_conn *connect_target(int src, int dst, uint32_t *pstatus)
@@ -85,8 +73,8 @@ Test(relay_reservations, refresh_over_a_second_connection_moves_the_stop_stream)
     rs.limits.max_reservations = 1;
     sim_start(&rs);
     sim_conn_replace(3, 0, 203, "/ip4/10.0.0.9/tcp/5000"); /* peer 0's second connection */
-    cr_assert_eq(reserve_status(0), RLY_CIRCUIT_STATUS_OK);
-    cr_assert_eq(reserve_status(3), RLY_CIRCUIT_STATUS_OK, "a refresh, not a second slot");
+    cr_assert_eq(sim_reserve(0), RLY_CIRCUIT_STATUS_OK);
+    cr_assert_eq(sim_reserve(3), RLY_CIRCUIT_STATUS_OK, "a refresh, not a second slot");
     cr_assert_eq(rly_relay_num_reservations(S.r), 1);
     cr_assert_eq(stats().reservations_opened, 1);
     cr_assert_eq(stats().reservations_renewed, 1);
@@ -96,13 +84,13 @@ Test(relay_reservations, refresh_over_a_second_connection_moves_the_stop_stream)
     cr_assert_eq(dc->id, 203, "STOP over the connection that reserved last, not %llu",
                  (unsigned long long)dc->id);
     /* And back: a refresh over the first connection moves it again. */
-    cr_assert_eq(reserve_status(0), RLY_CIRCUIT_STATUS_OK);
+    cr_assert_eq(sim_reserve(0), RLY_CIRCUIT_STATUS_OK);
     dc = connect_target(1, 0, &st);
     cr_assert_not_null(dc);
     cr_assert_eq(dc->id, 100);
     cr_assert_eq(rly_relay_num_reservations(S.r), 1);
     /* Another peer still finds the global cap full. */
-    cr_assert_eq(reserve_status(2), RLY_CIRCUIT_STATUS_RESERVATION_REFUSED);
+    cr_assert_eq(sim_reserve(2), RLY_CIRCUIT_STATUS_RESERVATION_REFUSED);
     sim_check();
     sim_finish();
 }
@@ -117,7 +105,7 @@ Test(relay_reservations, reservation_follows_the_peer_to_its_newest_connection)
     sim_start(&rs);
     sim_conn_replace(2, 0, 202, "/ip4/10.0.0.8/tcp/5000");
     sim_conn_replace(3, 0, 203, "/ip4/10.0.0.9/tcp/5000");
-    cr_assert_eq(reserve_status(0), RLY_CIRCUIT_STATUS_OK); /* held by 100 */
+    cr_assert_eq(sim_reserve(0), RLY_CIRCUIT_STATUS_OK); /* held by 100 */
     sim_conn_gone(0);
     cr_assert_eq(rly_relay_num_reservations(S.r), 1, "kept while the peer is connected");
     sim_check();
@@ -181,7 +169,7 @@ Test(relay_reservations, revocation_takes_the_reservation_only_from_its_holder)
     rly_relay_settings rs = settings();
     sim_start(&rs);
     sim_conn_replace(3, 0, 203, "/ip4/10.0.0.9/tcp/5000");
-    cr_assert_eq(reserve_status(3), RLY_CIRCUIT_STATUS_OK);
+    cr_assert_eq(sim_reserve(3), RLY_CIRCUIT_STATUS_OK);
     rly_relay_revoke(S.r, &S.conns[0], "token withdrawn");
     cr_assert_eq(rly_relay_num_reservations(S.r), 1, "connection 100 does not hold it");
     rly_relay_revoke(S.r, &S.conns[3], "token withdrawn");
@@ -202,9 +190,9 @@ Test(relay_reservations, per_address_count_follows_the_moves)
     /* peer 2 on 10.0.0.3 holds that address's one reservation; peer 0 has 100 (10.0.0.1) and
      * 203 (10.0.0.3). */
     sim_conn_replace(3, 0, 203, "/ip4/10.0.0.3/tcp/5001");
-    cr_assert_eq(reserve_status(2), RLY_CIRCUIT_STATUS_OK);
-    cr_assert_eq(reserve_status(0), RLY_CIRCUIT_STATUS_OK);
-    cr_assert_eq(reserve_status(3), RLY_CIRCUIT_STATUS_RESERVATION_REFUSED,
+    cr_assert_eq(sim_reserve(2), RLY_CIRCUIT_STATUS_OK);
+    cr_assert_eq(sim_reserve(0), RLY_CIRCUIT_STATUS_OK);
+    cr_assert_eq(sim_reserve(3), RLY_CIRCUIT_STATUS_RESERVATION_REFUSED,
                  "a move onto a full address is a new reservation there");
     uint32_t st = 0;
     rly_conn *dc = connect_target(1, 0, &st);
@@ -228,9 +216,9 @@ Test(relay_reservations, moves_within_one_address_keep_one_count)
     /* peer 0: 100 and 203, both from 10.0.0.1; peer 2 (slot 2) from 10.0.0.1 too. */
     sim_conn_replace(3, 0, 203, "/ip4/10.0.0.1/tcp/5001");
     sim_conn_replace(2, 2, 202, "/ip4/10.0.0.1/tcp/5002");
-    cr_assert_eq(reserve_status(0), RLY_CIRCUIT_STATUS_OK);
-    cr_assert_eq(reserve_status(3), RLY_CIRCUIT_STATUS_OK, "the same address: no new count");
-    cr_assert_eq(reserve_status(2), RLY_CIRCUIT_STATUS_RESERVATION_REFUSED, "10.0.0.1 is full");
+    cr_assert_eq(sim_reserve(0), RLY_CIRCUIT_STATUS_OK);
+    cr_assert_eq(sim_reserve(3), RLY_CIRCUIT_STATUS_OK, "the same address: no new count");
+    cr_assert_eq(sim_reserve(2), RLY_CIRCUIT_STATUS_RESERVATION_REFUSED, "10.0.0.1 is full");
     /* 203 holds it and closes: it moves to 100 (same address, full, but the count moves). */
     sim_conn_gone(3);
     cr_assert_eq(rly_relay_num_reservations(S.r), 1);
@@ -238,11 +226,11 @@ Test(relay_reservations, moves_within_one_address_keep_one_count)
     rly_conn *dc = connect_target(1, 0, &st);
     cr_assert_not_null(dc, "status %u", st);
     cr_assert_eq(dc->id, 100);
-    cr_assert_eq(reserve_status(2), RLY_CIRCUIT_STATUS_RESERVATION_REFUSED, "counted once");
+    cr_assert_eq(sim_reserve(2), RLY_CIRCUIT_STATUS_RESERVATION_REFUSED, "counted once");
     /* The last connection closes: the count goes with the reservation. */
     sim_conn_gone(0);
     cr_assert_eq(rly_relay_num_reservations(S.r), 0);
-    cr_assert_eq(reserve_status(2), RLY_CIRCUIT_STATUS_OK, "10.0.0.1 is free again");
+    cr_assert_eq(sim_reserve(2), RLY_CIRCUIT_STATUS_OK, "10.0.0.1 is free again");
     sim_check();
     sim_finish();
 }
@@ -263,8 +251,8 @@ Test(relay_reservations, a_move_skips_connections_that_may_not_reserve)
     sim_start(&rs);
     sim_conn_replace(2, 0, 202, "/ip4/10.0.0.2/tcp/5000");
     sim_conn_replace(3, 0, 203, "/ip4/10.0.0.9/tcp/5000");
-    cr_assert_eq(reserve_status(3), RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "10.0.0.9 may not");
-    cr_assert_eq(reserve_status(0), RLY_CIRCUIT_STATUS_OK);
+    cr_assert_eq(sim_reserve(3), RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "10.0.0.9 may not");
+    cr_assert_eq(sim_reserve(0), RLY_CIRCUIT_STATUS_OK);
     sim_conn_gone(0);
     uint32_t st = 0;
     rly_conn *dc = connect_target(1, 0, &st);
