@@ -2,7 +2,7 @@
 // and ping, defaults otherwise; only the limits that throttle many loopback connections are
 // raised (js allows 5 inbound connections per second per host and 10 pending by default).
 import './env.mjs'
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { identify } from '@libp2p/identify'
@@ -11,6 +11,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { OP_TIMEOUT_MS, withTimeout } from './env.mjs'
+import { procSockets } from './procnet.mjs'
 
 export const PROTO_IDENTIFY = '/ipfs/id/1.0.0'
 export const PROTO_PING = '/ipfs/ping/1.0.0'
@@ -107,60 +108,15 @@ export function opSignal (ms = OP_TIMEOUT_MS) {
   return AbortSignal.timeout(ms)
 }
 
-function socketInodes () {
-  const inodes = new Set()
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))
-      if (m) inodes.add(m[1])
-    } catch {}
-  }
-  return inodes
-}
-
-function hexToIPv4 (h) {
-  return [3, 2, 1, 0].map(i => parseInt(h.slice(i * 2, i * 2 + 2), 16)).join('.')
-}
-
-function hexToIPv6 (h) {
-  // /proc/net/tcp6: four 32-bit words, each in host (little-endian) byte order
-  const bytes = []
-  for (let w = 0; w < 4; w++) {
-    const word = h.slice(w * 8, w * 8 + 8)
-    for (let b = 3; b >= 0; b--) bytes.push(parseInt(word.slice(b * 2, b * 2 + 2), 16))
-  }
-  const groups = []
-  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16))
-  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1) // canonical (RFC 5952) form
-}
-
 /**
  * The local TCP endpoints ({ ip, port }) of this process's established sockets whose remote port
  * is `remotePort`, read from /proc (the kernel's view, independent of libp2p internals). Used
  * to know js's own address as the relay sees it (identify observedAddr).
  */
 export function ownTcpEndpointsTo (remotePort) {
-  const mine = socketInodes()
-  const out = []
-  for (const [file, toIp] of [['/proc/self/net/tcp', hexToIPv4], ['/proc/self/net/tcp6', hexToIPv6]]) {
-    let text
-    try {
-      text = readFileSync(file, 'utf8')
-    } catch {
-      continue
-    }
-    for (const row of text.split('\n').slice(1)) {
-      const c = row.trim().split(/\s+/)
-      if (c.length < 10) continue
-      const [lip, lport] = c[1].split(':')
-      const [, rport] = c[2].split(':')
-      const state = c[3]
-      const inode = c[9]
-      if (state !== '01' || parseInt(rport, 16) !== remotePort || !mine.has(inode)) continue
-      out.push({ ip: toIp(lip), port: parseInt(lport, 16) })
-    }
-  }
-  return out
+  return procSockets(process.pid)
+    .filter(s => s.proto === 'tcp' && s.state === '01' && s.remotePort === remotePort)
+    .map(s => ({ ip: s.ip, port: s.port }))
 }
 
 /**

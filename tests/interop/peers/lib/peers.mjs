@@ -23,7 +23,7 @@ import { Worker } from 'node:worker_threads'
 import { INTEROP_DIR, OP_TIMEOUT_MS, SANITIZER_ENV, TEST_CLIENT_BIN } from '../../lib/env.mjs'
 import { isRunning, spawnTracked, stopProcess } from '../../lib/procs.mjs'
 
-export { procSockets } from './procnet.mjs'
+export { procSockets } from '../../lib/procnet.mjs'
 
 export const KINDS = ['test_client', 'js', 'go', 'rust']
 export const JS_PEER = join(INTEROP_DIR, 'tools', 'peer.mjs')

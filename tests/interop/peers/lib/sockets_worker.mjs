@@ -4,7 +4,7 @@
 // or timeoutMs passed, then posts every distinct socket seen.
 import { existsSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
-import { procSockets, socketKey } from './procnet.mjs'
+import { procSockets, socketKey } from '../../lib/procnet.mjs'
 
 const { intervalMs, timeoutMs, shared } = workerData
 const flag = new Int32Array(shared) // [0]: stop, [1]: pid

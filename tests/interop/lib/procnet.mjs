@@ -1,6 +1,7 @@
-// procnet.mjs: the kernel's view of a process's sockets (/proc/PID/fd and /proc/PID/net/*), and
-// a worker thread that samples it while a short-lived peer runs (sockets_worker.mjs). No
-// dependencies: imported by that worker too.
+// procnet.mjs: the kernel's view of a process's sockets (/proc/PID/fd and /proc/PID/net/*): for
+// js's own endpoints (jsnode.mjs ownTcpEndpointsTo) and for a peer's, sampled on a worker thread
+// while a short-lived peer runs (peers/lib/sockets_worker.mjs). No dependencies: imported by that
+// worker too.
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
 
 function hexToIPv4 (h) {
