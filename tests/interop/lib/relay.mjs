@@ -20,16 +20,17 @@ import { isRunning, spawnTracked, stopProcess } from './procs.mjs'
  * The relay config used by the interop tests: TCP on 127.0.0.1 and ::1 (when available), port 0,
  * QUIC off unless `quic` (then UDP port 0 on loopback too), debug logs in the pretty format.
  * `network` lines go into its [network] section; `extra` is appended verbatim (TOML lines, e.g. a
- * [relay] section with small limits).
+ * [relay] section with small limits). `tcpPort` / `quicPort` (IPv4; 0: any) and `grace`
+ * (shutdown_grace_secs) for a relay that must come back on the same ports or drain longer.
  */
-export function loopbackConfig ({ ipv6 = hasIPv6Loopback(), quic = false, level = 'debug', network = [], extra = [] } = {}) {
+export function loopbackConfig ({ ipv6 = hasIPv6Loopback(), quic = false, level = 'debug', network = [], extra = [], tcpPort = 0, quicPort = 0, grace = 2 } = {}) {
   const lines = [
     '[network]',
-    'tcp_listen_addr = "/ip4/127.0.0.1/tcp/0"',
+    `tcp_listen_addr = "/ip4/127.0.0.1/tcp/${tcpPort}"`,
     `tcp_listen_addr_v6 = "${ipv6 ? '/ip6/::1/tcp/0' : ''}"`,
-    `quic_listen_addr = "${quic ? '/ip4/127.0.0.1/udp/0/quic-v1' : ''}"`,
+    `quic_listen_addr = "${quic ? `/ip4/127.0.0.1/udp/${quicPort}/quic-v1` : ''}"`,
     `quic_listen_addr_v6 = "${quic && ipv6 ? '/ip6/::1/udp/0/quic-v1' : ''}"`,
-    'shutdown_grace_secs = 2',
+    `shutdown_grace_secs = ${grace}`,
     ...network,
     '',
     '[metrics]',

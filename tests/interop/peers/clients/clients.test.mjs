@@ -36,7 +36,7 @@ import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { annotate, sleep } from '../../lib/env.mjs'
-import { startRelay } from '../../lib/relay.mjs'
+import { loopbackConfig, startRelay } from '../../lib/relay.mjs'
 import { eventsOf, startPeer } from '../lib/peers.mjs'
 
 const CLIENTS = (process.env.RLY_CLIENTS_KINDS ?? 'go,rust').split(',').filter(k => k !== '')
@@ -50,25 +50,7 @@ const BEYOND = 4 * DATA_LIMIT
 
 /** A relay config: TCP and QUIC on 127.0.0.1 (ports given or 0), `relay` lines in [relay]. */
 function relayConfig ({ relay = [], grace = 2, tcpPort = 0, quicPort = 0, level = 'debug' } = {}) {
-  return [
-    '[network]',
-    `tcp_listen_addr = "/ip4/127.0.0.1/tcp/${tcpPort}"`,
-    'tcp_listen_addr_v6 = ""',
-    `quic_listen_addr = "/ip4/127.0.0.1/udp/${quicPort}/quic-v1"`,
-    'quic_listen_addr_v6 = ""',
-    `shutdown_grace_secs = ${grace}`,
-    '',
-    '[metrics]',
-    'listen_addr = "/ip4/127.0.0.1/tcp/0"',
-    '',
-    '[logging]',
-    `level = "${level}"`,
-    'log_format = "pretty"',
-    '',
-    '[relay]',
-    ...relay,
-    ''
-  ].join('\n')
+  return loopbackConfig({ ipv6: false, quic: true, level, tcpPort, quicPort, grace, extra: ['', '[relay]', ...relay] })
 }
 
 const addrOf = (relay, leg) => leg === 'tcp' ? relay.tcp4 : relay.quic4
