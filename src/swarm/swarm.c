@@ -392,11 +392,7 @@ static void on_stream(void *ud, rly_conn *c, rly_stream *s)
 int rly_swarm_open_stream(rly_swarm *sw, rly_conn *c, const char *protocol, rly_swarm_open_cb cb,
                           void *ud)
 {
-    rly_stream *s;
-    int rv = rly_conn_open_stream(c, &s);
-    if (rv != 0)
-        return rv;
-    return neg_start(sw, s, RLY_MSS_DIALER, protocol, NULL, 0, cb, ud);
+    return rly_swarm_open_stream_early(sw, c, protocol, NULL, 0, cb, ud);
 }
 
 int rly_swarm_open_stream_early(rly_swarm *sw, rly_conn *c, const char *protocol,
