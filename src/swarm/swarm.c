@@ -86,15 +86,13 @@ static const peer_entry *peer_find(const rly_swarm *sw, const rly_peerid *peer)
 
 rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t conn_id)
 {
+    if (conn_id == 0)
+        return rly_swarm_find_older_conn(sw, peer, UINT64_MAX);
     const peer_entry *e = peer_find(sw, peer);
-    rly_conn *newest = NULL;
-    for (size_t i = 0; e && i < e->nconns; i++) {
-        if (conn_id != 0 && e->conns[i]->id == conn_id)
+    for (size_t i = 0; e && i < e->nconns; i++)
+        if (e->conns[i]->id == conn_id)
             return e->conns[i];
-        if (conn_id == 0 && (!newest || e->conns[i]->id > newest->id))
-            newest = e->conns[i];
-    }
-    return newest;
+    return NULL;
 }
 
 rly_conn *rly_swarm_find_older_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t below_id)

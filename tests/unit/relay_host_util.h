@@ -142,17 +142,12 @@ static rly_conn *sim_host_find_older(void *ud, const rly_peerid *peer, uint64_t 
 /* Connection |conn_id| of |peer|; for 0 its newest (the highest id), as the swarm does. */
 static rly_conn *sim_host_find(void *ud, const rly_peerid *peer, uint64_t conn_id)
 {
-    rly_conn *newest = NULL;
-    for (int i = 0; i < SIM_CONNS; i++) {
-        rly_conn *c = &S.conns[i];
-        if (!S.conn_open[i] || !rly_peerid_equal(&c->peer, peer))
-            continue;
-        if (conn_id != 0 && c->id == conn_id)
-            return c;
-        if (conn_id == 0 && (!newest || c->id > newest->id))
-            newest = c;
-    }
-    return newest;
+    if (conn_id == 0)
+        return sim_host_find_older(ud, peer, UINT64_MAX);
+    for (int i = 0; i < SIM_CONNS; i++)
+        if (S.conn_open[i] && rly_peerid_equal(&S.conns[i].peer, peer) && S.conns[i].id == conn_id)
+            return &S.conns[i];
+    return NULL;
 }
 
 static rly_tstamp sim_now(void *ud)
