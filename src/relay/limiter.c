@@ -190,6 +190,18 @@ void rly_limiter_conn_close(rly_limiter *l, uint64_t conn_id)
     rly_free(l->mem, c);
 }
 
+/* fits: whether a reservation held at |from| (NULL: none) may be counted at |to| within
+ * max_reservations_per_ip: |to| uncounted or counted already (a refresh over the same
+ * connection), a move within one address (its count stays), no cap, or room under it. */
+static bool fits(const rly_limiter *l, const conn_entry *from, const conn_entry *to)
+{
+    if (!to || to->has_rsv || !l->s.max_reservations_per_ip)
+        return true;
+    if (from && from->has_rsv && from->ip == to->ip)
+        return true;
+    return to->ip->rsvs < l->s.max_reservations_per_ip;
+}
+
 int rly_limiter_reserve(rly_limiter *l, const rly_peerid *peer, uint64_t conn_id,
                         uint64_t prev_conn_id, const struct sockaddr *sa, uint64_t now_ms,
                         const char **pwhy)
@@ -207,13 +219,8 @@ int rly_limiter_reserve(rly_limiter *l, const rly_peerid *peer, uint64_t conn_id
         *pwhy = "reservation rate of this address (reservation_rate_per_ip)";
         return RLY_ERR_LIMIT;
     }
-    conn_entry *c = *conn_slot(l, conn_id);
-    if (!c || c->has_rsv || !l->s.max_reservations_per_ip)
-        return 0; /* uncounted, a refresh over the same connection, or no cap */
     conn_entry *prev = prev_conn_id && prev_conn_id != conn_id ? *conn_slot(l, prev_conn_id) : NULL;
-    if (prev && prev->has_rsv && prev->ip == c->ip)
-        return 0; /* moves within the address: its count stays */
-    if (c->ip->rsvs >= l->s.max_reservations_per_ip) {
+    if (!fits(l, prev, *conn_slot(l, conn_id))) {
         l->stats.reservations_per_ip++;
         *pwhy = "reservations of this address (max_reservations_per_ip)";
         return RLY_ERR_RESERVATION_REFUSED;
@@ -243,10 +250,7 @@ void rly_limiter_reservation_added(rly_limiter *l, uint64_t conn_id, uint64_t pr
 
 int rly_limiter_reservation_move(rly_limiter *l, uint64_t from, uint64_t to)
 {
-    conn_entry *f = *conn_slot(l, from), *t = *conn_slot(l, to);
-    bool same_ip = f && t && f->has_rsv && f->ip == t->ip;
-    if (t && !t->has_rsv && !same_ip && l->s.max_reservations_per_ip &&
-        t->ip->rsvs >= l->s.max_reservations_per_ip) {
+    if (!fits(l, *conn_slot(l, from), *conn_slot(l, to))) {
         l->stats.reservations_per_ip++;
         return RLY_ERR_RESERVATION_REFUSED;
     }
