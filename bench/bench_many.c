@@ -34,7 +34,10 @@
  * Output, one record line (scripts/bench.sh parses key=value):
  *   many circuits=N established=E seconds=S bytes=B mbps=M offered_mbps=O server_cpu_s=C
  *        per_server_cpu_s_mb=X server_rss0_kb=R0 server_rss_kb=R ping_p50_ms=P ping_p99_ms=Q
- *        pings=K failed=F setup_s=T client_cpu_util=U
+ *        pings=K failed=F setup_s=T client_cpu_util=U client_lag_p50_ms=L client_lag_p99_ms=L
+ * The ping's RTT includes this process's own delays (both ends of every circuit run on this one
+ * loop): client_lag_* is how late the ping timer fired, i.e. how long this loop was busy or
+ * off the CPU; a lag near the RTT means the latency is the tool's, not the relay's.
  * failed counts circuits (the ping circuit included) that failed to set up, broke, or returned
  * data that was not what was sent. Exit codes: 0 ok, 1 any failure or data mismatch (a line on
  * stderr says why; the record line is printed all the same), 2 usage. Bounded by --timeout.
@@ -65,15 +68,15 @@
 #define MAX_REPORTED 5 /* failures described on stderr; the rest are counted */
 
 typedef enum cstate {
-    C_IDLE,      /* not started */
-    C_LDIAL,     /* the listener connects to the relay */
-    C_RESERVE,   /* the listener's RESERVE */
-    C_DDIAL,     /* the dialler connects to the relay */
-    C_CONNECT,   /* the dialler's CONNECT */
-    C_UPGRADE,   /* Noise + Yamux over the circuit */
-    C_STREAM,    /* the echo (or ping) stream is negotiated */
-    C_READY,     /* traffic flows */
-    C_FAILED,    /* counted in failed */
+    C_IDLE,    /* not started */
+    C_LDIAL,   /* the listener connects to the relay */
+    C_RESERVE, /* the listener's RESERVE */
+    C_DDIAL,   /* the dialler connects to the relay */
+    C_CONNECT, /* the dialler's CONNECT */
+    C_UPGRADE, /* Noise + Yamux over the circuit */
+    C_STREAM,  /* the echo (or ping) stream is negotiated */
+    C_READY,   /* traffic flows */
+    C_FAILED,  /* counted in failed */
 } cstate;
 
 typedef struct bench bench;
@@ -91,9 +94,9 @@ typedef struct circ {
     bool has_reader;
     rly_stream *ds; /* the dialler's stream on the relayed connection */
     uint32_t seed;
-    uint64_t t_start;            /* uv_hrtime when traffic began */
-    uint64_t tx_target, tx, rx;  /* bytes due, written, echoed back (checked) */
-    uint64_t tx0, rx0;           /* at the window's start */
+    uint64_t t_start;           /* uv_hrtime when traffic began */
+    uint64_t tx_target, tx, rx; /* bytes due, written, echoed back (checked) */
+    uint64_t tx0, rx0;          /* at the window's start */
     uv_timer_t tick;
     bool has_tick;
     /* ping circuit */
@@ -120,8 +123,9 @@ struct bench {
     bool is_window, is_setup_done;
     uint64_t t_setup0, t_win0;
     double setup_s, cpu0, ccpu0;
-    double *rtt_ms;
-    size_t nrtt, cap_rtt;
+    double *rtt_ms, *lag_ms; /* ping RTTs; lateness of the ping timer (this loop's lag) */
+    size_t nrtt, nlag, cap_rtt;
+    uint64_t ping_due;   /* uv_hrtime the ping timer is next due */
     uint64_t corrupt_at; /* UINT64_MAX: off */
     uint8_t scratch[SCRATCH_SIZE];
 };
@@ -230,14 +234,16 @@ static void report_and_exit(bench *b)
         for (size_t i = 0; i < b->nrtt; i++)
             fprintf(stderr, "rtt %.3f\n", b->rtt_ms[i]);
     qsort(b->rtt_ms, b->nrtt, sizeof(double), cmp_double);
+    qsort(b->lag_ms, b->nlag, sizeof(double), cmp_double);
     printf("many circuits=%zu established=%zu seconds=%.3f bytes=%" PRIu64 " mbps=%.2f "
            "offered_mbps=%.2f server_cpu_s=%.2f per_server_cpu_s_mb=%.2f server_rss0_kb=%ld "
            "server_rss_kb=%ld ping_p50_ms=%.3f ping_p99_ms=%.3f pings=%zu failed=%zu setup_s=%.2f "
-           "client_cpu_util=%.2f\n",
+           "client_cpu_util=%.2f client_lag_p50_ms=%.3f client_lag_p99_ms=%.3f\n",
            b->n, established, secs, bytes, secs > 0 ? mb / secs : 0,
            2.0 * (double)b->n * (double)b->rate / 1e6, cpu, cpu > 0 ? mb / cpu : 0, b->rss0, rss,
            pct(b->rtt_ms, b->nrtt, 0.5), pct(b->rtt_ms, b->nrtt, 0.99), b->nrtt, b->failed,
-           b->setup_s, secs > 0 ? ccpu / secs : 0);
+           b->setup_s, secs > 0 ? ccpu / secs : 0, pct(b->lag_ms, b->nlag, 0.5),
+           pct(b->lag_ms, b->nlag, 0.99));
     fflush(stdout);
     int code = 0;
     if (b->failed > 0) {
@@ -423,6 +429,10 @@ static void on_ping_timer(uv_timer_t *t)
 {
     bench *b = t->data;
     circ *c = &b->c[b->n];
+    uint64_t now = uv_hrtime();
+    if (b->ping_due && now > b->ping_due && b->is_window && b->nlag < b->cap_rtt)
+        b->lag_ms[b->nlag++] = (double)(now - b->ping_due) / 1e6;
+    b->ping_due = now + (uint64_t)b->ping_ms * 1000000;
     if (c->st != C_READY || c->is_ping_outstanding)
         return;
     if (rly_crypto_random(c->ping_out, RLY_PING_SIZE) != 0) {
@@ -877,7 +887,7 @@ static rly_swarm *new_swarm(bench *b)
     rly_tcp_settings_default(&st.tcp);
     st.tcp.handshake_timeout = 30 * RLY_NS_PER_S;
     st.tcp.handshake_idle_timeout = st.tcp.handshake_timeout; /* as long as the relay needs */
-    st.tcp.keepalive_interval = 0; /* the relay's keepalive still runs */
+    st.tcp.keepalive_interval = 0;                            /* the relay's keepalive still runs */
     int rv = rly_keypair_generate(&kp);
     if (rv == 0)
         rv = rly_swarm_new(&sw, &b->loop, &kp, &st, &b->log, rly_mem_default());
@@ -1016,8 +1026,9 @@ int main(int argc, char **argv)
     }
     b.cap_rtt = (size_t)(b.seconds * 1000 / b.ping_ms) + 16;
     b.rtt_ms = calloc(b.cap_rtt, sizeof(double));
+    b.lag_ms = calloc(b.cap_rtt, sizeof(double));
     b.c = calloc(b.n + 1, sizeof(circ));
-    if (!b.rtt_ms || !b.c) {
+    if (!b.rtt_ms || !b.lag_ms || !b.c) {
         fprintf(stderr, "bench_many: out of memory\n");
         return 1;
     }
