@@ -61,7 +61,11 @@ fn relay_config() -> relay::Config {
 fn build_swarm() -> Result<libp2p::Swarm<Behaviour>, Box<dyn std::error::Error>> {
     Ok(libp2p::SwarmBuilder::with_new_identity()
         .with_tokio()
-        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )?
         .with_quic()
         .with_behaviour(|key| Behaviour {
             relay: relay::Behaviour::new(key.public().to_peer_id(), relay_config()),
