@@ -282,6 +282,29 @@ static void hop_start(peer *p, uint32_t type)
 
 /* ---- STOP on the listener: accept every circuit at once ----------------------------------- */
 
+static void open_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    (void)ud;
+    (void)data;
+    (void)rly_stream_consume(s, len);
+}
+
+static void open_on_fin(rly_stream *s, void *ud)
+{
+    (void)ud;
+    (void)rly_stream_reset(s);
+}
+
+static void open_on_close(rly_stream *s, void *ud, int err)
+{
+    (void)s;
+    (void)ud;
+    (void)err;
+}
+
+static const rly_stream_handler open_handler = {
+    .on_data = open_on_data, .on_fin = open_on_fin, .on_close = open_on_close};
+
 static void stop_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t len)
 {
     rly_circuit_pb_reader *r = ud;
@@ -305,8 +328,10 @@ static void stop_on_data(rly_stream *s, void *ud, const uint8_t *data, size_t le
     rly_dynbuf_free(&out);
     if (rv != 0)
         die("cannot answer STOP", rv);
-    /* The circuit is now open; the dialler resets it, the relay then resets this stream. */
-    rly_stream_set_handler(s, NULL, NULL);
+    /* The circuit is now open; the dialler resets it, and the relay then resets this stream or
+     * closes its side (rust-libp2p's relay sends FIN): open_on_fin resets ours so that no
+     * half-closed stream lingers (the relay's Yamux counts it until both sides are done). */
+    rly_stream_set_handler(s, &open_handler, NULL);
     rly_circuit_pb_reader_free(r);
     free(r);
 }

@@ -40,7 +40,9 @@
  * off the CPU; a lag near the RTT means the latency is the tool's, not the relay's.
  * failed counts circuits (the ping circuit included) that failed to set up, broke, or returned
  * data that was not what was sent. Exit codes: 0 ok, 1 any failure or data mismatch (a line on
- * stderr says why; the record line is printed all the same), 2 usage. Bounded by --timeout.
+ * stderr says why; the record line is printed all the same), 2 usage. Bounded by --timeout; on
+ * the deadline a short record "many circuits=N established=E failed=F timed_out=1 server_rss0_kb=
+ * server_rss_kb=" (E: circuits up then; F: the rest, the ping circuit included) and exit 1.
  *
  * --debug-corrupt OFFSET: the listener of circuit 0 flips one bit of the byte at stream offset
  * OFFSET when echoing it (the check must then fail the run: exit 1). */
@@ -262,6 +264,11 @@ static void on_deadline(uv_timer_t *t)
     bench *b = t->data;
     fprintf(stderr, "bench_many: timed out (--timeout): ready=%zu failed=%zu of %zu\n", b->ready,
             b->failed, b->n + 1);
+    /* a record all the same, so that the report shows how far the relay got */
+    printf("many circuits=%zu established=%zu failed=%zu timed_out=1 server_rss0_kb=%ld "
+           "server_rss_kb=%ld\n",
+           b->n, b->ready, b->n + 1 - b->ready, b->rss0, proc_rss_kb(b->server_pid));
+    fflush(stdout);
     exit(1);
 }
 
