@@ -43,19 +43,20 @@ RUNS=${BENCH_RUNS:-$(dflt 3 1)}
 CONC=${BENCH_CONCURRENCY:-128}
 SECS=${BENCH_SECONDS:-$(dflt 5 2)}
 CONNS=${BENCH_CONNS:-10000}
-HOLD_MAX=${BENCH_HOLD_SECONDS:-$(dflt 150 20)}
+HOLD_MAX=${BENCH_HOLD_SECONDS:-$(dflt 150 15)}
 SETTLE_MS=2000
 RELAY_BYTES=${BENCH_RELAY_BYTES:-$(dflt 1073741824 268435456)}
-NCIRCUITS=${BENCH_CIRCUITS:-$(dflt 1000 300)}
-RES_PEERS=${BENCH_RESERVE_PEERS:-$(dflt 1000 300)}
+NCIRCUITS=${BENCH_CIRCUITS:-$(dflt 1000 200)}
+RES_PEERS=${BENCH_RESERVE_PEERS:-$(dflt 1000 200)}
 RES_SECS=${BENCH_RESERVE_SECONDS:-$(dflt 3 2)}
 MANY=${BENCH_MANY-100 1000}
 MANY_RATE=${BENCH_MANY_RATE:-16384}
 MANY_SECS=${BENCH_MANY_SECONDS:-$(dflt 10 4)}
-MANY_TIMEOUT=${BENCH_MANY_TIMEOUT:-$(dflt 180 60)}
+MANY_TIMEOUT=${BENCH_MANY_TIMEOUT:-$(dflt 180 30)}
 out=${BENCH_OUT:-bench/RESULTS.md}
 
-log() { echo "bench: $*" >&2; }
+t_log0=$(date +%s)
+log() { echo "bench: [$(($(date +%s) - t_log0)) s] $*" >&2; }
 # The field |key| of a "word key=value ..." record line.
 field() { awk -v k="$2" '{for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) { print substr($i, length(k) + 2); exit }}' <<<"$1"; }
 calc() {
@@ -399,7 +400,7 @@ bench_kind() {
             log "$k, run $run/$RUNS: $n circuits at once, $MANY_RATE bytes/s each"
             start_server "$k"
             tool "$k.many$n" "$BUILD/bench/bench_many" --relay "$server_ma" --server-pid "$server_pid" \
-                --circuits "$n" --rate "$MANY_RATE" --seconds "$MANY_SECS" --timeout "$MANY_TIMEOUT" ||
+                --circuits "$n" --rate "$MANY_RATE" --seconds "$MANY_SECS" --pings 20 --timeout "$MANY_TIMEOUT" ||
                 many_failed[$k.$n]=$run
             stop_server
         done

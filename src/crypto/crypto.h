@@ -38,11 +38,19 @@ RLY_NODISCARD int rly_ed25519_public(const uint8_t seed[RLY_ED25519_SEED_LEN],
                                      uint8_t pub[RLY_ED25519_PUB_LEN]);
 
 /* rly_ed25519_sign signs |msg| (RFC 8032 pure Ed25519). Returns 0 or RLY_ERR_CRYPTO.
- * Cost note: OpenSSL re-derives the public key from |seed| on every call (a scalar
- * multiplication, about half the cost of a signature), so hot paths sign once and cache the
- * result (the Noise identity signs its static key once per process). */
+ * Cost note: it derives the public key from |seed| first (a scalar multiplication, about half
+ * the cost of a signature); with a keypair at hand use rly_ed25519_sign_with_pub (or
+ * rly_keypair_sign), which does not. */
 RLY_NODISCARD int rly_ed25519_sign(const uint8_t seed[RLY_ED25519_SEED_LEN], const uint8_t *msg,
                                    size_t len, uint8_t sig[RLY_ED25519_SIG_LEN]);
+
+/* rly_ed25519_sign_with_pub signs |msg| with the key whose seed is |seed| and whose public key
+ * is |pub|, which must be the one derived from |seed| (a keypair's: a wrong |pub| gives a
+ * signature nobody accepts). Returns 0 or RLY_ERR_CRYPTO. */
+RLY_NODISCARD int rly_ed25519_sign_with_pub(const uint8_t seed[RLY_ED25519_SEED_LEN],
+                                            const uint8_t pub[RLY_ED25519_PUB_LEN],
+                                            const uint8_t *msg, size_t len,
+                                            uint8_t sig[RLY_ED25519_SIG_LEN]);
 
 /* rly_ed25519_verify checks |sig| (|siglen| bytes, must be 64) over |msg| with the raw 32-byte
  * |pub|. Returns 0, RLY_ERR_SIGNATURE, RLY_ERR_MALFORMED (bad key / length) or RLY_ERR_CRYPTO

@@ -212,7 +212,7 @@ rly_ssize rly_keypair_encode(const rly_keypair *kp, uint8_t *out, size_t cap)
 int rly_keypair_sign(const rly_keypair *kp, const uint8_t *msg, size_t len,
                      uint8_t sig[RLY_ED25519_SIG_LEN])
 {
-    return rly_ed25519_sign(kp->seed, msg, len, sig);
+    return rly_ed25519_sign_with_pub(kp->seed, kp->pub, msg, len, sig);
 }
 
 void rly_keypair_public(const rly_keypair *kp, rly_pubkey *k)

@@ -49,6 +49,9 @@ Test(crypto, ed25519_rfc8032_test1)
     cr_assert_arr_eq(got_pub, pub, 32);
     cr_assert_eq(rly_ed25519_sign(seed, NULL, 0, got_sig), 0);
     cr_assert_arr_eq(got_sig, sig, 64);
+    memset(got_sig, 0, sizeof(got_sig));
+    cr_assert_eq(rly_ed25519_sign_with_pub(seed, pub, NULL, 0, got_sig), 0);
+    cr_assert_arr_eq(got_sig, sig, 64);
     cr_assert_eq(rly_ed25519_verify(pub, 32, NULL, 0, sig, 64), 0);
     sig[10] ^= 0x01;
     cr_assert_eq(rly_ed25519_verify(pub, 32, NULL, 0, sig, 64), RLY_ERR_SIGNATURE);
@@ -63,6 +66,17 @@ Test(crypto, ed25519_roundtrip_and_errors)
     cr_assert_arr_eq(pub, pub2, 32);
     cr_assert_eq(rly_ed25519_sign(seed, msg, sizeof(msg), sig), 0);
     cr_assert_eq(rly_ed25519_verify(pub, 32, msg, sizeof(msg), sig, 64), 0);
+    {
+        /* With the public key given: the same (deterministic) signature; with a wrong one, a
+         * signature that does not verify. */
+        uint8_t sig2[64], other[32];
+        cr_assert_eq(rly_ed25519_sign_with_pub(seed, pub, msg, sizeof(msg), sig2), 0);
+        cr_assert_arr_eq(sig2, sig, 64);
+        memcpy(other, pub, sizeof(other));
+        other[0] ^= 0x01;
+        cr_assert_eq(rly_ed25519_sign_with_pub(seed, other, msg, sizeof(msg), sig2), 0);
+        cr_assert_eq(rly_ed25519_verify(pub, 32, msg, sizeof(msg), sig2, 64), RLY_ERR_SIGNATURE);
+    }
     /* Another message, a flipped signature bit, wrong lengths. */
     cr_assert_eq(rly_ed25519_verify(pub, 32, msg, sizeof(msg) - 1, sig, 64), RLY_ERR_SIGNATURE);
     cr_assert_eq(rly_ed25519_verify(pub, 31, msg, sizeof(msg), sig, 64), RLY_ERR_MALFORMED);

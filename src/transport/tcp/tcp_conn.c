@@ -205,7 +205,32 @@ void rly_tcp_conn_flush(tcp_conn *c)
         flush_to_stream(c);
         return;
     }
+    /* First straight into the socket: most writes fit its buffer whole, and then there is no
+     * write request, no completion callback, no write clock and none of the epoll_ctl that libuv
+     * makes after every completed uv_write (one system call per flush saved). */
     uv_buf_t b = uv_buf_init((char *)c->out, (unsigned)c->out_len);
+    int tw = uv_try_write((uv_stream_t *)&c->handle, &b, 1);
+    if (tw < 0 && tw != UV_EAGAIN) {
+        conn_fail(c, RLY_ERR_IO, uv_strerror(tw));
+        return;
+    }
+    size_t done = tw > 0 ? (size_t)tw : 0;
+    if (done == c->out_len) {
+        /* all out: the buffer goes back (an idle connection holds none), the next batch waits
+         * for the next turn of the loop so that one busy connection cannot hold it */
+        rly_free(&c->mem, c->out);
+        c->out = NULL;
+        c->out_len = c->out_cap = 0;
+        write_progressed(c, false);
+        if (c->yamux && rly_yamux_want_write(c->yamux))
+            mark_dirty(c);
+        else if (c->is_shutting_down)
+            conn_fail(c, c->close_err, c->close_cause);
+        return;
+    }
+    if (done > 0)
+        c->wstall_at = RLY_TSTAMP_MAX; /* progress: write_waiting below starts the clock anew */
+    b = uv_buf_init((char *)c->out + done, (unsigned)(c->out_len - done));
     c->wbuf = c->out;
     c->out = NULL;
     c->out_len = c->out_cap = 0;
