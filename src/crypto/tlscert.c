@@ -10,6 +10,7 @@
 #include <openssl/params.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -448,9 +449,8 @@ static bool serial_ok(const der_tlv *t)
                             (t->val[0] == 0xff && (t->val[1] & 0x80)));
 }
 
-/* ECDSA P-256 with SHA-256: |sig| (DER) over |msg| with the uncompressed point |pt| (65 bytes). */
-static bool p256_verify(const uint8_t *pt, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
-                        size_t sig_len)
+/* A public P-256 key built from the uncompressed point |pt| (65 bytes), or NULL. */
+static EVP_PKEY *p256_key_new(const uint8_t *pt)
 {
     char group[] = "prime256v1";
     uint8_t pub[65];
@@ -462,15 +462,54 @@ static bool p256_verify(const uint8_t *pt, const uint8_t *msg, size_t msg_len, c
     };
     EVP_PKEY *pk = NULL;
     EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (!kc || EVP_PKEY_fromdata_init(kc) != 1 ||
+        EVP_PKEY_fromdata(kc, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        pk = NULL;
+    EVP_PKEY_CTX_free(kc);
+    return pk;
+}
+
+/* Building the curve's group is most of EVP_PKEY_fromdata's cost, so keys are copies of one
+ * public key (the base point) that get the peer's point: EVP_PKEY_dup copies the group, and
+ * setting the encoded public key checks the point is on the curve, as the import does. */
+static EVP_PKEY *p256_template;
+static pthread_once_t p256_template_once = PTHREAD_ONCE_INIT;
+
+static void p256_template_make(void)
+{
+    static const uint8_t base_point[65] = {
+        0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5,
+        0x63, 0xa4, 0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4,
+        0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96, 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a,
+        0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33,
+        0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5};
+    p256_template = p256_key_new(base_point);
+    ERR_clear_error();
+}
+
+static EVP_PKEY *p256_key(const uint8_t *pt)
+{
+    if (pthread_once(&p256_template_once, p256_template_make) != 0 || !p256_template)
+        return p256_key_new(pt);
+    EVP_PKEY *pk = EVP_PKEY_dup(p256_template);
+    if (pk && EVP_PKEY_set1_encoded_public_key(pk, pt, 65) != 1) {
+        EVP_PKEY_free(pk);
+        pk = NULL;
+    }
+    return pk;
+}
+
+/* ECDSA P-256 with SHA-256: |sig| (DER) over |msg| with the uncompressed point |pt| (65 bytes). */
+static bool p256_verify(const uint8_t *pt, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
+                        size_t sig_len)
+{
+    EVP_PKEY *pk = p256_key(pt);
     EVP_MD_CTX *mc = NULL;
-    bool ok = kc && EVP_PKEY_fromdata_init(kc) == 1 &&
-              EVP_PKEY_fromdata(kc, &pk, EVP_PKEY_PUBLIC_KEY, params) == 1 &&
-              (mc = EVP_MD_CTX_new()) != NULL &&
+    bool ok = pk && (mc = EVP_MD_CTX_new()) != NULL &&
               EVP_DigestVerifyInit_ex(mc, NULL, "SHA256", NULL, NULL, pk, NULL) == 1 &&
               EVP_DigestVerify(mc, sig, sig_len, msg, msg_len) == 1;
     EVP_MD_CTX_free(mc);
     EVP_PKEY_free(pk);
-    EVP_PKEY_CTX_free(kc);
     if (!ok)
         ERR_clear_error();
     return ok;
