@@ -7,8 +7,10 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
+#include <openssl/params.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -329,31 +331,278 @@ static int check_time(X509 *x, int64_t now)
     return nb == -2 || na == -2 || nb > 0 || na < 0 ? RLY_ERR_CERTIFICATE : 0;
 }
 
-int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
-                       rly_pubkey *key)
+/* ---- the fast path: the usual certificate, without OpenSSL's X.509 parser ---------------------
+ *
+ * d2i_X509 decodes the SubjectPublicKeyInfo through OpenSSL 3's decoder machinery, which builds a
+ * fresh decoder chain per call: most of a QUIC server handshake's CPU went there. The certificate
+ * every libp2p implementation we know sends (go's shape, and ours) is small and fixed: v3, an
+ * ECDSA P-256 key, ecdsa-with-SHA256, issuer equal to subject, the libp2p extension and no other.
+ * tlscert_fast_check reads exactly that shape with the strict DER reader above and verifies the
+ * self-signature with a key built from the point (no decoder). It only ever answers "accepted":
+ * anything else, or anything it is unsure of, goes to the OpenSSL path below, which decides as
+ * before. Every certificate it accepts is one that path accepts too: it is stricter at each step
+ * (strict DER, minimal INTEGERs, printable ASCII names, exact time formats, no other extension). */
+
+/* AlgorithmIdentifier ecdsa-with-SHA256 (no parameters), and the P-256 SubjectPublicKeyInfo up to
+ * the uncompressed point's 64 coordinate bytes. */
+static const uint8_t ecdsa_sha256_alg[] = {0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86,
+                                           0x48, 0xce, 0x3d, 0x04, 0x03, 0x02};
+static const uint8_t p256_spki_prefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                           0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                           0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00, 0x04};
+/* OBJECT IDENTIFIER 1.3.6.1.4.1.53594.1.1 */
+static const uint8_t libp2p_ext_oid[] = {0x06, 0x0a, 0x2b, 0x06, 0x01, 0x04,
+                                         0x01, 0x83, 0xa2, 0x5a, 0x01, 0x01};
+
+/* Reads the next TLV of [*p, *p + *n) with tag |tag| and steps past it. */
+static bool der_next(const uint8_t **p, size_t *n, uint8_t tag, der_tlv *t)
 {
-    const uint8_t *spki, *ext = NULL, *pkpb, *sig;
-    size_t spki_len, ext_len = 0, pkpb_len, sig_len;
-    if (len == 0 || len > RLY_TLSCERT_MAX || rly_tlscert_find_spki(der, len, &spki, &spki_len) != 0)
-        return RLY_ERR_MALFORMED;
-    const unsigned char *p = der;
-    X509 *x = d2i_X509(NULL, &p, (long)len);
-    if (!x || p != der + len) {
-        X509_free(x);
-        ERR_clear_error();
-        return RLY_ERR_MALFORMED;
+    if (der_read(*p, *n, t) != 0 || t->tag != tag)
+        return false;
+    *p += t->total;
+    *n -= t->total;
+    return true;
+}
+
+/* An OBJECT IDENTIFIER's contents: non-empty, minimal subidentifiers, the last one complete. */
+static bool oid_ok(const uint8_t *v, size_t n)
+{
+    if (n == 0 || (v[n - 1] & 0x80))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == 0x80 && (i == 0 || !(v[i - 1] & 0x80)))
+            return false;
+    return true;
+}
+
+/* Name: RDNs of (OID, PrintableString or UTF8String of printable ASCII) attributes. */
+static bool name_ok(const der_tlv *name)
+{
+    const uint8_t *p = name->val;
+    size_t n = name->len;
+    for (int rdns = 0; n > 0; rdns++) {
+        der_tlv set, atv, oid, str;
+        if (rdns >= 16 || !der_next(&p, &n, 0x31, &set) || set.len == 0)
+            return false;
+        const uint8_t *q = set.val;
+        size_t m = set.len;
+        for (int attrs = 0; m > 0; attrs++) {
+            if (attrs >= 16 || !der_next(&q, &m, 0x30, &atv))
+                return false;
+            const uint8_t *r = atv.val;
+            size_t k = atv.len;
+            if (!der_next(&r, &k, 0x06, &oid) || !oid_ok(oid.val, oid.len) ||
+                der_read(r, k, &str) != 0 || str.total != k || (str.tag != 0x13 && str.tag != 0x0c))
+                return false;
+            for (size_t i = 0; i < str.len; i++)
+                if (str.val[i] < 0x20 || str.val[i] > 0x7e)
+                    return false;
+        }
     }
+    return true;
+}
+
+static bool digits(const uint8_t *s, size_t n, int *out)
+{
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        v = v * 10 + (s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* UTCTime YYMMDDHHMMSSZ (years 1950..2049) or GeneralizedTime YYYYMMDDHHMMSSZ, to Unix seconds. */
+static bool time_of(const der_tlv *t, int64_t *out)
+{
+    int y, mo, d, h, mi, s;
+    const uint8_t *v = t->val;
+    size_t yl = t->tag == 0x17 ? 2 : t->tag == 0x18 ? 4 : 0;
+    if (yl == 0 || t->len != yl + 11 || v[yl + 10] != 'Z' || !digits(v, yl, &y) ||
+        !digits(v + yl, 2, &mo) || !digits(v + yl + 2, 2, &d) || !digits(v + yl + 4, 2, &h) ||
+        !digits(v + yl + 6, 2, &mi) || !digits(v + yl + 8, 2, &s))
+        return false;
+    if (yl == 2)
+        y += y < 50 ? 2000 : 1900;
+    static const int mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
+        s > 59)
+        return false;
+    /* Days from 1970-01-01 to y-mo-d (proleptic Gregorian; March-based year). */
+    int64_t yy = y - (mo <= 2), era = (yy >= 0 ? yy : yy - 399) / 400;
+    int64_t yoe = yy - era * 400, mp = (mo + 9) % 12;
+    int64_t doy = (153 * mp + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    int64_t days = era * 146097 + doe - 719468;
+    *out = days * 86400 + h * 3600 + mi * 60 + s;
+    return true;
+}
+
+/* An INTEGER's contents: 1..20 bytes, minimal. */
+static bool serial_ok(const der_tlv *t)
+{
+    if (t->len == 0 || t->len > 20)
+        return false;
+    return t->len == 1 || !((t->val[0] == 0x00 && !(t->val[1] & 0x80)) ||
+                            (t->val[0] == 0xff && (t->val[1] & 0x80)));
+}
+
+/* A public P-256 key built from the uncompressed point |pt| (65 bytes), or NULL. */
+static EVP_PKEY *p256_key_new(const uint8_t *pt)
+{
+    char group[] = "prime256v1";
+    uint8_t pub[65];
+    memcpy(pub, pt, sizeof(pub));
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string("group", group, 0),
+        OSSL_PARAM_construct_octet_string("pub", pub, sizeof(pub)),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
+    if (!kc || EVP_PKEY_fromdata_init(kc) != 1 ||
+        EVP_PKEY_fromdata(kc, &pk, EVP_PKEY_PUBLIC_KEY, params) != 1)
+        pk = NULL;
+    EVP_PKEY_CTX_free(kc);
+    return pk;
+}
+
+/* Building the curve's group is most of EVP_PKEY_fromdata's cost, so keys are copies of one
+ * public key (the base point) that get the peer's point: EVP_PKEY_dup copies the group, and
+ * setting the encoded public key checks the point is on the curve, as the import does. */
+static EVP_PKEY *p256_template;
+static pthread_once_t p256_template_once = PTHREAD_ONCE_INIT;
+
+static void p256_template_make(void)
+{
+    static const uint8_t base_point[65] = {
+        0x04, 0x6b, 0x17, 0xd1, 0xf2, 0xe1, 0x2c, 0x42, 0x47, 0xf8, 0xbc, 0xe6, 0xe5,
+        0x63, 0xa4, 0x40, 0xf2, 0x77, 0x03, 0x7d, 0x81, 0x2d, 0xeb, 0x33, 0xa0, 0xf4,
+        0xa1, 0x39, 0x45, 0xd8, 0x98, 0xc2, 0x96, 0x4f, 0xe3, 0x42, 0xe2, 0xfe, 0x1a,
+        0x7f, 0x9b, 0x8e, 0xe7, 0xeb, 0x4a, 0x7c, 0x0f, 0x9e, 0x16, 0x2b, 0xce, 0x33,
+        0x57, 0x6b, 0x31, 0x5e, 0xce, 0xcb, 0xb6, 0x40, 0x68, 0x37, 0xbf, 0x51, 0xf5};
+    p256_template = p256_key_new(base_point);
+    ERR_clear_error();
+}
+
+static EVP_PKEY *p256_key(const uint8_t *pt)
+{
+    if (pthread_once(&p256_template_once, p256_template_make) != 0 || !p256_template)
+        return p256_key_new(pt);
+    EVP_PKEY *pk = EVP_PKEY_dup(p256_template);
+    if (pk && EVP_PKEY_set1_encoded_public_key(pk, pt, 65) != 1) {
+        EVP_PKEY_free(pk);
+        pk = NULL;
+    }
+    return pk;
+}
+
+/* ECDSA P-256 with SHA-256: |sig| (DER) over |msg| with the uncompressed point |pt| (65 bytes). */
+static bool p256_verify(const uint8_t *pt, const uint8_t *msg, size_t msg_len, const uint8_t *sig,
+                        size_t sig_len)
+{
+    EVP_PKEY *pk = p256_key(pt);
+    EVP_MD_CTX *mc = NULL;
+    bool ok = pk && (mc = EVP_MD_CTX_new()) != NULL &&
+              EVP_DigestVerifyInit_ex(mc, NULL, "SHA256", NULL, NULL, pk, NULL) == 1 &&
+              EVP_DigestVerify(mc, sig, sig_len, msg, msg_len) == 1;
+    EVP_MD_CTX_free(mc);
+    EVP_PKEY_free(pk);
+    if (!ok)
+        ERR_clear_error();
+    return ok;
+}
+
+/* True when |der| (|len| bytes) is a certificate of the usual shape that the OpenSSL path would
+ * accept up to the libp2p extension, whose value it then points to. */
+static bool tlscert_fast_check(const uint8_t *der, size_t len, int64_t now, const uint8_t **ext,
+                               size_t *ext_len)
+{
+    der_tlv cert, tbs, alg, sigv, f, issuer, subject, validity, nb, na, exts, e, oid, val;
+    const uint8_t *p = der;
+    size_t n = len;
+    if (!der_next(&p, &n, 0x30, &cert) || n != 0)
+        return false;
+    p = cert.val;
+    n = cert.len;
+    if (!der_next(&p, &n, 0x30, &tbs) || !der_next(&p, &n, 0x30, &alg) ||
+        !der_next(&p, &n, 0x03, &sigv) || n != 0)
+        return false;
+    if (alg.total != sizeof(ecdsa_sha256_alg) ||
+        memcmp(alg.start, ecdsa_sha256_alg, sizeof(ecdsa_sha256_alg)) != 0 || sigv.len < 2 ||
+        sigv.val[0] != 0)
+        return false;
+    p = tbs.val;
+    n = tbs.len;
+    static const uint8_t v3[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
+    if (n < sizeof(v3) || memcmp(p, v3, sizeof(v3)) != 0)
+        return false;
+    p += sizeof(v3);
+    n -= sizeof(v3);
+    if (!der_next(&p, &n, 0x02, &f) || !serial_ok(&f) || !der_next(&p, &n, 0x30, &f) ||
+        f.total != sizeof(ecdsa_sha256_alg) ||
+        memcmp(f.start, ecdsa_sha256_alg, sizeof(ecdsa_sha256_alg)) != 0)
+        return false;
+    if (!der_next(&p, &n, 0x30, &issuer) || !der_next(&p, &n, 0x30, &validity) ||
+        !der_next(&p, &n, 0x30, &subject))
+        return false;
+    if (issuer.total != subject.total || memcmp(issuer.start, subject.start, issuer.total) != 0 ||
+        !name_ok(&subject))
+        return false;
+    const uint8_t *q = validity.val;
+    size_t m = validity.len;
+    int64_t t0, t1;
+    if (der_read(q, m, &nb) != 0 || !time_of(&nb, &t0) || nb.total > m ||
+        der_read(q + nb.total, m - nb.total, &na) != 0 || nb.total + na.total != m ||
+        !time_of(&na, &t1) || t0 > now || t1 < now)
+        return false;
+    /* SubjectPublicKeyInfo: P-256, an uncompressed point. */
+    if (n < sizeof(p256_spki_prefix) + 64 ||
+        memcmp(p, p256_spki_prefix, sizeof(p256_spki_prefix)) != 0)
+        return false;
+    const uint8_t *point = p + sizeof(p256_spki_prefix) - 1;
+    p += sizeof(p256_spki_prefix) + 64;
+    n -= sizeof(p256_spki_prefix) + 64;
+    /* [3] { Extensions: the libp2p one alone }, and nothing else. */
+    if (!der_next(&p, &n, 0xa3, &f) || n != 0)
+        return false;
+    q = f.val;
+    m = f.len;
+    if (!der_next(&q, &m, 0x30, &exts) || m != 0)
+        return false;
+    q = exts.val;
+    m = exts.len;
+    if (!der_next(&q, &m, 0x30, &e) || m != 0)
+        return false;
+    q = e.val;
+    m = e.len;
+    if (!der_next(&q, &m, 0x06, &oid) || oid.total != sizeof(libp2p_ext_oid) ||
+        memcmp(oid.start, libp2p_ext_oid, sizeof(libp2p_ext_oid)) != 0)
+        return false;
+    if (m >= 3 && q[0] == 0x01 && q[1] == 0x01 && q[2] == 0xff) {
+        q += 3; /* critical: allowed for this one (rust sets it) */
+        m -= 3;
+    }
+    if (!der_next(&q, &m, 0x04, &val) || m != 0)
+        return false;
+    if (!p256_verify(point, tbs.start, tbs.total, sigv.val + 1, sigv.len - 1))
+        return false;
+    *ext = val.val;
+    *ext_len = val.len;
+    return true;
+}
+
+/* The identity part, once the certificate itself passed: the SignedKey in |ext| signs |spki|. */
+static int check_signed_key(const uint8_t *ext, size_t ext_len, const uint8_t *spki,
+                            size_t spki_len, rly_peerid *peer, rly_pubkey *key)
+{
+    const uint8_t *pkpb, *sig;
+    size_t pkpb_len, sig_len;
     rly_pubkey *k = rly_malloc(NULL, sizeof(*k));
     uint8_t *msg = rly_malloc(NULL, PREFIX_LEN + spki_len);
     int rv = !k || !msg ? RLY_ERR_NOMEM : 0;
-    if (rv == 0 && X509_get_version(x) != X509_VERSION_3)
-        rv = RLY_ERR_CERTIFICATE;
-    if (rv == 0)
-        rv = check_time(x, now);
-    if (rv == 0)
-        rv = check_self_signature(x);
-    if (rv == 0)
-        rv = find_libp2p_ext(x, &ext, &ext_len);
     if (rv == 0 &&
         rly_tlscert_signedkey_decode(ext, ext_len, &pkpb, &pkpb_len, &sig, &sig_len) != 0)
         rv = RLY_ERR_MALFORMED;
@@ -370,6 +619,39 @@ int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *
         *key = *k;
     rly_free(NULL, msg);
     rly_free(NULL, k);
+    return rv;
+}
+
+int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
+                       rly_pubkey *key)
+{
+    const uint8_t *spki, *ext = NULL;
+    size_t spki_len, ext_len = 0;
+    if (len == 0 || len > RLY_TLSCERT_MAX || rly_tlscert_find_spki(der, len, &spki, &spki_len) != 0)
+        return RLY_ERR_MALFORMED;
+    int rv;
+    if (tlscert_fast_check(der, len, now, &ext, &ext_len)) {
+        rv = check_signed_key(ext, ext_len, spki, spki_len, peer, key);
+        if (rv != 0)
+            ERR_clear_error();
+        return rv;
+    }
+    const unsigned char *p = der;
+    X509 *x = d2i_X509(NULL, &p, (long)len);
+    if (!x || p != der + len) {
+        X509_free(x);
+        ERR_clear_error();
+        return RLY_ERR_MALFORMED;
+    }
+    rv = X509_get_version(x) != X509_VERSION_3 ? RLY_ERR_CERTIFICATE : 0;
+    if (rv == 0)
+        rv = check_time(x, now);
+    if (rv == 0)
+        rv = check_self_signature(x);
+    if (rv == 0)
+        rv = find_libp2p_ext(x, &ext, &ext_len);
+    if (rv == 0)
+        rv = check_signed_key(ext, ext_len, spki, spki_len, peer, key);
     X509_free(x);
     if (rv != 0)
         ERR_clear_error(); /* a refused certificate leaves nothing for later OpenSSL calls */

@@ -11,7 +11,8 @@
  *
  * The DER helpers (SignedKey, finding the SubjectPublicKeyInfo in a certificate) are pure functions
  * over caller bytes and have a fuzz target (fuzz/fuzz_tlscert.c). Generation and verification use
- * OpenSSL's X.509 code; the TLS stack (GnuTLS, in src/transport/quic/) only carries the bytes. */
+ * OpenSSL's X.509 code (with a strict fast path for the usual shape, tlscert.c); the TLS stack
+ * (GnuTLS, in src/transport/quic/) only carries the bytes. */
 #ifndef RLY_CRYPTO_TLSCERT_H
 #define RLY_CRYPTO_TLSCERT_H
 

@@ -65,6 +65,7 @@ static const gnutls_datum_t alpn_libp2p = {(unsigned char *)"libp2p", 6};
 struct rly_quic_ctx {
     rly_quic_settings set;
     gnutls_certificate_credentials_t cred;
+    gnutls_priority_t prio; /* tls_priority, parsed once: gnutls_priority_init per session costs */
     uint8_t secret[SECRET_LEN]; /* stateless-reset and Retry tokens; the same after a restart */
     const rly_log *log;
     rly_mem *mem; /* each connection's allocations (ngtcp2's too) go to an account on it */
@@ -274,7 +275,8 @@ int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id, const rly_quic_
         gnutls_datum_t k = {cert->key, (unsigned)cert->key_len};
         if (gnutls_certificate_allocate_credentials(&ctx->cred) != 0 ||
             gnutls_certificate_set_x509_key_mem2(ctx->cred, &c, &k, GNUTLS_X509_FMT_DER, NULL,
-                                                 GNUTLS_PKCS_PLAIN) < 0)
+                                                 GNUTLS_PKCS_PLAIN) < 0 ||
+            gnutls_priority_init(&ctx->prio, tls_priority, NULL) != 0)
             rv = RLY_ERR_CRYPTO;
     }
     if (cert) {
@@ -284,6 +286,8 @@ int rly_quic_ctx_new(rly_quic_ctx **pctx, const rly_keypair *id, const rly_quic_
     if (rv != 0) {
         if (ctx && ctx->cred)
             gnutls_certificate_free_credentials(ctx->cred);
+        if (ctx && ctx->prio)
+            gnutls_priority_deinit(ctx->prio);
         rly_free(mem, ctx);
         return rv;
     }
@@ -318,6 +322,7 @@ void rly_quic_ctx_del(rly_quic_ctx *ctx)
     if (!ctx)
         return;
     gnutls_certificate_free_credentials(ctx->cred);
+    gnutls_priority_deinit(ctx->prio);
     rly_zeroize(ctx->secret, sizeof(ctx->secret));
     rly_free(ctx->mem, ctx);
 }
@@ -389,7 +394,7 @@ static int tls_new(rly_qconn *q)
     unsigned flags = (q->is_server ? GNUTLS_SERVER : GNUTLS_CLIENT) | GNUTLS_NO_TICKETS;
     if (gnutls_init(&q->tls, flags) != 0)
         return RLY_ERR_NOMEM;
-    int ok = gnutls_priority_set_direct(q->tls, tls_priority, NULL) == 0 &&
+    int ok = gnutls_priority_set(q->tls, q->ctx->prio) == 0 &&
              (q->is_server ? ngtcp2_crypto_gnutls_configure_server_session(q->tls)
                            : ngtcp2_crypto_gnutls_configure_client_session(q->tls)) == 0 &&
              gnutls_credentials_set(q->tls, GNUTLS_CRD_CERTIFICATE, q->ctx->cred) == 0 &&
