@@ -382,7 +382,10 @@ static void start_traffic(circ *c)
 {
     bench *b = c->b;
     uint64_t interval_ms = b->interval_ns / 1000000;
-    uint64_t phase = interval_ms > 0 ? (uint64_t)rand() % interval_ms : 0;
+    uint32_t r = 0;
+    if (rly_crypto_random((uint8_t *)&r, sizeof(r)) != 0)
+        r = (uint32_t)c->idx * 2654435761u; /* spread all the same */
+    uint64_t phase = interval_ms > 0 ? (uint64_t)r % interval_ms : 0;
     uv_timer_init(&b->loop, &c->tick);
     c->tick.data = c;
     c->has_tick = true;
@@ -1039,7 +1042,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_many: out of memory\n");
         return 1;
     }
-    srand((unsigned)uv_hrtime());
     uv_loop_init(&b.loop);
     rly_log_sink_init(&b.sink, RLY_LOG_FORMAT_PRETTY, stderr);
     b.log = (rly_log){RLY_LOG_WARN, rly_log_sink_write, &b.sink};
