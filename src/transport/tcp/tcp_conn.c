@@ -4,9 +4,9 @@
  * Input: socket bytes -> (STAGE_SEC_MSS) mss | (STAGE_NOISE) noise handshake | Noise transport
  * frames -> plaintext -> (STAGE_MUX_MSS) mss | (STAGE_YAMUX) yamux -> stream callbacks.
  * Output: pulled only when no write is in flight (rly_tcp_conn_flush): module output -> Noise
- * frames
- * -> one uv_write. A slow socket therefore stops the pulling, Yamux stream queues fill up, and
- * stream writers see RLY_ERR_AGAIN: backpressure without unbounded buffers. */
+ * frames -> uv_try_write, the rest (if any) by one uv_write. A slow socket therefore stops the
+ * pulling, Yamux stream queues fill up, and stream writers see RLY_ERR_AGAIN: backpressure
+ * without unbounded buffers. */
 #include "transport/tcp/tcp_internal.h"
 
 #include <errno.h>
