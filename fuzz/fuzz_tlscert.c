@@ -8,9 +8,10 @@
  *
  * Random bytes rarely keep a self-signature valid, so the differential check runs a second time on
  * the input's first element re-signed (as the tbsCertificate of a new certificate,
- * ecdsa-with-SHA256) with a fixed P-256 key: the seeds named fixedkey_* carry that key's
- * SubjectPublicKeyInfo and a valid SignedKey for it, so mutations of their tbsCertificate reach
- * every check after the signature (names, times, serial, extensions) in both paths. */
+ * ecdsa-with-SHA256) with a fixed P-256 key: the seeds named fixedkey_* (made, with the go_*
+ * seeds, by tests/interop/go/tlscertgen) carry its SubjectPublicKeyInfo and a valid SignedKey
+ * for it, so mutations of their tbsCertificate reach every check after the signature (names, times,
+ * serial, extensions) in both paths. */
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/bn.h>
