@@ -622,20 +622,29 @@ static int check_signed_key(const uint8_t *ext, size_t ext_len, const uint8_t *s
     return rv;
 }
 
-int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
-                       rly_pubkey *key)
+/* The fast path alone (tlscert.h): 1 when the certificate is not of its shape. */
+int rly_tlscert_verify_fast(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
+                            rly_pubkey *key)
 {
     const uint8_t *spki, *ext = NULL;
     size_t spki_len, ext_len = 0;
     if (len == 0 || len > RLY_TLSCERT_MAX || rly_tlscert_find_spki(der, len, &spki, &spki_len) != 0)
         return RLY_ERR_MALFORMED;
-    int rv;
-    if (tlscert_fast_check(der, len, now, &ext, &ext_len)) {
-        rv = check_signed_key(ext, ext_len, spki, spki_len, peer, key);
-        if (rv != 0)
-            ERR_clear_error();
-        return rv;
-    }
+    if (!tlscert_fast_check(der, len, now, &ext, &ext_len))
+        return 1;
+    int rv = check_signed_key(ext, ext_len, spki, spki_len, peer, key);
+    if (rv != 0)
+        ERR_clear_error();
+    return rv;
+}
+
+int rly_tlscert_verify_openssl(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
+                               rly_pubkey *key)
+{
+    const uint8_t *spki, *ext = NULL;
+    size_t spki_len, ext_len = 0;
+    if (len == 0 || len > RLY_TLSCERT_MAX || rly_tlscert_find_spki(der, len, &spki, &spki_len) != 0)
+        return RLY_ERR_MALFORMED;
     const unsigned char *p = der;
     X509 *x = d2i_X509(NULL, &p, (long)len);
     if (!x || p != der + len) {
@@ -643,7 +652,7 @@ int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *
         ERR_clear_error();
         return RLY_ERR_MALFORMED;
     }
-    rv = X509_get_version(x) != X509_VERSION_3 ? RLY_ERR_CERTIFICATE : 0;
+    int rv = X509_get_version(x) != X509_VERSION_3 ? RLY_ERR_CERTIFICATE : 0;
     if (rv == 0)
         rv = check_time(x, now);
     if (rv == 0)
@@ -656,4 +665,11 @@ int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *
     if (rv != 0)
         ERR_clear_error(); /* a refused certificate leaves nothing for later OpenSSL calls */
     return rv;
+}
+
+int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
+                       rly_pubkey *key)
+{
+    int rv = rly_tlscert_verify_fast(der, len, now, peer, key);
+    return rv == 1 ? rly_tlscert_verify_openssl(der, len, now, peer, key) : rv;
 }

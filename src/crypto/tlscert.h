@@ -69,6 +69,17 @@ void rly_tlscert_wipe(rly_tlscert *c);
 RLY_NODISCARD int rly_tlscert_verify(const uint8_t *der, size_t len, int64_t now, rly_peerid *peer,
                                      rly_pubkey *key);
 
+/* Tests and fuzzing only: the two halves of rly_tlscert_verify. rly_tlscert_verify_fast is the
+ * strict reader of the usual certificate (v3, ECDSA P-256 with SHA-256, issuer == subject, the
+ * libp2p extension alone): it answers as rly_tlscert_verify does for the certificates it takes,
+ * and 1 for any other (rly_tlscert_verify then asks the OpenSSL path). rly_tlscert_verify_openssl
+ * is that OpenSSL path alone (d2i_X509). Invariant (fuzz/fuzz_tlscert.c): whatever the fast path
+ * accepts, the OpenSSL path accepts with the same PeerId and key. */
+RLY_NODISCARD int rly_tlscert_verify_fast(const uint8_t *der, size_t len, int64_t now,
+                                          rly_peerid *peer, rly_pubkey *key);
+RLY_NODISCARD int rly_tlscert_verify_openssl(const uint8_t *der, size_t len, int64_t now,
+                                             rly_peerid *peer, rly_pubkey *key);
+
 /* rly_tlscert_signedkey_decode splits a SignedKey (the extension value, |len| bytes) into its two
  * OCTET STRINGs, pointing into |in|. DER only: definite minimal lengths, nothing trailing.
  * Returns 0 or RLY_ERR_MALFORMED. */

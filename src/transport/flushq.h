@@ -44,19 +44,21 @@ static inline rly_flushq_node *rly_flushq_pop(rly_flushq *q)
     return n;
 }
 
-/* rly_flushq_remove unqueues |n| (a connection going away). */
-static inline void rly_flushq_remove(rly_flushq *q, rly_flushq_node *n)
+/* rly_flushq_remove unqueues |n| (a connection going away) if it is on |q|; a node queued on
+ * another queue (a batch being drained) is left there untouched. Returns whether it was on |q|. */
+static inline bool rly_flushq_remove(rly_flushq *q, rly_flushq_node *n)
 {
     if (!n->is_queued)
-        return;
+        return false;
     for (rly_flushq_node **pp = &q->head; *pp; pp = &(*pp)->next) {
         if (*pp == n) {
             *pp = n->next;
-            break;
+            n->next = NULL;
+            n->is_queued = false;
+            return true;
         }
     }
-    n->next = NULL;
-    n->is_queued = false;
+    return false;
 }
 
 #endif

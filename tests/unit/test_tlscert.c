@@ -82,6 +82,68 @@ Test(tlscert, every_identity_key_type_and_certificate_key)
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }
 
+/* The fast path (rly_tlscert_verify_fast) takes ours and go's shape (and rust's critical flag);
+ * other shapes go to the OpenSSL path (1), which gives the same answer for what it took. */
+Test(tlscert, fast_path_takes_the_usual_shape_only)
+{
+    static rly_tlscert c;
+    rly_keypair kp;
+    rly_peerid want, got, slow;
+    rly_pubkey key, skey;
+    cr_assert_eq(rly_keypair_generate(&kp), 0);
+    cr_assert_eq(rly_keypair_peerid(&kp, &want), 0);
+    cr_assert_eq(rly_tlscert_generate(&c, &kp, NOW), 0);
+    cr_assert_eq(rly_tlscert_verify_fast(c.cert, c.cert_len, NOW, &got, &key), 0);
+    cr_assert(rly_peerid_equal(&got, &want));
+    cr_assert_eq(rly_tlscert_verify_openssl(c.cert, c.cert_len, NOW, &slow, &skey), 0);
+    cr_assert(rly_peerid_equal(&slow, &want));
+    cr_assert(key.len == skey.len && memcmp(key.data, skey.data, key.len) == 0);
+    /* validity bounds: both ends inclusive, as in the OpenSSL path */
+    int64_t nb = NOW - RLY_TLSCERT_BACKDATE_SECS;
+    cr_assert_eq(rly_tlscert_verify_fast(c.cert, c.cert_len, nb, NULL, NULL), 0);
+    cr_assert_eq(rly_tlscert_verify_openssl(c.cert, c.cert_len, nb, NULL, NULL), 0);
+    cr_assert_eq(rly_tlscert_verify_fast(c.cert, c.cert_len, nb - 1, NULL, NULL), 1);
+    cr_assert_eq(rly_tlscert_verify_openssl(c.cert, c.cert_len, nb - 1, NULL, NULL),
+                 RLY_ERR_CERTIFICATE);
+    rly_tlscert_wipe(&c);
+    rly_keypair_wipe(&kp);
+
+    ident id = ident_new(RLY_KEY_ED25519), k1 = ident_new(RLY_KEY_SECP256K1);
+    struct {
+        const char *what;
+        const ident *by;
+        forge f;
+        int fast;
+    } cases[] = {
+        {"go's shape (UTCTime both ends)", &id, {.key = CK_P256}, 0},
+        {"rust's critical extension", &id, {.key = CK_P256, .critical = 1}, 0},
+        {"a secp256k1 identity", &k1, {.key = CK_P256}, 0},
+        {"P-384", &id, {.key = CK_P384, .md = EVP_sha384()}, 1},
+        {"Ed25519 certificate key", &id, {.key = CK_ED25519}, 1},
+        {"RSA certificate key", &id, {.key = CK_RSA}, 1},
+        {"P-256 with SHA-512", &id, {.key = CK_P256, .md = EVP_sha512()}, 1},
+        {"another critical extension", &id, {.extra_critical = 1}, 1},
+        {"two libp2p extensions", &id, {.nexts = 2}, 1},
+        {"issuer is not the subject", &id, {.other_issuer = 1}, 1},
+        {"expired", &id, {.not_before = -86400, .not_after = -60}, 1},
+        {"another SPKI signed", &id, {.sign_other_spki = 1}, RLY_ERR_SIGNATURE},
+    };
+    static uint8_t der[RLY_TLSCERT_MAX];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = forge_cert(cases[i].by, &cases[i].f, der, sizeof(der));
+        int fast = rly_tlscert_verify_fast(der, n, NOW, &got, NULL);
+        cr_assert_eq(fast, cases[i].fast, "%s: %d", cases[i].what, fast);
+        int all = rly_tlscert_verify(der, n, NOW, NULL, NULL);
+        int ossl = rly_tlscert_verify_openssl(der, n, NOW, &slow, NULL);
+        cr_assert_eq(all, ossl, "%s: %d vs %d", cases[i].what, all, ossl);
+        if (fast == 0)
+            cr_assert(ossl == 0 && rly_peerid_equal(&got, &slow), "%s", cases[i].what);
+    }
+    ident_free(&id);
+    ident_free(&k1);
+    cr_assert_eq(rly_mem_default()->live_bytes, 0);
+}
+
 /* The RSA public exponent is bounded (issue 11 item 6: a huge one made each verification about
  * 40 times as slow), for the certificate's key and for the identity key in the extension. */
 Test(tlscert, rsa_exponent_bound)

@@ -100,6 +100,7 @@ struct rly_tcp_transport {
     unsigned open_handles;
     tcp_conn *conns;
     rly_flushq dirty;    /* connections to flush from the idle handle */
+    rly_flushq draining; /* this turn's batch of them (on_idle) */
     size_t npending;     /* connections still upgrading */
     rly_pending pending; /* the accepted ones among them, for eviction (pending.h) */
     size_t nestablished;

@@ -23,14 +23,21 @@ rly_tstamp rly_tcp_now(void)
     return uv_hrtime();
 }
 
-/* The idle handle runs once per loop iteration while connections are queued (flushq.h). */
+/* The idle handle runs once per loop iteration while connections are queued (flushq.h). Each
+ * turn flushes the connections queued when it starts, once each: one that queues itself again
+ * while flushed (its socket took a whole batch and Yamux has more) waits for the next turn, after
+ * the reads and timers of this one, instead of being popped again at once until its Yamux queue is
+ * empty. */
 static void on_idle(uv_idle_t *h)
 {
     rly_tcp_transport *t = h->data;
     rly_flushq_node *n;
-    while ((n = rly_flushq_pop(&t->dirty)) != NULL)
+    t->draining = t->dirty;
+    t->dirty.head = NULL;
+    while ((n = rly_flushq_pop(&t->draining)) != NULL)
         rly_tcp_conn_flush(RLY_FLUSHQ_OWNER(n, tcp_conn, flush));
-    uv_idle_stop(&t->idle);
+    if (!t->dirty.head)
+        uv_idle_stop(&t->idle);
 }
 
 void rly_tcp_transport_mark_dirty(rly_tcp_transport *t, tcp_conn *c)
@@ -44,7 +51,8 @@ void rly_tcp_transport_mark_dirty(rly_tcp_transport *t, tcp_conn *c)
 
 void rly_tcp_transport_unmark_dirty(rly_tcp_transport *t, tcp_conn *c)
 {
-    rly_flushq_remove(&t->dirty, &c->flush);
+    if (!rly_flushq_remove(&t->dirty, &c->flush))
+        (void)rly_flushq_remove(&t->draining, &c->flush);
 }
 
 void rly_tcp_transport_link(rly_tcp_transport *t, tcp_conn *c)
