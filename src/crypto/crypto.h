@@ -45,8 +45,10 @@ RLY_NODISCARD int rly_ed25519_sign(const uint8_t seed[RLY_ED25519_SEED_LEN], con
                                    size_t len, uint8_t sig[RLY_ED25519_SIG_LEN]);
 
 /* rly_ed25519_sign_with_pub signs |msg| with the key whose seed is |seed| and whose public key
- * is |pub|, which must be the one derived from |seed| (a keypair's: a wrong |pub| gives a
- * signature nobody accepts). Returns 0 or RLY_ERR_CRYPTO. */
+ * is |pub|, which must be the one derived from |seed| (a keypair's, checked when it was decoded
+ * or made). A wrong |pub| gives a signature nobody accepts, and signatures of one message under
+ * two public keys reveal the private key: never pass a |pub| from anywhere else. Returns 0 or
+ * RLY_ERR_CRYPTO. */
 RLY_NODISCARD int rly_ed25519_sign_with_pub(const uint8_t seed[RLY_ED25519_SEED_LEN],
                                             const uint8_t pub[RLY_ED25519_PUB_LEN],
                                             const uint8_t *msg, size_t len,
