@@ -410,7 +410,7 @@ def main():
         g = lambda key: {k: (mm[k] or {}).get(key) for k in kinds}
         t.row("MB per relay CPU-second", g("per_server_cpu_s_mb"), True, 0,
               noisec["bytes"] / 1e6 / noisec["relay_cpu_s"] if noisec else None)
-        t.row("MB/s (wall)", g("mbps"), True, 1)
+        t.row("MB/s (wall; the offered load, not ranked)", g("mbps"), None, 1)
         t.row("relay RSS (MB)", {k: mm[k]["server_rss_kb"] / 1024 if mm[k] and isinstance(mm[k].get("server_rss_kb"), float) else None for k in kinds}, False, 1)
         t.row("relay RSS growth per circuit (kB)",
               {k: (mm[k]["server_rss_kb"] - mm[k]["server_rss0_kb"]) * 1.024 / int(n)
