@@ -173,6 +173,8 @@ def main():
     p(f"release build (`-O3`), one thread; {m['openssl']}, libuv {m['libuv']}.")
     p(f"Invoked as `{m['invocation']}`; took {m['seconds']} s. Load average (1, 5, 15 min) before:")
     p(f"{m['load_before']}; after: {m['load_after']}. {m['placement']}.")
+    if "steal" in m:
+        p(f"CPU stolen by the hypervisor during the run: {m['steal']} (/proc/stat).")
     p(f"Each measure ran {m['runs']} time(s) per relay, a fresh relay each time; the tables show the")
     p("median run (by the measure's first row), every run is in the raw output. Wall-clock numbers on")
     p("a shared machine move by 10-20 % between runs.")

@@ -431,6 +431,10 @@ bench_ceilings() {
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+# CPU time the hypervisor took from this machine (/proc/stat "steal", all cores) and all CPU time:
+# on a shared host stolen time slows relays and load generators alike and moves every number
+cpu_steal() { awk '$1 == "cpu" { t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t }' /proc/stat; }
+read -r steal0 cputot0 < <(cpu_steal)
 t_start=$(date +%s)
 prepare_relays
 bench_ceilings
@@ -439,6 +443,7 @@ for k in $RELAYS; do
     bench_kind "$k"
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+read -r steal1 cputot1 < <(cpu_steal)
 
 # ---- the report ----------------------------------------------------------------------------------
 {
@@ -454,6 +459,7 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
     echo "seconds=$(($(date +%s) - t_start))"
     echo "load_before=$load_before"
     echo "load_after=$load_after"
+    echo "steal=$(calc '%.1f %% of the CPU time (%.0f s)' '(b - a) * 100 / (d - c), (b - a) / hz' -v a="$steal0" -v b="$steal1" -v c="$cputot0" -v d="$cputot1" -v hz="$(getconf CLK_TCK)")"
     echo "placement=$placement"
     echo "quick=$QUICK"
     echo "relays=$RELAYS"
