@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "app/log_sink.h"
+#include "bench_proc.h"
 #include "crypto/keys.h"
 #include "proto/circuit/hop.h"
 #include "proto/circuit/stop.h"
@@ -80,36 +81,6 @@ static void die(const char *what, int err)
     exit(1);
 }
 
-static double proc_cpu_s(long pid)
-{
-    char path[64], buf[1024];
-    if (pid <= 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p)
-        return 0;
-    p += 2;
-    for (int field = 3; field <= 15 && p && *p; field++) {
-        unsigned long long v = strtoull(p, NULL, 10);
-        if (field == 14)
-            ut = v;
-        if (field == 15)
-            st = v;
-        p = strchr(p, ' ');
-        if (p)
-            p++;
-    }
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
@@ -133,7 +104,7 @@ static double since_s(uint64_t t0)
 static void next_circuit(bench *b)
 {
     if (b->circuits_done == b->ncircuits + WARMUP_CIRCUITS) {
-        double secs = since_s(b->t0), cpu = proc_cpu_s(b->server_pid) - b->cpu0;
+        double secs = since_s(b->t0), cpu = bench_proc_cpu_s(b->server_pid) - b->cpu0;
         size_t n = b->ncircuits;
         double p50 = pct(b->lat_ms, n, 0.5), p99 = pct(b->lat_ms, n, 0.99);
         printf("circuit n=%zu seconds=%.3f per_sec=%.1f lat_p50_ms=%.3f lat_p99_ms=%.3f "
@@ -146,7 +117,7 @@ static void next_circuit(bench *b)
     }
     if (b->circuits_done == WARMUP_CIRCUITS) {
         b->t0 = uv_hrtime();
-        b->cpu0 = proc_cpu_s(b->server_pid);
+        b->cpu0 = bench_proc_cpu_s(b->server_pid);
     }
     hop_start(&b->dialler, RLY_CIRCUIT_HOP_CONNECT);
 }
@@ -157,7 +128,7 @@ static void dial_dialler(bench *b);
 static void on_refresh_end(uv_timer_t *t)
 {
     bench *b = t->data;
-    double secs = since_s(b->t0), cpu = proc_cpu_s(b->server_pid) - b->cpu0;
+    double secs = since_s(b->t0), cpu = bench_proc_cpu_s(b->server_pid) - b->cpu0;
     b->phase = PH_DONE;
     printf("reserve_refresh conns=%zu n=%zu seconds=%.3f per_sec=%.1f server_cpu_util=%.2f "
            "per_server_cpu_s=%.1f\n",
@@ -194,11 +165,11 @@ static void on_reply(peer *p, int err)
         if (++b->replied == b->nres) {
             double secs = since_s(b->t0);
             printf("reserve_new n=%zu seconds=%.3f per_sec=%.1f server_cpu_s=%.2f\n", b->nres, secs,
-                   (double)b->nres / secs, proc_cpu_s(b->server_pid) - b->cpu0);
+                   (double)b->nres / secs, bench_proc_cpu_s(b->server_pid) - b->cpu0);
             fflush(stdout);
             b->phase = PH_REFRESH;
             b->t0 = uv_hrtime();
-            b->cpu0 = proc_cpu_s(b->server_pid);
+            b->cpu0 = bench_proc_cpu_s(b->server_pid);
             uv_timer_start(&b->refresh_end, on_refresh_end, (uint64_t)(b->refresh_s * 1000), 0);
             for (size_t i = 0; i < b->nres; i++)
                 hop_start(&b->res[i], RLY_CIRCUIT_HOP_RESERVE);
@@ -392,7 +363,7 @@ static void on_res_dial(void *ud, rly_conn *c, int err)
         return;
     b->phase = PH_NEW;
     b->t0 = uv_hrtime();
-    b->cpu0 = proc_cpu_s(b->server_pid);
+    b->cpu0 = bench_proc_cpu_s(b->server_pid);
     for (size_t i = 0; i < b->nres; i++)
         hop_start(&b->res[i], RLY_CIRCUIT_HOP_RESERVE);
 }

@@ -51,6 +51,7 @@
 #include <uv.h>
 
 #include "app/log_sink.h"
+#include "bench_proc.h"
 #include "crypto/keys.h"
 #include "swarm/swarm.h"
 
@@ -121,56 +122,6 @@ static double now_s(void)
 
 /* ---- /proc readings ------------------------------------------------------------------------ */
 
-static double proc_cpu_s(long pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields after the command name (which may hold spaces): state is field 3, utime 14, stime
-     * 15. */
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    p += 2;
-    unsigned long long ut = 0, st = 0;
-    for (int field = 3; field <= 15 && *p; field++) {
-        char *end;
-        unsigned long long v = strtoull(p, &end, 10);
-        if (field == 14)
-            ut = v;
-        if (field == 15)
-            st = v;
-        p = strchr(p, ' ');
-        if (!p)
-            break;
-        p++;
-    }
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long proc_rss_kb(long pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    if (pid > 0)
-        snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    else
-        snprintf(path, sizeof(path), "/proc/self/status");
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
 /* Slab memory in use: every cache's active objects, each with its share of the slab pages,
  * TIME_WAIT mini-sockets excepted. Returns -1 when /proc/slabinfo is not readable. */
 static long long slabinfo_bytes(long *tcp_objs)
@@ -235,8 +186,8 @@ static void sockstat(long *inuse, long *mem_pages)
 
 static void read_mem(const bench *b, mem_reading *m)
 {
-    m->server_rss_kb = b->server_pid > 0 ? proc_rss_kb(b->server_pid) : -1;
-    m->client_rss_kb = proc_rss_kb(0);
+    m->server_rss_kb = b->server_pid > 0 ? bench_proc_rss_kb(b->server_pid) : -1;
+    m->client_rss_kb = bench_proc_rss_kb((long)getpid());
     m->tcp_objs = -1;
     m->slab_bytes = slabinfo_bytes(&m->tcp_objs);
     m->slab_source = "slabinfo";
@@ -273,7 +224,7 @@ static void window_start(bench *b)
     b->window_from = b->established;
     b->window_failed_from = b->failed;
     b->window_t0 = now_s();
-    b->server_cpu0 = b->server_pid > 0 ? proc_cpu_s(b->server_pid) : -1;
+    b->server_cpu0 = b->server_pid > 0 ? bench_proc_cpu_s(b->server_pid) : -1;
     b->client_cpu0 = client_cpu_s();
     b->nlat = 0;
 }
@@ -287,7 +238,7 @@ static int cmp_float(const void *a, const void *c)
 static void window_end(bench *b)
 {
     double secs = now_s() - b->window_t0;
-    double scpu = b->server_pid > 0 ? proc_cpu_s(b->server_pid) - b->server_cpu0 : -1;
+    double scpu = b->server_pid > 0 ? bench_proc_cpu_s(b->server_pid) - b->server_cpu0 : -1;
     double ccpu = client_cpu_s() - b->client_cpu0;
     size_t n = b->established - b->window_from;
     double rate = secs > 0 ? (double)n / secs : 0;

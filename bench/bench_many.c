@@ -57,6 +57,7 @@
 #include <uv.h>
 
 #include "app/log_sink.h"
+#include "bench_proc.h"
 #include "crypto/crypto.h"
 #include "crypto/keys.h"
 #include "proto/circuit/hop.h"
@@ -137,54 +138,6 @@ static void setup_pump(bench *b);
 
 /* ---- /proc readings -------------------------------------------------------------------------- */
 
-static double proc_cpu_s(long pid)
-{
-    char path[64], buf[1024];
-    if (pid <= 0)
-        return 0;
-    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* After the command name (which may hold spaces): state is field 3, utime 14, stime 15. */
-    char *p = strrchr(buf, ')');
-    unsigned long long ut = 0, st = 0;
-    if (!p)
-        return 0;
-    p += 2;
-    for (int field = 3; field <= 15 && p && *p; field++) {
-        unsigned long long v = strtoull(p, NULL, 10);
-        if (field == 14)
-            ut = v;
-        if (field == 15)
-            st = v;
-        p = strchr(p, ' ');
-        if (p)
-            p++;
-    }
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long proc_rss_kb(long pid)
-{
-    char path[64], line[256];
-    long kb = -1;
-    if (pid <= 0)
-        return -1;
-    snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, "VmRSS:", 6) == 0)
-            kb = strtol(line + 6, NULL, 10);
-    fclose(f);
-    return kb;
-}
-
 static double self_cpu_s(void)
 {
     struct timespec ts;
@@ -219,9 +172,9 @@ static inline uint8_t pattern(uint32_t seed, uint64_t k)
 static void report_and_exit(bench *b)
 {
     double secs = (double)(uv_hrtime() - b->t_win0) / 1e9;
-    double cpu = proc_cpu_s(b->server_pid) - b->cpu0;
+    double cpu = bench_proc_cpu_s(b->server_pid) - b->cpu0;
     double ccpu = self_cpu_s() - b->ccpu0;
-    long rss = proc_rss_kb(b->server_pid);
+    long rss = bench_proc_rss_kb(b->server_pid);
     uint64_t bytes = 0;
     size_t established = 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -267,7 +220,7 @@ static void on_deadline(uv_timer_t *t)
     /* a record all the same, so that the report shows how far the relay got */
     printf("many circuits=%zu established=%zu failed=%zu timed_out=1 server_rss0_kb=%ld "
            "server_rss_kb=%ld\n",
-           b->n, b->ready, b->n + 1 - b->ready, b->rss0, proc_rss_kb(b->server_pid));
+           b->n, b->ready, b->n + 1 - b->ready, b->rss0, bench_proc_rss_kb(b->server_pid));
     fflush(stdout);
     exit(1);
 }
@@ -471,7 +424,7 @@ static void on_warmup_end(uv_timer_t *t)
         b->c[i].rx0 = b->c[i].rx;
     }
     b->t_win0 = uv_hrtime();
-    b->cpu0 = proc_cpu_s(b->server_pid);
+    b->cpu0 = bench_proc_cpu_s(b->server_pid);
     b->ccpu0 = self_cpu_s();
     b->is_window = true;
     uv_timer_start(&b->phase, on_window_end, (uint64_t)(b->seconds * 1000), 0);
@@ -1045,7 +998,7 @@ int main(int argc, char **argv)
     uv_loop_init(&b.loop);
     rly_log_sink_init(&b.sink, RLY_LOG_FORMAT_PRETTY, stderr);
     b.log = (rly_log){RLY_LOG_WARN, rly_log_sink_write, &b.sink};
-    b.rss0 = proc_rss_kb(b.server_pid);
+    b.rss0 = bench_proc_rss_kb(b.server_pid);
     uint64_t t0 = uv_hrtime();
     for (size_t i = 0; i <= b.n; i++) {
         circ *c = &b.c[i];
