@@ -5,7 +5,9 @@
 # against BUILD_DIR's relay-server and test_client. What runs on plain Debian 12 (the js-libp2p
 # suites on Debian's Node.js) is part of `make test` instead.
 #
-# A suite is a directory tests/interop/peers/<name>/ with an executable run.sh that runs its
+# A suite is a directory tests/interop/peers/<name>/ (the peers) or tests/deploy/<name>/ (the
+# deployment artefacts with the real tools: podman, Kubernetes' API types, Prometheus; they run
+# after the peer suites) with an executable run.sh that runs its
 # tests on loopback (or in network namespaces it makes) and exits 0 when they pass. Each runs
 # with RLY_BUILD_DIR, RLY_SOURCE_DIR and RLY_CACHE_DIR set (absolute paths), and RLY_GO_PEER /
 # RLY_RUST_PEER when those built; all of it together is bounded to INTEROP_TIMEOUT seconds (900:
@@ -23,11 +25,11 @@ budget=${INTEROP_TIMEOUT:-900}
 start=$SECONDS
 
 suites=()
-for run in "$here"/tests/interop/peers/*/run.sh; do
+for run in "$here"/tests/interop/peers/*/run.sh "$here"/tests/deploy/*/run.sh; do
     [ -e "$run" ] && suites+=("$run")
 done
 if [ ${#suites[@]} -eq 0 ]; then
-    echo "make interop: no peer suites in tests/interop/peers/ yet (the js-libp2p suites run in make test)"
+    echo "make interop: no suites in tests/interop/peers/ or tests/deploy/ yet (the js-libp2p suites run in make test)"
     exit 0
 fi
 
@@ -58,7 +60,7 @@ echo "make interop: peers built in $((SECONDS - t0)) s"
 
 failed=()
 for run in "${suites[@]}"; do
-    name=$(basename "$(dirname "$run")")
+    name=$(basename "$(dirname "$(dirname "$run")")")/$(basename "$(dirname "$run")")
     left=$((budget - (SECONDS - start)))
     if [ "$left" -le 0 ]; then
         failed+=("$name (not run: the ${budget} s budget is spent)")
