@@ -11,6 +11,8 @@
 #   make format     reformat the sources with clang-format
 #   make install    install the relay, its systemd unit, man page and a default config
 #                   (PREFIX=/usr/local, SYSCONFDIR=/etc, DESTDIR= for staging)
+#   make image      the container image from Containerfile (IMAGE=mesh-relay:latest; podman,
+#                   else docker; IMAGE_FLAGS= adds build flags)
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR ?= OFF
@@ -23,9 +25,12 @@ CMAKE_FLAGS ?=
 PREFIX ?= /usr/local
 SYSCONFDIR ?= /etc
 DESTDIR ?=
+IMAGE ?= mesh-relay:latest
+IMAGE_FLAGS ?=
+CONTAINER_ENGINE ?= $(shell command -v podman >/dev/null 2>&1 && echo podman || echo docker)
 
 .PHONY: all build run test interop asan fuzz bench format check-format checksrc deps-build deps-test \
-	clean install
+	clean install image
 
 all: build
 
@@ -86,6 +91,11 @@ bench: build
 # when none is there (an operator's file is never replaced).
 install: build
 	PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) DESTDIR=$(DESTDIR) scripts/install.sh build
+
+# make image: podman needs --format docker to keep the HEALTHCHECK (OCI images have none).
+image:
+	$(CONTAINER_ENGINE) build $(if $(filter podman,$(notdir $(CONTAINER_ENGINE))),--format docker) \
+	  -f Containerfile -t $(IMAGE) $(IMAGE_FLAGS) .
 
 clean:
 	rm -rf build build-asan build-fuzz
