@@ -158,6 +158,7 @@ relay_at() {
 # and echoes 256 KiB byte for byte; A stops.
 circuit_through() {
     RELAY_ADDR=$2
+    LISTENER_ID=
     listener "a$1" "$O/a$1"
     check "$1: peer A reserves through the published port" [ $? -eq 0 ]
     client_run "$O/b$1" --name "b$1" --dial "$LISTENER_ID" --ping 1 --echo-bytes 262144
@@ -213,7 +214,13 @@ check "IMAGE --help: the relay's usage (exit 0)" \
 
 # ---- a relay in a container, two peers through it -------------------------------------------------
 up a "$P-vol"
-check "container A starts (a named volume, ports on 127.0.0.1)" [ $? -eq 0 ]
+rc=$?
+check "container A starts (a named volume, ports on 127.0.0.1)" [ $rc -eq 0 ]
+if [ $rc -ne 0 ]; then # nothing more to test
+    show "$O/a.run" "$O/a.log"
+    finish
+    exit 1
+fi
 relay_at a
 RID=$RELAY_ID
 say "A: PeerId $RID; $RELAY_ADDR, $QUIC_ADDR, metrics on port $METRICS_PORT"
@@ -244,6 +251,7 @@ timeout -k 5 60 podman rm -f -t 45 "$P-b" >/dev/null 2>&1
 # ---- podman stop drains ---------------------------------------------------------------------------
 relay_at a
 check "the new A is healthy" healthy a
+LISTENER_ID=
 listener ad "$O/ad"
 check "peer A reserves on the new A" [ $? -eq 0 ]
 A_PID=$LISTENER_PID
