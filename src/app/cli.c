@@ -6,7 +6,7 @@
 #include "app/config.h"
 #include "core/log.h"
 
-enum { OPT_GENERATE = 256, OPT_CHECK, OPT_FORCE, OPT_MINT, OPT_TTL };
+enum { OPT_GENERATE = 256, OPT_CHECK, OPT_FORCE, OPT_MINT, OPT_TTL, OPT_SET, OPT_HEALTH };
 
 static const struct option options[] = {
     {"config", required_argument, NULL, 'c'},
@@ -16,6 +16,8 @@ static const struct option options[] = {
     {"force", no_argument, NULL, OPT_FORCE},
     {"mint-token", required_argument, NULL, OPT_MINT},
     {"ttl", required_argument, NULL, OPT_TTL},
+    {"set", required_argument, NULL, OPT_SET},
+    {"health-check", no_argument, NULL, OPT_HEALTH},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -24,10 +26,11 @@ static const struct option options[] = {
 static int set_action(rly_cli *cli, rly_cli_action a, char *errmsg, size_t cap)
 {
     bool busy = cli->action == RLY_CLI_GENERATE_CONFIG || cli->action == RLY_CLI_CHECK_CONFIG ||
-                cli->action == RLY_CLI_MINT_TOKEN;
+                cli->action == RLY_CLI_MINT_TOKEN || cli->action == RLY_CLI_HEALTH_CHECK;
     if (busy && cli->action != a) {
         snprintf(errmsg, cap,
-                 "--generate-config, --check-config and --mint-token cannot be used together");
+                 "--generate-config, --check-config, --mint-token and --health-check cannot be "
+                 "used together");
         return RLY_ERR_INVALID_ARG;
     }
     /* --help and --version win over everything else, as clap does. */
@@ -67,6 +70,26 @@ static int parse_ttl(rly_cli *cli, const char *s, char *errmsg, size_t cap)
     return 0;
 }
 
+/* --set section.key=value: the form is checked here, the key and value with the
+ * configuration (rly_config_apply_overrides), so that their messages match the file's. */
+static int add_set(rly_cli *cli, const char *s, char *errmsg, size_t cap)
+{
+    const char *eq = strchr(s, '=');
+    if (!eq || !memchr(s, '.', (size_t)(eq - s))) {
+        snprintf(errmsg, cap,
+                 "invalid value '%s' for '--set <SECTION.KEY=VALUE>' (e.g. --set "
+                 "relay.max_reservations=500)",
+                 s);
+        return RLY_ERR_INVALID_ARG;
+    }
+    if (cli->nsets == RLY_CLI_MAX_SETS) {
+        snprintf(errmsg, cap, "too many --set options (at most %d)", RLY_CLI_MAX_SETS);
+        return RLY_ERR_INVALID_ARG;
+    }
+    cli->sets[cli->nsets++] = s;
+    return 0;
+}
+
 int rly_cli_parse(rly_cli *cli, int argc, char **argv, char *errmsg, size_t cap)
 {
     int c, rv = 0;
@@ -88,6 +111,8 @@ int rly_cli_parse(rly_cli *cli, int argc, char **argv, char *errmsg, size_t cap)
             rv = set_action(cli, RLY_CLI_MINT_TOKEN, errmsg, cap);
             break;
         case OPT_TTL: rv = parse_ttl(cli, optarg, errmsg, cap); break;
+        case OPT_SET: rv = add_set(cli, optarg, errmsg, cap); break;
+        case OPT_HEALTH: rv = set_action(cli, RLY_CLI_HEALTH_CHECK, errmsg, cap); break;
         case 'h': cli->action = RLY_CLI_HELP; break;
         case 'V':
             if (cli->action != RLY_CLI_HELP)
@@ -152,6 +177,16 @@ void rly_cli_print_help(FILE *out)
             "\n"
             "      --ttl <SECONDS>\n"
             "          With --mint-token: how long the token is valid [default: 86400]\n"
+            "\n"
+            "      --set <SECTION.KEY=VALUE>\n"
+            "          Override one configuration key, e.g. --set network.external_addrs=\n"
+            "          /dns4/relay.example.com/tcp/4001 (repeatable; lists comma-separated).\n"
+            "          Wins over the environment (MESH_RELAY_<SECTION>_<KEY>, e.g.\n"
+            "          MESH_RELAY_METRICS_LISTEN_ADDR), which wins over the file\n"
+            "\n"
+            "      --health-check\n"
+            "          GET /healthz on [metrics] listen_addr; exit 0 when the relay answers 200,\n"
+            "          1 otherwise (for a container HEALTHCHECK)\n"
             "\n"
             "  -h, --help\n"
             "          Print help\n"

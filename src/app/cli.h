@@ -1,4 +1,5 @@
-/* cli.h: the command line (SPEC.md "CLI Options", plus --check-config and --force). */
+/* cli.h: the command line (SPEC.md "CLI Options", plus --check-config, --force, --mint-token,
+ * --set and --health-check). */
 #ifndef RLY_APP_CLI_H
 #define RLY_APP_CLI_H
 
@@ -15,7 +16,11 @@ typedef enum rly_cli_action {
     RLY_CLI_GENERATE_CONFIG,
     RLY_CLI_CHECK_CONFIG,
     RLY_CLI_MINT_TOKEN,
+    RLY_CLI_HEALTH_CHECK,
 } rly_cli_action;
+
+/* Most --set options (as RLY_CONFIG_MAX_SETS). */
+#define RLY_CLI_MAX_SETS 128
 
 /* --ttl when --mint-token has none: one day. */
 #define RLY_CLI_MINT_TTL_DEFAULT 86400u
@@ -31,6 +36,8 @@ typedef struct rly_cli {
     const char *mint_peer;   /* --mint-token PEER_ID (borrowed from argv) */
     uint64_t mint_ttl;       /* --ttl SECONDS (with --mint-token), 1..RLY_CLI_MINT_TTL_MAX */
     bool has_ttl;
+    const char *sets[RLY_CLI_MAX_SETS]; /* --set section.key=value, in order (borrowed) */
+    size_t nsets;
 } rly_cli;
 
 /* rly_cli_parse parses |argv|. On a usage error writes a one-line message to |errmsg| (|cap|

@@ -521,8 +521,10 @@ static int apply_entry(rly_config *c, const char *section, const rly_toml_entry 
     } else {
         rv = store_string(c, k, v->v.s.ptr, v->v.s.len, e->line, x);
     }
-    if (rv == 0)
+    if (rv == 0) {
         c->src_line[k - keys] = e->line;
+        c->src[k - keys] = RLY_CONFIG_SRC_FILE;
+    }
     return rv;
 }
 
@@ -797,9 +799,46 @@ static int check_list(const rly_config *c, const keydesc *k, uint32_t line, cons
     return 0;
 }
 
-static int check_key(const rly_config *c, const keydesc *k, const ctx *x)
+/* env_name writes the environment variable of |k|: MESH_RELAY_<SECTION>_<KEY>, upper case. */
+static void env_name(const keydesc *k, char *out, size_t cap)
 {
-    uint32_t line = c->src_line[k - keys];
+    int n = snprintf(out, cap, RLY_CONFIG_ENV_PREFIX "%s_%s", k->section, k->key);
+    for (int i = 0; n > 0 && i < n && (size_t)i < cap; i++)
+        out[i] = (char)toupper((unsigned char)out[i]);
+}
+
+/* Messages about a key name where its value came from: the file (and line) in |x|, or the
+ * environment variable or --set option, written into |buf| for |tmp|. */
+typedef struct origin_ctx {
+    ctx tmp;
+    char buf[96];
+} origin_ctx;
+
+static const ctx *origin_of(const rly_config *c, const keydesc *k, const ctx *x, origin_ctx *o,
+                            uint32_t *line)
+{
+    uint8_t src = c->src[k - keys];
+    *line = c->src_line[k - keys];
+    if (src != RLY_CONFIG_SRC_ENV && src != RLY_CONFIG_SRC_SET)
+        return x;
+    if (src == RLY_CONFIG_SRC_ENV) {
+        char name[80];
+        env_name(k, name, sizeof(name));
+        snprintf(o->buf, sizeof(o->buf), "environment %s", name);
+    } else {
+        snprintf(o->buf, sizeof(o->buf), "--set %s.%s", k->section, k->key);
+    }
+    o->tmp = *x;
+    o->tmp.name = o->buf;
+    *line = 0;
+    return &o->tmp;
+}
+
+static int check_key(const rly_config *c, const keydesc *k, const ctx *file_ctx)
+{
+    origin_ctx o;
+    uint32_t line;
+    const ctx *x = origin_of(c, k, file_ctx, &o, &line);
     char num[24];
     switch (k->type) {
     case K_U64: {
@@ -824,18 +863,29 @@ static int check_key(const rly_config *c, const keydesc *k, const ctx *x)
     return 0;
 }
 
-static uint32_t line_of(const rly_config *c, const char *section, const char *key)
+/* set_by tells whether [section] key was set by the file, the environment or --set. */
+static bool set_by(const rly_config *c, const char *section, const char *key)
 {
     const keydesc *k = find_key(section, key);
     RLY_ASSERT(k != NULL);
-    return c->src_line[k - keys];
+    return c->src[k - keys] != RLY_CONFIG_SRC_DEFAULT;
+}
+
+/* The context and line for a message about [section] key (origin_of). */
+static const ctx *where(const rly_config *c, const char *section, const char *key, const ctx *x,
+                        origin_ctx *o, uint32_t *line)
+{
+    const keydesc *k = find_key(section, key);
+    RLY_ASSERT(k != NULL);
+    return origin_of(c, k, x, o, line);
 }
 
 bool rly_config_warn_exposed_token(const rly_config *c, const char *path, const rly_log *log)
 {
     struct stat st;
     char mode[8], fix[4096 + 16]; /* "chmod o-r " and a path of up to PATH_MAX */
-    if (line_of(c, "auth", "auth_token") == 0 ||
+    const keydesc *tok = find_key("auth", "auth_token");
+    if (c->src[tok - keys] != RLY_CONFIG_SRC_FILE ||
         strcmp(c->auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) == 0 || stat(path, &st) != 0 ||
         (st.st_mode & S_IROTH) == 0)
         return false;
@@ -849,27 +899,33 @@ bool rly_config_warn_exposed_token(const rly_config *c, const char *path, const 
 }
 
 /* check_cross checks the rules that involve two keys. */
-static int check_cross(const rly_config *c, const ctx *x)
+static int check_cross(const rly_config *c, const ctx *file_ctx)
 {
-    /* Only a per-peer value the file sets is held to the global one: the default (5) simply
-     * gives way to a smaller max_reservations (rly_config_reservations_per_peer). */
-    uint32_t line = line_of(c, "relay", "max_reservations_per_peer");
-    if (line && c->relay.max_reservations_per_peer > c->relay.max_reservations)
+    origin_ctx o;
+    uint32_t line;
+    const ctx *x;
+    /* Only a per-peer value that is set (file, environment, --set) is held to the global one:
+     * the default (5) simply gives way to a smaller max_reservations
+     * (rly_config_reservations_per_peer). */
+    x = where(c, "relay", "max_reservations_per_peer", file_ctx, &o, &line);
+    if (set_by(c, "relay", "max_reservations_per_peer") &&
+        c->relay.max_reservations_per_peer > c->relay.max_reservations)
         return cfg_err(x, line,
                        "[relay] max_reservations_per_peer = %llu must not be greater than "
                        "max_reservations = %llu",
                        (unsigned long long)c->relay.max_reservations_per_peer,
                        (unsigned long long)c->relay.max_reservations);
-    line = line_of(c, "network", "tcp_listen_addr");
+    x = where(c, "network",
+              set_by(c, "network", "tcp_listen_addr") ? "tcp_listen_addr" : "tcp_listen_addr_v6",
+              file_ctx, &o, &line);
     if (c->network.tcp_listen_addr[0] == '\0' && c->network.tcp_listen_addr_v6[0] == '\0')
-        return cfg_err(x, line ? line : line_of(c, "network", "tcp_listen_addr_v6"),
+        return cfg_err(x, line,
                        "[network] tcp_listen_addr and tcp_listen_addr_v6 are both empty; at "
                        "least one TCP listener must be enabled");
     if (c->auth.auth_enabled) {
         size_t n = strlen(c->auth.auth_token);
-        line = line_of(c, "auth", "auth_token");
-        if (!line)
-            line = line_of(c, "auth", "auth_enabled");
+        x = where(c, "auth", set_by(c, "auth", "auth_token") ? "auth_token" : "auth_enabled",
+                  file_ctx, &o, &line);
         if (strcmp(c->auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) == 0)
             return cfg_err(x, line,
                            "[auth] auth_enabled = true with the default auth_token %s: anyone "
@@ -975,4 +1031,395 @@ const char *rly_config_default_text(void)
     }
     is_built = true;
     return text;
+}
+
+/* ---- overrides: MESH_RELAY_* and --set ------------------------------------------------------- */
+
+/* Most items of a comma-separated list value: one more than any list key takes, so that a
+ * longer list is reported as too long by store_list / store_acl. */
+#define LIST_ITEMS_MAX (RLY_ACL_MAX + 1)
+
+/* parse_u64 reads a decimal integer (digits only, no sign). Returns 0, or -1 when |s| is not
+ * one, or -2 when it is one but does not fit. */
+static int parse_u64(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0)
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            return -2;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t trim(char **p, size_t len)
+{
+    while (len > 0 && isspace((unsigned char)**p)) {
+        (*p)++;
+        len--;
+    }
+    while (len > 0 && isspace((unsigned char)(*p)[len - 1]))
+        len--;
+    return len;
+}
+
+/* store_list_value sets the list key |k| from |val|: a TOML array ("[...]"), or comma-separated
+ * items (spaces around each trimmed; empty items skipped, so "" is the empty list). */
+static int store_list_value(rly_config *c, const keydesc *k, char *val, size_t len, const ctx *x)
+{
+    rly_toml_string items[LIST_ITEMS_MAX];
+    rly_toml_value v;
+    rly_toml_doc doc;
+    bool from_toml = false;
+    int rv;
+    char *p = val;
+    size_t n = trim(&p, len);
+    memset(&v, 0, sizeof(v));
+    memset(&doc, 0, sizeof(doc));
+    v.type = RLY_TOML_ARRAY;
+    if (n > 0 && p[0] == '[') {
+        /* "v = [...]" through the file's own parser: the same strings, escapes and limits. */
+        rly_toml_limits limits;
+        rly_toml_error terr;
+        rly_dynbuf b;
+        rly_dynbuf_init(&b, NULL, RLY_CONFIG_FILE_MAX);
+        rv = rly_dynbuf_append_str(&b, "v = ");
+        if (rv == 0)
+            rv = rly_dynbuf_append(&b, p, n);
+        if (rv != 0) {
+            rly_dynbuf_free(&b);
+            return cfg_err(x, 0, "[%s] %s: the value is too long", k->section, k->key);
+        }
+        rly_toml_limits_default(&limits);
+        rv = rly_toml_parse(rly_dynbuf_cstr(&b), b.len, NULL, &limits, &doc, &terr);
+        rly_dynbuf_free(&b);
+        if (rv == RLY_ERR_NOMEM)
+            return errf(x, rv, "%s: out of memory", x->name);
+        if (rv != 0)
+            return cfg_err(x, 0, "[%s] %s = %.*s is not a valid TOML array of strings (%s)",
+                           k->section, k->key, clip(n), p, terr.msg);
+        if (doc.nentries != 1 || doc.entries[0].value.type != RLY_TOML_ARRAY) {
+            rly_toml_doc_free(&doc);
+            return cfg_err(x, 0, "[%s] %s = %.*s is not a valid TOML array of strings", k->section,
+                           k->key, clip(n), p);
+        }
+        v = doc.entries[0].value;
+        from_toml = true;
+    } else {
+        size_t count = 0;
+        char *q = p;
+        size_t left = n;
+        while (left > 0) {
+            char *comma = memchr(q, ',', left);
+            size_t part = comma ? (size_t)(comma - q) : left;
+            char *item = q;
+            size_t ilen = trim(&item, part);
+            if (ilen > 0) {
+                if (count == LIST_ITEMS_MAX)
+                    return cfg_err(x, 0, "[%s] %s lists more than %llu entries", k->section, k->key,
+                                   (unsigned long long)k->max);
+                items[count].ptr = item;
+                items[count].len = ilen;
+                count++;
+            }
+            q += part + (comma != NULL);
+            left -= part + (comma != NULL);
+        }
+        v.v.arr.items = items;
+        v.v.arr.len = count;
+    }
+    rv = k->type == K_ADDRLIST ? store_list(c, k, &v, 0, x) : store_acl(c, k, &v, 0, x);
+    if (from_toml)
+        rly_toml_doc_free(&doc);
+    return rv;
+}
+
+/* apply_value sets |k| from the command-line text |val| (|len| bytes) and records |src|. */
+static int apply_value(rly_config *c, const keydesc *k, const char *val, size_t len, uint8_t src,
+                       const ctx *x)
+{
+    static const char *const wanted[] = {
+        [K_U64] = "an integer",
+        [K_BOOL] = "a boolean (true or false)",
+    };
+    rly_config tmp = *c;
+    int rv = 0;
+    if (memchr(val, '\0', len) || memchr(val, '\n', len))
+        return cfg_err(x, 0, "[%s] %s: the value holds a newline or NUL byte", k->section, k->key);
+    if (k->type == K_U64) {
+        uint64_t u = 0;
+        int p = parse_u64(val, len, &u);
+        if (p == -2 ||
+            (p == -1 && len > 1 && val[0] == '-' && parse_u64(val + 1, len - 1, &u) == 0))
+            rv = cfg_err(x, 0, "[%s] %s = %.*s is out of range (allowed %llu..%llu)", k->section,
+                         k->key, clip(len), val, (unsigned long long)k->min,
+                         (unsigned long long)k->max);
+        else if (p != 0)
+            rv = cfg_err(x, 0, "[%s] %s must be %s, got \"%.*s\"", k->section, k->key,
+                         wanted[K_U64], clip(len), val);
+        else
+            *(uint64_t *)field(&tmp, k) = u;
+    } else if (k->type == K_BOOL) {
+        if (len == 4 && memcmp(val, "true", 4) == 0)
+            *(bool *)field(&tmp, k) = true;
+        else if (len == 5 && memcmp(val, "false", 5) == 0)
+            *(bool *)field(&tmp, k) = false;
+        else
+            rv = cfg_err(x, 0, "[%s] %s must be %s, got \"%.*s\"", k->section, k->key,
+                         wanted[K_BOOL], clip(len), val);
+    } else if (k->type == K_ADDRLIST || k->type == K_PEERS || k->type == K_CIDRS) {
+        /* A copy the items can point into (rly_toml_string holds a mutable pointer). */
+        rly_dynbuf own;
+        rly_dynbuf_init(&own, NULL, RLY_CONFIG_FILE_MAX);
+        rv = rly_dynbuf_append(&own, val, len);
+        if (rv == 0)
+            rv = store_list_value(&tmp, k, (char *)own.data, len, x);
+        else
+            rv = cfg_err(x, 0, "[%s] %s: the value is too long", k->section, k->key);
+        rly_dynbuf_free(&own);
+    } else {
+        rv = store_string(&tmp, k, val, len, 0, x);
+    }
+    if (rv == 0) {
+        tmp.src[k - keys] = src;
+        tmp.src_line[k - keys] = 0;
+        *c = tmp;
+    }
+    rly_zeroize(&tmp, sizeof(tmp));
+    return rv;
+}
+
+/* env_lookup finds the value of |name| in |env| (the last entry wins, as getenv's first does
+ * not matter: duplicates are a caller's bug either way). */
+static const char *env_lookup(char *const *env, const char *name)
+{
+    size_t n = strlen(name);
+    const char *found = NULL;
+    for (size_t i = 0; env && env[i]; i++) {
+        if (strncmp(env[i], name, n) == 0 && env[i][n] == '=')
+            found = env[i] + n + 1;
+    }
+    return found;
+}
+
+/* check_env_names refuses a MESH_RELAY_* variable that names no key, with the nearest one. */
+static int check_env_names(char *const *env, const ctx *x)
+{
+    char name[96];
+    for (size_t i = 0; env && env[i]; i++) {
+        const char *e = env[i];
+        size_t plen = strlen(RLY_CONFIG_ENV_PREFIX);
+        if (strncmp(e, RLY_CONFIG_ENV_PREFIX, plen) != 0)
+            continue;
+        size_t nlen = strcspn(e, "=");
+        bool known = false;
+        const keydesc *best = NULL;
+        size_t best_d = SIZE_MAX;
+        for (size_t j = 0; j < RLY_ARRAY_LEN(keys) && !known; j++) {
+            env_name(&keys[j], name, sizeof(name));
+            if (strlen(name) == nlen && strncmp(e, name, nlen) == 0) {
+                known = true;
+                break;
+            }
+            /* The nearest by the part after the prefix, compared with section_key. */
+            char typed[96], cand[96];
+            snprintf(typed, sizeof(typed), "%.*s", (int)(nlen - plen > 90 ? 90 : nlen - plen),
+                     e + plen);
+            snprintf(cand, sizeof(cand), "%s_%s", keys[j].section, keys[j].key);
+            if (strlen(cand) > NAME_MAX_LEN)
+                continue;
+            size_t d = closeness(typed, cand);
+            if (d < best_d) {
+                best_d = d;
+                best = &keys[j];
+            }
+        }
+        if (known)
+            continue;
+        if (best) {
+            env_name(best, name, sizeof(name));
+            return errf(x, RLY_ERR_CONFIG,
+                        "environment %.*s: no such configuration key (did you mean %s for "
+                        "[%s] %s?)",
+                        clip(nlen), e, name, best->section, best->key);
+        }
+        return errf(x, RLY_ERR_CONFIG,
+                    "environment %.*s: no such configuration key (variables are "
+                    "MESH_RELAY_<SECTION>_<KEY>, e.g. MESH_RELAY_RELAY_MAX_RESERVATIONS; see "
+                    "relay-server --generate-config for the keys)",
+                    clip(nlen), e);
+    }
+    return 0;
+}
+
+/* apply_set applies one --set "section.key=value". */
+static int apply_set(rly_config *c, const char *arg, const ctx *x)
+{
+    char where_buf[128];
+    ctx sx = *x;
+    const char *eq = strchr(arg, '=');
+    const char *dot = memchr(arg, '.', eq ? (size_t)(eq - arg) : strlen(arg));
+    if (!eq || !dot)
+        return errf(x, RLY_ERR_CONFIG,
+                    "--set %.*s: expected section.key=value, e.g. --set "
+                    "relay.max_reservations=500",
+                    clip_str(arg), arg);
+    char section[NAME_MAX_LEN + 1], key[NAME_MAX_LEN + 1];
+    size_t slen = (size_t)(dot - arg), klen = (size_t)(eq - dot - 1);
+    if (slen > NAME_MAX_LEN || klen > NAME_MAX_LEN || slen == 0 || klen == 0)
+        return errf(x, RLY_ERR_CONFIG, "--set %.*s: no such configuration key", clip_str(arg), arg);
+    memcpy(section, arg, slen);
+    section[slen] = '\0';
+    memcpy(key, dot + 1, klen);
+    key[klen] = '\0';
+    if (!find_section(section)) {
+        const char *near = nearest_section(section);
+        if (near)
+            return errf(x, RLY_ERR_CONFIG, "--set %s.%s: unknown section [%s] (did you mean [%s]?)",
+                        section, key, section, near);
+        return errf(x, RLY_ERR_CONFIG,
+                    "--set %s.%s: unknown section [%s] (valid sections: relay, network, auth, "
+                    "metrics, limits, acl, logging)",
+                    section, key, section);
+    }
+    const keydesc *k = find_key(section, key);
+    if (!k) {
+        const keydesc *elsewhere = find_key(NULL, key);
+        const keydesc *near = nearest_key(section, key);
+        if (elsewhere)
+            return errf(x, RLY_ERR_CONFIG,
+                        "--set %s.%s: unknown key '%s' in [%s] (it belongs in [%s]: --set %s.%s)",
+                        section, key, key, section, elsewhere->section, elsewhere->section, key);
+        if (near)
+            return errf(x, RLY_ERR_CONFIG,
+                        "--set %s.%s: unknown key '%s' in [%s] (did you mean '%s'?)", section, key,
+                        key, section, near->key);
+        return errf(x, RLY_ERR_CONFIG, "--set %s.%s: unknown key '%s' in [%s]", section, key, key,
+                    section);
+    }
+    snprintf(where_buf, sizeof(where_buf), "--set %s.%s", section, key);
+    sx.name = where_buf;
+    return apply_value(c, k, eq + 1, strlen(eq + 1), RLY_CONFIG_SRC_SET, &sx);
+}
+
+int rly_config_apply_overrides(rly_config *c, const rly_config_overrides *ov, char *errmsg,
+                               size_t errcap)
+{
+    ctx x = {.name = "overrides", .errmsg = errmsg, .errcap = errcap};
+    char name[96], where_buf[128];
+    int rv = check_env_names(ov->env, &x);
+    for (size_t i = 0; rv == 0 && i < RLY_ARRAY_LEN(keys); i++) {
+        env_name(&keys[i], name, sizeof(name));
+        const char *val = env_lookup(ov->env, name);
+        if (!val)
+            continue;
+        ctx ex = x;
+        snprintf(where_buf, sizeof(where_buf), "environment %s", name);
+        ex.name = where_buf;
+        rv = apply_value(c, &keys[i], val, strlen(val), RLY_CONFIG_SRC_ENV, &ex);
+    }
+    for (size_t i = 0; rv == 0 && i < ov->nsets; i++)
+        rv = apply_set(c, ov->sets[i], &x);
+    return rv;
+}
+
+void rly_config_origin(const rly_config *c, const char *file, const char *section, const char *key,
+                       char *out, size_t cap)
+{
+    const keydesc *k = find_key(section, key);
+    char name[96];
+    RLY_ASSERT(k != NULL);
+    switch (c->src[k - keys]) {
+    case RLY_CONFIG_SRC_ENV:
+        env_name(k, name, sizeof(name));
+        snprintf(out, cap, "from the environment variable %s", name);
+        return;
+    case RLY_CONFIG_SRC_SET: snprintf(out, cap, "from --set %s.%s", section, key); return;
+    case RLY_CONFIG_SRC_FILE:
+        if (file) {
+            snprintf(out, cap, "in [%s] of %s", section, file);
+            return;
+        }
+        break;
+    default: break;
+    }
+    snprintf(out, cap, "the built-in default");
+}
+
+typedef struct sources_ctx {
+    const rly_config *c;
+    const char *file;
+    const rly_log *log;
+} sources_ctx;
+
+static void log_source(void *ud, const char *section, const char *key)
+{
+    const sources_ctx *sc = ud;
+    const keydesc *k = find_key(section, key);
+    const rly_config *c = sc->c;
+    char name[96], from[4200], value[RLY_CONFIG_ADDR_MAX + 8], full[NAME_MAX_LEN * 2 + 2];
+    RLY_ASSERT(k != NULL);
+    size_t i = (size_t)(k - keys);
+    snprintf(full, sizeof(full), "%s.%s", section, key);
+    switch (c->src[i]) {
+    case RLY_CONFIG_SRC_ENV:
+        env_name(k, name, sizeof(name));
+        snprintf(from, sizeof(from), "environment %s", name);
+        break;
+    case RLY_CONFIG_SRC_SET: snprintf(from, sizeof(from), "--set"); break;
+    case RLY_CONFIG_SRC_FILE:
+        snprintf(from, sizeof(from), "%s:%u", sc->file ? sc->file : "file", c->src_line[i]);
+        break;
+    default: snprintf(from, sizeof(from), "built-in"); break;
+    }
+    switch (k->type) {
+    case K_U64:
+        snprintf(value, sizeof(value), "%llu", (unsigned long long)*(const uint64_t *)cfield(c, k));
+        break;
+    case K_BOOL:
+        snprintf(value, sizeof(value), "%s", *(const bool *)cfield(c, k) ? "true" : "false");
+        break;
+    case K_STR:
+        if (k->check == C_TOKEN)
+            snprintf(value, sizeof(value), "(secret, not logged)");
+        else
+            snprintf(value, sizeof(value), "%s", (const char *)cfield(c, k));
+        break;
+    case K_LEVEL:
+        snprintf(value, sizeof(value), "%s", rly_log_level_name(c->logging.level));
+        for (char *p = value; *p; p++)
+            *p = (char)tolower((unsigned char)*p);
+        break;
+    case K_FORMAT:
+        snprintf(value, sizeof(value), "%s",
+                 c->logging.format == RLY_LOG_FORMAT_JSON ? "json" : "pretty");
+        break;
+    case K_ADDRLIST:
+        snprintf(value, sizeof(value), "%zu entries", c->network.nexternal_addrs);
+        break;
+    case K_PEERS:
+        snprintf(value, sizeof(value), "%zu entries", ((const rly_peer_list *)cfield(c, k))->n);
+        break;
+    case K_CIDRS:
+        snprintf(value, sizeof(value), "%zu entries", ((const rly_cidr_list *)cfield(c, k))->n);
+        break;
+    }
+    RLY_LOGI(sc->log, RLY_TARGET_CONFIG, RLY_MSG("Configuration value"), RLY_F_STR("key", full),
+             RLY_F_STR("value", value), RLY_F_STR("source", from));
+}
+
+size_t rly_config_log_sources(const rly_config *c, const char *file, const rly_log *log)
+{
+    static rly_config defaults; /* large: off the stack */
+    sources_ctx sc = {c, file, log};
+    rly_config_defaults(&defaults);
+    return rly_config_changed(&defaults, c, log_source, &sc);
 }

@@ -88,10 +88,62 @@ typedef struct rly_config {
         rly_log_level level;   /* info */
         rly_log_format format; /* pretty */
     } logging;
-    /* Private to config.c: the line each key was last set on by rly_config_load_*, 0 for
-     * built-in values, in the order of config.c's key table. Only used in messages. */
+    /* Private to config.c, in the order of its key table, only used in messages and the
+     * start-up log: where each key's value came from (rly_config_source), and for the file the
+     * line it was last set on (0 otherwise). */
     uint32_t src_line[RLY_CONFIG_NKEYS];
+    uint8_t src[RLY_CONFIG_NKEYS];
 } rly_config;
+
+/* Where a key's value came from; each later one wins over the earlier (SPEC.md's file, then
+ * what a fleet sets per instance: the environment, then the command line). */
+typedef enum rly_config_source {
+    RLY_CONFIG_SRC_DEFAULT = 0, /* built in */
+    RLY_CONFIG_SRC_FILE,        /* the configuration file */
+    RLY_CONFIG_SRC_ENV,         /* MESH_RELAY_<SECTION>_<KEY> */
+    RLY_CONFIG_SRC_SET,         /* --set section.key=value */
+} rly_config_source;
+
+/* The prefix of the environment variables that override keys: MESH_RELAY_<SECTION>_<KEY>, upper
+ * case, e.g. MESH_RELAY_NETWORK_EXTERNAL_ADDRS for [network] external_addrs. */
+#define RLY_CONFIG_ENV_PREFIX "MESH_RELAY_"
+/* Most --set options on one command line. */
+#define RLY_CONFIG_MAX_SETS 128
+
+/* Per-instance values over the file: the process environment and --set options. */
+typedef struct rly_config_overrides {
+    char *const *env;        /* "NAME=value" entries, NULL-terminated (environ); NULL: none */
+    const char *const *sets; /* "section.key=value", command-line order */
+    size_t nsets;
+} rly_config_overrides;
+
+/* rly_config_apply_overrides applies, over |c| (defaults and the file already applied), every
+ * MESH_RELAY_* variable of |ov->env| (in key-table order) and then every --set of |ov->sets| (in
+ * order: the last one of a key wins). A value is written as on a command line, without TOML
+ * quoting: integers in decimal, booleans true or false, strings as they are ("" allowed),
+ * lists as comma-separated items ("" is the empty list) or as a TOML array ("[\"a\", \"b\"]").
+ * Type errors, unknown keys (with the nearest valid name) and list entries are checked as for
+ * the file; ranges are left to rly_config_validate, whose messages then name the variable or
+ * the --set option instead of a file line. An environment variable with the prefix that names
+ * no key is an error (a typo would otherwise be silently ignored).
+ * On error returns RLY_ERR_CONFIG and writes a one-line message, e.g.
+ *   "environment MESH_RELAY_RELAY_MAX_RESERVATION: unknown key (did you mean
+ *   MESH_RELAY_RELAY_MAX_RESERVATIONS?)". */
+RLY_NODISCARD int rly_config_apply_overrides(rly_config *c, const rly_config_overrides *ov,
+                                             char *errmsg, size_t errcap);
+
+/* rly_config_origin writes where [section] key's value in |c| came from, as a phrase for
+ * messages: "in [network] of /etc/relay.toml" (|file|; "the built-in default" when |file| is
+ * NULL or the key is at its default), "from the environment variable MESH_RELAY_NETWORK_X",
+ * "from --set network.x". */
+void rly_config_origin(const rly_config *c, const char *file, const char *section, const char *key,
+                       char *out, size_t cap);
+
+/* rly_config_log_sources logs one line for each key whose value differs from the built-in
+ * default: the key, where its value came from (the file and line, the environment variable or
+ * --set) and the value (never [auth] auth_token's; a list's number of entries). |file| names the
+ * configuration file (NULL: none). Returns how many keys it logged. */
+size_t rly_config_log_sources(const rly_config *c, const char *file, const rly_log *log);
 
 /* rly_config_changed lists the keys whose values differ between |a| and |b|: for each, calls
  * |fn| with the section and key names. Returns how many differ. */

@@ -13,6 +13,7 @@
 #include "app/cli.h"
 #include "app/config.h"
 #include "app/files.h"
+#include "app/healthcheck.h"
 #include "app/identity.h"
 #include "app/log_sink.h"
 #include "app/server.h"
@@ -22,11 +23,14 @@
 
 #define EXIT_USAGE 2
 
+extern char **environ;
+
 typedef struct app {
     rly_cli cli;
     rly_config cfg;
     char config_path[RLY_PATH_MAX];
-    bool config_loaded; /* a file was read (else: built-in defaults) */
+    bool config_loaded;             /* a file was read (else: built-in defaults) */
+    rly_config_overrides overrides; /* MESH_RELAY_* and --set, over the file */
     rly_log_sink sink;
     rly_log log;
     char err[2 * RLY_PATH_MAX + 512];
@@ -92,10 +96,28 @@ static int load_config(app *a)
             return rv;
         a->config_loaded = true;
     }
+    a->overrides.env = environ;
+    a->overrides.sets = a->cli.sets;
+    a->overrides.nsets = a->cli.nsets;
+    int rv = rly_config_apply_overrides(&a->cfg, &a->overrides, a->err, sizeof(a->err));
+    if (rv != 0)
+        return rv;
     if (a->cli.log_level)
         (void)rly_log_level_parse(a->cli.log_level, &a->cfg.logging.level);
     return rly_config_validate(&a->cfg, a->config_loaded ? a->config_path : "built-in defaults",
                                a->err, sizeof(a->err));
+}
+
+/* --health-check: GET /healthz of the relay this configuration describes. */
+static int health_check(app *a)
+{
+    char msg[256];
+    if (rly_health_check(&a->cfg, "/healthz", RLY_HEALTH_TIMEOUT_MS, msg, sizeof(msg)) != 0) {
+        fprintf(stderr, "unhealthy: %s\n", msg);
+        return 1;
+    }
+    printf("healthy: %s\n", msg);
+    return 0;
 }
 
 /* --mint-token PEER_ID [--ttl SECONDS]: one line on stdout, the token. */
@@ -144,6 +166,7 @@ static void log_startup(app *a)
                  RLY_MSG("No configuration file found; using built-in defaults"),
                  RLY_F_STR("path", a->config_path),
                  RLY_F_STR("hint", "run relay-server --generate-config to create one"));
+    (void)rly_config_log_sources(&a->cfg, a->config_loaded ? a->config_path : NULL, &a->log);
     if (a->config_loaded)
         (void)rly_config_warn_exposed_token(&a->cfg, a->config_path, &a->log);
     if (a->cfg.auth.auth_enabled)
@@ -189,8 +212,8 @@ static int run(app *a)
         RLY_LOGI(&a->log, RLY_TARGET_APP,
                  RLY_MSG(created ? "Generated new relay identity" : "Loaded relay identity"),
                  RLY_F_STR("peer_id", pid_text), RLY_F_STR("path", key_path));
-    int rv = rly_server_run(&a->cfg, &kp, &a->log, a->config_loaded ? a->config_path : NULL, stdout,
-                            a->err, sizeof(a->err));
+    int rv = rly_server_run(&a->cfg, &kp, &a->log, a->config_loaded ? a->config_path : NULL,
+                            &a->overrides, stdout, a->err, sizeof(a->err));
     rly_keypair_wipe(&kp);
     if (rv != 0) {
         RLY_LOGE(&a->log, RLY_TARGET_APP, RLY_MSG("Relay server failed to start"),
@@ -224,6 +247,8 @@ int main(int argc, char **argv)
         return fail(a.err);
     if (a.cli.action == RLY_CLI_MINT_TOKEN)
         return mint_token(&a);
+    if (a.cli.action == RLY_CLI_HEALTH_CHECK)
+        return health_check(&a);
     if (a.cli.action == RLY_CLI_CHECK_CONFIG) {
         start_logging(&a);
         if (a.config_loaded)

@@ -35,6 +35,7 @@ typedef struct server {
     rly_log *log;
     rly_config live;         /* the configuration in force (the relay points into it) */
     const char *config_path; /* NULL: built-in defaults */
+    const rly_config_overrides *overrides; /* MESH_RELAY_* and --set; NULL: none */
     rly_peerid peerid;
     rly_multiaddr addrs[RLY_SWARM_MAX_ADDRS]; /* dialable listen addresses, without /p2p */
     size_t naddrs;
@@ -138,25 +139,35 @@ static void on_signal(uv_signal_t *h, int signum)
     begin_shutdown(s);
 }
 
-static int listen_addr_error(const char *key, const char *addr, int rv, int uverr,
-                             const char *config_path, char *errmsg, size_t cap)
+/* origin_phrase: where [section] key came from, for a message that says what to change. */
+static void origin_phrase(const server *s, const char *section, const char *key, char *out,
+                          size_t cap)
 {
-    const char *where = config_path ? config_path : "your configuration file";
+    rly_config_origin(&s->live, s->config_path, section, key, out, cap);
+    if (strcmp(out, "the built-in default") == 0)
+        snprintf(out, cap, "in [%s] of %s", section,
+                 s->config_path ? s->config_path : "your configuration file");
+}
+
+static int listen_addr_error(const server *s, const char *key, const char *addr, int rv, int uverr,
+                             char *errmsg, size_t cap)
+{
+    char where[512];
+    origin_phrase(s, "network", key, where, sizeof(where));
     if (rv == RLY_ERR_ADDR_IN_USE) {
         snprintf(errmsg, cap,
                  "Cannot listen on %s: Address already in use (another process is using the port; "
                  "stop it or change tcp_listen_addr / tcp_listen_addr_v6 and quic_listen_addr / "
-                 "quic_listen_addr_v6 in [network] of %s)",
-                 addr, where);
+                 "quic_listen_addr_v6: this one is %s = \"%s\" %s)",
+                 addr, key, addr, where);
     } else {
-        snprintf(errmsg, cap, "Cannot listen on %s (%s = \"%s\" in [network] of %s): %s", addr, key,
-                 addr, where, uverr ? uv_strerror(uverr) : rly_strerror(rv));
+        snprintf(errmsg, cap, "Cannot listen on %s (%s = \"%s\" %s): %s", addr, key, addr, where,
+                 uverr ? uv_strerror(uverr) : rly_strerror(rv));
     }
     return rv;
 }
 
-static int start_listener(server *s, const char *key, const char *addr, const char *config_path,
-                          char *errmsg, size_t cap)
+static int start_listener(server *s, const char *key, const char *addr, char *errmsg, size_t cap)
 {
     rly_multiaddr ma;
     struct sockaddr_storage ss;
@@ -172,7 +183,7 @@ static int start_listener(server *s, const char *key, const char *addr, const ch
     rv = quic ? rly_swarm_listen_quic(s->swarm, (struct sockaddr *)&ss, &uverr)
               : rly_swarm_listen_tcp(s->swarm, (struct sockaddr *)&ss, &uverr);
     if (rv != 0)
-        return listen_addr_error(key, addr, rv, uverr, config_path, errmsg, cap);
+        return listen_addr_error(s, key, addr, rv, uverr, errmsg, cap);
     return 0;
 }
 
@@ -382,8 +393,7 @@ static void on_http(void *ud, const rly_http_request *req, int *pstatus, rly_dyn
     }
 }
 
-static int start_http(server *s, const rly_config *cfg, const char *config_path, char *errmsg,
-                      size_t cap)
+static int start_http(server *s, const rly_config *cfg, char *errmsg, size_t cap)
 {
     const char *addr = cfg->metrics.listen_addr;
     rly_multiaddr ma;
@@ -399,10 +409,12 @@ static int start_http(server *s, const rly_config *cfg, const char *config_path,
     if (rv == 0)
         rv = rly_httpd_new(&s->httpd, &s->loop, (struct sockaddr *)&ss, on_http, s, s->log,
                            rly_mem_default(), &uverr);
-    if (rv != 0)
-        snprintf(errmsg, cap, "Cannot listen on %s (listen_addr = \"%s\" in [metrics] of %s): %s",
-                 addr, addr, config_path ? config_path : "your configuration file",
-                 uverr ? uv_strerror(uverr) : rly_strerror(rv));
+    if (rv != 0) {
+        char where[512];
+        origin_phrase(s, "metrics", "listen_addr", where, sizeof(where));
+        snprintf(errmsg, cap, "Cannot listen on %s (listen_addr = \"%s\" %s): %s", addr, addr,
+                 where, uverr ? uv_strerror(uverr) : rly_strerror(rv));
+    }
     return rv;
 }
 
@@ -518,6 +530,8 @@ static void reload(server *s)
     char err[512];
     rly_config_defaults(&next);
     int rv = rly_config_load_file(&next, s->config_path, err, sizeof(err));
+    if (rv == 0 && s->overrides) /* the environment and --set still win over the file */
+        rv = rly_config_apply_overrides(&next, s->overrides, err, sizeof(err));
     if (rv == 0)
         rv = rly_config_validate(&next, s->config_path, err, sizeof(err));
     if (rv != 0) {
@@ -635,8 +649,7 @@ static void relay_settings(const rly_config *cfg, rly_relay_settings *rs, rly_lo
     rs->max_circuit_bytes = cfg->relay.max_circuit_bytes;
 }
 
-static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const char *config_path,
-                 char *errmsg, size_t cap)
+static int start(server *s, const rly_config *cfg, const rly_keypair *kp, char *errmsg, size_t cap)
 {
     rly_swarm_settings st;
     int rv = start_signals(s);
@@ -652,17 +665,14 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
         return rv;
     }
     if (cfg->network.tcp_listen_addr[0])
-        rv = start_listener(s, "tcp_listen_addr", cfg->network.tcp_listen_addr, config_path, errmsg,
-                            cap);
+        rv = start_listener(s, "tcp_listen_addr", cfg->network.tcp_listen_addr, errmsg, cap);
     if (rv == 0 && cfg->network.tcp_listen_addr_v6[0])
-        rv = start_listener(s, "tcp_listen_addr_v6", cfg->network.tcp_listen_addr_v6, config_path,
-                            errmsg, cap);
+        rv = start_listener(s, "tcp_listen_addr_v6", cfg->network.tcp_listen_addr_v6, errmsg, cap);
     if (rv == 0 && cfg->network.quic_listen_addr[0])
-        rv = start_listener(s, "quic_listen_addr", cfg->network.quic_listen_addr, config_path,
-                            errmsg, cap);
+        rv = start_listener(s, "quic_listen_addr", cfg->network.quic_listen_addr, errmsg, cap);
     if (rv == 0 && cfg->network.quic_listen_addr_v6[0])
-        rv = start_listener(s, "quic_listen_addr_v6", cfg->network.quic_listen_addr_v6, config_path,
-                            errmsg, cap);
+        rv =
+            start_listener(s, "quic_listen_addr_v6", cfg->network.quic_listen_addr_v6, errmsg, cap);
     if (rv == 0 && (rv = advertise(s, cfg)) != 0)
         snprintf(errmsg, cap, "Cannot sign the relay's peer record: %s", rly_strerror(rv));
     if (rv == 0) {
@@ -685,7 +695,7 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
             rly_authsvc_set_revoke_cb(s->auth, on_auth_revoked, s);
     }
     if (rv == 0)
-        rv = start_http(s, cfg, config_path, errmsg, cap);
+        rv = start_http(s, cfg, errmsg, cap);
     if (rv == 0) {
         s->is_ready = true;
         s->grace_secs = cfg->network.shutdown_grace_secs;
@@ -702,7 +712,8 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, const 
 }
 
 int rly_server_run(const rly_config *cfg, const rly_keypair *kp, rly_log *log,
-                   const char *config_path, FILE *banner, char *errmsg, size_t cap)
+                   const char *config_path, const rly_config_overrides *overrides, FILE *banner,
+                   char *errmsg, size_t cap)
 {
     static server s; /* large (addresses): keep it off the stack */
     int rv;
@@ -711,6 +722,7 @@ int rly_server_run(const rly_config *cfg, const rly_keypair *kp, rly_log *log,
     s.log = log;
     s.live = *cfg;
     s.config_path = config_path;
+    s.overrides = overrides;
     s.started = (uint64_t)time(NULL);
     rv = rly_keypair_peerid(kp, &s.peerid);
     if (rv != 0) {
@@ -722,7 +734,7 @@ int rly_server_run(const rly_config *cfg, const rly_keypair *kp, rly_log *log,
         return RLY_ERR_IO;
     }
     signal(SIGPIPE, SIG_IGN);
-    rv = start(&s, cfg, kp, config_path, errmsg, cap);
+    rv = start(&s, cfg, kp, errmsg, cap);
     if (rv == 0) {
         print_banner(&s, banner);
         print_http(&s, banner);

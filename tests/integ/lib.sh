@@ -147,3 +147,8 @@ only_line_error() {
 file_mode() {
     stat -c '%a' "$1"
 }
+
+# one_line_unhealthy FILE: --health-check's single "unhealthy: <url>: <reason>" line.
+one_line_unhealthy() {
+    [ "$(wc -l <"$1")" -eq 1 ] && grep -qE '^unhealthy: http://[^ ]+/healthz: .+' "$1"
+}

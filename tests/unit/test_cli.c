@@ -92,3 +92,39 @@ Test(cli, help_lists_defaults)
     cr_assert(strstr(out, "/ip6/::/tcp/4001"));
     free(out);
 }
+
+Test(cli, set_and_health_check)
+{
+    rly_cli c;
+    char err[256];
+    cr_assert_eq(parse(&c, err, "--set", "relay.max_circuits=5",
+                       "--set=network.external_addrs=", "--health-check", NULL),
+                 0, "%s", err);
+    cr_assert_eq(c.action, RLY_CLI_HEALTH_CHECK);
+    cr_assert_eq(c.nsets, 2);
+    cr_assert_str_eq(c.sets[0], "relay.max_circuits=5");
+    cr_assert_str_eq(c.sets[1], "network.external_addrs=");
+    cr_assert_eq(parse(&c, err, "--set", "max_circuits=5", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "'--set <SECTION.KEY=VALUE>'"), "%s", err);
+    cr_assert_eq(parse(&c, err, "--set", "relay.max_circuits", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert_eq(parse(&c, err, "--set", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert_eq(parse(&c, err, "--health-check", "--check-config", NULL), RLY_ERR_INVALID_ARG);
+}
+
+Test(cli, set_count_is_bounded)
+{
+    static char storage[RLY_CLI_MAX_SETS + 2][32];
+    char *argv[RLY_CLI_MAX_SETS + 3];
+    rly_cli c;
+    char err[256];
+    int argc = 0;
+    argv[argc++] = "relay-server";
+    for (int i = 0; i <= RLY_CLI_MAX_SETS; i++) {
+        snprintf(storage[i], sizeof(storage[i]), "--set=relay.max_circuits=%d", i + 1);
+        argv[argc++] = storage[i];
+    }
+    cr_assert_eq(rly_cli_parse(&c, argc - 1, argv, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(c.nsets, RLY_CLI_MAX_SETS);
+    cr_assert_eq(rly_cli_parse(&c, argc, argv, err, sizeof(err)), RLY_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "too many --set"), "%s", err);
+}

@@ -852,3 +852,217 @@ Test(config, acl_lists)
     snprintf(text + n, sizeof(text) - n, "]\n");
     load_fails(text, "relay.toml:2: [acl] connect_allow_cidrs lists 129 entries (at most 128)");
 }
+
+/* ---- overrides: MESH_RELAY_* and --set ------------------------------------------------------ */
+
+/* override applies |env| (NULL-terminated) and |sets| over the file text |text|. */
+static int override(const char *text, char **env, const char *const *sets, size_t nsets)
+{
+    rly_config_overrides ov = {.env = env, .sets = sets, .nsets = nsets};
+    cr_assert_eq(load(text), 0, "load '%s': %s", text, msg);
+    msg[0] = '\0';
+    return rly_config_apply_overrides(&cfg, &ov, msg, sizeof(msg));
+}
+
+Test(config_overrides, environment_then_set_win_over_the_file)
+{
+    char *env[] = {"HOME=/x",
+                   "MESH_RELAY_RELAY_MAX_CIRCUITS=300",
+                   "MESH_RELAY_RELAY_MAX_RESERVATIONS=400",
+                   "MESH_RELAY_AUTH_AUTH_ENABLED=true",
+                   "MESH_RELAY_AUTH_AUTH_TOKEN=0123456789abcdef0123456789abcdef",
+                   "MESH_RELAY_LOGGING_LEVEL=debug",
+                   NULL};
+    const char *sets[] = {"relay.max_circuits=500", "relay.max_circuits=600",
+                          "logging.log_format=json"};
+    cr_assert_eq(override("[relay]\nmax_circuits = 200\nmax_circuits_per_peer = 9\n", env, sets, 3),
+                 0, "%s", msg);
+    cr_assert_eq(validate(), 0, "%s", msg);
+    cr_assert_eq(cfg.relay.max_circuits, 600); /* the last --set */
+    cr_assert_eq(cfg.relay.max_reservations, 400);
+    cr_assert_eq(cfg.relay.max_circuits_per_peer, 9); /* the file, nothing over it */
+    cr_assert(cfg.auth.auth_enabled);
+    cr_assert_str_eq(cfg.auth.auth_token, "0123456789abcdef0123456789abcdef");
+    cr_assert_eq(cfg.logging.level, RLY_LOG_DEBUG);
+    cr_assert_eq(cfg.logging.format, RLY_LOG_FORMAT_JSON);
+    char o[256];
+    rly_config_origin(&cfg, "relay.toml", "relay", "max_circuits", o, sizeof(o));
+    cr_assert_str_eq(o, "from --set relay.max_circuits");
+    rly_config_origin(&cfg, "relay.toml", "relay", "max_reservations", o, sizeof(o));
+    cr_assert_str_eq(o, "from the environment variable MESH_RELAY_RELAY_MAX_RESERVATIONS");
+    rly_config_origin(&cfg, "relay.toml", "relay", "max_circuits_per_peer", o, sizeof(o));
+    cr_assert_str_eq(o, "in [relay] of relay.toml");
+    rly_config_origin(&cfg, "relay.toml", "relay", "reservation_ttl_secs", o, sizeof(o));
+    cr_assert_str_eq(o, "the built-in default");
+    done();
+}
+
+Test(config_overrides, lists_comma_separated_or_toml)
+{
+    char *env[] = {"MESH_RELAY_NETWORK_EXTERNAL_ADDRS= /dns4/a.example/tcp/4001 , "
+                   "/dns4/a.example/udp/4001/quic-v1,",
+                   "MESH_RELAY_ACL_DENY_CIDRS=10.0.0.0/8,2001:db8::/32", NULL};
+    cr_assert_eq(override("", env, NULL, 0), 0, "%s", msg);
+    cr_assert_eq(cfg.network.nexternal_addrs, 2);
+    cr_assert_str_eq(cfg.network.external_addrs[0], "/dns4/a.example/tcp/4001");
+    cr_assert_str_eq(cfg.network.external_addrs[1], "/dns4/a.example/udp/4001/quic-v1");
+    cr_assert_eq(cfg.acl.deny_cidrs.n, 2);
+    cr_assert_eq(validate(), 0, "%s", msg);
+    const char *sets[] = {"network.external_addrs=[\"/dns4/b.example/tcp/1\", "
+                          "\"/ip4/192.0.2.1/tcp/2\"]"};
+    cr_assert_eq(override("", NULL, sets, 1), 0, "%s", msg);
+    cr_assert_eq(cfg.network.nexternal_addrs, 2);
+    cr_assert_str_eq(cfg.network.external_addrs[1], "/ip4/192.0.2.1/tcp/2");
+    /* "" empties a list the file set; and a string key to "" disables a listener. */
+    const char *empty[] = {"network.external_addrs=", "network.tcp_listen_addr_v6="};
+    cr_assert_eq(
+        override("[network]\nexternal_addrs = [\"/dns4/c.example/tcp/4001\"]\n", NULL, empty, 2), 0,
+        "%s", msg);
+    cr_assert_eq(cfg.network.nexternal_addrs, 0);
+    cr_assert_str_eq(cfg.network.tcp_listen_addr_v6, "");
+    done();
+}
+
+/* bad expects the overrides to fail with exactly |want| and to leave the file's values. */
+static void bad(char **env, const char *set, const char *want)
+{
+    const char *sets[] = {set};
+    rly_config before;
+    cr_assert_eq(load("[relay]\nmax_circuits = 200\n"), 0);
+    before = cfg;
+    cr_assert_eq(override("[relay]\nmax_circuits = 200\n", env, sets, set ? 1 : 0), RLY_ERR_CONFIG,
+                 "accepted; want %s", want);
+    cr_assert_str_eq(msg, want);
+    cr_assert_eq(memcmp(&cfg, &before, sizeof(cfg)), 0, "a failed override changed the config");
+    done();
+}
+
+Test(config_overrides, errors_name_the_variable_or_option)
+{
+    char *e1[] = {"MESH_RELAY_RELAY_MAX_RESERVATION=5", NULL};
+    bad(e1, NULL,
+        "environment MESH_RELAY_RELAY_MAX_RESERVATION: no such configuration key (did you mean "
+        "MESH_RELAY_RELAY_MAX_RESERVATIONS for [relay] max_reservations?)");
+    char *e2[] = {"MESH_RELAY_RELAY_MAX_CIRCUITS=12x", NULL};
+    bad(e2, NULL,
+        "environment MESH_RELAY_RELAY_MAX_CIRCUITS: [relay] max_circuits must be an integer, got "
+        "\"12x\"");
+    char *e3[] = {"MESH_RELAY_AUTH_AUTH_ENABLED=1", NULL};
+    bad(e3, NULL,
+        "environment MESH_RELAY_AUTH_AUTH_ENABLED: [auth] auth_enabled must be a boolean (true or "
+        "false), got \"1\"");
+    char *e4[] = {"MESH_RELAY_ACL_DENY_PEERS=12D3KooW0", NULL};
+    bad(e4, NULL,
+        "environment MESH_RELAY_ACL_DENY_PEERS: [acl] deny_peers: entry 1 \"12D3KooW0\" is not "
+        "a PeerId (12D3KooW... or Qm...)");
+    char *e5[] = {"MESH_RELAY_ZZZZZZZZZZZZZZZZZZZZ=1", NULL};
+    bad(e5, NULL,
+        "environment MESH_RELAY_ZZZZZZZZZZZZZZZZZZZZ: no such configuration key (variables are "
+        "MESH_RELAY_<SECTION>_<KEY>, e.g. MESH_RELAY_RELAY_MAX_RESERVATIONS; see relay-server "
+        "--generate-config for the keys)");
+    bad(NULL, "relay.max_circuit=3",
+        "--set relay.max_circuit: unknown key 'max_circuit' in [relay] (did you mean "
+        "'max_circuits'?)");
+    bad(NULL, "network.max_circuits=3",
+        "--set network.max_circuits: unknown key 'max_circuits' in [network] (it belongs in "
+        "[relay]: --set relay.max_circuits)");
+    bad(NULL, "relais.max_circuits=3",
+        "--set relais.max_circuits: unknown section [relais] (did you mean [relay]?)");
+    bad(NULL, "relay.max_circuits=-1",
+        "--set relay.max_circuits: [relay] max_circuits = -1 is out of range (allowed 1..1000000)");
+    bad(NULL, "relay.max_circuits=18446744073709551616",
+        "--set relay.max_circuits: [relay] max_circuits = 18446744073709551616 is out of range "
+        "(allowed 1..1000000)");
+    bad(NULL, "logging.level=off",
+        "--set logging.level: [logging] level = \"off\" is not valid (allowed trace, debug, info, "
+        "warn, error)");
+    bad(NULL, "network.external_addrs=[\"a\", 1]",
+        "--set network.external_addrs: [network] external_addrs = [\"a\", 1] is not a valid TOML "
+        "array of strings (arrays may only hold strings)");
+    bad(NULL, "relay.max_circuits=1\n2",
+        "--set relay.max_circuits: [relay] max_circuits: the value holds a newline or NUL byte");
+    bad(NULL, "relay=3",
+        "--set relay=3: expected section.key=value, e.g. --set "
+        "relay.max_reservations=500");
+}
+
+Test(config_overrides, too_many_list_entries)
+{
+    static char big[16384];
+    size_t n = (size_t)snprintf(big, sizeof(big), "MESH_RELAY_ACL_DENY_CIDRS=");
+    for (int i = 0; i < RLY_ACL_MAX + 5; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "10.0.%d.%d,", i / 256, i % 256);
+    char *env[] = {big, NULL};
+    bad(env, NULL,
+        "environment MESH_RELAY_ACL_DENY_CIDRS: [acl] deny_cidrs lists more than 128 entries");
+    n = (size_t)snprintf(big, sizeof(big), "MESH_RELAY_NETWORK_EXTERNAL_ADDRS=");
+    for (int i = 0; i < RLY_CONFIG_MAX_EXTERNAL + 1; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, "/dns4/h%d.example/tcp/1,", i);
+    bad(env, NULL,
+        "environment MESH_RELAY_NETWORK_EXTERNAL_ADDRS: [network] external_addrs lists 9 "
+        "addresses (at most 8)");
+}
+
+Test(config_overrides, validation_names_the_source)
+{
+    char *env[] = {"MESH_RELAY_RELAY_MAX_RESERVATIONS=0", NULL};
+    cr_assert_eq(override("", env, NULL, 0), 0, "%s", msg);
+    cr_assert_eq(validate(), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "environment MESH_RELAY_RELAY_MAX_RESERVATIONS: [relay] max_reservations "
+                          "= 0 is out of range (allowed 1..1000000)");
+    const char *sets[] = {"network.tcp_listen_addr=/ip4/1.2.3.4/udp/1/quic-v1"};
+    cr_assert_eq(override("", NULL, sets, 1), 0, "%s", msg);
+    cr_assert_eq(validate(), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "--set network.tcp_listen_addr: [network] tcp_listen_addr = "
+                          "\"/ip4/1.2.3.4/udp/1/quic-v1\" has the wrong form: expected "
+                          "/ip4/<address>/tcp/<port>, or \"\" to disable");
+    /* A cross-key rule names the key that was set. */
+    const char *sets2[] = {"relay.max_reservations_per_peer=20"};
+    cr_assert_eq(override("[relay]\nmax_reservations = 10\n", NULL, sets2, 1), 0, "%s", msg);
+    cr_assert_eq(validate(), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "--set relay.max_reservations_per_peer: [relay] "
+                          "max_reservations_per_peer = 20 must not be greater than "
+                          "max_reservations = 10");
+    char *env2[] = {"MESH_RELAY_AUTH_AUTH_ENABLED=true", NULL};
+    cr_assert_eq(override("[auth]\nauth_token = \"short\"\n", env2, NULL, 0), 0, "%s", msg);
+    cr_assert_eq(validate(), RLY_ERR_CONFIG);
+    cr_assert_str_eq(msg, "relay.toml:2: [auth] auth_token is 5 bytes; with auth_enabled = true it "
+                          "must be at least 32 (e.g. the output of 'openssl rand -hex 32')");
+    done();
+}
+
+Test(config_overrides, every_key_has_a_variable)
+{
+    /* Each key's variable is accepted with its default's text, and marks the key as from the
+     * environment (so the table and the variable names cannot drift apart). */
+    const char *text = rly_config_default_text();
+    char line[512];
+    size_t keys_seen = 0;
+    for (const char *p = text; *p;) {
+        size_t n = strcspn(p, "\n");
+        snprintf(line, sizeof(line), "%.*s", (int)n, p);
+        p += n + (p[n] == '\n');
+        static char section[32];
+        if (line[0] == '[') {
+            snprintf(section, sizeof(section), "%.*s", (int)(strcspn(line + 1, "]")), line + 1);
+            continue;
+        }
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        char key[64], var[160];
+        snprintf(key, sizeof(key), "%.*s", (int)strcspn(line, " "), line);
+        snprintf(var, sizeof(var), "MESH_RELAY_%s_%s=", section, key);
+        for (char *c = var; *c != '='; c++)
+            *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+        char *env[] = {var, NULL};
+        /* "": a valid value for strings and lists; integers and booleans must say so. */
+        int rv = override("", env, NULL, 0);
+        cr_assert(rv == 0 || strstr(msg, "must be an integer") ||
+                      strstr(msg, "must be a boolean") || strstr(msg, "is not valid"),
+                  "%s: %s", var, msg);
+        cr_assert(!strstr(msg, "no such configuration key"), "%s: %s", var, msg);
+        keys_seen++;
+    }
+    cr_assert_eq(keys_seen, RLY_CONFIG_NKEYS);
+    done();
+}
