@@ -260,6 +260,18 @@ func checkKustomization(m *model) []string {
 			out = append(out, fmt.Sprintf("%s: resource %s is not a YAML file of the directory", k.at, r))
 		}
 	}
+	image := m.ctr.Image
+	if i := strings.LastIndex(image, "@"); i >= 0 {
+		image = image[:i]
+	}
+	if i := strings.LastIndex(image, ":"); i > strings.LastIndex(image, "/") {
+		image = image[:i]
+	}
+	for _, im := range k.obj.Images {
+		if im.Name != image {
+			out = append(out, fmt.Sprintf("%s: images: %q is not the relay's image %q: it would change nothing", k.at, im.Name, image))
+		}
+	}
 	for _, f := range m.b.files {
 		if f != "kustomization.yaml" && !listed[f] {
 			out = append(out, fmt.Sprintf("%s: %s is not in resources: kubectl apply -k would leave it out", k.at, f))

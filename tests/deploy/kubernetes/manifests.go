@@ -32,6 +32,13 @@ type kustomizationFile struct {
 	Kind       string   `json:"kind"`
 	Namespace  string   `json:"namespace,omitempty"`
 	Resources  []string `json:"resources,omitempty"`
+	// What `kustomize edit set image` writes.
+	Images []struct {
+		Name    string `json:"name"`
+		NewName string `json:"newName,omitempty"`
+		NewTag  string `json:"newTag,omitempty"`
+		Digest  string `json:"digest,omitempty"`
+	} `json:"images,omitempty"`
 }
 
 // where names a document: its file (relative to the directory) and first line.
@@ -220,29 +227,16 @@ func (b *bundle) decode(at where, y []byte) []string {
 	return errs
 }
 
-func (b *bundle) configMap(name string) *doc[corev1.ConfigMap] {
-	for i := range b.configMaps {
-		if b.configMaps[i].obj.Name == name {
-			return &b.configMaps[i]
+// byName finds the object |name| in |list|.
+func byName[T any](list []doc[T], name string) *doc[T] {
+	for i := range list {
+		if any(list[i].obj).(interface{ GetName() string }).GetName() == name {
+			return &list[i]
 		}
 	}
 	return nil
 }
 
-func (b *bundle) secret(name string) *doc[corev1.Secret] {
-	for i := range b.secrets {
-		if b.secrets[i].obj.Name == name {
-			return &b.secrets[i]
-		}
-	}
-	return nil
-}
-
-func (b *bundle) service(name string) *doc[corev1.Service] {
-	for i := range b.services {
-		if b.services[i].obj.Name == name {
-			return &b.services[i]
-		}
-	}
-	return nil
-}
+func (b *bundle) configMap(name string) *doc[corev1.ConfigMap] { return byName(b.configMaps, name) }
+func (b *bundle) secret(name string) *doc[corev1.Secret]       { return byName(b.secrets, name) }
+func (b *bundle) service(name string) *doc[corev1.Service]     { return byName(b.services, name) }

@@ -48,7 +48,7 @@ func podCommand(ctx context.Context, m *model, p relayPod, relay, conf, home str
 	args = append(args, m.args.rest...)
 	args = append(args, extra...)
 	cmd := exec.CommandContext(ctx, relay, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, serviceLinks(m)...)
 	for _, n := range p.env.names {
 		v := p.env.vals[n]
 		if n == "HOME" {
@@ -60,6 +60,24 @@ func podCommand(ctx context.Context, m *model, p relayPod, relay, conf, home str
 		cmd.Env = append(cmd.Env, "HOME="+home)
 	}
 	return cmd
+}
+
+// serviceLinks is what the kubelet puts first into a container's environment unless the pod
+// sets enableServiceLinks: false: two of the variables of each Service with a cluster IP.
+func serviceLinks(m *model) []string {
+	if l := m.spec().EnableServiceLinks; l != nil && !*l {
+		return nil
+	}
+	var out []string
+	for _, s := range m.b.services {
+		if s.obj.Spec.ClusterIP == corev1.ClusterIPNone || len(s.obj.Spec.Ports) == 0 {
+			continue
+		}
+		n := strings.ToUpper(strings.ReplaceAll(s.obj.Name, "-", "_"))
+		sp := s.obj.Spec.Ports[0]
+		out = append(out, n+"_SERVICE_HOST=10.96.0.10", fmt.Sprintf("%s_PORT=%s://10.96.0.10:%d", n, strings.ToLower(string(protoOf(sp.Protocol))), sp.Port))
+	}
+	return out
 }
 
 // writePodFiles writes the ConfigMap's file for pod |p| and makes its HOME.
@@ -184,7 +202,8 @@ func checkRelayEndpoints(m *model, relay, tmp string) []string {
 		}
 		code, body := 0, ""
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			if code, body = get(pr.path); code == 200 {
+			// 503: not ready yet (listeners still binding); anything else is the answer.
+			if code, body = get(pr.path); code != 503 && code != 0 {
 				break
 			}
 		}
