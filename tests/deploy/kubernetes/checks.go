@@ -360,7 +360,7 @@ func checkListenPorts(m *model) []string {
 				out = append(out, fmt.Sprintf("%s: the relay listens on %d/%s ([network] %s) but the container declares no such port", at, e.port, e.l4, key))
 				continue
 			}
-			used[cp.Name+"/"+string(protoOf(cp.Protocol))] = true
+			used[fmt.Sprintf("%d/%s", cp.ContainerPort, protoOf(cp.Protocol))] = true
 		}
 	}
 	mp := m.metricsPort()
@@ -368,7 +368,7 @@ func checkListenPorts(m *model) []string {
 		if cp.ContainerPort == mp && protoOf(cp.Protocol) == corev1.ProtocolTCP {
 			continue
 		}
-		if !used[cp.Name+"/"+string(protoOf(cp.Protocol))] {
+		if !used[fmt.Sprintf("%d/%s", cp.ContainerPort, protoOf(cp.Protocol))] {
 			out = append(out, fmt.Sprintf("%s: container port %s %d/%s: the relay does not listen there", at, cp.Name, cp.ContainerPort, protoOf(cp.Protocol)))
 		}
 	}
