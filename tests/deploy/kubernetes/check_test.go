@@ -25,14 +25,18 @@ type brokenCase struct {
 	Want  string `json:"want"`
 }
 
-// manifestsDir is deploy/kubernetes of this source tree.
-func manifestsDir(t *testing.T) string {
-	src := os.Getenv("RLY_SOURCE_DIR")
-	if src == "" {
-		src = filepath.Join("..", "..", "..")
+func sourceDir() string {
+	if src := os.Getenv("RLY_SOURCE_DIR"); src != "" {
+		return src
 	}
-	return filepath.Join(src, "deploy", "kubernetes")
+	return filepath.Join("..", "..", "..")
 }
+
+// manifestsDir is deploy/kubernetes of this source tree.
+func manifestsDir(t *testing.T) string { return filepath.Join(sourceDir(), "deploy", "kubernetes") }
+
+// containerfile is the image's, when the tree has one.
+func containerfile() string { return filepath.Join(sourceDir(), "Containerfile") }
 
 // relayBinary is $RLY_BUILD_DIR/relay-server (run.sh sets it), else build/relay-server.
 func relayBinary(t *testing.T) string {
@@ -58,7 +62,7 @@ func failures(res []result) map[string][]string {
 
 func TestManifestsPass(t *testing.T) {
 	relay := relayBinary(t)
-	res := runAll(manifestsDir(t), relay)
+	res := runAll(manifestsDir(t), relay, containerfile())
 	for name, p := range failures(res) {
 		t.Errorf("%s:\n  %s", name, strings.Join(p, "\n  "))
 	}
@@ -92,7 +96,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 	if err != nil || len(cases) == 0 {
 		t.Fatalf("no cases in testdata/broken: %v", err)
 	}
-	known := map[string]bool{"decode": true, "relay configuration per pod": true, "relay --check-config": true, "relay endpoints": true}
+	known := map[string]bool{"decode": true, "image": true, "relay configuration per pod": true, "relay --check-config": true, "relay endpoints": true}
 	for _, c := range checks {
 		known[c.name] = true
 	}
@@ -131,7 +135,7 @@ func TestBrokenManifestsFail(t *testing.T) {
 			if err := os.WriteFile(target, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			got := failures(runAll(dir, relay))
+			got := failures(runAll(dir, relay, containerfile()))
 			for _, p := range got[bc.Check] {
 				if strings.Contains(p, bc.Want) {
 					return
@@ -159,5 +163,25 @@ func TestExpand(t *testing.T) {
 		if got := expand(in, lookup); got != want {
 			t.Errorf("expand(%q) = %q; want %q", in, got, want)
 		}
+	}
+}
+
+func TestReadContainerfile(t *testing.T) {
+	img, err := readContainerfile(filepath.Join("testdata", "Containerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"HOME": "/var/lib/mesh-relay", "MESH_RELAY_METRICS_LISTEN_ADDR": "/ip4/0.0.0.0/tcp/9464",
+		"SPACED": "a b", "LEGACY": "value with spaces"}
+	if len(img.vals) != len(want) || img.uid != 10001 {
+		t.Errorf("got %v uid %d; want %v uid 10001 (the last stage alone)", img.vals, img.uid, want)
+	}
+	for k, v := range want {
+		if img.vals[k] != v {
+			t.Errorf("%s = %q; want %q", k, img.vals[k], v)
+		}
+	}
+	if img, err := readContainerfile(filepath.Join("testdata", "none")); err != nil || img.vals["HOME"] != imageHome {
+		t.Errorf("without a Containerfile: %v, %v; want the documented defaults", img, err)
 	}
 }

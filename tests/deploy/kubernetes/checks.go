@@ -16,7 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// The image (the repository's Containerfile): its user and HOME, where the identity lives.
+// The image's user and HOME (where the identity lives) when there is no Containerfile to read
+// them from (image.go).
 const (
 	imageUID  = 10001
 	imageHome = "/var/lib/mesh-relay"
@@ -49,6 +50,7 @@ type model struct {
 	fileText string
 	file     relayConfig
 	pods     []relayPod
+	img      imageInfo
 }
 
 func (m *model) spec() *corev1.PodSpec { return &m.sts.obj.Spec.Template.Spec }
@@ -65,11 +67,11 @@ func (m *model) ns() string {
 
 // buildModel finds the StatefulSet, its relay container, its configuration file and each pod's
 // effective configuration. Nothing else can be checked without them.
-func buildModel(b *bundle, defaults relayConfig) (*model, []string) {
+func buildModel(b *bundle, img imageInfo, defaults relayConfig) (*model, []string) {
 	if len(b.statefulSets) != 1 {
 		return nil, []string{fmt.Sprintf("want one StatefulSet (the relays), found %d", len(b.statefulSets))}
 	}
-	m := &model{b: b, sts: &b.statefulSets[0]}
+	m := &model{b: b, sts: &b.statefulSets[0], img: img}
 	at := m.sts.at
 	spec := m.spec()
 	if len(spec.Containers) != 1 {
@@ -97,7 +99,7 @@ func buildModel(b *bundle, defaults relayConfig) (*model, []string) {
 	}
 	var problems []string
 	for _, name := range m.podNames() {
-		env, p := containerEnv(b, m.ctr, name, m.ns())
+		env, p := containerEnv(b, img, m.ctr, name, m.ns())
 		problems = append(problems, p...)
 		cfg, err := effectiveConfig(defaults, m.file, m.cm.at.file+" "+m.fileName, env, m.args)
 		if err != nil {
@@ -235,6 +237,7 @@ var checks = []check{
 	{"identity volume", checkIdentityVolume},
 	{"security context", checkSecurity},
 	{"auth token", checkAuthToken},
+	{"overridden file keys", checkOverridden},
 	{"memory", checkMemory},
 	{"external addresses", checkExternalAddrs},
 	{"per-pod services", checkPerPodServices},
@@ -459,9 +462,9 @@ func checkGrace(m *model) []string {
 func checkIdentityVolume(m *model) []string {
 	var out []string
 	at := m.sts.at
-	home := imageHome
-	if v, ok := m.pods[0].env.vals["HOME"]; ok {
-		home = v
+	home, ok := m.pods[0].env.vals["HOME"]
+	if !ok || !path.IsAbs(home) {
+		return []string{fmt.Sprintf("%s: HOME %q (neither the image, %s, nor the pod sets an absolute one): the relay keeps its identity in $HOME/.meshnet", at, home, m.img.source)}
 	}
 	claims := map[string]*corev1.PersistentVolumeClaim{}
 	for i := range m.sts.obj.Spec.VolumeClaimTemplates {
@@ -531,11 +534,11 @@ func checkSecurity(m *model) []string {
 	if nonRoot == nil || !*nonRoot {
 		out = append(out, fmt.Sprintf("%s: set runAsNonRoot: true", at))
 	}
-	if uid == nil || *uid != imageUID {
-		out = append(out, fmt.Sprintf("%s: set runAsUser: %d (the image's mesh-relay user)", at, imageUID))
+	if uid == nil || *uid != m.img.uid {
+		out = append(out, fmt.Sprintf("%s: set runAsUser: %d (the image's user, %s)", at, m.img.uid, m.img.source))
 	}
-	if pod.FSGroup == nil || *pod.FSGroup != imageUID {
-		out = append(out, fmt.Sprintf("%s: set the pod's fsGroup: %d, or the relay cannot write its key to the volume", at, imageUID))
+	if pod.FSGroup == nil || *pod.FSGroup != m.img.uid {
+		out = append(out, fmt.Sprintf("%s: set the pod's fsGroup: %d (the image's user), or the relay cannot write its key to the volume", at, m.img.uid))
 	}
 	if pod.FSGroupChangePolicy == nil || *pod.FSGroupChangePolicy != corev1.FSGroupChangeOnRootMismatch {
 		out = append(out, fmt.Sprintf("%s: set fsGroupChangePolicy: OnRootMismatch: the default (Always) adds group bits to ~/.meshnet and the key on every mount, and the relay refuses a key others can read", at))
@@ -580,6 +583,22 @@ func checkAuthToken(m *model) []string {
 		out = append(out, fmt.Sprintf("%s: [auth] auth_enabled = true, but %s does not come from a Secret", m.sts.at, tokenVar))
 	}
 	return out
+}
+
+// checkOverridden: a key of the ConfigMap's file that the environment (the image's or the
+// pod's) or --set overrides with another value: the file's value has no effect.
+func checkOverridden(m *model) []string {
+	var out []string
+	for _, p := range m.pods {
+		for _, s := range sortedKeys(m.file) {
+			for _, k := range sortedKeys(m.file[s]) {
+				if fmt.Sprint(m.file[s][k]) != fmt.Sprint(p.cfg[s][k]) {
+					out = append(out, fmt.Sprintf("%s: ConfigMap %q sets [%s] %s = %v, but the environment (the image's or the pod's) or --set makes it %v: the file's value has no effect", m.cm.at, m.cm.obj.Name, s, k, m.file[s][k], p.cfg[s][k]))
+				}
+			}
+		}
+	}
+	return dedupe(out)
 }
 
 func checkMemory(m *model) []string {

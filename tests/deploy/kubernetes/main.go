@@ -1,6 +1,6 @@
 // k8scheck: checks deploy/kubernetes/ against the Kubernetes API types and the relay.
 //
-//	k8scheck -relay BUILD/relay-server DIR
+//	k8scheck [-q] [-relay BUILD/relay-server] [-containerfile PATH] DIR
 //
 // Every manifest of DIR is decoded strictly into the k8s.io/api types (manifests.go); then the
 // objects are checked against each other and against the relay's configuration as each pod gets
@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -21,13 +22,18 @@ type result struct {
 	problems []string
 }
 
-// runAll runs every check on |dir| with the relay binary |relay|.
-func runAll(dir, relay string) []result {
+// runAll runs every check on |dir| with the relay binary |relay| and the image described by
+// |containerfile| (when it exists).
+func runAll(dir, relay, containerfile string) []result {
 	var res []result
 	b, problems := loadDir(dir)
 	res = append(res, result{"decode", problems})
 	if len(problems) > 0 {
 		return res
+	}
+	img, err := readContainerfile(containerfile)
+	if err != nil {
+		return append(res, result{"image", []string{err.Error()}})
 	}
 	tmp, err := os.MkdirTemp("", "k8scheck-")
 	if err != nil {
@@ -38,7 +44,7 @@ func runAll(dir, relay string) []result {
 	if err != nil {
 		return append(res, result{"relay defaults", []string{err.Error()}})
 	}
-	m, problems := buildModel(b, defaults)
+	m, problems := buildModel(b, img, defaults)
 	res = append(res, result{"relay configuration per pod", problems})
 	if m == nil {
 		return res
@@ -57,8 +63,9 @@ func runAll(dir, relay string) []result {
 func main() {
 	relay := flag.String("relay", "", "the relay-server binary (default: $RLY_BUILD_DIR/relay-server)")
 	quiet := flag.Bool("q", false, "print only failures and the summary")
+	containerfile := flag.String("containerfile", "", "the image's Containerfile (default: DIR/../../Containerfile; the image's documented defaults when it does not exist)")
 	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: k8scheck [-q] [-relay PATH] DIR\n")
+		fmt.Fprintf(os.Stderr, "usage: k8scheck [-q] [-relay PATH] [-containerfile PATH] DIR\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -70,7 +77,10 @@ func main() {
 		*relay = os.Getenv("RLY_BUILD_DIR") + "/relay-server"
 	}
 	failed, passed := 0, 0
-	for _, r := range runAll(flag.Arg(0), *relay) {
+	if *containerfile == "" {
+		*containerfile = filepath.Join(flag.Arg(0), "..", "..", "Containerfile")
+	}
+	for _, r := range runAll(flag.Arg(0), *relay, *containerfile) {
 		if len(r.problems) == 0 {
 			passed++
 			if !*quiet {

@@ -304,11 +304,12 @@ func expand(s string, lookup func(string) (string, bool)) string {
 	return b.String()
 }
 
-// podEnv is a container's environment in one pod.
+// podEnv is a container's environment in one pod: the image's, then the pod spec's over it.
 type podEnv struct {
 	names  []string          // in order
 	vals   map[string]string // after expansion; a Secret's value is |dummySecret|
 	secret map[string]bool   // from a secretKeyRef
+	inPod  map[string]bool   // set by the pod spec: what $(VAR) may refer to
 }
 
 // dummySecret stands for every value from a Secret when the relay checks the configuration.
@@ -316,8 +317,12 @@ const dummySecret = "k8s-check-dummy-secret-0123456789abcdef0123456789abcdef"
 
 // containerEnv computes |c|'s environment in pod |podName| of namespace |ns|. It fails on a
 // reference to an object or key that is not in the manifests.
-func containerEnv(b *bundle, c *corev1.Container, podName, ns string) (podEnv, []string) {
-	e := podEnv{vals: map[string]string{}, secret: map[string]bool{}}
+func containerEnv(b *bundle, img imageInfo, c *corev1.Container, podName, ns string) (podEnv, []string) {
+	e := podEnv{vals: map[string]string{}, secret: map[string]bool{}, inPod: map[string]bool{}}
+	for _, n := range img.env {
+		e.names = append(e.names, n)
+		e.vals[n] = img.vals[n]
+	}
 	var problems []string
 	if len(c.EnvFrom) > 0 {
 		problems = append(problems, "envFrom: this check does not follow it; name each variable in env")
@@ -325,7 +330,7 @@ func containerEnv(b *bundle, c *corev1.Container, podName, ns string) (podEnv, [
 	for _, v := range c.Env {
 		val := v.Value
 		if v.ValueFrom == nil {
-			val = expand(val, func(n string) (string, bool) { s, ok := e.vals[n]; return s, ok })
+			val = expand(val, e.lookup)
 		} else {
 			switch f := v.ValueFrom; {
 			case f.FieldRef != nil && f.FieldRef.FieldPath == "metadata.name":
@@ -358,11 +363,18 @@ func containerEnv(b *bundle, c *corev1.Container, podName, ns string) (podEnv, [
 			e.names = append(e.names, v.Name)
 		}
 		e.vals[v.Name] = val
+		e.inPod[v.Name] = true
 	}
 	return e, problems
 }
 
-func (e podEnv) lookup(n string) (string, bool) { v, ok := e.vals[n]; return v, ok }
+// lookup is what $(VAR) finds: variables the pod spec defines (not the image's).
+func (e podEnv) lookup(n string) (string, bool) {
+	if !e.inPod[n] {
+		return "", false
+	}
+	return e.vals[n], true
+}
 
 // effectiveConfig is the relay's configuration in one pod: |defaults|, then |file| (the
 // ConfigMap's relay.toml), the MESH_RELAY_* variables of |env| and the --set values of |args|.
