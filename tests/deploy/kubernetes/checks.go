@@ -559,7 +559,7 @@ func checkSecurity(m *model) []string {
 		out = append(out, fmt.Sprintf("%s: capabilities: drop [ALL] and add none (4001 and 9464 need no privilege)", at))
 	}
 	if l := m.spec().EnableServiceLinks; l == nil || *l {
-		out = append(out, fmt.Sprintf("%s: set enableServiceLinks: false: Services named mesh-relay-<N> become MESH_RELAY_<N>_... variables, and the relay reads MESH_RELAY_* as configuration", at))
+		out = append(out, fmt.Sprintf("%s: set enableServiceLinks: false: Services named mesh-relay-<N> would put MESH_RELAY_<N>_... variables into the namespace the relay reads its configuration from (it skips their shapes, but nothing there should be unexpected)", at))
 	}
 	return out
 }
