@@ -93,7 +93,8 @@ def check_dashboard(path):
     for v in vs:
         if v.get("type") == "query":
             d = v.get("datasource") or {}
-            result(d.get("uid") == "${%s}" % dsname, f"variable {v.get('name')}: on the datasource variable")
+            result(d.get("uid") == "${%s}" % dsname,
+                   f"variable {v.get('name')}: on the datasource variable")
     ids, cells, exprs = set(), {}, 0
     for p in all_panels(dash):
         pid, title = p.get("id"), p.get("title", "?")
@@ -110,7 +111,8 @@ def check_dashboard(path):
                 for y in range(g["y"], g["y"] + g["h"]):
                     clash = clash or cells.get((x, y))
                     cells[(x, y)] = pid
-            result(clash is None, f"{where}: overlaps no other panel", f"panel {clash}" if clash else "")
+            result(clash is None, f"{where}: overlaps no other panel",
+                   f"panel {clash}" if clash else "")
         if p.get("type") == "row":
             continue
         d = p.get("datasource") or {}
@@ -125,10 +127,12 @@ def check_dashboard(path):
             exprs += 1
             result(bool(expr.strip()), f"{where} {t.get('refId')}: an expr")
             unknown = referenced_vars(expr) - names - GRAFANA_BUILTINS
-            result(not unknown, f"{where} {t.get('refId')}: variables defined", ", ".join(sorted(unknown)))
+            result(not unknown, f"{where} {t.get('refId')}: variables defined",
+                   ", ".join(sorted(unknown)))
             td = t.get("datasource")
             if td is not None:
-                result(td.get("uid") == "${%s}" % dsname, f"{where} {t.get('refId')}: target datasource")
+                result(td.get("uid") == "${%s}" % dsname,
+                       f"{where} {t.get('refId')}: target datasource")
     result(exprs >= 20, "dashboard: PromQL targets", str(exprs))
     return dash
 
@@ -199,6 +203,11 @@ def nonempty(r):
     return r.get("status") == "success" and len(r.get("data", {}).get("result", [])) > 0
 
 
+def has_data(base, expr):
+    r = query(base, expr)
+    return nonempty(r), describe(r)
+
+
 def has_numbers(r):
     """Non-empty, and no NaN (a ratio or quantile of nothing): the test's traffic is inside
     every rate window, so each expression has something to say."""
@@ -218,7 +227,8 @@ def describe(r):
 
 # ---- PromQL: the operands of an alert condition ------------------------------------------------
 
-MODIFIERS = re.compile(r"^\s*(bool\b)?\s*((on|ignoring)\s*\([^)]*\))?\s*((group_left|group_right)\b\s*(\([^)]*\))?)?\s*")
+MODIFIERS = re.compile(r"^\s*(bool\b)?\s*((on|ignoring)\s*\([^)]*\))?"
+                       r"\s*((group_left|group_right)\b\s*(\([^)]*\))?)?\s*")
 NUMBER = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
@@ -328,7 +338,8 @@ def count_alert_rules(alerts_path):
 
 
 def substitute(expr, values):
-    expr = expr.replace("$__rate_interval", RATE_INTERVAL).replace("${__rate_interval}", RATE_INTERVAL)
+    expr = expr.replace("${__rate_interval}", RATE_INTERVAL)
+    expr = expr.replace("$__rate_interval", RATE_INTERVAL)
     for name, value in values.items():
         expr = expr.replace("${%s}" % name, value).replace("$" + name, value)
     return expr
@@ -354,7 +365,8 @@ def resolve_vars(base, dash):
             result(False, f"variable {v['name']}: a label_values(SELECTOR, LABEL) query", q)
             continue
         r = query(base, m.group(1))
-        got = sorted({s["metric"].get(m.group(2)) for s in r.get("data", {}).get("result", [])} - {None})
+        series = r.get("data", {}).get("result", [])
+        got = sorted({s["metric"].get(m.group(2)) for s in series} - {None})
         result(bool(got), f"variable {v['name']}: {q}", ", ".join(got) or describe(r))
         values[v["name"]] = "(" + "|".join(grafana_escape(g) for g in got) + ")" if got else ""
     return values
@@ -368,16 +380,20 @@ def check_live(base, dash_path, alerts_path, expects):
         r = api(base, "/api/v1/targets", state="active")
         ts = r.get("data", {}).get("activeTargets", [])
         up = {t["labels"].get("job"): t for t in ts if t.get("health") == "up"}
-        return {"mesh-relay", "mesh-relay-k8s"} <= set(up), \
-            "; ".join(f"{t['labels'].get('job')} {t['scrapeUrl']} {t['health']} {t.get('lastError', '')}" for t in ts)
+        return {"mesh-relay", "mesh-relay-k8s"} <= set(up), "; ".join(
+            f"{t['labels'].get('job')} {t['scrapeUrl']} {t['health']} {t.get('lastError', '')}"
+            for t in ts)
     wait_for("targets: mesh-relay and mesh-relay-k8s scraped, health up", targets_up, 30)
 
     r = api(base, "/api/v1/targets", state="active")
-    k8s = [t for t in r.get("data", {}).get("activeTargets", []) if t["labels"].get("job") == "mesh-relay-k8s"]
-    result(len(k8s) == 1 and k8s[0]["labels"].get("namespace") == "relays" and k8s[0]["labels"].get("pod") == "mesh-relay-0"
-           and k8s[0]["scrapeUrl"].endswith("/metrics") and ":1/" not in k8s[0]["scrapeUrl"],
-           "prometheus-kubernetes.yml's relabelling: the annotated port and path, namespace and pod labels",
-           k8s[0]["scrapeUrl"] if k8s else "no target")
+    k8s = [t for t in r.get("data", {}).get("activeTargets", [])
+           if t["labels"].get("job") == "mesh-relay-k8s"]
+    labels = k8s[0]["labels"] if k8s else {}
+    result(len(k8s) == 1 and labels.get("namespace") == "relays"
+           and labels.get("pod") == "mesh-relay-0" and k8s[0]["scrapeUrl"].endswith("/metrics")
+           and ":1/" not in k8s[0]["scrapeUrl"],
+           "prometheus-kubernetes.yml's relabelling: the annotated port and path, namespace and "
+           "pod labels", k8s[0]["scrapeUrl"] if k8s else "no target")
 
     want = count_alert_rules(alerts_path)
 
@@ -385,36 +401,40 @@ def check_live(base, dash_path, alerts_path, expects):
         r = api(base, "/api/v1/rules", type="alert")
         rules = [x for g in r.get("data", {}).get("groups", []) for x in g.get("rules", [])]
         done = [x for x in rules if not x.get("lastEvaluation", "").startswith("0001")]
-        return len(rules) == want and len(done) == want, f"{len(done)} of {len(rules)} loaded rules evaluated, {want} in {alerts_path}"
+        return len(rules) == want and len(done) == want, \
+            f"{len(done)} of {len(rules)} loaded rules evaluated, {want} in {alerts_path}"
     wait_for("rules: every alert of alerts.yml loaded and evaluated", rules_evaluated, 30)
     # (an evaluation before the first scrape finds no up series: MeshRelayTargetMissing is
     # pending until the next one)
     for name in ("MeshRelayDown", "MeshRelayTargetMissing"):
         def inactive(name=name):
             r = api(base, "/api/v1/rules", type="alert")
-            st = [x.get("state") for g in r.get("data", {}).get("groups", []) for x in g.get("rules", [])
-                  if x["name"] == name]
+            st = [x.get("state") for g in r.get("data", {}).get("groups", [])
+                  for x in g.get("rules", []) if x["name"] == name]
             return st == ["inactive"], ", ".join(map(str, st)) or "no such rule"
         wait_for(f"rule {name}: inactive while the relay is scraped", inactive, 10)
     r = api(base, "/api/v1/rules", type="alert")
     rules = [x for g in r.get("data", {}).get("groups", []) for x in g.get("rules", [])]
     for x in rules:
         result(x.get("health") == "ok" and not x.get("lastError"), f"rule {x['name']}: evaluates",
-               f"state {x.get('state')}" + (f", error {x.get('lastError')}" if x.get("lastError") else ""))
+               f"state {x.get('state')}"
+               + (f", error {x.get('lastError')}" if x.get("lastError") else ""))
 
     for e in expects:
-        wait_for(f"traffic seen by Prometheus: {e}", lambda e=e: (nonempty(query(base, e)), describe(query(base, e))), 30)
+        wait_for(f"traffic seen by Prometheus: {e}", lambda e=e: has_data(base, e), 30)
 
     values = resolve_vars(base, dash)
     for p in all_panels(dash):
         for t in p.get("targets", []) or []:
             expr = substitute(t.get("expr", ""), values)
             r = query(base, expr)
-            result(has_numbers(r), f"dashboard \"{p.get('title')}\" {t.get('refId')}: {expr}", describe(r))
+            result(has_numbers(r), f"dashboard \"{p.get('title')}\" {t.get('refId')}: {expr}",
+                   describe(r))
 
     for x in rules:
         full = query(base, x["query"])
-        result(full.get("status") == "success", f"alert {x['name']}: the whole expression runs", describe(full))
+        result(full.get("status") == "success", f"alert {x['name']}: the whole expression runs",
+               describe(full))
         ops = operands(x["query"])
         result(len(ops) > 0, f"alert {x['name']}: has operands", str(len(ops)))
         for o in ops:
@@ -438,7 +458,7 @@ def main(argv):
         sys.stdout.write(body.decode())
         return 0 if status == 200 else 1
     if len(argv) == 4 and argv[1] == "wait":
-        ok = wait_for(f"Prometheus has: {argv[3]}", lambda: (nonempty(query(argv[2], argv[3])), describe(query(argv[2], argv[3]))), 30)
+        ok = wait_for(f"Prometheus has: {argv[3]}", lambda: has_data(argv[2], argv[3]), 30)
         return 0 if ok else 1
     if len(argv) >= 5 and argv[1] == "live":
         check_live(argv[2], argv[3], argv[4], argv[5:])

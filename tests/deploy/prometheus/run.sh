@@ -46,26 +46,31 @@ fail() {
 [ -x "$RLY_BUILD_DIR/relay-server" ] || fail "no $RLY_BUILD_DIR/relay-server (run make first)"
 [ -x "$client" ] || fail "no $client (run make first)"
 if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-    [ "$(id -u)" -eq 0 ] || fail "prometheus and promtool are missing: apt-get install prometheus (as root)"
+    [ "$(id -u)" -eq 0 ] || fail "no prometheus or promtool: apt-get install prometheus (as root)"
     say "installing prometheus (Debian)" >&2
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus \
+        >/dev/null
 fi
 say "$(prometheus --version 2>&1 | head -n 1)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rly-prometheus.XXXXXX")
 pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
+cleanup() { # the processes it started that still run (a PID already waited for may be reused)
+    local p live=()
+    for p in $(jobs -pr); do
+        [[ " ${pids[*]} " == *" $p "* ]] && live+=("$p")
+    done
+    for p in "${live[@]}"; do
         kill -TERM "$p" 2>/dev/null || true
     done
-    for p in "${pids[@]}"; do
+    for p in "${live[@]}"; do
         timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
     done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT # (so that a timeout's SIGTERM runs the cleanup too)
 # show FILE...: the tail of each file (after a failure).
 show() {
     local f
@@ -87,9 +92,10 @@ wait_line() {
 
 # ---- 1. the artefacts, statically ---------------------------------------------------------------
 t0=$SECONDS
-promtool check rules "$prom_dir/alerts.yml" || fail "promtool check rules deploy/prometheus/alerts.yml"
-(cd "$prom_dir" && promtool test rules alerts.test.yml) || fail "promtool test rules deploy/prometheus/alerts.test.yml"
-promtool check config "$prom_dir/prometheus.yml" || fail "promtool check config deploy/prometheus/prometheus.yml"
+promtool check rules "$prom_dir/alerts.yml" || fail "promtool check rules alerts.yml"
+(cd "$prom_dir" && promtool test rules alerts.test.yml) ||
+    fail "promtool test rules alerts.test.yml"
+promtool check config "$prom_dir/prometheus.yml" || fail "promtool check config prometheus.yml"
 python3 "$check" dashboard "$dashboard" >"$tmp/dashboard.txt" || {
     grep -v '^ok ' "$tmp/dashboard.txt" >&2
     fail "the dashboard's model (deploy/grafana/mesh-relay.json)"
@@ -120,18 +126,21 @@ EOF
 "$RLY_BUILD_DIR/relay-server" --config "$tmp/relay.toml" >"$tmp/relay.out" 2>"$tmp/relay.err" &
 relay_pid=$!
 pids+=("$relay_pid")
-wait_line "$tmp/relay.out" '^Metrics on: ' 15 "$relay_pid" || { show "$tmp/relay.out" "$tmp/relay.err"; fail "the relay did not start"; }
+wait_line "$tmp/relay.out" '^Metrics on: ' 15 "$relay_pid" ||
+    { show "$tmp/relay.out" "$tmp/relay.err"; fail "the relay did not start"; }
 tcp=$(sed -n 's|^Listening on: \(/ip4/127\.0\.0\.1/tcp/.*\)|\1|p' "$tmp/relay.out" | head -n 1)
-quic=$(sed -n 's|^Listening on: \(/ip4/127\.0\.0\.1/udp/.*/quic-v1/.*\)|\1|p' "$tmp/relay.out" | head -n 1)
+quic=$(sed -n 's|^Listening on: \(/ip4/.*/quic-v1/.*\)|\1|p' "$tmp/relay.out" | head -n 1)
 metrics=$(sed -n 's|^Metrics on: http://\(127\.0\.0\.1:[0-9]*\)/metrics$|\1|p' "$tmp/relay.out")
-[ -n "$tcp" ] && [ -n "$quic" ] && [ -n "$metrics" ] || { show "$tmp/relay.out"; fail "no TCP, QUIC or metrics address in the banner"; }
+[ -n "$tcp" ] && [ -n "$quic" ] && [ -n "$metrics" ] ||
+    { show "$tmp/relay.out"; fail "no TCP, QUIC or metrics address in the banner"; }
 
 t0=$SECONDS
 cp "$prom_dir/alerts.yml" "$tmp/alerts.yml" # rule_files is relative to the configuration
 python3 "$check" config "$prom_dir/prometheus.yml" "$prom_dir/prometheus-kubernetes.yml" \
-    "$tmp/prometheus.yml" "$metrics" || fail "could not derive the test configuration from the examples"
-promtool check config "$tmp/prometheus.yml" >/dev/null || fail "promtool check config on the derived configuration"
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    "$tmp/prometheus.yml" "$metrics" || fail "could not make the test configuration of the examples"
+promtool check config "$tmp/prometheus.yml" >/dev/null || fail "promtool check config (test's)"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
 prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/data" \
     --web.listen-address="127.0.0.1:$port" >"$tmp/prometheus.log" 2>&1 &
 prom_pid=$!
@@ -148,7 +157,8 @@ for _ in $(seq 1 150); do
 done
 [ "$ready" = 1 ] || { show "$tmp/prometheus.log"; fail "Prometheus did not become ready on $url"; }
 # (its scrape manager takes the targets a few seconds after it is ready)
-python3 "$check" wait "$url" 'up{job="mesh-relay"} == 1 and on (instance) up{job="mesh-relay-k8s"} == 1' ||
+python3 "$check" wait "$url" \
+    'up{job="mesh-relay"} == 1 and on (instance) up{job="mesh-relay-k8s"} == 1' ||
     { show "$tmp/prometheus.log"; fail "Prometheus did not scrape the relay"; }
 say "Prometheus on $url scraping the relay in $((SECONDS - t0)) s"
 
@@ -157,53 +167,58 @@ t0=$SECONDS
 # listeners: A (C, TCP) and J (js-libp2p, QUIC)
 "$client" --relay "$tcp" >"$tmp/a.out" 2>"$tmp/a.err" &
 pids+=($!)
-wait_line "$tmp/a.out" '^listening on ' 15 $! || { show "$tmp/a.out" "$tmp/a.err"; fail "the C listener did not reserve"; }
+wait_line "$tmp/a.out" '^listening on ' 15 $! ||
+    { show "$tmp/a.out" "$tmp/a.err"; fail "the C listener did not reserve"; }
 A=$(sed -n 's/^local peer_id=//p' "$tmp/a.out")
 node "$peer_js" --relay "$quic" >"$tmp/j.out" 2>"$tmp/j.err" &
 pids+=($!)
-wait_line "$tmp/j.out" '"event":"listening"' 30 $! || { show "$tmp/j.out" "$tmp/j.err"; fail "the js listener did not reserve"; }
+wait_line "$tmp/j.out" '"event":"listening"' 30 $! ||
+    { show "$tmp/j.out" "$tmp/j.err"; fail "the js listener did not reserve"; }
 J=$(sed -n 's/.*"event":"started".*"peer_id":"\([^"]*\)".*/\1/p' "$tmp/j.out" | head -n 1)
 grep -q '"impl":"js"' "$tmp/j.out" || fail "the js peer did not say it is js-libp2p"
 [ -n "$A" ] && [ -n "$J" ] || fail "no PeerId for a listener (A=$A J=$J)"
 
 # the circuits and the refusals, side by side; each bounded
 nobody=12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA # holds no reservation
-run() { # run NAME WANT_EXIT CMD...: in the background; NAME.rc gets the exit code
-    local name=$1 want=$2
+bg_pids=() bg_names=() bg_want=()
+run() { # run NAME WANT_EXIT CMD...: in the background, bounded; NAME.out, NAME.err
+    bg_names+=("$1")
+    bg_want+=("$2")
     shift 2
-    (
-        rc=0
-        timeout -k 5 40 "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" || rc=$?
-        echo "$rc $want" >"$tmp/$name.rc"
-    ) &
-    jobs_bg+=($!)
+    timeout -k 5 40 "$@" >"$tmp/${bg_names[-1]}.out" 2>"$tmp/${bg_names[-1]}.err" &
+    bg_pids+=($!)
+    pids+=($!)
 }
-jobs_bg=()
 run c-to-js 0 "$client" --relay "$tcp" --dial "$J" --echo-bytes 65536
 run js-to-c 0 node "$peer_js" --relay "$tcp" --dial "$A" --echo-bytes 65536
 run c-to-c-quic 0 "$client" --relay "$quic" --dial "$A" --send 100000
 run c-refused 4 "$client" --relay "$tcp" --dial "$nobody" --ping 1
 run js-refused 4 node "$peer_js" --relay "$tcp" --dial "$nobody" --ping 1
 # not libp2p: the relay counts a failed TCP handshake
-timeout -k 2 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "not libp2p\n" >&3 && cat <&3 >/dev/null' \
+timeout -k 2 5 bash -c \
+    'exec 3<>"/dev/tcp/127.0.0.1/$0" && printf "not libp2p\n" >&3 && cat <&3 >/dev/null' \
     "$(sed -n 's|.*/tcp/\([0-9]*\)/.*|\1|p' <<<"$tcp")" || true
-wait "${jobs_bg[@]}"
-for name in c-to-js js-to-c c-to-c-quic c-refused js-refused; do
-    read -r rc want <"$tmp/$name.rc"
-    [ "$rc" = "$want" ] || { show "$tmp/$name.out" "$tmp/$name.err"; fail "$name: exit $rc, expected $want"; }
+for i in "${!bg_pids[@]}"; do
+    rc=0
+    wait "${bg_pids[$i]}" || rc=$?
+    name=${bg_names[$i]}
+    [ "$rc" = "${bg_want[$i]}" ] ||
+        { show "$tmp/$name.out" "$tmp/$name.err"; fail "$name: exit $rc, expected ${bg_want[$i]}"; }
 done
 grep -q '"event":"echo".*"ok":true' "$tmp/js-to-c.out" || fail "js-to-c: no good echo"
 grep -q '"status":"NO_RESERVATION"' "$tmp/js-refused.out" || fail "js-refused: not NO_RESERVATION"
 say "circuits C->js, js->C, C->C (QUIC), two refusals in $((SECONDS - t0)) s"
 
 python3 "$check" get "http://$metrics/metrics" >"$tmp/metrics.txt" || fail "GET /metrics"
-if ! promtool check metrics <"$tmp/metrics.txt" >"$tmp/lint.txt" 2>&1 || [ -s "$tmp/lint.txt" ]; then
+# (a lint problem: exit 3 and a line; any line fails the test too)
+if ! promtool check metrics <"$tmp/metrics.txt" >"$tmp/lint.txt" 2>&1 || [ -s "$tmp/lint.txt" ]
+then
     cat "$tmp/lint.txt" >&2
     fail "promtool check metrics on the relay's /metrics"
 fi
 say "promtool check metrics: $(grep -vc '^#' "$tmp/metrics.txt") samples, nothing to say"
 
-# ---- 4. what Prometheus has -----------------------------------------------------------------------
+# ---- 4. what Prometheus has ---------------------------------------------------------------------
 t0=$SECONDS
 job='job="mesh-relay"'
 expects=(
@@ -222,7 +237,8 @@ expects=(
     "count_over_time(up{$job}[1m]) >= 10"
 )
 rc=0
-python3 "$check" live "$url" "$dashboard" "$prom_dir/alerts.yml" "${expects[@]}" >"$tmp/live.txt" || rc=$?
+python3 "$check" live "$url" "$dashboard" "$prom_dir/alerts.yml" "${expects[@]}" \
+    >"$tmp/live.txt" || rc=$?
 cat "$tmp/live.txt"
 say "live checks in $((SECONDS - t0)) s: $(tail -n 1 "$tmp/live.txt")"
 if [ "$rc" -ne 0 ]; then
