@@ -1210,7 +1210,30 @@ static const char *env_lookup(char *const *env, const char *name)
     return found;
 }
 
-/* check_env_names refuses a MESH_RELAY_* variable that names no key, with the nearest one. */
+/* is_service_link tells whether the variable name |e| (|n| bytes) has the shape of what
+ * Kubernetes (and Docker links) put into every container for each Service in the namespace:
+ * <SERVICE>_SERVICE_HOST, <SERVICE>_SERVICE_PORT[_<NAME>], <SERVICE>_PORT[_<port>_<proto>...].
+ * A Service named mesh-relay[-N] makes MESH_RELAY_[N_]... ones; no key's name holds "PORT". */
+static bool is_service_link(const char *e, size_t n)
+{
+    static const char *const marks[] = {"_SERVICE_HOST", "_SERVICE_PORT", "_PORT_"};
+    char name[256];
+    if (n >= sizeof(name))
+        return false;
+    memcpy(name, e, n);
+    name[n] = '\0';
+    if (n >= 5 && strcmp(name + n - 5, "_PORT") == 0)
+        return true;
+    for (size_t i = 0; i < RLY_ARRAY_LEN(marks); i++) {
+        const char *m = strstr(name, marks[i]);
+        if (m && (i < 2 || isdigit((unsigned char)m[strlen(marks[i])])))
+            return true;
+    }
+    return false;
+}
+
+/* check_env_names refuses a MESH_RELAY_* variable that names no key, with the nearest one
+ * (RLY_CONFIG_ENV_PATH and service links aside). */
 static int check_env_names(char *const *env, const ctx *x)
 {
     char name[96];
@@ -1220,6 +1243,9 @@ static int check_env_names(char *const *env, const ctx *x)
         if (strncmp(e, RLY_CONFIG_ENV_PREFIX, plen) != 0)
             continue;
         size_t nlen = strcspn(e, "=");
+        if ((nlen == strlen(RLY_CONFIG_ENV_PATH) && strncmp(e, RLY_CONFIG_ENV_PATH, nlen) == 0) ||
+            is_service_link(e, nlen))
+            continue;
         bool known = false;
         const keydesc *best = NULL;
         size_t best_d = SIZE_MAX;

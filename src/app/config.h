@@ -107,6 +107,9 @@ typedef enum rly_config_source {
 /* The prefix of the environment variables that override keys: MESH_RELAY_<SECTION>_<KEY>, upper
  * case, e.g. MESH_RELAY_NETWORK_EXTERNAL_ADDRS for [network] external_addrs. */
 #define RLY_CONFIG_ENV_PREFIX "MESH_RELAY_"
+/* The configuration file's path when there is no --config (as if given with --config: it must
+ * exist); e.g. a container image's own file. */
+#define RLY_CONFIG_ENV_PATH "MESH_RELAY_CONFIG"
 /* Most --set options on one command line. */
 #define RLY_CONFIG_MAX_SETS 128
 
@@ -125,7 +128,9 @@ typedef struct rly_config_overrides {
  * Type errors, unknown keys (with the nearest valid name) and list entries are checked as for
  * the file; ranges are left to rly_config_validate, whose messages then name the variable or
  * the --set option instead of a file line. An environment variable with the prefix that names
- * no key is an error (a typo would otherwise be silently ignored).
+ * no key is an error (a typo would otherwise be silently ignored), except RLY_CONFIG_ENV_PATH
+ * and the service-link variables Kubernetes and Docker make for a Service named mesh-relay
+ * (MESH_RELAY_SERVICE_HOST, MESH_RELAY_0_PORT_4001_TCP, ...).
  * On error returns RLY_ERR_CONFIG and writes a one-line message, e.g.
  *   "environment MESH_RELAY_RELAY_MAX_RESERVATION: unknown key (did you mean
  *   MESH_RELAY_RELAY_MAX_RESERVATIONS?)". */

@@ -5,6 +5,7 @@
  * line usage error, 128+N when a second signal N forces an immediate exit. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -44,6 +45,10 @@ static int fail(const char *msg)
 
 static int resolve_config_path(app *a)
 {
+    /* --config, else MESH_RELAY_CONFIG (both name a file that must exist), else the default. */
+    const char *env = getenv(RLY_CONFIG_ENV_PATH);
+    if (!a->cli.config_path && env && env[0] != '\0')
+        a->cli.config_path = env;
     if (a->cli.config_path) {
         int n = snprintf(a->config_path, sizeof(a->config_path), "%s", a->cli.config_path);
         return (n < 0 || (size_t)n >= sizeof(a->config_path)) ? RLY_ERR_NOBUF : 0;

@@ -140,7 +140,11 @@ static void ours(out_ctx *o, const rly_metrics_input *in)
     one(o, "mesh_relay_start_time_seconds", "gauge", "Start time (unix seconds)", in->start_time);
     one(o, "mesh_relay_ready", "gauge", "1: listeners bound and not draining", in->ready ? 1 : 0);
     one(o, "mesh_relay_reservations", "gauge", "Reservations in force", in->reservations_active);
+    one(o, "mesh_relay_reservations_limit", "gauge",
+        "Reservations allowed at once ([relay] max_reservations)", in->reservations_limit);
     one(o, "mesh_relay_circuits", "gauge", "Circuits open", in->circuits_active);
+    one(o, "mesh_relay_circuits_limit", "gauge", "Circuits allowed at once ([relay] max_circuits)",
+        in->circuits_limit);
     one(o, "mesh_relay_circuits_limit_closed_total", "counter",
         "Circuits ended by the duration or data limit", s->circuits_limit_closed);
     static const char *const tr[2] = {"tcp", "quic"};

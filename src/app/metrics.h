@@ -24,6 +24,7 @@ typedef struct rly_metrics_input {
     bool running; /* libp2p_relaysvc_status */
     bool ready;   /* mesh_relay_ready: listeners bound and not draining */
     size_t reservations_active, circuits_active;
+    uint64_t reservations_limit, circuits_limit; /* [relay] max_reservations, max_circuits */
     rly_relay_stats relay;
     rly_limiter_stats limiter;
     rly_authsvc_stats auth;

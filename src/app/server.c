@@ -333,6 +333,8 @@ static void metrics_body(server *s, rly_dynbuf *body)
     in.running = s->relay != NULL && s->is_ready;
     in.ready = s->is_ready;
     in.start_time = s->started;
+    in.reservations_limit = s->live.relay.max_reservations; /* follows reloads */
+    in.circuits_limit = s->live.relay.max_circuits;
     if (s->relay) {
         in.reservations_active = rly_relay_num_reservations(s->relay);
         in.circuits_active = rly_relay_num_circuits(s->relay);

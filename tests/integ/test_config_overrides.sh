@@ -126,6 +126,21 @@ bad "an unknown --set key" \
 bad "auth on with the default token, from the environment" \
     "environment MESH_RELAY_AUTH_AUTH_ENABLED: \[auth\] auth_enabled = true with the default auth_token" \
     MESH_RELAY_AUTH_AUTH_ENABLED=true --
+# MESH_RELAY_CONFIG names the file when there is no --config (a container's own file), and
+# must exist like --config's.
+loopback_config "$C" '[relay]' 'max_circuits = 41'
+MESH_RELAY_CONFIG=$C run_relay "$H" "$O.cp" --check-config
+check "MESH_RELAY_CONFIG names the file" grep -q "^Configuration OK: $C\$" "$O.cp.out"
+MESH_RELAY_CONFIG=$C run_relay "$H" "$O.cp" --check-config --config /nonexistent/r.toml
+check "--config wins over MESH_RELAY_CONFIG" one_line_error "$O.cp.err" "not found: /nonexistent/r.toml"
+MESH_RELAY_CONFIG=$TMP_ROOT/missing.toml run_relay "$H" "$O.cp" --check-config
+check "a MESH_RELAY_CONFIG that does not exist is an error" \
+    one_line_error "$O.cp.err" "Configuration file not found: $TMP_ROOT/missing.toml"
+# A Kubernetes Service named mesh-relay-0 puts service links into the pod: not keys, not errors.
+MESH_RELAY_0_SERVICE_HOST=10.0.0.1 MESH_RELAY_0_PORT_4001_TCP=tcp://10.0.0.1:4001 \
+    run_relay "$H" "$O.sl" --check-config
+check "service-link variables are left alone" [ $? -eq 0 ]
+
 run_relay "$H" "$O.u" --set relay
 check "--set without section.key=value is a usage error (exit 2)" [ $? -eq 2 ]
 

@@ -2,8 +2,9 @@
 # Metrics and health over HTTP ([metrics] listen_addr, port 0 here): the banner prints the URL;
 # /healthz, /readyz, /addrs (the relay's full multiaddrs, JSON) answer; /metrics is Prometheus
 # text with go's libp2p_relaysvc_* series and ours, and its values move as a reservation, a
-# circuit and a refused CONNECT happen; unknown paths get 404, POST 405; idle sockets from one
-# address do not lock /healthz out; listen_addr = "" turns it off.
+# circuit and a refused CONNECT happen; the limit gauges follow a SIGHUP reload; unknown paths get
+# 404, POST 405; idle sockets from one address do not lock /healthz out; listen_addr = "" turns
+# it off.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
 O=$TMP_ROOT
@@ -37,6 +38,8 @@ http_get /metrics >"$O/m0"
 check "/metrics: Prometheus text" grep -qi "^Content-Type: text/plain; version=0.0.4" "$O/m0"
 check "status 1 and nothing relayed yet" \
     eval '[ "$(metric libp2p_relaysvc_status)" = 1 ] && [ "$(metric "libp2p_relaysvc_reservations_total{type=\"opened\"}")" = 0 ]'
+check "the limit gauges: max_reservations, max_circuits (defaults)" \
+    eval '[ "$(metric mesh_relay_reservations_limit)" = 100 ] && [ "$(metric mesh_relay_circuits_limit)" = 1024 ]'
 check "build info and memory" eval 'grep -q "^mesh_relay_build_info{version=\"" "$O/m0" && [ "$(metric mesh_relay_memory_bytes)" -gt 0 ]'
 
 listener a "$O/a"
@@ -112,6 +115,12 @@ check "200 idle sockets from 127.0.0.1: /healthz still answers" grep -q "^HTTP/1
 check "and only the newest 8 of them are held" grep -q " held 8$" "$O/sl1"
 slowloris 200 2 >"$O/sl2"
 check "200 idle sockets from 127.0.0.2: /healthz from 127.0.0.1 answers" grep -q "^HTTP/1.1 200 " "$O/sl2"
+
+loopback_config "$O/r.toml" '[relay]' 'max_circuit_bytes = 0' 'max_reservations = 7' 'max_circuits = 9'
+kill -HUP "$RELAY_PID"
+check "SIGHUP reloads new limits" wait_for "$RELAY_LOG" "Configuration reloaded" 10
+check "and the limit gauges follow" \
+    eval '[ "$(metric mesh_relay_reservations_limit)" = 7 ] && [ "$(metric mesh_relay_circuits_limit)" = 9 ]'
 
 stop_pid "$A_PID"
 stop_pid "$RELAY_PID"

@@ -1066,3 +1066,26 @@ Test(config_overrides, every_key_has_a_variable)
     cr_assert_eq(keys_seen, RLY_CONFIG_NKEYS);
     done();
 }
+
+Test(config_overrides, service_links_and_the_config_path_are_not_keys)
+{
+    /* What Kubernetes puts into a pod for Services named mesh-relay and mesh-relay-0. */
+    char *env[] = {"MESH_RELAY_SERVICE_HOST=10.0.0.1",
+                   "MESH_RELAY_SERVICE_PORT=4001",
+                   "MESH_RELAY_SERVICE_PORT_TCP=4001",
+                   "MESH_RELAY_PORT=tcp://10.0.0.1:4001",
+                   "MESH_RELAY_0_PORT_4001_TCP=tcp://10.0.0.2:4001",
+                   "MESH_RELAY_0_PORT_4001_UDP_PROTO=udp",
+                   "MESH_RELAY_0_PORT_4001_TCP_ADDR=10.0.0.2",
+                   "MESH_RELAY_CONFIG=/etc/mesh-relay/relay.toml",
+                   "MESH_RELAY_RELAY_MAX_CIRCUITS=5",
+                   NULL};
+    cr_assert_eq(override("", env, NULL, 0), 0, "%s", msg);
+    cr_assert_eq(cfg.relay.max_circuits, 5);
+    /* Near misses are still typos. */
+    char *typo[] = {"MESH_RELAY_METRICS_LISTEN_PORT_X=1", NULL};
+    bad(typo, NULL,
+        "environment MESH_RELAY_METRICS_LISTEN_PORT_X: no such configuration key (did you mean "
+        "MESH_RELAY_METRICS_LISTEN_ADDR for [metrics] listen_addr?)");
+    done();
+}

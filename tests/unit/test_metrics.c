@@ -40,6 +40,8 @@ Test(metrics, well_formed_and_go_compatible)
     in.version = "0.1.0";
     in.running = in.ready = true;
     in.reservations_active = 2;
+    in.reservations_limit = 100;
+    in.circuits_limit = 1024;
     in.relay.reservations_opened = 3;
     in.relay.reservations_renewed = 4;
     in.relay.reservation_refusals[RLY_REFUSAL_PERMISSION_DENIED] = 5;
@@ -111,6 +113,9 @@ Test(metrics, well_formed_and_go_compatible)
     cr_assert(has_line("libp2p_relaysvc_data_transferred_bytes_total 123456789"));
     cr_assert(has_line("mesh_relay_build_info{version=\"0.1.0\"} 1"));
     cr_assert(has_line("mesh_relay_reservations 2"));
+    cr_assert(has_line("mesh_relay_reservations_limit 100"));
+    cr_assert(has_line("mesh_relay_circuits_limit 1024"));
+    cr_assert(has_line("# TYPE mesh_relay_circuits_limit gauge"));
     cr_assert(has_line("mesh_relay_connections{transport=\"quic\"} 3"));
     cr_assert(has_line("mesh_relay_quic_packets_sent_total{type=\"retry\"} 8"));
     cr_assert(has_line("mesh_relay_memory_bytes 4096"));
