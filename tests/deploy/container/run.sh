@@ -196,7 +196,8 @@ check "it exposes 4001/tcp, 4001/udp and 9464/tcp" \
 check "its health check is relay-server --health-check" \
     [ "$(inspect '{{json .Config.Healthcheck.Test}}')" = '["CMD","relay-server","--health-check"]' ]
 check "its stop signal is SIGTERM" [ "$(inspect '{{.Config.StopSignal}}')" = SIGTERM ]
-check "its entrypoint is relay-server" [ "$(inspect '{{json .Config.Entrypoint}}')" = '["relay-server"]' ]
+check "its entrypoint is relay-server" \
+    [ "$(inspect '{{json .Config.Entrypoint}}')" = '["relay-server"]' ]
 
 podman run --rm --no-healthcheck --entrypoint /bin/sh "$IMG" -c '
     echo "uid=$(id -u) gid=$(id -g)"
@@ -212,7 +213,7 @@ check "IMAGE --help: the relay's usage (exit 0)" \
     eval '[ $rc -eq 0 ] && grep -q "^Usage: relay-server" "$O/help"'
 [ "$FAILED" -eq 0 ] || show "$O/inside" "$O/help"
 
-# ---- a relay in a container, two peers through it -------------------------------------------------
+# ---- a relay in a container, two peers through it ----------------------------------------------
 up a "$P-vol"
 rc=$?
 check "container A starts (a named volume, ports on 127.0.0.1)" [ $rc -eq 0 ]
@@ -248,7 +249,7 @@ check "and has another PeerId" eval '[ -n "$RID2" ] && [ "$RID2" != "$RID" ]'
 timeout -k 5 60 podman rm -f -t 45 "$P-b" >/dev/null 2>&1
 [ "$FAILED" -eq 0 ] || show "$O/a.log" "$O/a.run" "$O/b.log" "$O/b.run"
 
-# ---- podman stop drains ---------------------------------------------------------------------------
+# ---- podman stop drains ------------------------------------------------------------------------
 relay_at a
 check "the new A is healthy" healthy a
 LISTENER_ID=
@@ -262,7 +263,8 @@ for _ in $(seq 1 100); do
     grep -q "CircuitReqAccepted .*dst_peer_id=$LISTENER_ID" "$O/a.log" && break
     sleep 0.1
 done
-check "peer B holds a circuit to A" grep -q "CircuitReqAccepted .*dst_peer_id=$LISTENER_ID" "$O/a.log"
+check "peer B holds a circuit to A" \
+    grep -q "CircuitReqAccepted .*dst_peer_id=$LISTENER_ID" "$O/a.log"
 T0=$SECONDS
 timeout -k 5 70 podman stop "$P-a" >"$O/stop.out" 2>&1 &
 STOP_PID=$!
@@ -284,9 +286,12 @@ check "podman stop returns 0" [ $? -eq 0 ]
 check "well before the stop timeout ($((SECONDS - T0)) s < 40 s)" [ $((SECONDS - T0)) -lt 40 ]
 logs a
 check "the relay: no circuit left, stopped" \
-    eval 'grep -q "No circuit left, shutting down" "$O/a.log" && grep -q "Relay server stopped" "$O/a.log"'
-check "the container's exit code: 0" [ "$(podman inspect --format '{{.State.ExitCode}}' "$P-a")" = 0 ]
+    eval 'grep -q "No circuit left, shutting down" "$O/a.log" &&
+        grep -q "Relay server stopped" "$O/a.log"'
+check "the container's exit code: 0" \
+    [ "$(podman inspect --format '{{.State.ExitCode}}' "$P-a")" = 0 ]
 stop_pid "$A_PID"
 [ "$FAILED" -eq 0 ] || show "$O/a.log" "$O/stop.out" "$O"/ad.* "$O"/bd.*
-say "image $IMG: $((size / 1000000)) MB (built in $t_build s); the test ran $((SECONDS - t_start)) s"
+say "image $IMG: $((size / 1000000)) MB (built in $t_build s);" \
+    "the test ran $((SECONDS - t_start)) s"
 finish
