@@ -1,6 +1,7 @@
 #include "app/server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -143,10 +144,20 @@ static void on_signal(uv_signal_t *h, int signum)
 static void origin_phrase(const server *s, const char *section, const char *key, char *out,
                           size_t cap)
 {
+    char var[96];
     rly_config_origin(&s->live, s->config_path, section, key, out, cap);
-    if (strcmp(out, "the built-in default") == 0)
-        snprintf(out, cap, "in [%s] of %s", section,
-                 s->config_path ? s->config_path : "your configuration file");
+    if (strcmp(out, "the built-in default") != 0)
+        return;
+    if (s->config_path) {
+        snprintf(out, cap, "in [%s] of %s", section, s->config_path);
+        return;
+    }
+    int n = snprintf(var, sizeof(var), RLY_CONFIG_ENV_PREFIX "%s_%s", section, key);
+    for (int i = 0; i < n && (size_t)i < sizeof(var); i++)
+        var[i] = (char)toupper((unsigned char)var[i]);
+    snprintf(out, cap,
+             "by default; change it with [%s] %s in a configuration file, %s or --set %s.%s",
+             section, key, var, section, key);
 }
 
 static int listen_addr_error(const server *s, const char *key, const char *addr, int rv, int uverr,

@@ -384,7 +384,8 @@ func effectiveConfig(defaults, file relayConfig, fileName string, env podEnv, ar
 		return nil, err
 	}
 	for _, n := range env.names {
-		if !strings.HasPrefix(n, envPrefix) {
+		// MESH_RELAY_CONFIG names the file (the image's own, when there is no --config), not a key.
+		if !strings.HasPrefix(n, envPrefix) || n == "MESH_RELAY_CONFIG" {
 			continue
 		}
 		s, k, ok := c.envKey(n)
