@@ -79,4 +79,4 @@ if [ ${#failed[@]} -gt 0 ]; then
     printf 'make interop: failed: %s\n' "${failed[@]}" >&2
     exit 1
 fi
-echo "make interop: all ${#suites[@]} peer suites passed"
+echo "make interop: all ${#suites[@]} suites passed"
