@@ -3,6 +3,7 @@
  * key, default, range or comment is written twice. */
 #include "app/config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -1210,25 +1211,63 @@ static const char *env_lookup(char *const *env, const char *name)
     return found;
 }
 
-/* is_service_link tells whether the variable name |e| (|n| bytes) has the shape of what
- * Kubernetes (and Docker links) put into every container for each Service in the namespace:
- * <SERVICE>_SERVICE_HOST, <SERVICE>_SERVICE_PORT[_<NAME>], <SERVICE>_PORT[_<port>_<proto>...].
- * A Service named mesh-relay[-N] makes MESH_RELAY_[N_]... ones; no key's name holds "PORT". */
+static bool ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static bool is_digits(const char *v)
+{
+    return v[0] != '\0' && strspn(v, "0123456789") == strlen(v);
+}
+
+static bool is_ip(const char *v)
+{
+    uint8_t a[16];
+    return inet_pton(AF_INET, v, a) == 1 || inet_pton(AF_INET6, v, a) == 1;
+}
+
+static bool is_proto(const char *v)
+{
+    return strcmp(v, "tcp") == 0 || strcmp(v, "udp") == 0 || strcmp(v, "sctp") == 0;
+}
+
+static bool is_link_url(const char *v)
+{
+    return strncmp(v, "tcp://", 6) == 0 || strncmp(v, "udp://", 6) == 0 ||
+           strncmp(v, "sctp://", 7) == 0;
+}
+
+/* is_service_link tells whether the variable |e| ("NAME=value", the name |n| bytes) is one of
+ * what Kubernetes (and Docker links) put into every container for each Service in the namespace,
+ * by its name and the shape of its value: <SERVICE>_SERVICE_HOST (an IP address),
+ * <SERVICE>_SERVICE_PORT[_<NAME>] (a port), <SERVICE>_PORT and <SERVICE>_PORT_<port>_<PROTO>
+ * (proto://address:port), and the latter's _PROTO, _PORT and _ADDR. A Service named
+ * mesh-relay[-N] makes MESH_RELAY_[N_]... ones; no key's name holds "PORT". The value keeps a
+ * guess such as MESH_RELAY_METRICS_PORT=9465 from passing for one. */
 static bool is_service_link(const char *e, size_t n)
 {
-    static const char *const marks[] = {"_SERVICE_HOST", "_SERVICE_PORT", "_PORT_"};
     char name[256];
+    const char *v = e[n] == '=' ? e + n + 1 : "";
     if (n >= sizeof(name))
         return false;
     memcpy(name, e, n);
     name[n] = '\0';
-    if (n >= 5 && strcmp(name + n - 5, "_PORT") == 0)
-        return true;
-    for (size_t i = 0; i < RLY_ARRAY_LEN(marks); i++) {
-        const char *m = strstr(name, marks[i]);
-        if (m && (i < 2 || isdigit((unsigned char)m[strlen(marks[i])])))
-            return true;
-    }
+    if (ends_with(name, n, "_SERVICE_HOST"))
+        return is_ip(v);
+    if (strstr(name, "_SERVICE_PORT"))
+        return is_digits(v);
+    const char *p = strstr(name, "_PORT_");
+    bool numbered = p && isdigit((unsigned char)p[6]); /* <SERVICE>_PORT_<port>_<PROTO>... */
+    if (numbered && ends_with(name, n, "_PROTO"))
+        return is_proto(v);
+    if (numbered && ends_with(name, n, "_ADDR"))
+        return is_ip(v);
+    if (numbered && ends_with(name, n, "_PORT"))
+        return is_digits(v);
+    if (numbered || ends_with(name, n, "_PORT"))
+        return is_link_url(v);
     return false;
 }
 

@@ -1077,6 +1077,9 @@ Test(config_overrides, service_links_and_the_config_path_are_not_keys)
                    "MESH_RELAY_0_PORT_4001_TCP=tcp://10.0.0.2:4001",
                    "MESH_RELAY_0_PORT_4001_UDP_PROTO=udp",
                    "MESH_RELAY_0_PORT_4001_TCP_ADDR=10.0.0.2",
+                   "MESH_RELAY_0_PORT_4001_TCP_PORT=4001",
+                   "MESH_RELAY_1_SERVICE_HOST=fd00::10",
+                   "MESH_RELAY_1_PORT=udp://[fd00::10]:4001",
                    "MESH_RELAY_CONFIG=/etc/mesh-relay/relay.toml",
                    "MESH_RELAY_RELAY_MAX_CIRCUITS=5",
                    NULL};
@@ -1087,5 +1090,23 @@ Test(config_overrides, service_links_and_the_config_path_are_not_keys)
     bad(typo, NULL,
         "environment MESH_RELAY_METRICS_LISTEN_PORT_X: no such configuration key (did you mean "
         "MESH_RELAY_METRICS_LISTEN_ADDR for [metrics] listen_addr?)");
+    /* ... and so are guesses with a link's name but not its value (a port key the relay does
+     * not have, silently ignored before). */
+    char *guess[] = {"MESH_RELAY_METRICS_PORT=9465", NULL};
+    bad(guess, NULL,
+        "environment MESH_RELAY_METRICS_PORT: no such configuration key (variables are "
+        "MESH_RELAY_<SECTION>_<KEY>, e.g. MESH_RELAY_RELAY_MAX_RESERVATIONS; see relay-server "
+        "--generate-config for the keys)");
+    static char guesses[][64] = {"MESH_RELAY_NETWORK_TCP_PORT=4002",
+                                 "MESH_RELAY_NETWORK_PORT_4002=1",
+                                 "MESH_RELAY_METRICS_SERVICE_HOST=metrics.local",
+                                 "MESH_RELAY_METRICS_SERVICE_PORT=http",
+                                 "MESH_RELAY_0_PORT_4001_TCP_PROTO=quic",
+                                 "MESH_RELAY_0_PORT_4001_TCP_ADDR=relay-0"};
+    for (size_t i = 0; i < sizeof(guesses) / sizeof(guesses[0]); i++) {
+        char *one[] = {guesses[i], NULL};
+        cr_assert_eq(override("", one, NULL, 0), RLY_ERR_CONFIG, "%s passed", guesses[i]);
+        cr_assert(strstr(msg, "no such configuration key"), "%s: %s", guesses[i], msg);
+    }
     done();
 }

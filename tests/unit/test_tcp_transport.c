@@ -290,22 +290,27 @@ static void raw_connected(uv_connect_t *req, int status)
     uv_read_start((uv_stream_t *)&ev.raw[i], raw_alloc, raw_read);
 }
 
+/* The server's listen address (|ev.addr| without its /p2p) as a socket address. */
+static void server_sockaddr(struct sockaddr_storage *to)
+{
+    rly_multiaddr bare;
+    rly_peerid peer;
+    bool has_peer, quic;
+    uint32_t tr;
+    cr_assert_eq(rly_multiaddr_split_p2p(&ev.addr, &bare, &peer, &has_peer), 0);
+    cr_assert_eq(rly_multiaddr_to_sockaddr(&bare, to, &tr, &quic), 0);
+}
+
 /* A raw connection from |src| that says nothing. */
 static void raw_open(intptr_t i, const char *src)
 {
     struct sockaddr_in from;
     struct sockaddr_storage to;
-    uint32_t tr;
-    bool quic;
-    rly_multiaddr bare;
-    rly_peerid peer;
-    bool has_peer;
     uv_tcp_init(&w.loop, &ev.raw[i]);
     ev.inited[i] = true;
     uv_ip4_addr(src, 0, &from);
     cr_assert_eq(uv_tcp_bind(&ev.raw[i], (struct sockaddr *)&from, 0), 0);
-    cr_assert_eq(rly_multiaddr_split_p2p(&ev.addr, &bare, &peer, &has_peer), 0);
-    cr_assert_eq(rly_multiaddr_to_sockaddr(&bare, &to, &tr, &quic), 0);
+    server_sockaddr(&to);
     ev.creq[i].data = (void *)i;
     cr_assert_eq(uv_tcp_connect(&ev.creq[i], &ev.raw[i], (struct sockaddr *)&to, raw_connected), 0);
 }
@@ -568,18 +573,13 @@ Test(tcp_transport, a_silent_connection_goes_before_a_client_that_spoke)
     static const char hello[] = "\x13/multistream/1.0.0\n\x07/noise\n";
     rly_tcp_settings st;
     rly_keypair skp, ckp;
-    rly_multiaddr bare;
-    rly_peerid peer;
-    bool has_peer, quic;
-    uint32_t tr;
     memset(&ev, 0, sizeof(ev));
     memset(&ab, 0, sizeof(ab));
     ab.a2 = -1;
     rly_tcp_settings_default(&st);
     st.max_pending_per_ip = 2;
     world_listen(&st, &quiet_events, &skp, &ckp);
-    cr_assert_eq(rly_multiaddr_split_p2p(&ev.addr, &bare, &peer, &has_peer), 0);
-    cr_assert_eq(rly_multiaddr_to_sockaddr(&bare, &ab.to, &tr, &quic), 0);
+    server_sockaddr(&ab.to);
     ab.h = plain_connect(&ab.to);
     cr_assert_eq(send(ab.h, hello, sizeof(hello) - 1, 0), (ssize_t)sizeof(hello) - 1);
     ab.a1 = plain_connect(&ab.to);
@@ -673,4 +673,44 @@ Test(tcp_transport, a_peer_that_never_reads_hits_the_write_timeout)
     cr_assert_str_eq(wt.closed_cause, "write timeout (write_timeout_secs)");
     cr_assert_eq(ev.stats.write_timeouts, 1);
     cr_log_info("a peer that never reads: closed after %zu bytes were queued", wt.written);
+}
+
+/* ---- a connection flood leaves the loop its turns ----------------------------------------- */
+
+/* Connections queued at the listener faster than the relay takes them: libuv accepts until the
+ * queue is empty, so a flood that keeps it full held the loop in one accept run (seconds under
+ * a loopback flood: /healthz, timers and every circuit waited). Each turn now takes at most
+ * RLY_TCP_ACCEPTS_PER_TURN (and one more from the deferred accept) and the rest come in later
+ * turns, none lost. */
+Test(tcp_transport, a_connection_flood_leaves_the_loop_its_turns)
+{
+    enum { NFLOOD = 300 };
+    static int fds[NFLOOD];
+    struct sockaddr_storage to;
+    rly_tcp_settings st;
+    rly_keypair skp, ckp;
+    memset(&ev, 0, sizeof(ev));
+    rly_tcp_settings_default(&st);
+    st.max_pending_handshakes = st.max_pending_per_ip = 2 * NFLOOD;
+    world_listen(&st, &quiet_events, &skp, &ckp);
+    server_sockaddr(&to);
+    for (int i = 0; i < NFLOOD; i++)
+        fds[i] = plain_connect(&to); /* complete in the listener's queue, none accepted yet */
+    cr_assert_eq(uv_run(&w.loop, UV_RUN_ONCE), 1);
+    rly_tcp_transport_stats(w.server, &ev.stats);
+    size_t first = ev.stats.pending;
+    for (int i = 0; i < 100 && ev.stats.pending < NFLOOD; i++) {
+        uv_run(&w.loop, UV_RUN_ONCE);
+        rly_tcp_transport_stats(w.server, &ev.stats);
+    }
+    size_t all = ev.stats.pending;
+    for (int i = 0; i < NFLOOD; i++)
+        close(fds[i]);
+    finish();
+    world_end(&skp, &ckp);
+
+    cr_assert_gt(first, 0);
+    cr_assert_leq(first, RLY_TCP_ACCEPTS_PER_TURN + 1, "one turn accepted %zu of %d", first,
+                  NFLOOD);
+    cr_assert_eq(all, NFLOOD, "later turns accepted the rest");
 }

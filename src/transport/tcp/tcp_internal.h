@@ -97,6 +97,10 @@ struct rly_tcp_transport {
     uv_tcp_t listeners[RLY_TCP_MAX_LISTENERS];
     size_t nlisteners;
     uv_idle_t idle;
+    uv_timer_t accept_timer; /* takes the deferred connections next turn (on_connection) */
+    uint64_t accept_turn;    /* the uv_now of the turn |accepts| counts */
+    unsigned accepts;        /* connections accepted in that turn */
+    bool accept_deferred[RLY_TCP_MAX_LISTENERS]; /* a connection waits in libuv (not taken) */
     unsigned open_handles;
     tcp_conn *conns;
     rly_flushq dirty;    /* connections to flush from the idle handle */

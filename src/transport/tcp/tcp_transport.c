@@ -109,6 +109,22 @@ static void handle_closed(uv_handle_t *h)
     maybe_finish_close(t);
 }
 
+/* The deferred connections of the last turn: one from each listener that has one (uv_accept
+ * watches the listener again, and the rest come from the poll). */
+static void on_accept_timer(uv_timer_t *h)
+{
+    rly_tcp_transport *t = h->data;
+    t->accept_turn = uv_now(t->loop);
+    t->accepts = 0;
+    for (size_t i = 0; i < t->nlisteners; i++) {
+        if (!t->accept_deferred[i] || t->is_closing)
+            continue;
+        t->accept_deferred[i] = false;
+        t->accepts++;
+        rly_tcp_conn_accept(t, (uv_stream_t *)&t->listeners[i]);
+    }
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     rly_tcp_transport *t = server->data;
@@ -117,6 +133,18 @@ static void on_connection(uv_stream_t *server, int status)
                  RLY_F_STR("error", uv_strerror(status)));
         return;
     }
+    if (uv_now(t->loop) != t->accept_turn) {
+        t->accept_turn = uv_now(t->loop);
+        t->accepts = 0;
+    }
+    if (t->accepts >= RLY_TCP_ACCEPTS_PER_TURN) {
+        /* Not taken: libuv holds it and stops watching this listener until uv_accept. */
+        t->accept_deferred[(uv_tcp_t *)server - t->listeners] = true;
+        if (!uv_is_active((uv_handle_t *)&t->accept_timer))
+            (void)uv_timer_start(&t->accept_timer, on_accept_timer, 0, 0);
+        return;
+    }
+    t->accepts++;
     rly_tcp_conn_accept(t, server);
 }
 
@@ -190,8 +218,10 @@ int rly_tcp_transport_new(rly_tcp_transport **pt, uv_loop_t *loop, const rly_tcp
         rly_free(mem, t);
         return rv;
     }
-    t->idle.data = t;
-    t->open_handles = 1;
+    int uverr = uv_timer_init(loop, &t->accept_timer); /* cannot fail */
+    RLY_ASSERT(uverr == 0);
+    t->idle.data = t->accept_timer.data = t;
+    t->open_handles = 2;
     *pt = t;
     return 0;
 }
@@ -238,6 +268,7 @@ void rly_tcp_transport_close(rly_tcp_transport *t, rly_tcp_closed_cb cb, void *u
     t->closed_ud = ud;
     for (size_t i = 0; i < t->nlisteners; i++)
         uv_close((uv_handle_t *)&t->listeners[i], handle_closed);
+    uv_close((uv_handle_t *)&t->accept_timer, handle_closed);
     for (tcp_conn *c = t->conns, *next; c; c = next) {
         next = c->next;
         rly_tcp_conn_shutdown(c, "shutdown");

@@ -36,6 +36,10 @@
 
 #define RLY_TCP_BACKLOG 1024
 #define RLY_TCP_MAX_LISTENERS 8
+/* Most connections taken from the listeners in one loop turn; the others wait in the kernel's
+ * queue for the next turn, so that a connection flood cannot hold the loop (libuv accepts until
+ * the queue is empty, and a flood keeps it full). */
+#define RLY_TCP_ACCEPTS_PER_TURN 64
 
 typedef struct rly_tcp_settings {
     rly_tstamp handshake_timeout;      /* 10 s */
