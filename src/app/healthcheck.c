@@ -103,6 +103,9 @@ static int ask(int fd, const char *path, long long deadline, const char *url, ch
     resp[got] = '\0';
     size_t line = strcspn(resp, "\r\n");
     resp[line] = '\0';
+    for (size_t i = 0; i < line; i++) /* the server's bytes go to a log: printable only */
+        if ((unsigned char)resp[i] < 0x20 || (unsigned char)resp[i] >= 0x7f)
+            resp[i] = '?';
     /* "HTTP/1.x SSS reason" */
     if (strncmp(resp, "HTTP/1.", 7) != 0 || line < 12 || resp[8] != ' ') {
         snprintf(msg, cap, "%s: not an HTTP answer (\"%.60s\")", url, resp);

@@ -31,6 +31,9 @@
 #define RLY_TARGET_HTTP "relay_server::http"
 
 #define HTTPD_BACKLOG 128
+/* Most connections taken in one loop turn (as RLY_TCP_ACCEPTS_PER_TURN): a connect flood on the
+ * HTTP port cannot hold the loop; the rest wait in the kernel's queue for the next turn. */
+#define HTTPD_ACCEPTS_PER_TURN 16
 #define HTTPD_CONNS_HARD_MAX (RLY_HTTPD_MAX_CONNS + HTTPD_BACKLOG)
 #define HTTPD_BODY_MAX (4u * 1024u * 1024u)
 #define HTTPD_RESP_HEAD_MAX 1024
@@ -187,8 +190,12 @@ struct rly_httpd {
     httpd_conn *conns;
     size_t nconns;
     unsigned open_handles;
-    bool is_spare_busy;     /* |spare| is closing */
-    bool is_accept_pending; /* a connection waits for |spare| (libuv stops accepting meanwhile) */
+    bool is_spare_busy;      /* |spare| is closing */
+    bool is_accept_pending;  /* a connection waits for |spare| (libuv stops accepting meanwhile) */
+    uv_timer_t accept_timer; /* takes a deferred connection next turn (on_connection) */
+    uint64_t accept_turn;    /* the uv_now of the turn |accepts| counts */
+    unsigned accepts;        /* connections taken in that turn */
+    bool is_accept_deferred; /* one waits in libuv, not taken */
     bool is_closing;
     void (*closed_cb)(void *ud);
     void *closed_ud;
@@ -583,6 +590,21 @@ static void admit(rly_httpd *h, httpd_conn *c)
     make_room(h, c);
 }
 
+/* read_now reads what the client sent before its connection was taken (a probe sends its
+ * request right after connecting; under a flood it waits in the accept queue): such a request is
+ * answered at once, before later arrivals can close the connection to make room. */
+static void read_now(httpd_conn *c)
+{
+    uv_os_fd_t fd;
+    uv_buf_t b;
+    if (c->is_closing || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return;
+    on_alloc((uv_handle_t *)&c->tcp, 0, &b);
+    ssize_t n = recv(fd, b.base, b.len, MSG_DONTWAIT);
+    if (n > 0)
+        on_read((uv_stream_t *)&c->tcp, n, &b);
+}
+
 static void accept_next(rly_httpd *h)
 {
     httpd_conn *c = NULL;
@@ -621,6 +643,21 @@ static void accept_next(rly_httpd *h)
     }
     c->accepted_ms = uv_now(h->loop);
     admit(h, c);
+    read_now(c);
+}
+
+/* The connection deferred last turn (uv_accept watches the listener again; the rest come from
+ * the poll). */
+static void on_accept_timer(uv_timer_t *t)
+{
+    rly_httpd *h = t->data;
+    h->accept_turn = uv_now(h->loop);
+    h->accepts = 0;
+    if (!h->is_accept_deferred || h->is_closing)
+        return;
+    h->is_accept_deferred = false;
+    h->accepts++;
+    accept_next(h);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -631,6 +668,18 @@ static void on_connection(uv_stream_t *server, int status)
                  RLY_F_STR("error", uv_strerror(status)));
         return;
     }
+    if (uv_now(h->loop) != h->accept_turn) {
+        h->accept_turn = uv_now(h->loop);
+        h->accepts = 0;
+    }
+    if (h->accepts >= HTTPD_ACCEPTS_PER_TURN) {
+        /* Not taken: libuv holds it and stops watching the listener until uv_accept. */
+        h->is_accept_deferred = true;
+        if (!uv_is_active((uv_handle_t *)&h->accept_timer))
+            (void)uv_timer_start(&h->accept_timer, on_accept_timer, 0, 0);
+        return;
+    }
+    h->accepts++;
     accept_next(h);
 }
 
@@ -651,15 +700,19 @@ int rly_httpd_new(rly_httpd **ph, uv_loop_t *loop, const struct sockaddr *sa,
     int uverr = uv_tcp_init(loop, &h->listener); /* cannot fail: no socket yet (AF_UNSPEC) */
     RLY_ASSERT(uverr == 0);
     h->listener.data = h;
-    h->open_handles = 1;
+    uverr = uv_timer_init(loop, &h->accept_timer); /* cannot fail */
+    RLY_ASSERT(uverr == 0);
+    h->accept_timer.data = h;
+    h->open_handles = 2;
     uverr = uv_tcp_bind(&h->listener, sa, sa->sa_family == AF_INET6 ? UV_TCP_IPV6ONLY : 0);
     if (uverr == 0)
         uverr = uv_listen((uv_stream_t *)&h->listener, HTTPD_BACKLOG, on_connection);
     if (uverr != 0) {
         if (puv_err)
             *puv_err = uverr;
-        h->is_closing = true; /* |h| goes with the listener's close callback */
+        h->is_closing = true; /* |h| goes with the last handle's close callback */
         uv_close((uv_handle_t *)&h->listener, listener_closed);
+        uv_close((uv_handle_t *)&h->accept_timer, listener_closed);
         return uverr == UV_EADDRINUSE ? RLY_ERR_ADDR_IN_USE : RLY_ERR_IO;
     }
     *ph = h;
@@ -682,6 +735,7 @@ void rly_httpd_close(rly_httpd *h, void (*cb)(void *ud), void *ud)
     h->closed_cb = cb;
     h->closed_ud = ud;
     uv_close((uv_handle_t *)&h->listener, listener_closed);
+    uv_close((uv_handle_t *)&h->accept_timer, listener_closed);
     for (httpd_conn *c = h->conns; c; c = c->next)
         conn_close(c);
 }

@@ -11,7 +11,10 @@
  * (127.0.0.1 and ::1, where a probe on the machine comes from). A connection over one of these
  * caps is not refused: the stalest connection of the group that is full (its own address, the
  * other addresses, or all) is closed to admit it, so a new request always gets in and what a
- * client holds lasts only until others arrive.
+ * client holds lasts only until others arrive. A request that already waits when its connection
+ * is taken (a probe that sent it while a connect flood filled the accept queue) is read and
+ * answered at once, before the arrivals behind it can close it; and at most 16 connections are
+ * taken per loop turn, so that a flood on this port cannot hold the loop.
  *
  * The request parser is sans I/O (rly_http_parse_head, below) with its own tests and fuzz
  * target; the server part runs on the libuv loop. */

@@ -258,7 +258,13 @@ int main(int argc, char **argv)
         start_logging(&a);
         if (a.config_loaded)
             (void)rly_config_warn_exposed_token(&a.cfg, a.config_path, &a.log);
-        printf("Configuration OK: %s\n", a.config_loaded ? a.config_path : "built-in defaults");
+        size_t over = 0;
+        for (size_t i = 0; i < RLY_CONFIG_NKEYS; i++)
+            over += a.cfg.src[i] == RLY_CONFIG_SRC_ENV || a.cfg.src[i] == RLY_CONFIG_SRC_SET;
+        printf("Configuration OK: %s", a.config_loaded ? a.config_path : "built-in defaults");
+        if (over > 0)
+            printf(" (and %zu key%s from the environment or --set)", over, over == 1 ? "" : "s");
+        printf("\n");
         return 0;
     }
     int rc = run(&a);

@@ -130,7 +130,8 @@ bad "auth on with the default token, from the environment" \
 # must exist like --config's.
 loopback_config "$C" '[relay]' 'max_circuits = 41'
 MESH_RELAY_CONFIG=$C run_relay "$H" "$O.cp" --check-config
-check "MESH_RELAY_CONFIG names the file" grep -q "^Configuration OK: $C\$" "$O.cp.out"
+check "MESH_RELAY_CONFIG names the file, and the overrides are counted" \
+    grep -qE "^Configuration OK: $C \(and 5 keys from the environment or --set\)\$" "$O.cp.out"
 MESH_RELAY_CONFIG=$C run_relay "$H" "$O.cp" --check-config --config /nonexistent/r.toml
 check "--config wins over MESH_RELAY_CONFIG" one_line_error "$O.cp.err" "not found: /nonexistent/r.toml"
 MESH_RELAY_CONFIG=$TMP_ROOT/missing.toml run_relay "$H" "$O.cp" --check-config

@@ -767,6 +767,28 @@ Test(httpd, other_addresses_leave_the_localhost_slots)
     server_finish();
 }
 
+/* A probe's request already waits when its connection is taken (a connect flood queued many
+ * behind it): it is answered, though the connections after it would have closed it as the
+ * stalest before its read came. */
+Test(httpd, a_waiting_request_is_answered_under_a_connect_flood)
+{
+    server_start();
+    enum { FLOOD = 100 }; /* below the listen backlog: every connect completes in the kernel */
+    int flood[FLOOD];
+    int probe = cli_connect_from(200);
+    cli_send_str(probe, "GET /x HTTP/1.1\r\n\r\n");
+    for (size_t i = 0; i < FLOOD; i++)
+        flood[i] = cli_connect_from(2 + (unsigned)(i / RLY_HTTPD_MAX_PER_ADDR));
+    reply r;
+    cli_read(probe, &r, 5000);
+    cr_assert(strncmp(r.data, "HTTP/1.1 200 OK\r\n", 17) == 0, "the probe's answer: '%s'%s", r.data,
+              r.reset ? " (reset)" : "");
+    close(probe);
+    close_all(flood, FLOOD);
+    wait_all_freed();
+    server_finish();
+}
+
 Test(httpd, close_with_connections_open_frees_everything)
 {
     server_start();
