@@ -186,8 +186,13 @@ static int clip_str(const char *s)
 __attribute__((format(printf, 3, 0))) static void vmsg(const ctx *x, size_t at, const char *fmt,
                                                        va_list ap)
 {
-    if (x->errmsg && x->errcap > at)
-        vsnprintf(x->errmsg + at, x->errcap - at, fmt, ap);
+    if (!x->errmsg || x->errcap <= at)
+        return;
+    vsnprintf(x->errmsg + at, x->errcap - at, fmt, ap);
+    /* One line, whatever a quoted value holds (a TOML "\n" escape, a byte from the environment). */
+    for (char *p = x->errmsg + at; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
 }
 
 /* errf writes a message without a prefix and returns |code|. */

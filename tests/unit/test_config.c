@@ -1110,3 +1110,13 @@ Test(config_overrides, service_links_and_the_config_path_are_not_keys)
     }
     done();
 }
+
+Test(config_overrides, messages_stay_on_one_line)
+{
+    char *env[] = {"MESH_RELAY_NETWORK_EXTERNAL_ADDRS=[\"/dns4/a\\nb/tcp/1\"]", NULL};
+    cr_assert_eq(override("", env, NULL, 0), 0, "%s", msg);
+    cr_assert_eq(validate(), RLY_ERR_CONFIG);
+    cr_assert_null(strchr(msg, '\n'), "%s", msg);
+    cr_assert(strstr(msg, "\"/dns4/a?b/tcp/1\""), "%s", msg);
+    done();
+}
