@@ -22,4 +22,11 @@
 RLY_NODISCARD rly_ssize rly_base64url_encode(const uint8_t *in, size_t inlen, char *out,
                                              size_t cap);
 
+/* rly_base64url_decode decodes the unpadded base64url text |in| (|inlen| characters) into |out|
+ * (|cap| bytes). Strict: only the alphabet, no padding or spaces, no length of 1 modulo 4, and
+ * the unused low bits of the last character zero (one text per byte string). Returns the
+ * number of bytes, RLY_ERR_MALFORMED or RLY_ERR_NOBUF. */
+RLY_NODISCARD rly_ssize rly_base64url_decode(const char *in, size_t inlen, uint8_t *out,
+                                             size_t cap);
+
 #endif

@@ -131,3 +131,54 @@ Test(base64url, caps)
     cr_assert_eq(RLY_BASE64URL_LEN(32), 43);
     cr_assert_eq(rly_mem_default()->live_bytes, 0);
 }
+
+Test(base64url_decode, rfc4648_vectors_and_round_trips)
+{
+    static const char *const text[] = {"", "Zg", "Zm8", "Zm9v", "Zm9vYg", "Zm9vYmE", "Zm9vYmFy"};
+    uint8_t out[16];
+    for (size_t i = 0; i < sizeof(text) / sizeof(text[0]); i++) {
+        cr_assert_eq(rly_base64url_decode(text[i], strlen(text[i]), out, sizeof(out)), (rly_ssize)i,
+                     "%s", text[i]);
+        cr_assert_eq(memcmp(out, "foobar", i), 0, "%s", text[i]);
+    }
+    /* Every 1- and 2-byte input and some longer ones decode back to themselves. */
+    uint8_t in[40];
+    char enc[64];
+    for (unsigned v = 0; v < 65536; v++) {
+        in[0] = (uint8_t)(v >> 8);
+        in[1] = (uint8_t)v;
+        for (size_t n = 1; n <= 2; n++) {
+            rly_ssize k = rly_base64url_encode(in, n, enc, sizeof(enc));
+            cr_assert_eq(rly_base64url_decode(enc, (size_t)k, out, sizeof(out)), (rly_ssize)n);
+            cr_assert_eq(memcmp(out, in, n), 0);
+        }
+    }
+    for (size_t i = 0; i < sizeof(in); i++)
+        in[i] = (uint8_t)(i * 37 + 11);
+    uint8_t big[40];
+    for (size_t n = 0; n <= sizeof(in); n++) {
+        rly_ssize k = rly_base64url_encode(in, n, enc, sizeof(enc));
+        cr_assert_eq(rly_base64url_decode(enc, (size_t)k, big, sizeof(big)), (rly_ssize)n);
+        cr_assert_eq(memcmp(big, in, n), 0);
+    }
+}
+
+Test(base64url_decode, strict)
+{
+    uint8_t out[16];
+    cr_assert_eq(rly_base64url_decode("Z", 1, out, sizeof(out)), RLY_ERR_MALFORMED);
+    cr_assert_eq(rly_base64url_decode("Zm9vY", 5, out, sizeof(out)), RLY_ERR_MALFORMED);
+    cr_assert_eq(rly_base64url_decode("Zg==", 4, out, sizeof(out)), RLY_ERR_MALFORMED);
+    cr_assert_eq(rly_base64url_decode("Zm+v", 4, out, sizeof(out)), RLY_ERR_MALFORMED);
+    cr_assert_eq(rly_base64url_decode("Zm/v", 4, out, sizeof(out)), RLY_ERR_MALFORMED);
+    cr_assert_eq(rly_base64url_decode("Zm9 ", 4, out, sizeof(out)), RLY_ERR_MALFORMED);
+    /* Non-zero unused bits: "Zh" and "Zm9" differ from the canonical "Zg" / "Zm8". */
+    cr_assert_eq(rly_base64url_decode("Zh", 2, out, sizeof(out)), RLY_ERR_MALFORMED);
+    cr_assert_eq(rly_base64url_decode("Zm9", 3, out, sizeof(out)), RLY_ERR_MALFORMED);
+    cr_assert_eq(rly_base64url_decode("-_-_", 4, out, sizeof(out)), 3);
+    cr_assert_eq(out[0], 0xfb);
+    cr_assert_eq(out[1], 0xff);
+    cr_assert_eq(out[2], 0xbf);
+    cr_assert_eq(rly_base64url_decode("Zm9vYmFy", 8, out, 5), RLY_ERR_NOBUF);
+    cr_assert_eq(rly_base64url_decode("Zm9vYmFy", 8, out, 6), 6);
+}
