@@ -6,7 +6,20 @@
 #include "app/config.h"
 #include "core/log.h"
 
-enum { OPT_GENERATE = 256, OPT_CHECK, OPT_FORCE, OPT_MINT, OPT_TTL, OPT_SET, OPT_HEALTH };
+enum {
+    OPT_GENERATE = 256,
+    OPT_CHECK,
+    OPT_FORCE,
+    OPT_MINT,
+    OPT_TTL,
+    OPT_SET,
+    OPT_HEALTH,
+    OPT_KEYGEN,
+    OPT_SIGNING_KEY,
+    OPT_RELAY,
+    OPT_CLASS,
+    OPT_VERIFY,
+};
 
 static const struct option options[] = {
     {"config", required_argument, NULL, 'c'},
@@ -18,6 +31,11 @@ static const struct option options[] = {
     {"ttl", required_argument, NULL, OPT_TTL},
     {"set", required_argument, NULL, OPT_SET},
     {"health-check", no_argument, NULL, OPT_HEALTH},
+    {"control-plane-keygen", required_argument, NULL, OPT_KEYGEN},
+    {"signing-key", required_argument, NULL, OPT_SIGNING_KEY},
+    {"relay", required_argument, NULL, OPT_RELAY},
+    {"class", required_argument, NULL, OPT_CLASS},
+    {"verify-token", required_argument, NULL, OPT_VERIFY},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -25,12 +43,12 @@ static const struct option options[] = {
 
 static int set_action(rly_cli *cli, rly_cli_action a, char *errmsg, size_t cap)
 {
-    bool busy = cli->action == RLY_CLI_GENERATE_CONFIG || cli->action == RLY_CLI_CHECK_CONFIG ||
-                cli->action == RLY_CLI_MINT_TOKEN || cli->action == RLY_CLI_HEALTH_CHECK;
+    bool busy =
+        cli->action != RLY_CLI_RUN && cli->action != RLY_CLI_HELP && cli->action != RLY_CLI_VERSION;
     if (busy && cli->action != a) {
         snprintf(errmsg, cap,
-                 "--generate-config, --check-config, --mint-token and --health-check cannot be "
-                 "used together");
+                 "--generate-config, --check-config, --mint-token, --health-check, "
+                 "--control-plane-keygen and --verify-token cannot be used together");
         return RLY_ERR_INVALID_ARG;
     }
     /* --help and --version win over everything else, as clap does. */
@@ -113,6 +131,25 @@ int rly_cli_parse(rly_cli *cli, int argc, char **argv, char *errmsg, size_t cap)
         case OPT_TTL: rv = parse_ttl(cli, optarg, errmsg, cap); break;
         case OPT_SET: rv = add_set(cli, optarg, errmsg, cap); break;
         case OPT_HEALTH: rv = set_action(cli, RLY_CLI_HEALTH_CHECK, errmsg, cap); break;
+        case OPT_KEYGEN:
+            cli->keygen_dir = optarg;
+            rv = set_action(cli, RLY_CLI_KEYGEN, errmsg, cap);
+            break;
+        case OPT_VERIFY:
+            cli->verify_token = optarg;
+            rv = set_action(cli, RLY_CLI_VERIFY_TOKEN, errmsg, cap);
+            break;
+        case OPT_SIGNING_KEY: cli->signing_key = optarg; break;
+        case OPT_CLASS: cli->token_class = optarg; break;
+        case OPT_RELAY:
+            if (cli->nrelays == RLY_CLI_MAX_RELAYS) {
+                snprintf(errmsg, cap, "too many --relay options (a token names at most %d)",
+                         RLY_CLI_MAX_RELAYS);
+                rv = RLY_ERR_INVALID_ARG;
+            } else {
+                cli->relays[cli->nrelays++] = optarg;
+            }
+            break;
         case 'h': cli->action = RLY_CLI_HELP; break;
         case 'V':
             if (cli->action != RLY_CLI_HELP)
@@ -139,6 +176,17 @@ int rly_cli_parse(rly_cli *cli, int argc, char **argv, char *errmsg, size_t cap)
     }
     if (rv == 0 && !cli->has_ttl)
         cli->mint_ttl = RLY_CLI_MINT_TTL_DEFAULT;
+    bool signed_opts = cli->nrelays > 0 || cli->token_class != NULL;
+    if (rv == 0 && (cli->signing_key || signed_opts) && cli->action != RLY_CLI_MINT_TOKEN &&
+        cli->action != RLY_CLI_HELP && cli->action != RLY_CLI_VERSION) {
+        snprintf(errmsg, cap, "--signing-key, --relay and --class only apply to --mint-token");
+        rv = RLY_ERR_INVALID_ARG;
+    }
+    if (rv == 0 && signed_opts && !cli->signing_key && cli->action == RLY_CLI_MINT_TOKEN) {
+        snprintf(errmsg, cap,
+                 "--relay and --class need --signing-key (they are fields of a signed token)");
+        rv = RLY_ERR_INVALID_ARG;
+    }
     if (rv == 0 && cli->force && cli->action == RLY_CLI_RUN) {
         snprintf(errmsg, cap, "--force only applies to --generate-config");
         rv = RLY_ERR_INVALID_ARG;
@@ -150,51 +198,70 @@ void rly_cli_print_help(FILE *out)
 {
     rly_config d;
     rly_config_defaults(&d);
-    fprintf(out,
-            "Mesh Relay Server for NAT traversal and device connectivity\n"
-            "\n"
-            "Usage: relay-server [OPTIONS]\n"
-            "\n"
-            "Options:\n"
-            "  -c, --config <CONFIG>\n"
-            "          Configuration file path [default: $MESH_RELAY_CONFIG, else\n"
-            "          ~/.meshnet/relay.toml]\n"
-            "\n"
-            "  -l, --log-level <LOG_LEVEL>\n"
-            "          Override log level (trace, debug, info, warn, error)\n"
-            "\n"
-            "      --generate-config\n"
-            "          Generate default config and exit (refuses to overwrite; see --force)\n"
-            "\n"
-            "      --check-config\n"
-            "          Validate the configuration and exit (0: valid, 1: invalid)\n"
-            "\n"
-            "      --force\n"
-            "          With --generate-config: overwrite an existing file\n"
-            "\n"
-            "      --mint-token <PEER_ID>\n"
-            "          Print a token for PEER_ID alone, made from [auth] auth_token, and exit\n"
-            "          (docs/AUTH.md)\n"
-            "\n"
-            "      --ttl <SECONDS>\n"
-            "          With --mint-token: how long the token is valid [default: 86400]\n"
-            "\n"
-            "      --set <SECTION.KEY=VALUE>\n"
-            "          Override one configuration key, e.g. --set network.external_addrs=\n"
-            "          /dns4/relay.example.com/tcp/4001 (repeatable; lists comma-separated).\n"
-            "          Wins over the environment (MESH_RELAY_<SECTION>_<KEY>, e.g.\n"
-            "          MESH_RELAY_METRICS_LISTEN_ADDR), which wins over the file\n"
-            "\n"
-            "      --health-check\n"
-            "          GET /healthz on [metrics] listen_addr; exit 0 when the relay answers 200,\n"
-            "          1 otherwise (for a container HEALTHCHECK)\n"
-            "\n"
-            "  -h, --help\n"
-            "          Print help\n"
-            "\n"
-            "  -V, --version\n"
-            "          Print version\n"
-            "\n");
+    fprintf(
+        out,
+        "Mesh Relay Server for NAT traversal and device connectivity\n"
+        "\n"
+        "Usage: relay-server [OPTIONS]\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config <CONFIG>\n"
+        "          Configuration file path [default: $MESH_RELAY_CONFIG, else\n"
+        "          ~/.meshnet/relay.toml]\n"
+        "\n"
+        "  -l, --log-level <LOG_LEVEL>\n"
+        "          Override log level (trace, debug, info, warn, error)\n"
+        "\n"
+        "      --generate-config\n"
+        "          Generate default config and exit (refuses to overwrite; see --force)\n"
+        "\n"
+        "      --check-config\n"
+        "          Validate the configuration and exit (0: valid, 1: invalid)\n"
+        "\n"
+        "      --force\n"
+        "          With --generate-config: overwrite an existing file\n"
+        "\n"
+        "      --mint-token <PEER_ID>\n"
+        "          Print a token for PEER_ID alone, made from [auth] auth_token, and exit\n"
+        "          (docs/AUTH.md)\n"
+        "\n"
+        "      --ttl <SECONDS>\n"
+        "          With --mint-token: how long the token is valid [default: 86400]\n"
+        "\n"
+        "      --signing-key <FILE>\n"
+        "          With --mint-token: a token signed with this control-plane key (from\n"
+        "          --control-plane-keygen) instead of one made from auth_token\n"
+        "\n"
+        "      --relay <PEER_ID>\n"
+        "          With --signing-key: the token is good at this relay only (repeatable, up\n"
+        "          to 8; none: at any relay)\n"
+        "\n"
+        "      --class <NAME>\n"
+        "          With --signing-key: the limits class the token gives ([a-z0-9_-])\n"
+        "\n"
+        "      --control-plane-keygen <DIR>\n"
+        "          Make a control-plane key pair in DIR (control_plane_key.bin, 0600) and print\n"
+        "          its public key (a PeerId, for [auth] control_plane_keys), then exit\n"
+        "\n"
+        "      --verify-token <TOKEN>\n"
+        "          Print what a signed token says and whether its signature holds, then exit\n"
+        "\n"
+        "      --set <SECTION.KEY=VALUE>\n"
+        "          Override one configuration key, e.g. --set network.external_addrs=\n"
+        "          /dns4/relay.example.com/tcp/4001 (repeatable; lists comma-separated).\n"
+        "          Wins over the environment (MESH_RELAY_<SECTION>_<KEY>, e.g.\n"
+        "          MESH_RELAY_METRICS_LISTEN_ADDR), which wins over the file\n"
+        "\n"
+        "      --health-check\n"
+        "          GET /healthz on [metrics] listen_addr; exit 0 when the relay answers 200,\n"
+        "          1 otherwise (for a container HEALTHCHECK)\n"
+        "\n"
+        "  -h, --help\n"
+        "          Print help\n"
+        "\n"
+        "  -V, --version\n"
+        "          Print version\n"
+        "\n");
     fprintf(out,
             "Built-in defaults (used when no configuration file exists):\n"
             "  [relay]   max_reservations = %llu, max_reservations_per_peer = %llu,\n"

@@ -17,7 +17,12 @@ typedef enum rly_cli_action {
     RLY_CLI_CHECK_CONFIG,
     RLY_CLI_MINT_TOKEN,
     RLY_CLI_HEALTH_CHECK,
+    RLY_CLI_KEYGEN,       /* --control-plane-keygen DIR */
+    RLY_CLI_VERIFY_TOKEN, /* --verify-token TOKEN */
 } rly_cli_action;
+
+/* Most --relay options (a signed token names at most this many relays). */
+#define RLY_CLI_MAX_RELAYS 8
 
 /* Most --set options (as RLY_CONFIG_MAX_SETS). */
 #define RLY_CLI_MAX_SETS 128
@@ -36,6 +41,12 @@ typedef struct rly_cli {
     const char *mint_peer;   /* --mint-token PEER_ID (borrowed from argv) */
     uint64_t mint_ttl;       /* --ttl SECONDS (with --mint-token), 1..RLY_CLI_MINT_TTL_MAX */
     bool has_ttl;
+    const char *keygen_dir;  /* --control-plane-keygen DIR */
+    const char *signing_key; /* --signing-key FILE (with --mint-token: a signed token) */
+    const char *relays[RLY_CLI_MAX_RELAYS]; /* --relay PEER_ID (with --signing-key) */
+    size_t nrelays;
+    const char *token_class;            /* --class NAME (with --signing-key) */
+    const char *verify_token;           /* --verify-token TOKEN */
     const char *sets[RLY_CLI_MAX_SETS]; /* --set section.key=value, in order (borrowed) */
     size_t nsets;
 } rly_cli;

@@ -20,7 +20,9 @@
 #include "app/server.h"
 #include "core/mem.h"
 #include "core/peerid.h"
+#include "crypto/crypto.h"
 #include "proto/auth/auth.h"
+#include "proto/auth/token.h"
 
 #define EXIT_USAGE 2
 
@@ -125,6 +127,146 @@ static int health_check(app *a)
     return 0;
 }
 
+/* The control-plane key file in --control-plane-keygen's DIR. */
+#define CONTROL_PLANE_KEY_FILE "control_plane_key.bin"
+
+static void iso_time(uint64_t t, char *out, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    if (t > (uint64_t)INT32_MAX * 100 || !gmtime_r(&tt, &tm) ||
+        strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, cap, "?");
+}
+
+/* --control-plane-keygen DIR: a new Ed25519 key pair in DIR (never replacing one); its PeerId,
+ * the public key relays are configured with, on stdout. */
+static int control_plane_keygen(app *a)
+{
+    char path[RLY_PATH_MAX], text[RLY_PEERID_STR_MAX];
+    struct stat st;
+    rly_keypair kp;
+    rly_peerid pid;
+    bool created = false;
+    int n = snprintf(path, sizeof(path), "%s/" CONTROL_PLANE_KEY_FILE, a->cli.keygen_dir);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return fail("--control-plane-keygen: the directory's path is too long");
+    if (lstat(path, &st) == 0) {
+        snprintf(a->err, sizeof(a->err),
+                 "%s already exists; not replacing a control-plane key (tokens it signed would "
+                 "stop verifying): choose another directory",
+                 path);
+        return fail(a->err);
+    }
+    if (rly_identity_load_or_create(path, &kp, &created, a->err, sizeof(a->err)) != 0)
+        return fail(a->err);
+    int rv = rly_keypair_peerid(&kp, &pid);
+    rly_keypair_wipe(&kp);
+    if (rv != 0 || rly_peerid_to_string(&pid, text, sizeof(text)) <= 0)
+        return fail("--control-plane-keygen: cannot derive the public key's PeerId");
+    fprintf(stderr,
+            "Control-plane key written to %s (mode 0600): keep it on the control plane, never "
+            "on a relay.\nRelays trust the public key below ([auth] control_plane_keys).\n",
+            path);
+    printf("%s\n", text);
+    return 0;
+}
+
+/* --mint-token PEER_ID --signing-key FILE [--ttl S] [--relay ID]... [--class NAME]. */
+static int mint_signed(app *a, const rly_peerid *peer)
+{
+    struct stat st;
+    rly_keypair kp;
+    rly_token t;
+    bool created = false;
+    char text[RLY_TOKEN_TEXT_MAX + 1], id[RLY_TOKEN_ID_HEX_MAX], when[32];
+    memset(&t, 0, sizeof(t));
+    t.peer = *peer;
+    for (size_t i = 0; i < a->cli.nrelays; i++) {
+        const char *r = a->cli.relays[i];
+        if (rly_peerid_parse(&t.relays[i], r, strlen(r)) != 0) {
+            snprintf(a->err, sizeof(a->err), "--relay: '%s' is not a PeerId", r);
+            return fail(a->err);
+        }
+    }
+    t.nrelays = a->cli.nrelays;
+    if (a->cli.token_class) {
+        size_t n = strlen(a->cli.token_class);
+        bool ok = n >= 1 && n <= RLY_TOKEN_CLASS_MAX;
+        for (size_t i = 0; ok && i < n; i++) {
+            char c = a->cli.token_class[i];
+            ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+        }
+        if (!ok) {
+            snprintf(a->err, sizeof(a->err),
+                     "--class '%s': a class is 1 to %d characters of a-z, 0-9, _ and -",
+                     a->cli.token_class, RLY_TOKEN_CLASS_MAX);
+            return fail(a->err);
+        }
+        memcpy(t.cls, a->cli.token_class, n + 1);
+    }
+    t.issued = (uint64_t)time(NULL);
+    t.expiry = t.issued + a->cli.mint_ttl;
+    t.id_len = 16;
+    if (rly_crypto_random(t.id, t.id_len) != 0)
+        return fail("--mint-token: no random bytes for the token id");
+    if (stat(a->cli.signing_key, &st) != 0) {
+        snprintf(a->err, sizeof(a->err),
+                 "--signing-key %s: %s (make one with --control-plane-keygen DIR)",
+                 a->cli.signing_key, strerror(errno));
+        return fail(a->err);
+    }
+    if (rly_identity_load_or_create(a->cli.signing_key, &kp, &created, a->err, sizeof(a->err)) != 0)
+        return fail(a->err);
+    rly_ssize n = rly_token_mint(&kp, &t, text, sizeof(text), NULL);
+    rly_keypair_wipe(&kp);
+    if (n < 0)
+        return fail("--mint-token: cannot make the signed token");
+    rly_token_id_hex(&t, id);
+    iso_time(t.expiry, when, sizeof(when));
+    fprintf(stderr, "token id %s for %s, valid until %s\n", id, a->cli.mint_peer, when);
+    printf("%s\n", text);
+    return 0;
+}
+
+/* --verify-token TOKEN: what a signed token says, and whether its signature holds. */
+static int verify_token(app *a)
+{
+    rly_token t;
+    char s[RLY_PEERID_STR_MAX], id[RLY_TOKEN_ID_HEX_MAX], when[32];
+    const char *text = a->cli.verify_token;
+    int rv = rly_token_open(&t, (const uint8_t *)text, strlen(text), NULL);
+    if (rv != 0) {
+        snprintf(a->err, sizeof(a->err), "--verify-token: not a valid signed token (%s)",
+                 rv == RLY_ERR_SIGNATURE ? "the signature does not verify" : rly_strerror(rv));
+        return fail(a->err);
+    }
+    uint64_t now = (uint64_t)time(NULL);
+    rly_token_id_hex(&t, id);
+    printf("token id:   %s\n", id);
+    RLY_IGNORE(rly_peerid_to_string(&t.signer, s, sizeof(s)));
+    printf("signed by:  %s (signature valid)\n", s);
+    RLY_IGNORE(rly_peerid_to_string(&t.peer, s, sizeof(s)));
+    printf("peer:       %s\n", s);
+    iso_time(t.expiry, when, sizeof(when));
+    if (t.expiry > now)
+        printf("expires:    %s (in %llu s)\n", when, (unsigned long long)(t.expiry - now));
+    else
+        printf("expires:    %s (expired %llu s ago)\n", when, (unsigned long long)(now - t.expiry));
+    if (t.issued) {
+        iso_time(t.issued, when, sizeof(when));
+        printf("issued:     %s\n", when);
+    }
+    if (t.nrelays == 0)
+        printf("relays:     any\n");
+    for (size_t i = 0; i < t.nrelays; i++) {
+        RLY_IGNORE(rly_peerid_to_string(&t.relays[i], s, sizeof(s)));
+        printf("%s%s\n", i == 0 ? "relays:     " : "            ", s);
+    }
+    printf("class:      %s\n", t.cls[0] ? t.cls : "(none)");
+    return t.expiry > now ? 0 : 1;
+}
+
 /* --mint-token PEER_ID [--ttl SECONDS]: one line on stdout, the token. */
 static int mint_token(app *a)
 {
@@ -136,6 +278,8 @@ static int mint_token(app *a)
         snprintf(a->err, sizeof(a->err), "--mint-token: '%s' is not a PeerId", a->cli.mint_peer);
         return fail(a->err);
     }
+    if (a->cli.signing_key)
+        return mint_signed(a, &peer);
     if (strcmp(secret, RLY_DEFAULT_AUTH_TOKEN) == 0 || strlen(secret) < RLY_AUTH_SECRET_MIN) {
         snprintf(a->err, sizeof(a->err),
                  "--mint-token needs [auth] auth_token set to a random secret of at least %d "
@@ -248,6 +392,10 @@ int main(int argc, char **argv)
                     "pass --config PATH)");
     if (a.cli.action == RLY_CLI_GENERATE_CONFIG)
         return generate_config(&a);
+    if (a.cli.action == RLY_CLI_KEYGEN)
+        return control_plane_keygen(&a);
+    if (a.cli.action == RLY_CLI_VERIFY_TOKEN)
+        return verify_token(&a);
     if (load_config(&a) != 0)
         return fail(a.err);
     if (a.cli.action == RLY_CLI_MINT_TOKEN)

@@ -128,3 +128,31 @@ Test(cli, set_count_is_bounded)
     cr_assert_eq(rly_cli_parse(&c, argc, argv, err, sizeof(err)), RLY_ERR_INVALID_ARG);
     cr_assert(strstr(err, "too many --set"), "%s", err);
 }
+
+Test(cli, signed_token_options)
+{
+    rly_cli c;
+    char err[256];
+    cr_assert_eq(parse(&c, err, "--mint-token", "P", "--signing-key", "k.bin", "--relay", "R1",
+                       "--relay", "R2", "--class", "trusted", NULL),
+                 0, "%s", err);
+    cr_assert_eq(c.action, RLY_CLI_MINT_TOKEN);
+    cr_assert_str_eq(c.signing_key, "k.bin");
+    cr_assert_eq(c.nrelays, 2);
+    cr_assert_str_eq(c.relays[1], "R2");
+    cr_assert_str_eq(c.token_class, "trusted");
+    cr_assert_eq(parse(&c, err, "--control-plane-keygen", "/d", NULL), 0);
+    cr_assert_eq(c.action, RLY_CLI_KEYGEN);
+    cr_assert_str_eq(c.keygen_dir, "/d");
+    cr_assert_eq(parse(&c, err, "--verify-token", "v2.x", NULL), 0);
+    cr_assert_eq(c.action, RLY_CLI_VERIFY_TOKEN);
+    cr_assert_eq(parse(&c, err, "--mint-token", "P", "--class", "x", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "need --signing-key"), "%s", err);
+    cr_assert_eq(parse(&c, err, "--signing-key", "k", NULL), RLY_ERR_INVALID_ARG);
+    cr_assert(strstr(err, "only apply to --mint-token"), "%s", err);
+    cr_assert_eq(parse(&c, err, "--verify-token", "t", "--control-plane-keygen", "d", NULL),
+                 RLY_ERR_INVALID_ARG);
+    cr_assert_eq(parse(&c, err, "--mint-token", "P", "--signing-key", "k", "--relay", "1",
+                       "--relay", "2", "--relay", "3", "--relay", "4", "--relay", "5", NULL),
+                 0, "%s", err);
+}
