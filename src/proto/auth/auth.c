@@ -246,18 +246,6 @@ rly_ssize rly_auth_mint(const uint8_t *secret, size_t secret_len, const rly_peer
     return (rly_ssize)n;
 }
 
-/* b64url_value returns the 6-bit value of a base64url character, or -1. */
-static int b64url_value(uint8_t c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '-' ? 62 : c == '_' ? 63 : -1;
-}
-
 /* parse_minted splits "v1.<expiry>.<mac>" (|len| bytes at |t|, the prefix already seen): the
  * expiry is 1..19 digits without leading zeros and at most INT64_MAX; the MAC is exactly the 43
  * characters of an unpadded base64url SHA-256 output, its last one carrying no stray bits.
@@ -277,11 +265,10 @@ static int parse_minted(const uint8_t *t, size_t len, uint64_t *pexpiry, const u
     if (i == len || t[i] != '.' || len - i - 1 != MAC_CHARS)
         return RLY_ERR_MALFORMED;
     const uint8_t *mac = t + i + 1;
-    for (size_t k = 0; k < MAC_CHARS; k++)
-        if (b64url_value(mac[k]) < 0)
-            return RLY_ERR_MALFORMED;
-    /* 43 characters carry 258 bits: the last one's 2 low bits are padding and must be 0. */
-    if (b64url_value(mac[MAC_CHARS - 1]) & 3)
+    /* The strict decoder checks the alphabet and that the last of the 43 characters (258 bits)
+     * carries no stray bits; the MAC itself is compared as text, in constant time. */
+    uint8_t raw[RLY_HMAC_SHA256_LEN];
+    if (rly_base64url_decode((const char *)mac, MAC_CHARS, raw, sizeof(raw)) != RLY_HMAC_SHA256_LEN)
         return RLY_ERR_MALFORMED;
     *pexpiry = v;
     *pmac = mac;
