@@ -192,12 +192,7 @@ static int mint_signed(app *a, const rly_peerid *peer)
     t.nrelays = a->cli.nrelays;
     if (a->cli.token_class) {
         size_t n = strlen(a->cli.token_class);
-        bool ok = n >= 1 && n <= RLY_TOKEN_CLASS_MAX;
-        for (size_t i = 0; ok && i < n; i++) {
-            char c = a->cli.token_class[i];
-            ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
-        }
-        if (!ok) {
+        if (!rly_token_class_valid(a->cli.token_class, n)) {
             snprintf(a->err, sizeof(a->err),
                      "--class '%s': a class is 1 to %d characters of a-z, 0-9, _ and -",
                      a->cli.token_class, RLY_TOKEN_CLASS_MAX);

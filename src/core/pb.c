@@ -143,3 +143,38 @@ int rly_pb_scan_done(const rly_pb_scan *sc)
         return RLY_ERR_MALFORMED;
     return sc->left == 0 && sc->state == SCAN_KEY ? 1 : 0;
 }
+
+int rly_pb_append_varint(rly_dynbuf *b, uint64_t v)
+{
+    uint8_t tmp[RLY_PB_VARINT_MAX];
+    size_t n = 0;
+    do {
+        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+        v >>= 7;
+    } while (v != 0);
+    return rly_dynbuf_append(b, tmp, n);
+}
+
+size_t rly_pb_varint_len(uint64_t v)
+{
+    size_t n = 1;
+    while (v > 0x7f) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+int rly_pb_append_uint(rly_dynbuf *b, uint8_t tag, uint64_t v)
+{
+    int rv = rly_dynbuf_append_byte(b, tag);
+    return rv != 0 ? rv : rly_pb_append_varint(b, v);
+}
+
+int rly_pb_append_bytes(rly_dynbuf *b, uint8_t tag, const void *p, size_t n)
+{
+    int rv = rly_pb_append_uint(b, tag, n);
+    if (rv == 0 && n > 0)
+        rv = rly_dynbuf_append(b, p, n);
+    return rv;
+}

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/dynbuf.h"
 #include "core/err.h"
 
 #define RLY_PB_WIRE_VARINT 0
@@ -56,5 +57,15 @@ RLY_NODISCARD rly_ssize rly_pb_scan_feed(rly_pb_scan *sc, const uint8_t *in, siz
 /* rly_pb_scan_done returns 1 once the whole message was fed and is valid, 0 while bytes are
  * missing, or RLY_ERR_MALFORMED. */
 RLY_NODISCARD int rly_pb_scan_done(const rly_pb_scan *sc);
+
+/* Writers, for the codecs that build small messages field by field. |tag| is the field's key
+ * byte (number << 3 | wire type; numbers 1..15). Varints cover all of uint64 (up to 10 bytes),
+ * unlike multiformats uvarints. Each returns 0 or the dynbuf's error. */
+RLY_NODISCARD int rly_pb_append_varint(rly_dynbuf *b, uint64_t v);
+RLY_NODISCARD int rly_pb_append_uint(rly_dynbuf *b, uint8_t tag, uint64_t v);
+RLY_NODISCARD int rly_pb_append_bytes(rly_dynbuf *b, uint8_t tag, const void *p, size_t n);
+
+/* rly_pb_varint_len returns how many bytes rly_pb_append_varint writes for |v|. */
+size_t rly_pb_varint_len(uint64_t v);
 
 #endif

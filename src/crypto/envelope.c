@@ -11,6 +11,7 @@
 
 #include "envelope.pb-c.h"
 
+#include "core/pb.h"
 #include "core/varint.h"
 #include "crypto/keys_internal.h"
 #include "crypto/pb_alloc.h"
@@ -36,43 +37,6 @@ const uint8_t rly_payload_type_voucher[2] = {0x03, 0x02};
 #define TAG_REC_SEQ 0x10
 #define TAG_REC_ADDR 0x1a
 #define TAG_ADDRINFO_MA 0x0a
-
-/* pb_varint appends a protobuf varint. Unlike multiformats uvarints these cover all of uint64
- * (up to 10 bytes), which seq and expiration may use. */
-static int pb_varint(rly_dynbuf *b, uint64_t v)
-{
-    uint8_t tmp[10];
-    size_t n = 0;
-    do {
-        tmp[n++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
-        v >>= 7;
-    } while (v != 0);
-    return rly_dynbuf_append(b, tmp, n);
-}
-
-static size_t pb_varint_len(uint64_t v)
-{
-    size_t n = 1;
-    while (v > 0x7f) {
-        v >>= 7;
-        n++;
-    }
-    return n;
-}
-
-static int pb_uint(rly_dynbuf *b, uint8_t tag, uint64_t v)
-{
-    int rv = rly_dynbuf_append_byte(b, tag);
-    return rv != 0 ? rv : pb_varint(b, v);
-}
-
-static int pb_bytes(rly_dynbuf *b, uint8_t tag, const uint8_t *p, size_t n)
-{
-    int rv = pb_uint(b, tag, n);
-    if (rv == 0 && n > 0)
-        rv = rly_dynbuf_append(b, p, n);
-    return rv;
-}
 
 /* uv_bytes appends uvarint(n) || p, one field of the signed buffer. */
 static int uv_bytes(rly_dynbuf *b, const void *p, size_t n)
@@ -122,13 +86,13 @@ static int put_envelope(const rly_keypair *kp, const uint8_t *ptype, size_t ptle
     rly_ssize kn = rly_pubkey_encode(&k, kpb, sizeof(kpb));
     if (kn < 0)
         return (int)kn;
-    int rv = pb_bytes(out, TAG_ENV_KEY, kpb, (size_t)kn);
+    int rv = rly_pb_append_bytes(out, TAG_ENV_KEY, kpb, (size_t)kn);
     if (rv == 0)
-        rv = pb_bytes(out, TAG_ENV_TYPE, ptype, ptlen);
+        rv = rly_pb_append_bytes(out, TAG_ENV_TYPE, ptype, ptlen);
     if (rv == 0)
-        rv = pb_bytes(out, TAG_ENV_PAYLOAD, payload, plen);
+        rv = rly_pb_append_bytes(out, TAG_ENV_PAYLOAD, payload, plen);
     if (rv == 0)
-        rv = pb_bytes(out, TAG_ENV_SIG, sig, RLY_ED25519_SIG_LEN);
+        rv = rly_pb_append_bytes(out, TAG_ENV_SIG, sig, RLY_ED25519_SIG_LEN);
     return rv;
 }
 
@@ -240,11 +204,11 @@ static int peerid_field(rly_peerid *pid, const ProtobufCBinaryData *f)
 
 static int put_voucher(rly_dynbuf *b, const rly_voucher *v)
 {
-    int rv = pb_bytes(b, TAG_VOUCHER_RELAY, v->relay.bytes, v->relay.len);
+    int rv = rly_pb_append_bytes(b, TAG_VOUCHER_RELAY, v->relay.bytes, v->relay.len);
     if (rv == 0)
-        rv = pb_bytes(b, TAG_VOUCHER_PEER, v->peer.bytes, v->peer.len);
+        rv = rly_pb_append_bytes(b, TAG_VOUCHER_PEER, v->peer.bytes, v->peer.len);
     if (rv == 0)
-        rv = pb_uint(b, TAG_VOUCHER_EXPIRATION, v->expiration);
+        rv = rly_pb_append_uint(b, TAG_VOUCHER_EXPIRATION, v->expiration);
     return rv;
 }
 
@@ -314,17 +278,17 @@ int rly_voucher_open(rly_voucher *v, const uint8_t *p, size_t len, rly_mem *mem)
 
 static int put_record(rly_dynbuf *b, const rly_peer_record *r)
 {
-    int rv = pb_bytes(b, TAG_REC_PEER, r->peer.bytes, r->peer.len);
+    int rv = rly_pb_append_bytes(b, TAG_REC_PEER, r->peer.bytes, r->peer.len);
     if (rv == 0)
-        rv = pb_uint(b, TAG_REC_SEQ, r->seq);
+        rv = rly_pb_append_uint(b, TAG_REC_SEQ, r->seq);
     for (size_t i = 0; rv == 0 && i < r->naddrs; i++) {
         const rly_multiaddr *ma = &r->addrs[i];
         if (ma->len > RLY_MULTIADDR_MAX_BYTES)
             return RLY_ERR_INVALID_ARG;
         /* AddressInfo { multiaddr = 1 } embedded as field 3. */
-        rv = pb_uint(b, TAG_REC_ADDR, 1 + pb_varint_len(ma->len) + ma->len);
+        rv = rly_pb_append_uint(b, TAG_REC_ADDR, 1 + rly_pb_varint_len(ma->len) + ma->len);
         if (rv == 0)
-            rv = pb_bytes(b, TAG_ADDRINFO_MA, ma->bytes, ma->len);
+            rv = rly_pb_append_bytes(b, TAG_ADDRINFO_MA, ma->bytes, ma->len);
     }
     return rv;
 }

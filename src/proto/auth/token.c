@@ -6,7 +6,6 @@
 #include "core/base64.h"
 #include "core/dynbuf.h"
 #include "core/pb.h"
-#include "core/varint.h"
 #include "crypto/envelope.h"
 
 enum {
@@ -36,7 +35,7 @@ const char *rly_token_verdict_text(rly_token_verdict v)
     return "refused token";
 }
 
-static bool class_ok(const char *s, size_t n)
+bool rly_token_class_valid(const char *s, size_t n)
 {
     if (n == 0 || n > RLY_TOKEN_CLASS_MAX)
         return false;
@@ -48,26 +47,8 @@ static bool class_ok(const char *s, size_t n)
     return true;
 }
 
-static int put_key(rly_dynbuf *b, unsigned num, unsigned wire)
-{
-    return rly_varint_append(b, (uint64_t)num << 3 | wire);
-}
-
-static int put_uint(rly_dynbuf *b, unsigned num, uint64_t v)
-{
-    int rv = put_key(b, num, RLY_PB_WIRE_VARINT);
-    return rv != 0 ? rv : rly_varint_append(b, v);
-}
-
-static int put_bytes(rly_dynbuf *b, unsigned num, const void *p, size_t n)
-{
-    int rv = put_key(b, num, RLY_PB_WIRE_LEN);
-    if (rv == 0)
-        rv = rly_varint_append(b, n);
-    if (rv == 0 && n > 0)
-        rv = rly_dynbuf_append(b, p, n);
-    return rv;
-}
+/* The key byte of field |num| with wire type |wire|. */
+#define TAG(num, wire) ((uint8_t)((num) << 3 | (wire)))
 
 /* valid_fields checks what mint writes and open accepts, so both hold the same rules. */
 static bool valid_fields(const rly_token *t)
@@ -76,7 +57,7 @@ static bool valid_fields(const rly_token *t)
     if (t->peer.len == 0 || t->peer.len > RLY_PEERID_MAX_BYTES || t->expiry == 0 ||
         t->expiry > INT64_MAX || t->issued > INT64_MAX || t->nrelays > RLY_TOKEN_MAX_RELAYS ||
         t->id_len == 0 || t->id_len > RLY_TOKEN_ID_MAX || cls_len == sizeof(t->cls) ||
-        (cls_len > 0 && !class_ok(t->cls, cls_len)))
+        (cls_len > 0 && !rly_token_class_valid(t->cls, cls_len)))
         return false;
     for (size_t i = 0; i < t->nrelays; i++)
         if (t->relays[i].len == 0 || t->relays[i].len > RLY_PEERID_MAX_BYTES)
@@ -86,17 +67,18 @@ static bool valid_fields(const rly_token *t)
 
 static int put_payload(rly_dynbuf *b, const rly_token *t)
 {
-    int rv = put_bytes(b, F_PEER, t->peer.bytes, t->peer.len);
+    int rv = rly_pb_append_bytes(b, TAG(F_PEER, RLY_PB_WIRE_LEN), t->peer.bytes, t->peer.len);
     if (rv == 0)
-        rv = put_uint(b, F_EXPIRY, t->expiry);
+        rv = rly_pb_append_uint(b, TAG(F_EXPIRY, RLY_PB_WIRE_VARINT), t->expiry);
     for (size_t i = 0; rv == 0 && i < t->nrelays; i++)
-        rv = put_bytes(b, F_RELAY, t->relays[i].bytes, t->relays[i].len);
+        rv = rly_pb_append_bytes(b, TAG(F_RELAY, RLY_PB_WIRE_LEN), t->relays[i].bytes,
+                                 t->relays[i].len);
     if (rv == 0 && t->cls[0] != '\0')
-        rv = put_bytes(b, F_CLASS, t->cls, strlen(t->cls));
+        rv = rly_pb_append_bytes(b, TAG(F_CLASS, RLY_PB_WIRE_LEN), t->cls, strlen(t->cls));
     if (rv == 0)
-        rv = put_bytes(b, F_ID, t->id, t->id_len);
+        rv = rly_pb_append_bytes(b, TAG(F_ID, RLY_PB_WIRE_LEN), t->id, t->id_len);
     if (rv == 0 && t->issued != 0)
-        rv = put_uint(b, F_ISSUED, t->issued);
+        rv = rly_pb_append_uint(b, TAG(F_ISSUED, RLY_PB_WIRE_VARINT), t->issued);
     return rv;
 }
 
@@ -172,7 +154,7 @@ static int decode_payload(rly_token *t, const uint8_t *p, size_t len)
             t->nrelays++;
             break;
         case F_CLASS:
-            if (!class_ok((const char *)f.p, f.len))
+            if (!rly_token_class_valid((const char *)f.p, f.len))
                 return RLY_ERR_MALFORMED;
             memcpy(t->cls, f.p, f.len);
             t->cls[f.len] = '\0';

@@ -67,6 +67,10 @@ typedef enum rly_token_verdict {
 /* rly_token_verdict_text: a short lower-case phrase ("expired token", ...). */
 const char *rly_token_verdict_text(rly_token_verdict v);
 
+/* rly_token_class_valid tells whether the |n| bytes at |s| are a class name: 1 to
+ * RLY_TOKEN_CLASS_MAX characters of a-z, 0-9, '_' and '-'. */
+bool rly_token_class_valid(const char *s, size_t n);
+
 /* rly_token_mint signs |t| (its signer ignored) with the control plane's |kp| and writes the
  * token text, NUL-ended, into |out| (|cap| bytes). Returns its length, RLY_ERR_INVALID_ARG (a
  * field out of its bounds: see above), RLY_ERR_NOBUF (longer than |cap| or

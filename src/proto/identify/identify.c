@@ -248,12 +248,7 @@ static size_t body_len(const rly_identify *id, bool with_spr)
 
 static int put_field(rly_dynbuf *b, unsigned num, const void *p, size_t n)
 {
-    int rv = rly_dynbuf_append_byte(b, (uint8_t)(num << 3 | RLY_PB_WIRE_LEN));
-    if (rv == 0)
-        rv = rly_varint_append(b, n);
-    if (rv == 0)
-        rv = rly_dynbuf_append(b, p, n);
-    return rv;
+    return rly_pb_append_bytes(b, (uint8_t)(num << 3 | RLY_PB_WIRE_LEN), p, n);
 }
 
 /* put_body writes the fields in number order, as go's marshaller does. */
