@@ -1424,6 +1424,20 @@ void rly_config_origin(const rly_config *c, const char *file, const char *sectio
     snprintf(out, cap, "the built-in default");
 }
 
+rly_config_source rly_config_source_of(const rly_config *c, const char *section, const char *key)
+{
+    const keydesc *k = find_key(section, key);
+    RLY_ASSERT(k != NULL);
+    return (rly_config_source)c->src[k - keys];
+}
+
+void rly_config_env_name(const char *section, const char *key, char *out, size_t cap)
+{
+    const keydesc *k = find_key(section, key);
+    RLY_ASSERT(k != NULL);
+    env_name(k, out, cap);
+}
+
 typedef struct sources_ctx {
     const rly_config *c;
     const char *file;

@@ -144,6 +144,13 @@ RLY_NODISCARD int rly_config_apply_overrides(rly_config *c, const rly_config_ove
 void rly_config_origin(const rly_config *c, const char *file, const char *section, const char *key,
                        char *out, size_t cap);
 
+/* rly_config_source_of returns where [section] key's value in |c| came from. */
+rly_config_source rly_config_source_of(const rly_config *c, const char *section, const char *key);
+
+/* rly_config_env_name writes the environment variable of [section] key into |out| (|cap|
+ * bytes): MESH_RELAY_<SECTION>_<KEY>, upper case. */
+void rly_config_env_name(const char *section, const char *key, char *out, size_t cap);
+
 /* rly_config_log_sources logs one line for each key whose value differs from the built-in
  * default: the key, where its value came from (the file and line, the environment variable or
  * --set) and the value (never [auth] auth_token's; a list's number of entries). |file| names the

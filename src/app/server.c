@@ -1,7 +1,6 @@
 #include "app/server.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -145,16 +144,15 @@ static void origin_phrase(const server *s, const char *section, const char *key,
                           size_t cap)
 {
     char var[96];
-    rly_config_origin(&s->live, s->config_path, section, key, out, cap);
-    if (strcmp(out, "the built-in default") != 0)
+    if (rly_config_source_of(&s->live, section, key) != RLY_CONFIG_SRC_DEFAULT) {
+        rly_config_origin(&s->live, s->config_path, section, key, out, cap);
         return;
+    }
     if (s->config_path) {
         snprintf(out, cap, "in [%s] of %s", section, s->config_path);
         return;
     }
-    int n = snprintf(var, sizeof(var), RLY_CONFIG_ENV_PREFIX "%s_%s", section, key);
-    for (int i = 0; i < n && (size_t)i < sizeof(var); i++)
-        var[i] = (char)toupper((unsigned char)var[i]);
+    rly_config_env_name(section, key, var, sizeof(var));
     snprintf(out, cap,
              "by default; change it with [%s] %s in a configuration file, %s or --set %s.%s",
              section, key, var, section, key);
