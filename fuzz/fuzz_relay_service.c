@@ -7,6 +7,13 @@
  * and resets, grant or withhold window, pending opens succeed or fail at any moment, the clock
  * jumps past deadlines, allocations fail, a peer's authorisation is withdrawn, the memory
  * budget is passed, the relay drains, reloads (closing newly denied connections) or shuts down.
+ * With the configuration byte's 0x10 bit the token authentication service (relay/authsvc.c) runs
+ * on the same host and clock: peers run /meshnet/relay-auth/1.0.0 on any connection with signed
+ * tokens (valid, expiring within seconds, class trusted, another key's, another peer's), minted
+ * and shared ones and garbage, in pieces; the revoked token list and the accepted keys and secret
+ * change under them, so authorisations come and go across connections while requests and
+ * circuits are in flight (rly_authsvc_check_invariants after every step: every grant held by
+ * exactly one open connection).
  *
  * Checked after every step: the relay's own invariants (rly_relay_check_invariants: every request
  * state held by something and in a matching phase, circuit slots and bridges counted right), and
@@ -29,6 +36,10 @@
 #include "proto/circuit/circuit_pb.h"
 #include "proto/circuit/hop.h"
 #include "proto/circuit/stop.h"
+#include "proto/auth/auth.h"
+#include "proto/auth/revoked.h"
+#include "proto/auth/token.h"
+#include "relay/authsvc.h"
 #include "relay/relay.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -93,6 +104,8 @@ typedef struct world {
     fopen_req opens[NOPENS];
     size_t nconns, nstreams, nopens;
     bool fail_next_open, shut_down;
+    rly_authsvc *auth; /* NULL: no token authentication this run */
+    rly_authsvc_settings auth_settings;
     const uint8_t *in;
     size_t left;
 } world;
@@ -101,6 +114,14 @@ static world W;
 static rly_keypair relay_kp;
 static rly_peerid peers[NPEERS];
 static bool keys_ready;
+
+/* Tokens, made once: per peer, these kinds (signed ones with the id {kind, peer}). */
+enum { TOK_VALID, TOK_SHORT, TOK_TRUSTED, TOK_ROGUE, TOK_MINTED, TOK_SHARED, TOK_GARBAGE, NTOK };
+#define UNIX_BASE UINT64_C(1900000000) /* the wall clock when the virtual one reads 0 */
+#define SHORT_TTL 4                    /* TOK_SHORT lapses this long after a run starts */
+static const char secret[] = "0123456789abcdef0123456789abcdef";
+static rly_peerid cp_key, rogue_key;
+static char tokens[NPEERS][NTOK][RLY_TOKEN_TEXT_MAX + 1];
 
 static uint8_t next_byte(void)
 {
@@ -354,6 +375,123 @@ static void conn_new(uint8_t b)
     rly_relay_conn_established(W.r, &fc->base, peer_conns(fc->peer));
 }
 
+/* ---- the token authentication service on the same host --------------------------------------- */
+
+static uint64_t auth_unix_now(void *ud)
+{
+    return UNIX_BASE + W.now / RLY_NS_PER_S;
+}
+
+static rly_conn *const *auth_peer_conns(void *ud, const rly_peerid *peer, size_t *pn)
+{
+    static rly_conn *list[NCONNS];
+    size_t n = 0;
+    for (size_t i = 0; i < W.nconns; i++)
+        if (W.conns[i].open && rly_peerid_equal(&W.conns[i].base.peer, peer))
+            list[n++] = &W.conns[i].base;
+    *pn = n;
+    return n ? list : NULL;
+}
+
+static rly_conn *auth_newest_conn(void *ud, const rly_peerid *peer)
+{
+    return host_find(ud, peer, 0);
+}
+
+static void auth_revoked(void *ud, const rly_peerid *peer, const char *reason)
+{
+    rly_relay_revoke(W.r, peer, reason);
+}
+
+static void auth_start(uint8_t cfg)
+{
+    rly_authsvc_host host = {.timers = &W.timers,
+                             .unix_now = auth_unix_now,
+                             .peer_conns = auth_peer_conns,
+                             .foreach_conn = host_foreach,
+                             .newest_conn = auth_newest_conn,
+                             .ud = NULL};
+    check(rly_keypair_peerid(&relay_kp, &host.self) == 0, "relay id");
+    W.auth_settings = (rly_authsvc_settings){.required = true, .keys = &cp_key, .nkeys = 1};
+    if (cfg & 0x20) { /* the shared and minted forms too */
+        W.auth_settings.secret = (const uint8_t *)secret;
+        W.auth_settings.secret_len = strlen(secret);
+    }
+    check(rly_authsvc_new_on_host(&W.auth, &host, &W.auth_settings, NULL, &W.mem) == 0, "auth");
+    rly_authsvc_set_revoke_cb(W.auth, auth_revoked, NULL);
+    W.settings.auth = W.auth;
+}
+
+/* A peer authenticates on one of its connections: kind, delivery (whole, in pieces, with the
+ * negotiation) and maybe FIN after the request. */
+static void op_auth_stream(void)
+{
+    uint8_t b = next_byte(), how = next_byte();
+    if (!W.auth || W.nconns == 0)
+        return;
+    fconn *fc = &W.conns[b % W.nconns];
+    if (!fc->open)
+        return;
+    fstream *f = stream_new(fc, false);
+    if (!f)
+        return;
+    const char *tok =
+        tokens[(how >> 3) % NPEERS == 0 ? fc->peer : (how >> 3) % NPEERS][(how & 7) % NTOK];
+    rly_dynbuf req;
+    rly_dynbuf_init(&req, NULL, 4096);
+    if (rly_auth_request_encode((const uint8_t *)tok, strlen(tok), &req) != 0) {
+        rly_dynbuf_free(&req);
+        return;
+    }
+    size_t first = (how & 0x40) ? req.len : 0;
+    f->delivered += first;
+    rly_authsvc_accept(W.auth, &f->base, req.data, first);
+    if (first < req.len)
+        peer_data(f, req.data + first, req.len - first, (how & 0x80) ? 3 : 0);
+    rly_dynbuf_free(&req);
+}
+
+/* The control plane revokes: the ids of the signed tokens the bits of the next byte choose. */
+static void op_auth_revoke(void)
+{
+    uint8_t bits = next_byte();
+    char text[512] = "";
+    size_t pos = 0;
+    for (int i = 0; i < 8; i++)
+        if (bits & (1u << i)) /* kinds VALID, SHORT, TRUSTED, ROGUE alternately, of peer i / 2 */
+            pos += (size_t)snprintf(text + pos, sizeof(text) - pos, "%02x%02x\n", i % 4,
+                                    (i / 2) % NPEERS);
+    rly_revoked list;
+    char err[128];
+    check(rly_revoked_parse(&list, text, pos, &W.mem, err, sizeof(err)) == 0 || W.mem.fail_nth != 0,
+          "the revoked list parses");
+    (void)rly_authsvc_set_revoked(W.auth, &list);
+    rly_revoked_free(&list, &W.mem);
+}
+
+/* A reload changes what is accepted. */
+static void op_auth_settings(uint8_t b)
+{
+    rly_authsvc_settings st = W.auth_settings;
+    st.required = (b & 1) == 0;
+    st.keys = (b & 2) ? &rogue_key : &cp_key;
+    st.nkeys = (b & 4) ? 0 : 1;
+    st.secret = (b & 8) ? (const uint8_t *)secret : NULL;
+    st.secret_len = (b & 8) ? strlen(secret) : 0;
+    if (rly_authsvc_update(W.auth, &st) == 0)
+        W.auth_settings = st;
+}
+
+/* The relay asks: nothing to check but that the answers come without harm. */
+static void op_auth_queries(void)
+{
+    for (size_t i = 0; i < W.nconns; i++)
+        if (W.conns[i].open)
+            (void)rly_authsvc_is_authenticated(W.auth, &W.conns[i].base);
+    for (int p = 0; p < NPEERS; p++)
+        (void)rly_authsvc_is_trusted(W.auth, &peers[p]);
+}
+
 /* ---- messages the peers send ---------------------------------------------------------------- */
 
 static void frame_hop(const rly_circuit_hop_msg *m, rly_dynbuf *out)
@@ -557,6 +695,14 @@ static void step(uint8_t op)
             rly_relay_revoke(W.r, &W.conns[b % W.nconns].base.peer, "authorisation revoked");
         else if (b < 64) /* the memory budget: 1 byte (everything over it) or none */
             rly_mem_set_budget(&W.mem, b & 1);
+        else if (b < 128)
+            op_auth_stream();
+        else if (b < 144 && W.auth)
+            op_auth_revoke();
+        else if (b < 160 && W.auth)
+            op_auth_settings(b);
+        else if (b < 176 && W.auth)
+            op_auth_queries();
         else if (b == 255 && !W.shut_down) {
             W.shut_down = true;
             rly_relay_shutdown(W.r);
@@ -581,8 +727,13 @@ static void final_checks(void)
     check(rly_relay_num_reservations(W.r) == 0, "reservations left");
     if (!W.shut_down)
         rly_relay_shutdown(W.r);
+    if (W.auth) {
+        rly_authsvc_shutdown(W.auth);
+        check(rly_authsvc_check_invariants(W.auth) == 0, "auth invariants after teardown");
+    }
     check(rly_timerq_count(&W.timers) == 0, "timers left armed");
     rly_relay_del(W.r);
+    rly_authsvc_del(W.auth);
     check(W.mem.live_bytes == 0, "the relay's memory is not all freed");
 }
 
@@ -597,6 +748,37 @@ static void setup_keys(void)
         check(rly_keypair_peerid(&kp, &peers[i]) == 0, "peer id");
         rly_keypair_wipe(&kp);
     }
+    rly_keypair cp, rogue;
+    check(rly_keypair_generate(&cp) == 0 && rly_keypair_generate(&rogue) == 0, "control keys");
+    check(rly_keypair_peerid(&cp, &cp_key) == 0 && rly_keypair_peerid(&rogue, &rogue_key) == 0,
+          "control key ids");
+    for (int p = 0; p < NPEERS; p++) {
+        for (int k = 0; k < NTOK; k++) {
+            char *out = tokens[p][k];
+            rly_token t = {.peer = peers[p], .expiry = UNIX_BASE + 1000000, .id_len = 2};
+            t.id[0] = (uint8_t)k;
+            t.id[1] = (uint8_t)p;
+            if (k == TOK_SHORT)
+                t.expiry = UNIX_BASE + 1000 + SHORT_TTL; /* runs start at 1000 s */
+            if (k == TOK_TRUSTED)
+                memcpy(t.cls, "trusted", 8);
+            if (k <= TOK_ROGUE)
+                check(rly_token_mint(k == TOK_ROGUE ? &rogue : &cp, &t, out, RLY_TOKEN_TEXT_MAX + 1,
+                                     NULL) > 0,
+                      "mint");
+            else if (k == TOK_MINTED)
+                check(rly_auth_mint((const uint8_t *)secret, strlen(secret), &peers[p],
+                                    UNIX_BASE + 1000 + 2 * SHORT_TTL, out,
+                                    RLY_TOKEN_TEXT_MAX + 1) > 0,
+                      "mint v1");
+            else if (k == TOK_SHARED)
+                snprintf(out, RLY_TOKEN_TEXT_MAX + 1, "%s", secret);
+            else
+                snprintf(out, RLY_TOKEN_TEXT_MAX + 1, "v2.%s", p % 2 ? "AAAA" : "");
+        }
+    }
+    rly_keypair_wipe(&cp);
+    rly_keypair_wipe(&rogue);
     keys_ready = true;
 }
 
@@ -640,6 +822,8 @@ static void setup_world(uint8_t cfg)
                            .kp = &relay_kp,
                            .addrs = &W.addr,
                            .naddrs = 1};
+    if (cfg & 0x10)
+        auth_start(cfg);
     check(rly_relay_new_on_host(&W.r, &host, &W.settings, NULL, &W.mem) == 0, "relay");
 }
 
@@ -657,6 +841,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (int n = 0; W.left > 0 && n < MAX_STEPS; n++) {
         step(next_byte());
         int bad = rly_relay_check_invariants(W.r);
+        if (bad == 0 && W.auth && (bad = rly_authsvc_check_invariants(W.auth)) != 0)
+            bad += 100;
         if (bad != 0) {
             fprintf(stderr, "fuzz_relay_service: invariant %d broken at step %d\n", bad, n);
             abort();

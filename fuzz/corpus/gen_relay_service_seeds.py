@@ -2,7 +2,8 @@
 """gen_relay_service_seeds.py: writes the seed corpus of fuzz_relay_service (see
 fuzz/fuzz_relay_service.c for the encoding). An input is a configuration byte (bit 0: 5 s circuit
 duration limit, bit 1: 200-byte data limit, bit 2: [acl] with peer 3 denied and peer 2 trusted,
-bit 3: [limits] per address) and then operations, each an opcode (op % 16) and its operands:
+bit 3: [limits] per address, bit 4: token authentication required (control-plane key), bit 5:
+with the shared secret too) and then operations, each an opcode (op % 16) and its operands:
 
     0/1  new connection (b: peer b%4, bit 2 QUIC, bits 3-4 address; both set: relayed)
     2    tear a connection down (conn)
@@ -16,7 +17,13 @@ bit 3: [limits] per address) and then operations, each an opcode (op % 16) and i
     14   settings (b: odd drains; else reload with other limits)
     15   misc (b < 16: the next open fails; < 32: an allocation fails soon; < 48: the peer of
          connection b % n loses its authorisation (rly_relay_revoke); < 64: memory budget b & 1 bytes (odd:
-         everything is over it, even: none); 255: shutdown)
+         everything is over it, even: none); 64..127: an auth stream (conn, how: token kind
+         (how & 7) % 7 (0 signed, 1 signed expiring 4 s in, 2 signed trusted, 3 another key's, 4 minted,
+         5 the shared secret, 6 garbage), of peer (how >> 3) % 4 (0: the connection's own),
+         0x40 sent with the negotiation, 0x80 in 3-byte pieces; then stream mode);
+         128..143: revoked list (bits: bit i revokes kind i % 4 of peer i / 2);
+         144..159: a reload (b & 1 not required, & 2 another key, & 4 no key, & 8 secret);
+         160..175: queries; 255: shutdown)
 
 Stream mode byte: bit 0 set: a reset by the relay calls on_close later (deferred) instead of at
 once; bits 1-2: 3 no window, 2 seven bytes, else 1 MiB.
@@ -70,6 +77,14 @@ def resolve(o, how, mode=SYNC, *msg):
     if how >= 2:
         out += [mode]
     return out + list(msg)
+
+
+VALID, SHORT, TRUSTED, ROGUE, MINTED, SHARED, GARBAGE = range(7)
+
+
+def auth(c, kind, of=0, early=False, pieces=False, mode=SYNC):
+    """An auth stream on conn c with a token of |kind| for peer |of| (0: the connection's own)."""
+    return [15, 64, c, kind | (of << 3) | (0x40 if early else 0) | (0x80 if pieces else 0), mode]
 
 
 def secs(n):
@@ -173,6 +188,34 @@ def main():
     c.add("two sources one destination", [0] + A_RESERVES + conn(2) + hop(1, CONNECT, SYNC, 0)
           + hop(2, CONNECT, SYNC, 0) + resolve(1, 3, SYNC, STOP_OK) + reset(1)
           + resolve(0, 3, SYNC, STOP_OK))
+
+    # Token authentication (bit 4): A authenticates on conn 0 (stream 0), B on conn 1 (stream 1).
+    AUTH = conn(0) + conn(1, addr=1) + auth(0, VALID) + auth(1, VALID)
+    auth_circuit = AUTH + hop(0, RESERVE) + hop(1, CONNECT, SYNC, 0) + resolve(0, 3, SYNC, STOP_OK)
+    c.add("auth revoke live circuit", [0x10] + auth_circuit + send(3, BULK, 0) + [15, 128, 1]
+          + send(4, BULK, 0))
+    c.add("auth revoke while stop opens", [0x10] + AUTH + hop(0, RESERVE)
+          + hop(1, CONNECT, SYNC, 0) + [15, 128, 1] + resolve(0, 2) + send(4, STOP_OK))
+    c.add("auth token expires with circuit", [0x10] + conn(0) + conn(1, addr=1) + auth(0, SHORT)
+          + auth(1, VALID) + hop(0, RESERVE) + hop(1, CONNECT, SYNC, 0)
+          + resolve(0, 3, SYNC, STOP_OK) + secs(6) + send(3, BULK, 0))
+    c.add("auth last authenticated conn closes", [0x10] + conn(0) + conn(0, addr=2) + auth(0, VALID)
+          + hop(1, RESERVE) + conn(1, addr=1) + auth(3, VALID) + hop(3, CONNECT, SYNC, 0)
+          + resolve(0, 3, SYNC, STOP_OK) + [2, 0] + send(3, BULK, 0))
+    c.add("auth reload drops the key", [0x30] + auth_circuit + [15, 146] + hop(0, RESERVE))
+    c.add("auth reload turns it off and on", [0x30] + auth_circuit + [15, 145] + [15, 152]
+          + hop(0, RESERVE))
+    c.add("auth trusted token no limits", [0x11] + conn(0) + conn(1, addr=1) + auth(0, TRUSTED)
+          + auth(1, VALID) + hop(0, RESERVE) + hop(1, CONNECT, SYNC, 0)
+          + resolve(0, 3, SYNC, STOP_OK) + secs(6) + [15, 160] + [15, 128, 4])
+    c.add("auth shared minted garbage other", [0x30] + conn(0) + conn(1, addr=1)
+          + auth(0, SHARED) + auth(1, MINTED) + auth(0, GARBAGE, pieces=True)
+          + auth(1, VALID, of=2) + auth(0, ROGUE, early=True) + hop(0, RESERVE) + secs(9)
+          + hop(0, RESERVE))
+    c.add("auth pieces fin reset", [0x10] + conn(0) + auth(0, VALID, pieces=True) + fin(0)
+          + auth(0, VALID) + reset(1) + hop(0, RESERVE) + secs(11))
+    c.add("auth shutdown with grants", [0x10] + auth_circuit + [15, 255] + [15, 128, 1]
+          + [2, 0])
 
 
 if __name__ == "__main__":

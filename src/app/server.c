@@ -92,6 +92,8 @@ static void begin_shutdown(server *s)
     }
     if (s->relay)
         rly_relay_shutdown(s->relay);
+    if (s->auth)
+        rly_authsvc_shutdown(s->auth);
     if (s->swarm)
         rly_swarm_close(s->swarm, swarm_closed, s);
     else

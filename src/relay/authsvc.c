@@ -5,9 +5,10 @@
  * (rly_authsvc_conn_closed) or the authentication is withdrawn; every grant is also on the
  * service's list, so rly_authsvc_del frees those of connections whose close it was not told of.
  * Nothing here refers to a connection that may have closed: a grant does not point back, and
- * the checks that need every connection (a reload, an expiry, a revocation) walk the swarm's.
- * A peer's authentication is the newest valid grant among its connections
- * (rly_swarm_peer_conns). */
+ * the checks that need every connection (a reload, an expiry, a revocation) walk the host's.
+ * A peer's authentication is the newest valid grant among its connections (host.peer_conns).
+ * Time comes from the host: deadlines on its timer queue, token expiry from its wall clock, so
+ * the stateful fuzzer (fuzz/fuzz_authsvc.c) can run it on a virtual clock. */
 #include "relay/authsvc.h"
 
 #include <arpa/inet.h>
@@ -48,7 +49,7 @@ typedef struct auth_ctx {
     rly_stream *s;
     rly_conn *conn; /* the stream's connection: it outlives the stream */
     rly_circuit_pb_reader reader;
-    uint64_t started; /* uv_now at the stream's arrival */
+    uint64_t started; /* now_ms at the stream's arrival */
     bool is_answered;
     struct auth_ctx *prev, *next;
 } auth_ctx;
@@ -77,8 +78,9 @@ struct quiet {
 };
 
 struct rly_authsvc {
-    rly_swarm *sw;
+    rly_authsvc_host host;
     bool required;
+    bool is_shut_down; /* rly_authsvc_shutdown: no timer is armed any more */
     uint8_t secret[RLY_AUTH_TOKEN_MAX];
     size_t secret_len;
     rly_peerid keys[RLY_AUTHSVC_MAX_KEYS];
@@ -89,10 +91,9 @@ struct rly_authsvc {
     const rly_log *log;
     rly_mem *mem;
     rly_authsvc_stats stats;
-    uv_timer_t sweep;     /* exchange deadlines and quiet lines: runs while either exists */
-    uv_timer_t expiry;    /* the next token expiry among authenticated connections */
+    rly_timer sweep;      /* exchange deadlines and quiet lines: runs while either exists */
+    rly_timer expiry;     /* the next token expiry among authenticated connections */
     uint64_t next_expiry; /* unix time |expiry| is armed for; 0: not armed */
-    int open_timers;      /* rly_authsvc_del: freed when both have closed */
     rly_authsvc_revoke_fn on_revoked;
     void *revoked_ud;
     auth_ctx *ctxs;
@@ -121,7 +122,12 @@ static void source_of(const rly_conn *c, uint8_t key[RLY_CIDR_GROUP_LEN], char *
 
 static uint64_t now_ms(const rly_authsvc *a)
 {
-    return uv_now(rly_swarm_loop(a->sw));
+    return rly_timerq_now(a->host.timers) / RLY_NS_PER_MS;
+}
+
+static uint64_t unix_now(const rly_authsvc *a)
+{
+    return a->host.unix_now(a->host.ud);
 }
 
 /* ---- failures: the budget and the log ------------------------------------------------------- */
@@ -161,12 +167,11 @@ static void flush_quiet(rly_authsvc *a, quiet *q)
     rly_free(a->mem, q);
 }
 
-static void on_sweep(uv_timer_t *t);
-
 static void sweep_start(rly_authsvc *a)
 {
-    if (!uv_is_active((uv_handle_t *)&a->sweep))
-        uv_timer_start(&a->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    if (!rly_timerq_is_active(&a->sweep) && !a->is_shut_down)
+        rly_timerq_start(a->host.timers, &a->sweep,
+                         rly_timerq_now(a->host.timers) + SWEEP_MS * RLY_NS_PER_MS);
 }
 
 /* note_quiet counts a refusal over the budget of |slot|: the first one of an interval starts a
@@ -313,7 +318,7 @@ static bool grant_valid(const grant *g, uint64_t now)
 static const grant *peer_grant(const rly_authsvc *a, const rly_peerid *peer, uint64_t now)
 {
     size_t n;
-    rly_conn *const *conns = rly_swarm_peer_conns(a->sw, peer, &n);
+    rly_conn *const *conns = a->host.peer_conns(a->host.ud, peer, &n);
     const grant *best = NULL;
     for (size_t i = 0; i < n; i++) {
         const grant *g = conns[i]->app_auth;
@@ -402,8 +407,8 @@ static void decide_signed(auth_ctx *x, const uint8_t *token, size_t len)
     }
     char id[RLY_TOKEN_ID_HEX_MAX];
     rly_token_id_hex(&t, id);
-    rly_token_verdict v = rly_token_check(&t, a->keys, a->nkeys, &x->conn->peer,
-                                          rly_swarm_local_peer(a->sw), (uint64_t)time(NULL));
+    rly_token_verdict v =
+        rly_token_check(&t, a->keys, a->nkeys, &x->conn->peer, &a->host.self, unix_now(a));
     if (v == RLY_TOKEN_OK && rly_revoked_has(&a->revoked, t.id, t.id_len)) {
         refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "revoked token", id);
         return;
@@ -447,7 +452,7 @@ static void decide(auth_ctx *x, const uint8_t *body, size_t len)
         return;
     }
     rly_auth_reason why = rly_auth_check(a->secret, a->secret_len, req.token, req.token_len,
-                                         &x->conn->peer, (uint64_t)time(NULL));
+                                         &x->conn->peer, unix_now(a));
     if (why != RLY_AUTH_OK) {
         refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, rly_auth_reason_text(why), NULL);
         return;
@@ -513,9 +518,9 @@ static const rly_stream_handler auth_handler = {
 
 /* Resets the exchanges older than the timeout (an unanswered one counts as a failure), logs the
  * quiet lines whose interval is over; runs while either is left. */
-static void on_sweep(uv_timer_t *t)
+static void on_sweep(rly_timer *t, void *ud)
 {
-    rly_authsvc *a = t->data;
+    rly_authsvc *a = ud;
     uint64_t now = now_ms(a);
     auth_ctx *x = a->ctxs;
     while (x) {
@@ -534,13 +539,12 @@ static void on_sweep(uv_timer_t *t)
             flush_quiet(a, q);
         q = next;
     }
-    if (!a->ctxs && !a->quiets)
-        uv_timer_stop(&a->sweep);
+    if (a->ctxs || a->quiets)
+        sweep_start(a);
 }
 
-static void on_auth_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
+void rly_authsvc_accept(rly_authsvc *a, rly_stream *s, const uint8_t *data, size_t len)
 {
-    rly_authsvc *a = ud;
     rly_conn *c = s->conn;
     if (c->app_streams >= RLY_AUTHSVC_MAX_STREAMS) {
         if (a->required)
@@ -557,7 +561,7 @@ static void on_auth_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t
     x->s = s;
     x->conn = c;
     c->app_streams++;
-    x->started = uv_now(rly_swarm_loop(sw));
+    x->started = now_ms(a);
     rly_circuit_pb_reader_init(&x->reader, a->mem);
     x->next = a->ctxs;
     if (a->ctxs)
@@ -604,7 +608,7 @@ static void log_revoked(rly_authsvc *a, const rly_conn *c, const grant *g, const
 static bool peer_still_holds(const withdrawal *w, const rly_peerid *peer)
 {
     size_t n;
-    rly_conn *const *conns = rly_swarm_peer_conns(w->a->sw, peer, &n);
+    rly_conn *const *conns = w->a->host.peer_conns(w->a->host.ud, peer, &n);
     for (size_t i = 0; i < n; i++) {
         const grant *g = conns[i]->app_auth;
         if (g && (grant_valid(g, w->now) || w->pred(w, g)))
@@ -639,7 +643,7 @@ static void withdraw_one(void *ud, rly_conn *c)
 /* withdraw walks every connection. Returns RLY_ERR_NOMEM (logged) when it could not. */
 static int withdraw(withdrawal *w)
 {
-    int rv = rly_swarm_foreach_conn(w->a->sw, withdraw_one, w);
+    int rv = w->a->host.foreach_conn(w->a->host.ud, withdraw_one, w);
     if (rv != 0)
         RLY_LOGE(w->a->log, RLY_TARGET_EVENTS,
                  RLY_MSG("Cannot withdraw authentications (out of memory): they stay until their "
@@ -673,11 +677,10 @@ static bool pred_key_gone(const withdrawal *w, const grant *g)
     return true;
 }
 
-static void on_expiry(uv_timer_t *t)
+static void on_expiry(rly_timer *t, void *ud)
 {
-    rly_authsvc *a = t->data;
-    withdrawal w = {
-        .a = a, .pred = pred_expired, .reason = "token expired", .now = (uint64_t)time(NULL)};
+    rly_authsvc *a = ud;
+    withdrawal w = {.a = a, .pred = pred_expired, .reason = "token expired", .now = unix_now(a)};
     uint64_t armed = a->next_expiry;
     a->next_expiry = 0;
     if (armed > w.now) { /* a long expiry's intermediate wake-up */
@@ -695,12 +698,14 @@ static void on_expiry(uv_timer_t *t)
 /* arm_expiry makes sure the expiry timer runs at unix time |when| at the latest. */
 static void arm_expiry(rly_authsvc *a, uint64_t when)
 {
-    if (a->next_expiry && a->next_expiry <= when)
+    if (a->is_shut_down || (a->next_expiry && a->next_expiry <= when))
         return;
-    uint64_t now = (uint64_t)time(NULL);
+    uint64_t now = unix_now(a);
     uint64_t ms = when > now ? (when - now) * 1000u : 0;
     a->next_expiry = when;
-    uv_timer_start(&a->expiry, on_expiry, ms < EXPIRY_TIMER_MAX_MS ? ms : EXPIRY_TIMER_MAX_MS, 0);
+    rly_timerq_start(a->host.timers, &a->expiry,
+                     rly_timerq_now(a->host.timers) +
+                         (ms < EXPIRY_TIMER_MAX_MS ? ms : EXPIRY_TIMER_MAX_MS) * RLY_NS_PER_MS);
 }
 
 /* Starting to require tokens: nobody authenticated while nothing was checked, so every peer
@@ -708,7 +713,7 @@ static void arm_expiry(rly_authsvc *a, uint64_t when)
 static void revoke_unchecked(void *ud, rly_conn *c)
 {
     rly_authsvc *a = ud;
-    if (a->on_revoked && rly_swarm_find_conn(a->sw, &c->peer, 0) == c)
+    if (a->on_revoked && a->host.newest_conn(a->host.ud, &c->peer) == c)
         a->on_revoked(a->revoked_ud, &c->peer, "authentication now required");
 }
 
@@ -726,11 +731,8 @@ size_t rly_authsvc_set_revoked(rly_authsvc *a, rly_revoked *list)
     a->stats.revoked_ids = a->revoked.n;
     if (!a->required || a->revoked.n == 0)
         return 0;
-    withdrawal w = {.a = a,
-                    .pred = pred_listed,
-                    .reason = "token revoked",
-                    .now = (uint64_t)time(NULL),
-                    .listed = true};
+    withdrawal w = {
+        .a = a, .pred = pred_listed, .reason = "token revoked", .now = unix_now(a), .listed = true};
     (void)withdraw(&w);
     return w.count;
 }
@@ -741,8 +743,8 @@ void rly_authsvc_conn_closed(rly_authsvc *a, rly_conn *c)
         return;
     drop_grant(a, c);
     size_t n;
-    (void)rly_swarm_peer_conns(a->sw, &c->peer, &n);
-    if (a->required && n > 0 && !peer_grant(a, &c->peer, (uint64_t)time(NULL)) && a->on_revoked)
+    (void)a->host.peer_conns(a->host.ud, &c->peer, &n);
+    if (a->required && n > 0 && !peer_grant(a, &c->peer, unix_now(a)) && a->on_revoked)
         a->on_revoked(a->revoked_ud, &c->peer, "its last authenticated connection closed");
 }
 
@@ -769,15 +771,15 @@ static void install(rly_authsvc *a, const rly_authsvc_settings *st)
     a->required = st->required;
 }
 
-int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, const rly_authsvc_settings *st,
-                    const rly_log *log, rly_mem *mem)
+int rly_authsvc_new_on_host(rly_authsvc **pa, const rly_authsvc_host *host,
+                            const rly_authsvc_settings *st, const rly_log *log, rly_mem *mem)
 {
     if (!settings_valid(st))
         return RLY_ERR_INVALID_ARG;
     rly_authsvc *a = rly_calloc(mem, 1, sizeof(*a));
     if (!a)
         return RLY_ERR_NOMEM;
-    a->sw = sw;
+    a->host = *host;
     install(a, st);
     a->log = log;
     a->mem = mem;
@@ -786,16 +788,60 @@ int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, const rly_authsvc_settings 
         rly_free(mem, a);
         return RLY_ERR_CRYPTO;
     }
-    int rv = rly_swarm_add_protocol(sw, RLY_AUTH_PROTOCOL, on_auth_stream, a);
+    rly_timerq_timer_init(&a->sweep, on_sweep, a);
+    rly_timerq_timer_init(&a->expiry, on_expiry, a);
+    *pa = a;
+    return 0;
+}
+
+/* ---- on a swarm ------------------------------------------------------------------------------ */
+
+static uint64_t swarm_unix_now(void *ud)
+{
+    return (uint64_t)time(NULL);
+}
+
+static rly_conn *const *swarm_peer_conns(void *ud, const rly_peerid *peer, size_t *pn)
+{
+    return rly_swarm_peer_conns(ud, peer, pn);
+}
+
+static int swarm_foreach_conn(void *ud, void (*fn)(void *fn_ud, rly_conn *c), void *fn_ud)
+{
+    return rly_swarm_foreach_conn(ud, fn, fn_ud);
+}
+
+static rly_conn *swarm_newest_conn(void *ud, const rly_peerid *peer)
+{
+    return rly_swarm_find_conn(ud, peer, 0);
+}
+
+static void on_auth_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t *data, size_t len)
+{
+    rly_authsvc_accept(ud, s, data, len);
+}
+
+int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, const rly_authsvc_settings *st,
+                    const rly_log *log, rly_mem *mem)
+{
+    rly_authsvc_host host = {
+        .timers = rly_swarm_timers(sw),
+        .unix_now = swarm_unix_now,
+        .peer_conns = swarm_peer_conns,
+        .foreach_conn = swarm_foreach_conn,
+        .newest_conn = swarm_newest_conn,
+        .self = *rly_swarm_local_peer(sw),
+        .ud = sw,
+    };
+    rly_authsvc *a;
+    int rv = rly_authsvc_new_on_host(&a, &host, st, log, mem);
+    if (rv != 0)
+        return rv;
+    rv = rly_swarm_add_protocol(sw, RLY_AUTH_PROTOCOL, on_auth_stream, a);
     if (rv != 0) {
-        rly_zeroize(a->secret, sizeof(a->secret));
-        rly_free(mem, a);
+        rly_authsvc_del(a);
         return rv;
     }
-    uv_timer_init(rly_swarm_loop(sw), &a->sweep);
-    uv_timer_init(rly_swarm_loop(sw), &a->expiry);
-    a->sweep.data = a->expiry.data = a;
-    a->open_timers = 2;
     *pa = a;
     return 0;
 }
@@ -820,20 +866,20 @@ int rly_authsvc_update(rly_authsvc *a, const rly_authsvc_settings *st)
     bool was_required = a->required;
     install(a, st);
     if (!st->required) { /* nothing is checked: what was accepted no longer matters */
-        if (was_required && rly_swarm_foreach_conn(a->sw, forget_grant, a) != 0)
+        if (was_required && a->host.foreach_conn(a->host.ud, forget_grant, a) != 0)
             RLY_LOGE(a->log, RLY_TARGET_EVENTS,
                      RLY_MSG("Cannot forget the accepted tokens (out of memory): they stay until "
                              "their connections close"));
         return 0;
     }
     if (!was_required) {
-        if (rly_swarm_foreach_conn(a->sw, revoke_unchecked, a) != 0)
+        if (a->host.foreach_conn(a->host.ud, revoke_unchecked, a) != 0)
             RLY_LOGE(a->log, RLY_TARGET_EVENTS,
                      RLY_MSG("Cannot end what peers got while authentication was off (out of "
                              "memory): it stays until their connections close"));
         return 0;
     }
-    uint64_t now = (uint64_t)time(NULL);
+    uint64_t now = unix_now(a);
     if (secret_changed) { /* minted tokens do not verify under the new secret */
         withdrawal w = {.a = a, .pred = pred_secret, .reason = "auth_token changed", .now = now};
         (void)withdraw(&w);
@@ -861,25 +907,62 @@ bool rly_authsvc_is_authenticated(const rly_authsvc *a, const rly_conn *c)
     if (!a->required)
         return true;
     /* The expiry timer ends what the peer holds; until it runs, an expired token lapses here. */
-    return peer_grant(a, &c->peer, (uint64_t)time(NULL)) != NULL;
+    return peer_grant(a, &c->peer, unix_now(a)) != NULL;
 }
 
 bool rly_authsvc_is_trusted(const rly_authsvc *a, const rly_peerid *peer)
 {
     if (!a->required)
         return false;
-    const grant *g = peer_grant(a, peer, (uint64_t)time(NULL));
+    const grant *g = peer_grant(a, peer, unix_now(a));
     return g && g->is_trusted;
 }
 
-static void timer_closed(uv_handle_t *h)
+typedef struct census {
+    const rly_authsvc *a;
+    size_t grants;
+    bool stray; /* a connection's grant is not on the list */
+} census;
+
+static void count_grant(void *ud, rly_conn *c)
 {
-    rly_authsvc *a = h->data;
-    if (--a->open_timers > 0)
+    census *k = ud;
+    if (!c->app_auth)
         return;
-    rly_zeroize(a->secret, sizeof(a->secret));
-    rly_revoked_free(&a->revoked, a->mem);
-    rly_free(a->mem, a);
+    k->grants++;
+    bool found = false;
+    for (const grant *g = k->a->grants; g && !found; g = g->next)
+        found = g == c->app_auth;
+    k->stray = k->stray || !found;
+}
+
+int rly_authsvc_check_invariants(const rly_authsvc *a)
+{
+    census k = {a, 0, false};
+    size_t listed = 0;
+    for (const grant *g = a->grants; g; g = g->next) {
+        if (g->next && g->next->prev != g)
+            return 1;
+        listed++;
+    }
+    if (a->host.foreach_conn(a->host.ud, count_grant, &k) != 0)
+        return 0; /* cannot tell */
+    if (k.stray)
+        return 2;
+    if (k.grants != listed) /* a grant of a closed connection, or one on two */
+        return 3;
+    if (a->is_shut_down && (rly_timerq_is_active(&a->sweep) || rly_timerq_is_active(&a->expiry)))
+        return 4;
+    return 0;
+}
+
+void rly_authsvc_shutdown(rly_authsvc *a)
+{
+    a->is_shut_down = true;
+    rly_timerq_stop(a->host.timers, &a->sweep);
+    rly_timerq_stop(a->host.timers, &a->expiry);
+    while (a->quiets)
+        flush_quiet(a, a->quiets);
 }
 
 void rly_authsvc_del(rly_authsvc *a)
@@ -904,6 +987,11 @@ void rly_authsvc_del(rly_authsvc *a)
         grant_unlink(a, g);
         rly_free(a->mem, g);
     }
-    uv_close((uv_handle_t *)&a->sweep, timer_closed);
-    uv_close((uv_handle_t *)&a->expiry, timer_closed);
+    /* Stopped already when the swarm is gone (rly_authsvc_shutdown): then the queue is not
+     * touched. */
+    rly_timerq_stop(a->host.timers, &a->sweep);
+    rly_timerq_stop(a->host.timers, &a->expiry);
+    rly_zeroize(a->secret, sizeof(a->secret));
+    rly_revoked_free(&a->revoked, a->mem);
+    rly_free(a->mem, a);
 }

@@ -42,6 +42,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/timerq.h"
 #include "proto/auth/auth.h"
 #include "proto/auth/revoked.h"
 #include "swarm/swarm.h"
@@ -73,10 +74,35 @@ typedef struct rly_authsvc_settings {
 #define RLY_AUTHSVC_CLASS_TRUSTED "trusted"
 
 /* rly_authsvc_new registers the protocol on |sw| (borrowed; it must outlive the service until
- * rly_authsvc_del). Returns 0, RLY_ERR_NOMEM, RLY_ERR_CRYPTO, RLY_ERR_LIMIT (protocol table
- * full) or RLY_ERR_INVALID_ARG (required with neither a secret nor a key, or over a bound). */
+ * rly_authsvc_del) and runs the service on it. Returns 0, RLY_ERR_NOMEM, RLY_ERR_CRYPTO,
+ * RLY_ERR_LIMIT (protocol table full) or RLY_ERR_INVALID_ARG (required with neither a secret nor
+ * a key, or over a bound). */
 RLY_NODISCARD int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, const rly_authsvc_settings *st,
                                   const rly_log *log, rly_mem *mem);
+
+/* What the service needs from its surroundings: rly_authsvc_new fills it from a swarm; the
+ * stateful fuzzer (fuzz/fuzz_authsvc.c) supplies its own, with a virtual clock. */
+typedef struct rly_authsvc_host {
+    rly_timerq *timers;             /* deadlines: exchange timeouts, log intervals, expiry */
+    uint64_t (*unix_now)(void *ud); /* wall-clock seconds, for token expiry */
+    /* The established connections of |peer| (as rly_swarm_peer_conns). */
+    rly_conn *const *(*peer_conns)(void *ud, const rly_peerid *peer, size_t *pn);
+    /* Calls |fn| for every established connection (as rly_swarm_foreach_conn). */
+    int (*foreach_conn)(void *ud, void (*fn)(void *fn_ud, rly_conn *c), void *fn_ud);
+    rly_conn *(*newest_conn)(void *ud, const rly_peerid *peer); /* NULL: none */
+    rly_peerid self; /* this relay (the scope of signed tokens) */
+    void *ud;
+} rly_authsvc_host;
+
+/* rly_authsvc_new_on_host: the service on |host| (copied; its timer queue borrowed), without
+ * registering anything: the host hands it the protocol's streams (rly_authsvc_accept). */
+RLY_NODISCARD int rly_authsvc_new_on_host(rly_authsvc **pa, const rly_authsvc_host *host,
+                                          const rly_authsvc_settings *st, const rly_log *log,
+                                          rly_mem *mem);
+
+/* rly_authsvc_accept takes an inbound stream of RLY_AUTH_PROTOCOL (with its first |len| bytes
+ * of |data|, maybe none). */
+void rly_authsvc_accept(rly_authsvc *a, rly_stream *s, const uint8_t *data, size_t len);
 
 /* Outcomes so far. */
 typedef struct rly_authsvc_stats {
@@ -126,8 +152,18 @@ bool rly_authsvc_is_trusted(const rly_authsvc *a, const rly_peerid *peer);
  * connection that closes. */
 void rly_authsvc_conn_closed(rly_authsvc *a, rly_conn *c);
 
+/* rly_authsvc_check_invariants (tests, fuzzers): 0, or which rule is broken: 1 the grant list's
+ * links, 2 a connection's grant not on the list, 3 a grant on the list that no open connection
+ * holds (or one held twice), 4 a timer armed after rly_authsvc_shutdown. */
+int rly_authsvc_check_invariants(const rly_authsvc *a);
+
+/* rly_authsvc_shutdown stops the service's timers for good (exchanges still answer; tokens no
+ * longer expire by timer). Call before the swarm closes: its timer queue goes with it. */
+void rly_authsvc_shutdown(rly_authsvc *a);
+
 /* rly_authsvc_del resets the exchanges in progress and frees |a| (NULL-safe). Call before the
- * swarm closes, or after it has (then nothing is left to reset). */
+ * swarm closes, or after it has and rly_authsvc_shutdown ran before (then nothing is left to
+ * reset and no timer to stop). */
 void rly_authsvc_del(rly_authsvc *a);
 
 #endif
