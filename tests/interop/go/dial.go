@@ -54,6 +54,9 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 		if err := h.Connect(ctx, *ai); err != nil {
 			return dialFailed(err)
 		}
+		if o.authToken != "" {
+			authenticate(ctx, h, target, o.authToken)
+		}
 		if conn = connTo(h, target, false); conn == nil {
 			emit("error", map[string]any{"error": "connected, but no direct connection is open"})
 			return exitFail
@@ -74,6 +77,9 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 		}
 		if err := h.Connect(ctx, *rai); err != nil {
 			return dialFailed(err)
+		}
+		if o.authToken != "" {
+			authenticate(ctx, h, rai.ID, o.authToken) // a refusal shows in the CONNECT's answer
 		}
 		if o.holepunch {
 			waitHolePunchReady(ctx, h)
