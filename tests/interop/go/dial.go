@@ -54,9 +54,6 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 		if err := h.Connect(ctx, *ai); err != nil {
 			return dialFailed(err)
 		}
-		if o.authToken != "" {
-			authenticate(ctx, h, target, o.authToken)
-		}
 		if conn = connTo(h, target, false); conn == nil {
 			emit("error", map[string]any{"error": "connected, but no direct connection is open"})
 			return exitFail

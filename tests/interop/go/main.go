@@ -94,6 +94,9 @@ func parseOptions() options {
 	if o.dial != "" && !strings.HasPrefix(o.dial, "/") && o.relay == "" {
 		usage("--dial PEER_ID needs --relay")
 	}
+	if o.authToken != "" && o.relay == "" {
+		usage("--auth-token needs --relay (it authenticates on the relay connection)")
+	}
 	if o.reserveOnly && (o.relay == "" || o.dial != "") {
 		usage("--reserve-only needs --relay and no --dial")
 	}

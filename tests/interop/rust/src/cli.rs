@@ -166,6 +166,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     if a.dial.is_none() && a.relay.is_none() {
         return Err("need --relay or --dial".into());
     }
+    if a.auth_token.is_some() && a.relay.is_none() {
+        return Err("--auth-token needs --relay (it authenticates on the relay connection)".into());
+    }
     if a.reserve_only && a.dial.is_some() {
         return Err("--reserve-only does not go with --dial".into());
     }
