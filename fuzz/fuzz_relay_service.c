@@ -5,7 +5,7 @@
  * a program of events in whatever order it likes: connections come and go, hop streams open and
  * carry requests (well-formed, cut into pieces, without a type, garbage), peers send data, FIN
  * and resets, grant or withhold window, pending opens succeed or fail at any moment, the clock
- * jumps past deadlines, allocations fail, a connection's authorisation is withdrawn, the memory
+ * jumps past deadlines, allocations fail, a peer's authorisation is withdrawn, the memory
  * budget is passed, the relay drains, reloads (closing newly denied connections) or shuts down.
  *
  * Checked after every step: the relay's own invariants (rly_relay_check_invariants: every request
@@ -554,7 +554,7 @@ static void step(uint8_t op)
         else if (b < 32) /* fail one allocation a few steps ahead */
             W.mem.fail_nth = W.mem.nattempts + 1 + (b & 15);
         else if (b < 48 && W.nconns > 0 && W.conns[b % W.nconns].open) /* auth withdrawn */
-            rly_relay_revoke(W.r, &W.conns[b % W.nconns].base, "authorisation revoked");
+            rly_relay_revoke(W.r, &W.conns[b % W.nconns].base.peer, "authorisation revoked");
         else if (b < 64) /* the memory budget: 1 byte (everything over it) or none */
             rly_mem_set_budget(&W.mem, b & 1);
         else if (b == 255 && !W.shut_down) {

@@ -14,8 +14,8 @@ bit 3: [limits] per address) and then operations, each an opcode (op % 16) and i
          (then stream mode, kind, [kind operands]))
     13   the clock moves (b: (b>>2) units of 1 ms, 100 ms, 1 s, 10 s by b&3)
     14   settings (b: odd drains; else reload with other limits)
-    15   misc (b < 16: the next open fails; < 32: an allocation fails soon; < 48: connection
-         b % n loses its authorisation (rly_relay_revoke); < 64: memory budget b & 1 bytes (odd:
+    15   misc (b < 16: the next open fails; < 32: an allocation fails soon; < 48: the peer of
+         connection b % n loses its authorisation (rly_relay_revoke); < 64: memory budget b & 1 bytes (odd:
          everything is over it, even: none); 255: shutdown)
 
 Stream mode byte: bit 0 set: a reset by the relay calls on_close later (deferred) instead of at

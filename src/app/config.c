@@ -15,6 +15,7 @@
 #include "app/toml.h"
 #include "core/dynbuf.h"
 #include "core/multiaddr.h"
+#include "crypto/keys.h"
 #include "proto/auth/auth.h"
 
 /* Values and names quoted in messages are cut to this many bytes. */
@@ -38,13 +39,14 @@ typedef enum ktype {
 
 typedef enum kcheck {
     C_NONE,
-    C_RANGE,  /* min..max */
-    C_TCP4,   /* "" or /ip4/<ip>/tcp/<port> */
-    C_TCP6,   /* "" or /ip6/<ip>/tcp/<port> */
-    C_TCPANY, /* "" or /ip4|ip6/<ip>/tcp/<port> */
-    C_QUIC4,  /* "" or /ip4/<ip>/udp/<port>/quic-v1 */
-    C_QUIC6,  /* "" or /ip6/<ip>/udp/<port>/quic-v1 */
-    C_TOKEN,  /* non-empty */
+    C_RANGE,   /* min..max */
+    C_TCP4,    /* "" or /ip4/<ip>/tcp/<port> */
+    C_TCP6,    /* "" or /ip6/<ip>/tcp/<port> */
+    C_TCPANY,  /* "" or /ip4|ip6/<ip>/tcp/<port> */
+    C_QUIC4,   /* "" or /ip4/<ip>/udp/<port>/quic-v1 */
+    C_QUIC6,   /* "" or /ip6/<ip>/udp/<port>/quic-v1 */
+    C_TOKEN,   /* non-empty */
+    C_ED25519, /* K_PEERS: PeerIds of Ed25519 keys */
 } kcheck;
 
 typedef struct keydesc {
@@ -116,6 +118,10 @@ static const keydesc keys[] = {
      RLY_DEFAULT_AUTH_TOKEN, "Shared secret for token validation"},
     {"auth", "auth_enabled", K_BOOL, C_NONE, FIELD(auth, auth_enabled), 0, 0, 0, 0, NULL,
      "Enable for production"},
+    {"auth", "control_plane_keys", K_PEERS, C_ED25519, FIELD(auth, control_plane_keys), 0, 0,
+     RLY_CONFIG_MAX_CP_KEYS, 0, NULL, "PeerIds of keys whose signed tokens are accepted"},
+    {"auth", "revoked_tokens_file", K_STR, C_NONE, FIELD(auth, revoked_tokens_file),
+     RLY_CONFIG_PATH_MAX, 0, 0, 0, "", "revoked token ids, one per line; \"\": none"},
     KEY_ADDR(metrics, listen_addr, C_TCPANY, "/ip4/127.0.0.1/tcp/9464",
              "HTTP /metrics, /healthz, /readyz, /addrs (\"\": off)"),
     KEY_U64(limits, max_connections_per_ip, 0, 1000000, 64,
@@ -758,7 +764,7 @@ static int check_string(const ctx *x, const keydesc *k, const char *s, uint32_t 
                        k->size - 1);
     if (k->check == C_TOKEN && len == 0)
         return cfg_err(x, line, "[%s] %s must not be empty", k->section, k->key);
-    if (k->check == C_TOKEN)
+    if (k->check == C_TOKEN || k->check == C_NONE)
         return 0;
     return check_addr(x, k, s, line);
 }
@@ -840,6 +846,26 @@ static const ctx *origin_of(const rly_config *c, const keydesc *k, const ctx *x,
     return &o->tmp;
 }
 
+/* check_ed25519: every PeerId of |k| must inline an Ed25519 public key (12D3KooW...). */
+static int check_ed25519(const rly_config *c, const keydesc *k, uint32_t line, const ctx *x)
+{
+    const rly_peer_list *l = cfield(c, k);
+    for (size_t i = 0; i < l->n; i++) {
+        rly_pubkey pk;
+        if (rly_pubkey_from_peerid(&pk, &l->items[i]) != 0 || pk.type != RLY_KEY_ED25519) {
+            char pid[RLY_PEERID_STR_MAX];
+            if (rly_peerid_to_string(&l->items[i], pid, sizeof(pid)) < 0)
+                pid[0] = '\0';
+            return cfg_err(
+                x, line,
+                "[%s] %s: entry %zu %s is not the PeerId of an Ed25519 key (12D3KooW...; "
+                "relay-server --control-plane-keygen prints one)",
+                k->section, k->key, i + 1, pid);
+        }
+    }
+    return 0;
+}
+
 static int check_key(const rly_config *c, const keydesc *k, const ctx *file_ctx)
 {
     origin_ctx o;
@@ -863,7 +889,7 @@ static int check_key(const rly_config *c, const keydesc *k, const ctx *file_ctx)
         return 0;
     case K_BOOL: return 0;
     case K_ADDRLIST: return check_list(c, k, line, x);
-    case K_PEERS:
+    case K_PEERS: return k->check == C_ED25519 ? check_ed25519(c, k, line, x) : 0;
     case K_CIDRS: return 0; /* parsed as they were stored */
     }
     return 0;
@@ -930,22 +956,30 @@ static int check_cross(const rly_config *c, const ctx *file_ctx)
                        "least one TCP listener must be enabled");
     if (c->auth.auth_enabled) {
         size_t n = strlen(c->auth.auth_token);
+        bool is_default = strcmp(c->auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) == 0;
         x = where(c, "auth", set_by(c, "auth", "auth_token") ? "auth_token" : "auth_enabled",
                   file_ctx, &o, &line);
-        if (strcmp(c->auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) == 0)
+        /* With control-plane keys, the default auth_token means: no shared secret (signed
+         * tokens only). */
+        if (is_default && c->auth.control_plane_keys.n == 0)
             return cfg_err(x, line,
-                           "[auth] auth_enabled = true with the default auth_token %s: anyone "
-                           "who read the docs could authenticate; set auth_token to a random "
-                           "secret of at least %d bytes (e.g. the output of 'openssl rand -hex "
-                           "32')",
+                           "[auth] auth_enabled = true with the default auth_token %s and no "
+                           "control_plane_keys: anyone who read the docs could authenticate; set "
+                           "control_plane_keys (signed tokens) or auth_token to a random secret of "
+                           "at least %d bytes (e.g. the output of 'openssl rand -hex 32')",
                            RLY_DEFAULT_AUTH_TOKEN, RLY_AUTH_SECRET_MIN);
-        if (n < RLY_AUTH_SECRET_MIN)
+        if (!is_default && n < RLY_AUTH_SECRET_MIN)
             return cfg_err(x, line,
                            "[auth] auth_token is %zu bytes; with auth_enabled = true it must be "
                            "at least %d (e.g. the output of 'openssl rand -hex 32')",
                            n, RLY_AUTH_SECRET_MIN);
     }
     return 0;
+}
+
+bool rly_config_has_shared_secret(const rly_config *c)
+{
+    return strcmp(c->auth.auth_token, RLY_DEFAULT_AUTH_TOKEN) != 0;
 }
 
 uint64_t rly_config_reservations_per_peer(const rly_config *c)

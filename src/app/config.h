@@ -18,6 +18,9 @@
 
 #define RLY_CONFIG_ADDR_MAX 256
 #define RLY_CONFIG_TOKEN_MAX 1024
+#define RLY_CONFIG_PATH_MAX 1024
+/* Most [auth] control_plane_keys (authsvc.h's RLY_AUTHSVC_MAX_KEYS). */
+#define RLY_CONFIG_MAX_CP_KEYS 16
 /* Most addresses external_addrs may list. */
 #define RLY_CONFIG_MAX_EXTERNAL 8
 #define RLY_CONFIG_ERRMSG_MAX 512
@@ -27,7 +30,7 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 40
+#define RLY_CONFIG_NKEYS 42
 /* [limits] max_memory_mb: its largest value (1 TiB), and the bounds of the automatic one (0). */
 #define RLY_CONFIG_MEMORY_MB_MAX 1048576
 #define RLY_CONFIG_MEMORY_MB_AUTO_MIN 128
@@ -74,6 +77,11 @@ typedef struct rly_config {
     struct {
         char auth_token[RLY_CONFIG_TOKEN_MAX]; /* CHANGE_ME_IN_PRODUCTION */
         bool auth_enabled;                     /* false */
+        /* PeerIds of the control-plane Ed25519 keys whose signed tokens are accepted (at most
+         * RLY_CONFIG_MAX_CP_KEYS); empty: none (docs/AUTH.md "Signed tokens"). */
+        rly_peer_list control_plane_keys;
+        /* The revoked token ids (proto/auth/revoked.h); "": none. */
+        char revoked_tokens_file[RLY_CONFIG_PATH_MAX];
     } auth;
     struct {
         char listen_addr[RLY_CONFIG_ADDR_MAX]; /* /ip4/127.0.0.1/tcp/9464; "": no HTTP server */
@@ -143,6 +151,10 @@ RLY_NODISCARD int rly_config_apply_overrides(rly_config *c, const rly_config_ove
  * "from --set network.x". */
 void rly_config_origin(const rly_config *c, const char *file, const char *section, const char *key,
                        char *out, size_t cap);
+
+/* rly_config_has_shared_secret: whether [auth] auth_token is set to a secret (not the
+ * default), so that the shared and minted token forms are on. */
+bool rly_config_has_shared_secret(const rly_config *c);
 
 /* rly_config_source_of returns where [section] key's value in |c| came from. */
 rly_config_source rly_config_source_of(const rly_config *c, const char *section, const char *key);

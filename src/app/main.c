@@ -17,6 +17,7 @@
 #include "app/healthcheck.h"
 #include "app/identity.h"
 #include "app/log_sink.h"
+#include "app/revoked_file.h"
 #include "app/server.h"
 #include "core/mem.h"
 #include "core/peerid.h"
@@ -224,7 +225,66 @@ static int mint_signed(app *a, const rly_peerid *peer)
     return 0;
 }
 
-/* --verify-token TOKEN: what a signed token says, and whether its signature holds. */
+/* relay_verdict prints whether this relay (its configuration, revoked token list and identity)
+ * would accept |t| from the peer it names, and returns whether it would (true, too, when the
+ * relay has no control-plane keys to judge by: then only the token's own validity counts). */
+static bool relay_verdict(app *a, const rly_token *t, uint64_t now)
+{
+    char key_path[RLY_PATH_MAX], why[600];
+    const char *where = a->config_loaded ? a->config_path : "built-in defaults";
+    const rly_peer_list *keys = &a->cfg.auth.control_plane_keys;
+    rly_peerid self;
+    struct stat st;
+    if (keys->n == 0) {
+        printf("this relay: cannot tell ([auth] control_plane_keys is empty in %s)\n", where);
+        return true;
+    }
+    /* Its scope: the relay's own PeerId, if it has one yet (never created here). */
+    bool has_self = false;
+    if (rly_files_home_path(RLY_MESHNET_DIR "/" RLY_KEY_FILE, key_path, sizeof(key_path)) == 0 &&
+        lstat(key_path, &st) == 0) {
+        rly_keypair kp;
+        bool created = false;
+        has_self = rly_identity_load_or_create(key_path, &kp, &created, why, sizeof(why)) == 0 &&
+                   rly_keypair_peerid(&kp, &self) == 0;
+        rly_keypair_wipe(&kp);
+    }
+    rly_token_verdict v =
+        rly_token_check(t, keys->items, keys->n, &t->peer, has_self ? &self : &t->peer, now);
+    if (v == RLY_TOKEN_OTHER_RELAY && !has_self) {
+        printf("this relay: cannot tell (the token names relays, and this relay has no identity "
+               "at %s yet)\n",
+               key_path);
+        return false;
+    }
+    if (v != RLY_TOKEN_OK) {
+        printf("this relay: would refuse it (%s)\n", rly_token_verdict_text(v));
+        return false;
+    }
+    const char *path = a->cfg.auth.revoked_tokens_file;
+    if (path[0]) {
+        rly_revoked list;
+        if (rly_revoked_load(path, &list, NULL, why, sizeof(why)) != 0) {
+            printf("this relay: cannot tell (%s)\n", why);
+            return false;
+        }
+        bool listed = rly_revoked_has(&list, t->id, t->id_len);
+        rly_revoked_free(&list, NULL);
+        if (listed) {
+            printf("this relay: would refuse it (revoked token: listed in %s)\n", path);
+            return false;
+        }
+    }
+    char pid[RLY_PEERID_STR_MAX];
+    RLY_IGNORE(rly_peerid_to_string(&t->peer, pid, sizeof(pid)));
+    printf("this relay: would accept it from %s%s\n", pid,
+           a->cfg.auth.auth_enabled ? ""
+                                    : " (but [auth] auth_enabled is false: nothing is checked)");
+    return true;
+}
+
+/* --verify-token TOKEN: what a signed token says, whether its signature holds and whether this
+ * relay would accept it. */
 static int verify_token(app *a)
 {
     rly_token t;
@@ -259,7 +319,8 @@ static int verify_token(app *a)
         printf("%s%s\n", i == 0 ? "relays:     " : "            ", s);
     }
     printf("class:      %s\n", t.cls[0] ? t.cls : "(none)");
-    return t.expiry > now ? 0 : 1;
+    bool accepted = relay_verdict(a, &t, now);
+    return t.expiry > now && accepted ? 0 : 1;
 }
 
 /* --mint-token PEER_ID [--ttl SECONDS]: one line on stdout, the token. */
@@ -275,6 +336,14 @@ static int mint_token(app *a)
     }
     if (a->cli.signing_key)
         return mint_signed(a, &peer);
+    if (strcmp(secret, RLY_DEFAULT_AUTH_TOKEN) == 0 && a->cfg.auth.control_plane_keys.n > 0) {
+        snprintf(a->err, sizeof(a->err),
+                 "--mint-token: %s holds only the control plane's public keys ([auth] "
+                 "control_plane_keys), no secret that mints tokens: mint on the control plane "
+                 "with --signing-key FILE",
+                 where);
+        return fail(a->err);
+    }
     if (strcmp(secret, RLY_DEFAULT_AUTH_TOKEN) == 0 || strlen(secret) < RLY_AUTH_SECRET_MIN) {
         snprintf(a->err, sizeof(a->err),
                  "--mint-token needs [auth] auth_token set to a random secret of at least %d "
@@ -389,10 +458,10 @@ int main(int argc, char **argv)
         return generate_config(&a);
     if (a.cli.action == RLY_CLI_KEYGEN)
         return control_plane_keygen(&a);
-    if (a.cli.action == RLY_CLI_VERIFY_TOKEN)
-        return verify_token(&a);
     if (load_config(&a) != 0)
         return fail(a.err);
+    if (a.cli.action == RLY_CLI_VERIFY_TOKEN)
+        return verify_token(&a);
     if (a.cli.action == RLY_CLI_MINT_TOKEN)
         return mint_token(&a);
     if (a.cli.action == RLY_CLI_HEALTH_CHECK)
@@ -401,6 +470,13 @@ int main(int argc, char **argv)
         start_logging(&a);
         if (a.config_loaded)
             (void)rly_config_warn_exposed_token(&a.cfg, a.config_path, &a.log);
+        const char *rpath = a.cfg.auth.revoked_tokens_file;
+        rly_revoked list;
+        if (rpath[0]) {
+            if (rly_revoked_load(rpath, &list, NULL, a.err, sizeof(a.err)) != 0)
+                return fail(a.err);
+            rly_revoked_free(&list, NULL);
+        }
         size_t over = 0;
         for (size_t i = 0; i < RLY_CONFIG_NKEYS; i++)
             over += a.cfg.src[i] == RLY_CONFIG_SRC_ENV || a.cfg.src[i] == RLY_CONFIG_SRC_SET;

@@ -175,9 +175,19 @@ static void ours(out_ctx *o, const rly_metrics_input *in)
     put(o, "%s{result=\"ok\"} %" PRIu64 "\n", n, in->auth.ok);
     put(o, "%s{result=\"failed\"} %" PRIu64 "\n", n, in->auth.failed);
     put(o, "%s{result=\"rate_limited\"} %" PRIu64 "\n", n, in->auth.rate_limited);
+    n = "mesh_relay_auth_accepted_total";
+    head(o, n, "counter", "Tokens accepted, by form (shared secret, minted v1, signed v2)");
+    put(o, "%s{token=\"shared\"} %" PRIu64 "\n", n, in->auth.ok_shared);
+    put(o, "%s{token=\"minted\"} %" PRIu64 "\n", n, in->auth.ok_minted);
+    put(o, "%s{token=\"signed\"} %" PRIu64 "\n", n, in->auth.ok_signed);
     one(o, "mesh_relay_auth_revoked_total", "counter",
-        "Authentications withdrawn (token expired, auth_token changed by a reload)",
+        "Authentications withdrawn (token expired or revoked, a reload changed what is accepted)",
         in->auth.revoked);
+    one(o, "mesh_relay_auth_revoked_tokens_total", "counter",
+        "Authentications withdrawn because revoked_tokens_file listed their token",
+        in->auth.revoked_listed);
+    one(o, "mesh_relay_auth_revoked_token_ids", "gauge",
+        "Token ids in the revoked token list in force", in->auth.revoked_ids);
     const rly_quic_stats *q = &in->quic;
     one(o, "mesh_relay_tcp_handshakes", "gauge",
         "TCP upgrades (multistream-select, Noise, Yamux) in progress", in->tcp.pending);

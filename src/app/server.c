@@ -9,11 +9,15 @@
 
 #include "app/httpd.h"
 #include "app/metrics.h"
+#include "app/revoked_file.h"
 #include "app/sdnotify.h"
 #include "core/cidr.h"
 #include "core/multiaddr.h"
 #include "relay/relay.h"
 #include "swarm/swarm.h"
+
+/* How often [auth] revoked_tokens_file's metadata is looked at (uv_fs_poll). */
+#define REVOKED_POLL_MS 1000
 
 typedef struct server {
     uv_loop_t loop;
@@ -29,9 +33,12 @@ typedef struct server {
     rly_swarm *swarm;
     rly_relay *relay;
     rly_authsvc *auth;
-    rly_httpd *httpd; /* [metrics] listen_addr; NULL: off */
-    uint64_t started; /* unix seconds */
-    bool is_ready;    /* every listener bound; false again once draining */
+    uv_fs_poll_t revoked_poll; /* [auth] revoked_tokens_file: read again when it changes */
+    bool has_revoked_poll;
+    char revoked_path[RLY_CONFIG_PATH_MAX]; /* the one polled ("": none) */
+    rly_httpd *httpd;                       /* [metrics] listen_addr; NULL: off */
+    uint64_t started;                       /* unix seconds */
+    bool is_ready;                          /* every listener bound; false again once draining */
     rly_log *log;
     rly_config live;         /* the configuration in force (the relay points into it) */
     const char *config_path; /* NULL: built-in defaults */
@@ -69,6 +76,9 @@ static void swarm_closed(void *user_data)
         uv_close((uv_handle_t *)&s->drain_timer, signal_closed);
     if (s->has_budget_timer)
         uv_close((uv_handle_t *)&s->budget_timer, signal_closed);
+    if (s->has_revoked_poll)
+        uv_close((uv_handle_t *)&s->revoked_poll, signal_closed);
+    s->has_revoked_poll = false;
 }
 
 static void begin_shutdown(server *s)
@@ -526,13 +536,83 @@ static void on_changed(void *ud, const char *section, const char *key)
              RLY_F_STR("effect", restart ? "needs a restart (not applied)" : "applied"));
 }
 
-/* An authentication was withdrawn (a token expired, a reload changed auth_token): the relay
- * ends the connection's reservation and circuits (docs/AUTH.md). */
-static void on_auth_revoked(void *ud, rly_conn *c, const char *reason)
+/* A peer has no valid authentication left (a token expired or was revoked, a reload changed
+ * what is accepted): the relay ends its reservation and circuits (docs/AUTH.md). */
+static void on_auth_revoked(void *ud, const rly_peerid *peer, const char *reason)
 {
     server *s = ud;
     if (s->relay)
-        rly_relay_revoke(s->relay, c, reason);
+        rly_relay_revoke(s->relay, peer, reason);
+}
+
+/* What the authentication service accepts under |cfg|: auth_token unless it is the default
+ * (only possible with control-plane keys), and the control-plane keys. */
+static void auth_settings(const rly_config *cfg, rly_authsvc_settings *st)
+{
+    bool shared = rly_config_has_shared_secret(cfg);
+    *st = (rly_authsvc_settings){
+        .required = cfg->auth.auth_enabled,
+        .secret = shared ? (const uint8_t *)cfg->auth.auth_token : NULL,
+        .secret_len = shared ? strlen(cfg->auth.auth_token) : 0,
+        .keys = cfg->auth.control_plane_keys.items,
+        .nkeys = cfg->auth.control_plane_keys.n,
+    };
+}
+
+/* load_revoked reads [auth] revoked_tokens_file into the service. On error the list in force
+ * stays; returns the error with the message in |errmsg|. */
+static int load_revoked(server *s, const char *why, char *errmsg, size_t cap)
+{
+    rly_revoked list;
+    const char *path = s->live.auth.revoked_tokens_file;
+    int rv = rly_revoked_load(path, &list, rly_mem_default(), errmsg, cap);
+    if (rv != 0)
+        return rv;
+    size_t ids = list.n;
+    size_t withdrawn = rly_authsvc_set_revoked(s->auth, &list);
+    RLY_LOGI(s->log, RLY_TARGET_CONFIG, RLY_MSG("Revoked token list loaded"),
+             RLY_F_STR("path", path), RLY_F_U64("ids", ids), RLY_F_STR("trigger", why),
+             RLY_F_U64("withdrawn", withdrawn));
+    return 0;
+}
+
+static void reload_revoked(server *s, const char *why)
+{
+    char err[512];
+    if (load_revoked(s, why, err, sizeof(err)) != 0)
+        RLY_LOGE(s->log, RLY_TARGET_CONFIG,
+                 RLY_MSG("Revoked token list not reloaded: the list in force stays"),
+                 RLY_F_STR("error", err));
+}
+
+static void on_revoked_file(uv_fs_poll_t *h, int status, const uv_stat_t *prev,
+                            const uv_stat_t *curr)
+{
+    server *s = h->data;
+    if (s->auth && s->signals_seen == 0)
+        reload_revoked(s, status < 0 ? "file gone" : "file changed");
+}
+
+/* watch_revoked polls the configured list's path (or stops, when there is none any more). */
+static void watch_revoked(server *s)
+{
+    const char *path = s->live.auth.revoked_tokens_file;
+    if (s->has_revoked_poll && strcmp(path, s->revoked_path) == 0)
+        return;
+    if (s->has_revoked_poll)
+        uv_fs_poll_stop(&s->revoked_poll);
+    snprintf(s->revoked_path, sizeof(s->revoked_path), "%s", path);
+    if (!path[0])
+        return;
+    if (!s->has_revoked_poll) {
+        uv_fs_poll_init(&s->loop, &s->revoked_poll);
+        s->revoked_poll.data = s;
+        s->has_revoked_poll = true;
+    }
+    if (uv_fs_poll_start(&s->revoked_poll, on_revoked_file, s->revoked_path, REVOKED_POLL_MS) != 0)
+        RLY_LOGW(s->log, RLY_TARGET_CONFIG,
+                 RLY_MSG("Cannot watch the revoked token list: it is read again on SIGHUP only"),
+                 RLY_F_STR("path", path));
 }
 
 static void reload(server *s)
@@ -559,9 +639,9 @@ static void reload(server *s)
     next.network.shutdown_grace_secs = grace;
     memcpy(&next.metrics, &s->live.metrics, sizeof(next.metrics));
     next.logging.format = s->live.logging.format;
-    if (s->auth &&
-        rly_authsvc_update(s->auth, next.auth.auth_enabled, (const uint8_t *)next.auth.auth_token,
-                           strlen(next.auth.auth_token)) != 0) {
+    rly_authsvc_settings as;
+    auth_settings(&next, &as);
+    if (s->auth && rly_authsvc_update(s->auth, &as) != 0) {
         RLY_LOGE(s->log, RLY_TARGET_CONFIG, RLY_MSG("Reload rejected: bad [auth] settings"));
         return;
     }
@@ -578,6 +658,14 @@ static void reload(server *s)
         rs.acl = &s->live.acl;
         rs.ip_limits = &s->live.limits;
         rly_relay_update(s->relay, &rs);
+    }
+    if (s->auth) {
+        rly_revoked none = {0};
+        if (s->live.auth.revoked_tokens_file[0])
+            reload_revoked(s, "reload");
+        else if (s->revoked_path[0])
+            (void)rly_authsvc_set_revoked(s->auth, &none); /* no list any more */
+        watch_revoked(s);
     }
     RLY_LOGI(s->log, RLY_TARGET_CONFIG, RLY_MSG("Configuration reloaded"),
              RLY_F_STR("path", s->config_path), RLY_F_U64("applied", rc.applied),
@@ -687,12 +775,15 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, char *
     if (rv == 0 && (rv = advertise(s, cfg)) != 0)
         snprintf(errmsg, cap, "Cannot sign the relay's peer record: %s", rly_strerror(rv));
     if (rv == 0) {
-        const char *token = cfg->auth.auth_token;
-        rv = rly_authsvc_new(&s->auth, s->swarm, cfg->auth.auth_enabled, (const uint8_t *)token,
-                             strlen(token), s->log, rly_mem_default());
+        rly_authsvc_settings as;
+        auth_settings(cfg, &as);
+        rv = rly_authsvc_new(&s->auth, s->swarm, &as, s->log, rly_mem_default());
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the authentication service: %s", rly_strerror(rv));
     }
+    if (rv == 0 && cfg->auth.revoked_tokens_file[0] &&
+        (rv = load_revoked(s, "start", errmsg, cap)) == 0)
+        watch_revoked(s);
     if (rv == 0) {
         rly_relay_settings rs;
         relay_settings(cfg, &rs, s->log);

@@ -1,8 +1,13 @@
 /* authsvc.c: the token authentication service (authsvc.h).
  *
- * What a connection's authentication holds lives on the connection (rly_conn.app_flags,
- * app_expiry, app_streams), so nothing here refers to a connection that may have closed: the
- * checks that need every connection (a reload, an expiry) walk the swarm's connections. */
+ * What a connection's authentication holds is a grant hanging off the connection
+ * (rly_conn.app_auth; app_streams counts its exchanges), freed when the connection closes
+ * (rly_authsvc_conn_closed) or the authentication is withdrawn; every grant is also on the
+ * service's list, so rly_authsvc_del frees those of connections whose close it was not told of.
+ * Nothing here refers to a connection that may have closed: a grant does not point back, and
+ * the checks that need every connection (a reload, an expiry, a revocation) walk the swarm's.
+ * A peer's authentication is the newest valid grant among its connections
+ * (rly_swarm_peer_conns). */
 #include "relay/authsvc.h"
 
 #include <arpa/inet.h>
@@ -12,11 +17,30 @@
 #include "core/cidr.h"
 #include "core/time.h"
 #include "crypto/crypto.h"
+#include "proto/auth/token.h"
 #include "proto/circuit/circuit_pb.h"
 
 #define SWEEP_MS 1000
 /* Longest timer for a token expiry (a token may be valid for centuries): re-armed when it ends. */
 #define EXPIRY_TIMER_MAX_MS (86400u * 1000u)
+
+/* The form of an accepted token. */
+typedef enum grant_form { FORM_SHARED, FORM_MINTED, FORM_SIGNED } grant_form;
+
+static const char *const form_names[] = {"shared", "minted", "signed"};
+
+/* What one connection's accepted token gave its peer. */
+typedef struct grant {
+    struct grant *prev, *next; /* the service's list */
+    grant_form form;
+    uint64_t expiry; /* unix seconds; 0: never */
+    uint64_t seq;    /* grants in the order they were made: the peer's newest counts */
+    /* FORM_SIGNED: */
+    rly_peerid signer;
+    uint8_t id[RLY_TOKEN_ID_MAX];
+    size_t id_len;
+    bool is_trusted; /* class RLY_AUTHSVC_CLASS_TRUSTED */
+} grant;
 
 /* One exchange on an auth stream. */
 typedef struct auth_ctx {
@@ -57,11 +81,16 @@ struct rly_authsvc {
     bool required;
     uint8_t secret[RLY_AUTH_TOKEN_MAX];
     size_t secret_len;
+    rly_peerid keys[RLY_AUTHSVC_MAX_KEYS];
+    size_t nkeys;
+    rly_revoked revoked;
+    grant *grants;
+    uint64_t seq;
     const rly_log *log;
     rly_mem *mem;
     rly_authsvc_stats stats;
     uv_timer_t sweep;     /* exchange deadlines and quiet lines: runs while either exists */
-    uv_timer_t expiry;    /* the next minted token expiry among authenticated connections */
+    uv_timer_t expiry;    /* the next token expiry among authenticated connections */
     uint64_t next_expiry; /* unix time |expiry| is armed for; 0: not armed */
     int open_timers;      /* rly_authsvc_del: freed when both have closed */
     rly_authsvc_revoke_fn on_revoked;
@@ -98,19 +127,24 @@ static uint64_t now_ms(const rly_authsvc *a)
 /* ---- failures: the budget and the log ------------------------------------------------------- */
 
 static void log_failure(rly_authsvc *a, const rly_peerid *peer, const char *ip,
-                        const char *transport, const char *reason, uint64_t repeated)
+                        const char *transport, const char *reason, uint64_t repeated,
+                        const char *token_id)
 {
     char pid[RLY_PEERID_STR_MAX];
     if (rly_peerid_to_string(peer, pid, sizeof(pid)) < 0)
         pid[0] = '\0';
-    if (repeated == 0)
-        RLY_LOGW(a->log, RLY_TARGET_EVENTS, RLY_MSG("AuthFailed"), RLY_F_STR("peer_id", pid),
-                 RLY_F_STR("ip", ip), RLY_F_STR("transport", transport),
-                 RLY_F_STR("reason", reason));
-    else
+    if (repeated > 0)
         RLY_LOGW(a->log, RLY_TARGET_EVENTS, RLY_MSG("AuthFailed"), RLY_F_STR("peer_id", pid),
                  RLY_F_STR("ip", ip), RLY_F_STR("transport", transport),
                  RLY_F_STR("reason", reason), RLY_F_U64("repeated", repeated));
+    else if (token_id)
+        RLY_LOGW(a->log, RLY_TARGET_EVENTS, RLY_MSG("AuthFailed"), RLY_F_STR("peer_id", pid),
+                 RLY_F_STR("ip", ip), RLY_F_STR("transport", transport),
+                 RLY_F_STR("reason", reason), RLY_F_STR("token_id", token_id));
+    else
+        RLY_LOGW(a->log, RLY_TARGET_EVENTS, RLY_MSG("AuthFailed"), RLY_F_STR("peer_id", pid),
+                 RLY_F_STR("ip", ip), RLY_F_STR("transport", transport),
+                 RLY_F_STR("reason", reason));
 }
 
 #define RATE_LIMITED "rate limited (too many failed attempts)"
@@ -123,7 +157,7 @@ static void flush_quiet(rly_authsvc *a, quiet *q)
         pp = &(*pp)->next;
     *pp = q->next;
     q->slot->quiet = NULL;
-    log_failure(a, &q->peer, q->ip, q->transport, RATE_LIMITED, q->count);
+    log_failure(a, &q->peer, q->ip, q->transport, RATE_LIMITED, q->count, NULL);
     rly_free(a->mem, q);
 }
 
@@ -142,7 +176,7 @@ static void note_quiet(rly_authsvc *a, fail_slot *slot, const rly_conn *c, const
     if (!slot->quiet) {
         quiet *q = rly_calloc(a->mem, 1, sizeof(*q));
         if (!q) { /* no memory for the count: this one is logged alone */
-            log_failure(a, &c->peer, ip, c->transport, RATE_LIMITED, 1);
+            log_failure(a, &c->peer, ip, c->transport, RATE_LIMITED, 1, NULL);
             return;
         }
         q->slot = slot;
@@ -188,9 +222,11 @@ static bool slot_allows(rly_authsvc *a, fail_slot *s)
 }
 
 /* count_failure charges a failed attempt of any kind on |c| to its source's budget and logs it
- * (one line each within the budget, for fail2ban; over it, one line per interval with the
- * count). Returns whether the source was within its budget. */
-static bool count_failure(rly_authsvc *a, const rly_conn *c, const char *reason)
+ * (one line each within the budget, for fail2ban, with the token's id when it has a meaningful
+ * one; over it, one line per interval with the count). Returns whether the source was within
+ * its budget. */
+static bool count_failure(rly_authsvc *a, const rly_conn *c, const char *reason,
+                          const char *token_id)
 {
     char ip[INET6_ADDRSTRLEN + 8];
     uint8_t key[RLY_CIDR_GROUP_LEN];
@@ -203,7 +239,7 @@ static bool count_failure(rly_authsvc *a, const rly_conn *c, const char *reason)
         return false;
     }
     slot->tokens -= 1.0;
-    log_failure(a, &c->peer, ip, c->transport, reason, 0);
+    log_failure(a, &c->peer, ip, c->transport, reason, 0, token_id);
     return true;
 }
 
@@ -236,10 +272,10 @@ static void answer(auth_ctx *x, uint32_t status, const char *text)
 }
 
 /* refuse answers a failed exchange: |status| and |text| within the budget, else
- * RESOURCE_LIMIT_EXCEEDED. */
-static void refuse(auth_ctx *x, uint32_t status, const char *text)
+ * RESOURCE_LIMIT_EXCEEDED. |token_id|: the refused token's, for the log (NULL: none). */
+static void refuse(auth_ctx *x, uint32_t status, const char *text, const char *token_id)
 {
-    if (count_failure(x->a, x->conn, text))
+    if (count_failure(x->a, x->conn, text, token_id))
         answer(x, status, text);
     else
         answer(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, "too many failed attempts");
@@ -247,29 +283,141 @@ static void refuse(auth_ctx *x, uint32_t status, const char *text)
 
 static void arm_expiry(rly_authsvc *a, uint64_t when);
 
-/* grant marks the connection authenticated with |token| (accepted) and answers OK. */
-static void grant(auth_ctx *x, const uint8_t *token, size_t len)
+static void grant_unlink(rly_authsvc *a, grant *g)
+{
+    if (g->prev)
+        g->prev->next = g->next;
+    else
+        a->grants = g->next;
+    if (g->next)
+        g->next->prev = g->prev;
+}
+
+/* drop_grant frees what |c| holds (if anything). */
+static void drop_grant(rly_authsvc *a, rly_conn *c)
+{
+    grant *g = c->app_auth;
+    if (!g)
+        return;
+    grant_unlink(a, g);
+    c->app_auth = NULL;
+    rly_free(a->mem, g);
+}
+
+static bool grant_valid(const grant *g, uint64_t now)
+{
+    return g && (g->expiry == 0 || g->expiry > now);
+}
+
+/* peer_grant returns the newest valid grant among |peer|'s connections, or NULL. */
+static const grant *peer_grant(const rly_authsvc *a, const rly_peerid *peer, uint64_t now)
+{
+    size_t n;
+    rly_conn *const *conns = rly_swarm_peer_conns(a->sw, peer, &n);
+    const grant *best = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const grant *g = conns[i]->app_auth;
+        if (grant_valid(g, now) && (!best || g->seq > best->seq))
+            best = g;
+    }
+    return best;
+}
+
+static void id_hex(const uint8_t *id, size_t len, char out[RLY_TOKEN_ID_HEX_MAX])
+{
+    rly_token t;
+    t.id_len = len;
+    memcpy(t.id, id, len);
+    rly_token_id_hex(&t, out);
+}
+
+/* grant_conn gives the connection the token accepted (|g|: its form and what it says; copied)
+ * and answers OK. */
+static void grant_conn(auth_ctx *x, const grant *proto, const char *cls)
 {
     rly_authsvc *a = x->a;
     rly_conn *c = x->conn;
-    char ip[INET6_ADDRSTRLEN + 8], pid[RLY_PEERID_STR_MAX];
+    char ip[INET6_ADDRSTRLEN + 8], pid[RLY_PEERID_STR_MAX], id[RLY_TOKEN_ID_HEX_MAX];
     uint8_t key[RLY_CIDR_GROUP_LEN];
-    uint64_t expiry = 0;
-    /* accepted already: which form it was is no secret any more */
-    bool shared = len == a->secret_len && memcmp(token, a->secret, a->secret_len) == 0;
-    if (!shared && rly_auth_minted_expiry(token, len, &expiry) != 0)
-        expiry = 0; /* cannot happen: rly_auth_check accepted it as minted */
-    c->app_flags |= RLY_CONN_APP_AUTHENTICATED;
-    c->app_expiry = expiry; /* the latest token counts: a shared one never lapses */
-    if (expiry)
-        arm_expiry(a, expiry);
+    grant *g = c->app_auth;
+    if (!g) {
+        g = rly_calloc(a->mem, 1, sizeof(*g));
+        if (!g) { /* not the peer's fault: not counted as a failure */
+            answer(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, "the relay is out of memory");
+            return;
+        }
+        g->next = a->grants;
+        if (a->grants)
+            a->grants->prev = g;
+        a->grants = g;
+        c->app_auth = g;
+    }
+    grant *prev = g->prev, *next = g->next;
+    *g = *proto; /* the latest token counts: a shared one after a minted one never lapses */
+    g->prev = prev;
+    g->next = next;
+    g->seq = ++a->seq;
+    if (g->expiry)
+        arm_expiry(a, g->expiry);
     a->stats.ok++;
+    a->stats.ok_shared += g->form == FORM_SHARED;
+    a->stats.ok_minted += g->form == FORM_MINTED;
+    a->stats.ok_signed += g->form == FORM_SIGNED;
     source_of(c, key, ip, sizeof(ip));
     if (rly_peerid_to_string(&c->peer, pid, sizeof(pid)) < 0)
         pid[0] = '\0';
-    RLY_LOGI(a->log, RLY_TARGET_EVENTS, RLY_MSG("Authenticated"), RLY_F_STR("peer_id", pid),
-             RLY_F_STR("ip", ip), RLY_F_STR("token", shared ? "shared" : "minted"));
+    if (g->form != FORM_SIGNED) {
+        RLY_LOGI(a->log, RLY_TARGET_EVENTS, RLY_MSG("Authenticated"), RLY_F_STR("peer_id", pid),
+                 RLY_F_STR("ip", ip), RLY_F_STR("token", form_names[g->form]));
+    } else {
+        id_hex(g->id, g->id_len, id);
+        RLY_LOGI(a->log, RLY_TARGET_EVENTS, RLY_MSG("Authenticated"), RLY_F_STR("peer_id", pid),
+                 RLY_F_STR("ip", ip), RLY_F_STR("token", "signed"), RLY_F_STR("token_id", id),
+                 RLY_F_STR("class", cls[0] ? cls : "none"),
+                 RLY_F_STR("limits", g->is_trusted ? "none (class trusted)" : "the relay's"),
+                 RLY_F_U64("expiry", g->expiry));
+    }
     answer(x, RLY_CIRCUIT_STATUS_OK, "authenticated");
+}
+
+/* decide_signed decides on a v2. token. */
+static void decide_signed(auth_ctx *x, const uint8_t *token, size_t len)
+{
+    rly_authsvc *a = x->a;
+    rly_token t;
+    if (a->nkeys == 0) {
+        refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED,
+               "signed tokens are not accepted here (no control_plane_keys)", NULL);
+        return;
+    }
+    int rv = rly_token_open(&t, token, len, a->mem);
+    if (rv == RLY_ERR_NOMEM) {
+        answer(x, RLY_CIRCUIT_STATUS_RESOURCE_LIMIT_EXCEEDED, "the relay is out of memory");
+        return;
+    }
+    if (rv != 0) {
+        refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED,
+               rv == RLY_ERR_SIGNATURE ? "bad token signature" : "malformed token", NULL);
+        return;
+    }
+    char id[RLY_TOKEN_ID_HEX_MAX];
+    rly_token_id_hex(&t, id);
+    rly_token_verdict v = rly_token_check(&t, a->keys, a->nkeys, &x->conn->peer,
+                                          rly_swarm_local_peer(a->sw), (uint64_t)time(NULL));
+    if (v == RLY_TOKEN_OK && rly_revoked_has(&a->revoked, t.id, t.id_len)) {
+        refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, "revoked token", id);
+        return;
+    }
+    if (v != RLY_TOKEN_OK) {
+        /* The id of a token nobody we trust signed means nothing: not logged. */
+        refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, rly_token_verdict_text(v),
+               v == RLY_TOKEN_UNKNOWN_SIGNER ? NULL : id);
+        return;
+    }
+    grant g = {.form = FORM_SIGNED, .expiry = t.expiry, .signer = t.signer, .id_len = t.id_len};
+    memcpy(g.id, t.id, t.id_len);
+    g.is_trusted = strcmp(t.cls, RLY_AUTHSVC_CLASS_TRUSTED) == 0;
+    grant_conn(x, &g, t.cls);
 }
 
 /* The request is in: decide, answer, mark the connection. */
@@ -284,15 +432,34 @@ static void decide(auth_ctx *x, const uint8_t *body, size_t len)
     /* A valid token always passes: the budget only limits failures, so one bad neighbour behind
      * the same address cannot lock the others out. */
     if (rly_auth_request_decode(body, len, &req) != 0) {
-        refuse(x, RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE, "malformed request");
+        refuse(x, RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE, "malformed request", NULL);
+        return;
+    }
+    if (req.token_len > 0 && rly_token_is_signed(req.token, req.token_len)) {
+        decide_signed(x, req.token, req.token_len);
+        return;
+    }
+    if (a->secret_len == 0) { /* only signed tokens here */
+        refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED,
+               req.token_len == 0 ? rly_auth_reason_text(RLY_AUTH_NO_TOKEN)
+                                  : rly_auth_reason_text(RLY_AUTH_WRONG_TOKEN),
+               NULL);
         return;
     }
     rly_auth_reason why = rly_auth_check(a->secret, a->secret_len, req.token, req.token_len,
                                          &x->conn->peer, (uint64_t)time(NULL));
-    if (why != RLY_AUTH_OK)
-        refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, rly_auth_reason_text(why));
-    else
-        grant(x, req.token, req.token_len);
+    if (why != RLY_AUTH_OK) {
+        refuse(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, rly_auth_reason_text(why), NULL);
+        return;
+    }
+    /* accepted already: which form it was is no secret any more */
+    grant g = {.form = FORM_SHARED};
+    if (!(req.token_len == a->secret_len && memcmp(req.token, a->secret, a->secret_len) == 0)) {
+        g.form = FORM_MINTED;
+        if (rly_auth_minted_expiry(req.token, req.token_len, &g.expiry) != 0)
+            g.expiry = 0; /* cannot happen: rly_auth_check accepted it as minted */
+    }
+    grant_conn(x, &g, "");
 }
 
 /* not_answered refuses an exchange that ended without a request (|text|): counted when tokens
@@ -300,7 +467,7 @@ static void decide(auth_ctx *x, const uint8_t *body, size_t len)
 static void not_answered(auth_ctx *x, const char *text)
 {
     if (x->a->required)
-        refuse(x, RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE, text);
+        refuse(x, RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE, text, NULL);
     else
         answer(x, RLY_CIRCUIT_STATUS_MALFORMED_MESSAGE, text);
 }
@@ -355,7 +522,7 @@ static void on_sweep(uv_timer_t *t)
         auth_ctx *next = x->next;
         if (now - x->started >= RLY_AUTHSVC_TIMEOUT_S * 1000u) {
             if (!x->is_answered && a->required)
-                (void)count_failure(a, x->conn, "no request in time");
+                (void)count_failure(a, x->conn, "no request in time", NULL);
             (void)rly_stream_reset(x->s); /* on_close frees it */
         }
         x = next;
@@ -377,7 +544,7 @@ static void on_auth_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t
     rly_conn *c = s->conn;
     if (c->app_streams >= RLY_AUTHSVC_MAX_STREAMS) {
         if (a->required)
-            (void)count_failure(a, c, "too many authentication streams at once");
+            (void)count_failure(a, c, "too many authentication streams at once", NULL);
         (void)rly_stream_reset(s);
         return;
     }
@@ -404,58 +571,125 @@ static void on_auth_stream(rly_swarm *sw, rly_stream *s, void *ud, const uint8_t
 
 /* ---- revocation ------------------------------------------------------------------------------ */
 
-/* withdraw takes back |c|'s authentication (|reason|, logged when it had one) and tells the owner,
- * which ends what the connection holds. */
-static void withdraw(rly_authsvc *a, rly_conn *c, const char *reason)
+/* A withdrawal: which grants go (|pred| true), and why. */
+typedef struct withdrawal {
+    rly_authsvc *a;
+    bool (*pred)(const struct withdrawal *w, const grant *g);
+    const char *reason;
+    uint64_t now;
+    bool listed; /* by the revoked token list (counted apart) */
+    size_t count;
+    uint64_t next_expiry; /* the expiry walk: the soonest expiry left; 0: none */
+} withdrawal;
+
+static void log_revoked(rly_authsvc *a, const rly_conn *c, const grant *g, const char *reason)
 {
-    if (c->app_flags & RLY_CONN_APP_AUTHENTICATED) {
-        char ip[INET6_ADDRSTRLEN + 8], pid[RLY_PEERID_STR_MAX];
-        uint8_t key[RLY_CIDR_GROUP_LEN];
-        source_of(c, key, ip, sizeof(ip));
-        if (rly_peerid_to_string(&c->peer, pid, sizeof(pid)) < 0)
-            pid[0] = '\0';
-        a->stats.revoked++;
+    char ip[INET6_ADDRSTRLEN + 8], pid[RLY_PEERID_STR_MAX], id[RLY_TOKEN_ID_HEX_MAX];
+    uint8_t key[RLY_CIDR_GROUP_LEN];
+    source_of(c, key, ip, sizeof(ip));
+    if (rly_peerid_to_string(&c->peer, pid, sizeof(pid)) < 0)
+        pid[0] = '\0';
+    if (g->form == FORM_SIGNED) {
+        id_hex(g->id, g->id_len, id);
+        RLY_LOGI(a->log, RLY_TARGET_EVENTS, RLY_MSG("AuthRevoked"), RLY_F_STR("peer_id", pid),
+                 RLY_F_STR("ip", ip), RLY_F_STR("reason", reason), RLY_F_STR("token_id", id));
+    } else {
         RLY_LOGI(a->log, RLY_TARGET_EVENTS, RLY_MSG("AuthRevoked"), RLY_F_STR("peer_id", pid),
                  RLY_F_STR("ip", ip), RLY_F_STR("reason", reason));
     }
-    c->app_flags &= ~RLY_CONN_APP_AUTHENTICATED;
-    c->app_expiry = 0;
-    if (a->on_revoked)
-        a->on_revoked(a->revoked_ud, c, reason);
 }
 
-typedef struct expiry_walk {
-    rly_authsvc *a;
-    uint64_t now, next; /* unix times; next 0: none */
-} expiry_walk;
-
-static void expire_one(void *ud, rly_conn *c)
+/* peer_still_holds: whether a connection of |peer| still has a valid grant, or one the walk |w|
+ * has yet to withdraw (then the owner is told once, at the last one). */
+static bool peer_still_holds(const withdrawal *w, const rly_peerid *peer)
 {
-    expiry_walk *w = ud;
-    if (!(c->app_flags & RLY_CONN_APP_AUTHENTICATED) || c->app_expiry == 0)
+    size_t n;
+    rly_conn *const *conns = rly_swarm_peer_conns(w->a->sw, peer, &n);
+    for (size_t i = 0; i < n; i++) {
+        const grant *g = conns[i]->app_auth;
+        if (g && (grant_valid(g, w->now) || w->pred(w, g)))
+            return true;
+    }
+    return false;
+}
+
+/* withdraw_one takes back |c|'s grant when the walk's predicate says so, and tells the owner
+ * once its peer holds nothing any more. */
+static void withdraw_one(void *ud, rly_conn *c)
+{
+    withdrawal *w = ud;
+    rly_authsvc *a = w->a;
+    grant *g = c->app_auth;
+    if (!g)
         return;
-    if (c->app_expiry <= w->now)
-        withdraw(w->a, c, "token expired");
-    else if (w->next == 0 || c->app_expiry < w->next)
-        w->next = c->app_expiry;
+    if (!w->pred(w, g)) {
+        if (g->expiry && g->expiry > w->now && (w->next_expiry == 0 || g->expiry < w->next_expiry))
+            w->next_expiry = g->expiry;
+        return;
+    }
+    log_revoked(a, c, g, w->reason);
+    a->stats.revoked++;
+    a->stats.revoked_listed += w->listed;
+    w->count++;
+    drop_grant(a, c);
+    if (!peer_still_holds(w, &c->peer) && a->on_revoked)
+        a->on_revoked(a->revoked_ud, &c->peer, w->reason);
+}
+
+/* withdraw walks every connection. Returns RLY_ERR_NOMEM (logged) when it could not. */
+static int withdraw(withdrawal *w)
+{
+    int rv = rly_swarm_foreach_conn(w->a->sw, withdraw_one, w);
+    if (rv != 0)
+        RLY_LOGE(w->a->log, RLY_TARGET_EVENTS,
+                 RLY_MSG("Cannot withdraw authentications (out of memory): they stay until their "
+                         "connections close or the next try"),
+                 RLY_F_STR("reason", w->reason));
+    return rv;
+}
+
+static bool pred_expired(const withdrawal *w, const grant *g)
+{
+    return !grant_valid(g, w->now);
+}
+
+static bool pred_listed(const withdrawal *w, const grant *g)
+{
+    return g->form == FORM_SIGNED && rly_revoked_has(&w->a->revoked, g->id, g->id_len);
+}
+
+static bool pred_secret(const withdrawal *w, const grant *g)
+{
+    return g->form != FORM_SIGNED;
+}
+
+static bool pred_key_gone(const withdrawal *w, const grant *g)
+{
+    if (g->form != FORM_SIGNED)
+        return false;
+    for (size_t i = 0; i < w->a->nkeys; i++)
+        if (rly_peerid_equal(&w->a->keys[i], &g->signer))
+            return false;
+    return true;
 }
 
 static void on_expiry(uv_timer_t *t)
 {
     rly_authsvc *a = t->data;
-    expiry_walk w = {a, (uint64_t)time(NULL), 0};
+    withdrawal w = {
+        .a = a, .pred = pred_expired, .reason = "token expired", .now = (uint64_t)time(NULL)};
     uint64_t armed = a->next_expiry;
     a->next_expiry = 0;
     if (armed > w.now) { /* a long expiry's intermediate wake-up */
         arm_expiry(a, armed);
         return;
     }
-    if (rly_swarm_foreach_conn(a->sw, expire_one, &w) != 0) {
-        arm_expiry(a, w.now + 1); /* no memory for the walk: try again in a second */
+    if (withdraw(&w) != 0) {
+        arm_expiry(a, w.now + 1); /* try again in a second */
         return;
     }
-    if (w.next)
-        arm_expiry(a, w.next);
+    if (w.next_expiry)
+        arm_expiry(a, w.next_expiry);
 }
 
 /* arm_expiry makes sure the expiry timer runs at unix time |when| at the latest. */
@@ -469,32 +703,82 @@ static void arm_expiry(rly_authsvc *a, uint64_t when)
     uv_timer_start(&a->expiry, on_expiry, ms < EXPIRY_TIMER_MAX_MS ? ms : EXPIRY_TIMER_MAX_MS, 0);
 }
 
-typedef struct reload_walk {
-    rly_authsvc *a;
-    const char *reason;
-} reload_walk;
-
-static void revoke_one(void *ud, rly_conn *c)
+/* Starting to require tokens: nobody authenticated while nothing was checked, so every peer
+ * loses what it got meanwhile (told once per peer: at its newest connection). */
+static void revoke_unchecked(void *ud, rly_conn *c)
 {
-    reload_walk *w = ud;
-    withdraw(w->a, c, w->reason);
+    rly_authsvc *a = ud;
+    if (a->on_revoked && rly_swarm_find_conn(a->sw, &c->peer, 0) == c)
+        a->on_revoked(a->revoked_ud, &c->peer, "authentication now required");
+}
+
+static void forget_grant(void *ud, rly_conn *c)
+{
+    drop_grant(ud, c);
+}
+
+size_t rly_authsvc_set_revoked(rly_authsvc *a, rly_revoked *list)
+{
+    rly_revoked_free(&a->revoked, a->mem);
+    a->revoked = *list;
+    list->ids = NULL;
+    list->n = 0;
+    a->stats.revoked_ids = a->revoked.n;
+    if (!a->required || a->revoked.n == 0)
+        return 0;
+    withdrawal w = {.a = a,
+                    .pred = pred_listed,
+                    .reason = "token revoked",
+                    .now = (uint64_t)time(NULL),
+                    .listed = true};
+    (void)withdraw(&w);
+    return w.count;
+}
+
+void rly_authsvc_conn_closed(rly_authsvc *a, rly_conn *c)
+{
+    if (!c->app_auth)
+        return;
+    drop_grant(a, c);
+    size_t n;
+    (void)rly_swarm_peer_conns(a->sw, &c->peer, &n);
+    if (a->required && n > 0 && !peer_grant(a, &c->peer, (uint64_t)time(NULL)) && a->on_revoked)
+        a->on_revoked(a->revoked_ud, &c->peer, "its last authenticated connection closed");
 }
 
 /* ---- the service ----------------------------------------------------------------------------- */
 
-int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, bool required, const uint8_t *secret,
-                    size_t len, const rly_log *log, rly_mem *mem)
+static bool settings_valid(const rly_authsvc_settings *st)
 {
-    if ((required && len == 0) || len > RLY_AUTH_TOKEN_MAX)
+    if (st->secret_len > RLY_AUTH_TOKEN_MAX || st->nkeys > RLY_AUTHSVC_MAX_KEYS)
+        return false;
+    return !st->required || st->secret_len > 0 || st->nkeys > 0;
+}
+
+/* install copies the settings in. */
+static void install(rly_authsvc *a, const rly_authsvc_settings *st)
+{
+    rly_zeroize(a->secret, sizeof(a->secret));
+    if (st->secret_len > 0)
+        memcpy(a->secret, st->secret, st->secret_len);
+    a->secret_len = st->secret_len;
+    memset(a->keys, 0, sizeof(a->keys));
+    if (st->nkeys > 0)
+        memcpy(a->keys, st->keys, st->nkeys * sizeof(*a->keys));
+    a->nkeys = st->nkeys;
+    a->required = st->required;
+}
+
+int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, const rly_authsvc_settings *st,
+                    const rly_log *log, rly_mem *mem)
+{
+    if (!settings_valid(st))
         return RLY_ERR_INVALID_ARG;
     rly_authsvc *a = rly_calloc(mem, 1, sizeof(*a));
     if (!a)
         return RLY_ERR_NOMEM;
     a->sw = sw;
-    a->required = required;
-    if (len > 0)
-        memcpy(a->secret, secret, len);
-    a->secret_len = len;
+    install(a, st);
     a->log = log;
     a->mem = mem;
     if (rly_crypto_random((uint8_t *)&a->hash_key, sizeof(a->hash_key)) != 0) {
@@ -522,27 +806,43 @@ void rly_authsvc_set_revoke_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *u
     a->revoked_ud = ud;
 }
 
-int rly_authsvc_update(rly_authsvc *a, bool required, const uint8_t *secret, size_t len)
+int rly_authsvc_update(rly_authsvc *a, const rly_authsvc_settings *st)
 {
-    if ((required && len == 0) || len > RLY_AUTH_TOKEN_MAX)
+    if (!settings_valid(st))
         return RLY_ERR_INVALID_ARG;
     /* Operator input, compared once per reload: no need for constant time. */
-    bool changed = len != a->secret_len || (len > 0 && memcmp(secret, a->secret, len) != 0);
+    bool secret_changed =
+        st->secret_len != a->secret_len ||
+        (st->secret_len > 0 && memcmp(st->secret, a->secret, st->secret_len) != 0);
+    bool keys_changed =
+        st->nkeys != a->nkeys ||
+        (st->nkeys > 0 && memcmp(st->keys, a->keys, st->nkeys * sizeof(*st->keys)) != 0);
     bool was_required = a->required;
-    rly_zeroize(a->secret, sizeof(a->secret));
-    if (len > 0)
-        memcpy(a->secret, secret, len);
-    a->secret_len = len;
-    a->required = required;
-    if (!required || (was_required && !changed))
+    install(a, st);
+    if (!st->required) { /* nothing is checked: what was accepted no longer matters */
+        if (was_required && rly_swarm_foreach_conn(a->sw, forget_grant, a) != 0)
+            RLY_LOGE(a->log, RLY_TARGET_EVENTS,
+                     RLY_MSG("Cannot forget the accepted tokens (out of memory): they stay until "
+                             "their connections close"));
         return 0;
-    /* Every authentication was under the old secret (its minted tokens do not verify under the
-     * new one), or there was none to have: no connection is authorised any more. */
-    reload_walk w = {a, was_required ? "auth_token changed" : "authentication now required"};
-    if (rly_swarm_foreach_conn(a->sw, revoke_one, &w) != 0)
-        RLY_LOGE(a->log, RLY_TARGET_EVENTS,
-                 RLY_MSG("Cannot revoke the authentications of the old auth_token (out of memory): "
-                         "they stay until their connections close"));
+    }
+    if (!was_required) {
+        if (rly_swarm_foreach_conn(a->sw, revoke_unchecked, a) != 0)
+            RLY_LOGE(a->log, RLY_TARGET_EVENTS,
+                     RLY_MSG("Cannot end what peers got while authentication was off (out of "
+                             "memory): it stays until their connections close"));
+        return 0;
+    }
+    uint64_t now = (uint64_t)time(NULL);
+    if (secret_changed) { /* minted tokens do not verify under the new secret */
+        withdrawal w = {.a = a, .pred = pred_secret, .reason = "auth_token changed", .now = now};
+        (void)withdraw(&w);
+    }
+    if (keys_changed) {
+        withdrawal w = {
+            .a = a, .pred = pred_key_gone, .reason = "control-plane key removed", .now = now};
+        (void)withdraw(&w);
+    }
     return 0;
 }
 
@@ -560,9 +860,16 @@ bool rly_authsvc_is_authenticated(const rly_authsvc *a, const rly_conn *c)
 {
     if (!a->required)
         return true;
-    /* The expiry timer ends what the connection holds; until it runs, the mark lapses here. */
-    return (c->app_flags & RLY_CONN_APP_AUTHENTICATED) != 0 &&
-           (c->app_expiry == 0 || c->app_expiry > (uint64_t)time(NULL));
+    /* The expiry timer ends what the peer holds; until it runs, an expired token lapses here. */
+    return peer_grant(a, &c->peer, (uint64_t)time(NULL)) != NULL;
+}
+
+bool rly_authsvc_is_trusted(const rly_authsvc *a, const rly_peerid *peer)
+{
+    if (!a->required)
+        return false;
+    const grant *g = peer_grant(a, peer, (uint64_t)time(NULL));
+    return g && g->is_trusted;
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -571,6 +878,7 @@ static void timer_closed(uv_handle_t *h)
     if (--a->open_timers > 0)
         return;
     rly_zeroize(a->secret, sizeof(a->secret));
+    rly_revoked_free(&a->revoked, a->mem);
     rly_free(a->mem, a);
 }
 
@@ -589,6 +897,13 @@ void rly_authsvc_del(rly_authsvc *a)
     }
     while (a->quiets)
         flush_quiet(a, a->quiets);
+    /* Grants of connections still open (the swarm closes after us, or their close was not
+     * reported): freed here; nothing reads them once we are gone. */
+    while (a->grants) {
+        grant *g = a->grants;
+        grant_unlink(a, g);
+        rly_free(a->mem, g);
+    }
     uv_close((uv_handle_t *)&a->sweep, timer_closed);
     uv_close((uv_handle_t *)&a->expiry, timer_closed);
 }

@@ -1,8 +1,13 @@
 /* authsvc.h: the relay's token authentication service on the swarm (docs/AUTH.md): answers
- * /meshnet/relay-auth/1.0.0 (proto/auth/auth.h) and marks a connection authenticated
- * (RLY_CONN_APP_AUTHENTICATED in rly_conn.app_flags) when its peer presents the shared token or a
- * token minted for it. The relay service refuses RESERVE and CONNECT on connections without the
- * mark while auth is required.
+ * /meshnet/relay-auth/1.0.0 (proto/auth/auth.h) and keeps, on the connection that ran it, what
+ * token was accepted (rly_conn.app_auth): the shared token, a token minted from it (v1.), or a
+ * token signed by a control-plane key (v2., proto/auth/token.h). The relay service refuses
+ * RESERVE and CONNECT from peers that are not authenticated while auth is required.
+ *
+ * Authentication belongs to the peer: a peer is authenticated on all its connections while one
+ * of them holds a valid accepted token (its newest one decides the peer's class). A signed
+ * token's class "trusted" lifts the circuit limits as [acl] trusted_peers does; another class
+ * gets the relay's limits.
  *
  * Failed attempts of any kind (a refused token, a malformed or missing request, an exchange not
  * finished in time, one stream too many) are rate limited per source address (IPv4, IPv6 by
@@ -13,16 +18,20 @@
  *   AuthFailed peer_id=<id> ip=<address> transport=<tcp|quic-v1> reason="<why>"
  * and those over it one record per source and RLY_AUTHSVC_LOG_INTERVAL_S with their count
  * (reason="rate limited (too many failed attempts)" repeated=<n>). A success is one INFO record:
- * Authenticated peer_id=<id> ip=<address> token=<shared|minted>. An exchange not finished within
+ * Authenticated peer_id=<id> ip=<address> token=<shared|minted|signed> (signed: token_id, class,
+ * expiry). The token itself is never logged. An exchange not finished within
  * RLY_AUTHSVC_TIMEOUT_S seconds is reset; a connection runs at most RLY_AUTHSVC_MAX_STREAMS
  * exchanges at once (more streams are reset).
  *
- * Revocation: an authentication lasts while its token does. A minted token's expiry ends it (the
- * mark lapses at once; a timer then revokes it), and so does a reload that changes the secret
- * (rly_authsvc_update: every connection) or starts requiring tokens. Each revoked connection gets
- * an INFO record AuthRevoked peer_id=<id> ip=<address> reason="<why>" and the owner's revoke
- * callback, which ends what the connection holds (docs/AUTH.md: its reservations and circuits).
- * The connection stays open and may authenticate again. */
+ * Revocation: an authentication lasts while its token does. It is withdrawn when the token
+ * expires (it lapses at once; a timer then withdraws it), when its id is listed by
+ * rly_authsvc_set_revoked, when a reload changes the secret it was checked with (auth_token, or
+ * its control-plane key leaves control_plane_keys) or starts requiring tokens. Each withdrawn
+ * one is an INFO record AuthRevoked peer_id=<id> ip=<address> reason="<why>"; once its peer has
+ * no valid authentication left on any connection, the owner's revoke callback ends what the peer
+ * holds (its reservation and circuits). So does the close of a peer's last connection with a
+ * valid authentication while it has others. The connections stay open and may authenticate
+ * again. */
 #ifndef RLY_RELAY_AUTHSVC_H
 #define RLY_RELAY_AUTHSVC_H
 
@@ -34,10 +43,8 @@
 #include "core/log.h"
 #include "core/mem.h"
 #include "proto/auth/auth.h"
+#include "proto/auth/revoked.h"
 #include "swarm/swarm.h"
-
-/* The rly_conn.app_flags bit set on an authenticated connection. */
-#define RLY_CONN_APP_AUTHENTICATED 0x1u
 
 #define RLY_AUTHSVC_FAIL_BURST 5
 #define RLY_AUTHSVC_FAIL_REFILL_S 12
@@ -51,43 +58,73 @@
 
 typedef struct rly_authsvc rly_authsvc;
 
+/* What the service accepts. */
+typedef struct rly_authsvc_settings {
+    bool required;          /* false: every request is answered OK, nothing is checked (clients
+                               that always send a token work against any relay) */
+    const uint8_t *secret;  /* auth_token: the shared and minted forms; copied. NULL/0: off */
+    size_t secret_len;      /* at most RLY_AUTH_TOKEN_MAX */
+    const rly_peerid *keys; /* control_plane_keys: the signed form; copied. NULL/0: off */
+    size_t nkeys;           /* at most RLY_AUTHSVC_MAX_KEYS */
+} rly_authsvc_settings;
+
+#define RLY_AUTHSVC_MAX_KEYS 16
+/* The class whose circuits have no duration or data limit. */
+#define RLY_AUTHSVC_CLASS_TRUSTED "trusted"
+
 /* rly_authsvc_new registers the protocol on |sw| (borrowed; it must outlive the service until
- * rly_authsvc_del) with the shared |secret| (|len| bytes, copied; may be empty when |required| is
- * false: then every request is answered OK and nothing is checked, so clients that always send a
- * token work against any relay). Returns 0, RLY_ERR_NOMEM, RLY_ERR_LIMIT (protocol table full)
- * or RLY_ERR_INVALID_ARG (required with an empty secret, or a secret over RLY_AUTH_TOKEN_MAX). */
-RLY_NODISCARD int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, bool required,
-                                  const uint8_t *secret, size_t len, const rly_log *log,
-                                  rly_mem *mem);
+ * rly_authsvc_del). Returns 0, RLY_ERR_NOMEM, RLY_ERR_CRYPTO, RLY_ERR_LIMIT (protocol table
+ * full) or RLY_ERR_INVALID_ARG (required with neither a secret nor a key, or over a bound). */
+RLY_NODISCARD int rly_authsvc_new(rly_authsvc **pa, rly_swarm *sw, const rly_authsvc_settings *st,
+                                  const rly_log *log, rly_mem *mem);
 
 /* Outcomes so far. */
 typedef struct rly_authsvc_stats {
     uint64_t ok, failed, rate_limited; /* failed: every failed attempt (rate_limited included) */
-    uint64_t revoked;                  /* authentications withdrawn (expiry, reload) */
+    uint64_t ok_shared, ok_minted, ok_signed; /* ok, by form */
+    uint64_t revoked;        /* authentications withdrawn (expiry, revocation, reload) */
+    uint64_t revoked_listed; /* of them, by the revoked token list */
+    uint64_t revoked_ids;    /* ids in the revoked token list now */
 } rly_authsvc_stats;
 
-/* Called for each connection whose authorisation is withdrawn (its mark already cleared), with
- * the reason ("token expired", "auth_token changed", "authentication now required"). */
-typedef void (*rly_authsvc_revoke_fn)(void *ud, rly_conn *c, const char *reason);
+/* Called once a peer has no valid authentication left (its connections' marks are gone), with
+ * the reason ("token expired", "token revoked", "auth_token changed", "control-plane key
+ * removed", "authentication now required", "its last authenticated connection closed"). It
+ * ends what the peer holds. */
+typedef void (*rly_authsvc_revoke_fn)(void *ud, const rly_peerid *peer, const char *reason);
 
 /* rly_authsvc_set_revoke_cb installs |fn| (NULL: none) with |ud|. */
 void rly_authsvc_set_revoke_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *ud);
 
 void rly_authsvc_stats_get(const rly_authsvc *a, rly_authsvc_stats *out);
 
-/* rly_authsvc_update changes whether tokens are required and the secret (as rly_authsvc_new).
- * When tokens are required afterwards and the secret changed or they were not required before,
- * every connection's authorisation is revoked (see above); with the same secret nothing changes.
- * Returns 0 or RLY_ERR_INVALID_ARG (then nothing changed). */
-RLY_NODISCARD int rly_authsvc_update(rly_authsvc *a, bool required, const uint8_t *secret,
-                                     size_t len);
+/* rly_authsvc_update changes the settings (as rly_authsvc_new). Authentications the new ones no
+ * longer hold are withdrawn (see above): a changed secret withdraws those made with the shared
+ * or minted forms, a key that left those its tokens made, and starting to require tokens every
+ * connection's. Returns 0 or RLY_ERR_INVALID_ARG (then nothing changed). */
+RLY_NODISCARD int rly_authsvc_update(rly_authsvc *a, const rly_authsvc_settings *st);
+
+/* rly_authsvc_set_revoked replaces the revoked token list with |*list| (taken over: |*list| is
+ * left empty) and withdraws every authentication made with a token it lists. Returns how many
+ * were withdrawn. */
+size_t rly_authsvc_set_revoked(rly_authsvc *a, rly_revoked *list);
 
 /* rly_authsvc_is_required: whether tokens are checked. */
 bool rly_authsvc_is_required(const rly_authsvc *a);
 
 /* rly_authsvc_is_authenticated: whether |c| may RESERVE and CONNECT (always, when not required;
- * else while its mark is set and its token has not expired). */
+ * else while a connection of its peer holds a token that has not expired). */
 bool rly_authsvc_is_authenticated(const rly_authsvc *a, const rly_conn *c);
+
+/* rly_authsvc_is_trusted: whether |peer|'s newest valid authentication is a signed token of
+ * class RLY_AUTHSVC_CLASS_TRUSTED (false when tokens are not required). */
+bool rly_authsvc_is_trusted(const rly_authsvc *a, const rly_peerid *peer);
+
+/* rly_authsvc_conn_closed forgets what connection |c| (closed, no longer among the swarm's
+ * connections) held; when its peer has connections left but no valid authentication on them,
+ * the revoke callback runs for it. The owner of the swarm's observer calls it for every
+ * connection that closes. */
+void rly_authsvc_conn_closed(rly_authsvc *a, rly_conn *c);
 
 /* rly_authsvc_del resets the exchanges in progress and frees |a| (NULL-safe). Call before the
  * swarm closes, or after it has (then nothing is left to reset). */

@@ -295,6 +295,9 @@ void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining)
     if (r->limiter)
         rly_limiter_conn_close(r->limiter, c->id); /* and its reservation's count, unless moved */
     arm_expiry(r);
+    /* Last: the peer's reservation has moved or gone by what is left (may_hold). */
+    if (r->settings.auth)
+        rly_authsvc_conn_closed(r->settings.auth, c);
 }
 
 /* ---- hop stream life cycle ------------------------------------------------------------------- */
@@ -396,11 +399,19 @@ static void reply_status(hop_ctx *x, uint32_t status)
     rly_dynbuf_free(&b);
 }
 
-/* Circuits from or to a trusted peer ([acl] trusted_peers) have no limit. |b| may be NULL. */
-static bool is_trusted(const rly_relay *r, const rly_peerid *a, const rly_peerid *b)
+/* Whether |p| is trusted: in [acl] trusted_peers, or authenticated with a token of class
+ * "trusted" (relay/authsvc.h). */
+static bool peer_is_trusted(const rly_relay *r, const rly_peerid *p)
 {
     const rly_acl *acl = r->settings.acl;
-    return acl && (rly_acl_is_trusted(acl, a) || (b && rly_acl_is_trusted(acl, b)));
+    return (acl && rly_acl_is_trusted(acl, p)) ||
+           (r->settings.auth && rly_authsvc_is_trusted(r->settings.auth, p));
+}
+
+/* Circuits from or to a trusted peer have no limit. |b| may be NULL. */
+static bool is_trusted(const rly_relay *r, const rly_peerid *a, const rly_peerid *b)
+{
+    return peer_is_trusted(r, a) || (b && peer_is_trusted(r, b));
 }
 
 /* The Limit of circuits between |a| and |b| (NULL: a reservation of |a|). */
@@ -1264,27 +1275,29 @@ static void on_revoked(void *ud, const rly_reservation_info *info)
         rly_limiter_reservation_ended(rc->r->limiter, info->conn_id);
 }
 
-/* Whether |x| is a CONNECT still being set up with a stream (or a pending one) on |c|. */
-static bool connecting_over(const hop_ctx *x, const rly_conn *c)
+/* Whether |x| is a CONNECT still being set up from |peer| or to it. */
+static bool connecting_with(const hop_ctx *x, const rly_peerid *peer)
 {
     if (x->phase != PHASE_STOP_OPEN && x->phase != PHASE_STOP_WAIT)
         return false;
-    return (x->s && x->s->conn == c) || x->dst_conn_id == c->id;
+    return rly_peerid_equal(&x->src, peer) || rly_peerid_equal(&x->dst, peer);
 }
 
-void rly_relay_revoke(rly_relay *r, const rly_conn *c, const char *reason)
+void rly_relay_revoke(rly_relay *r, const rly_peerid *peer, const char *reason)
 {
     revoke_ctx rc = {r, reason};
-    /* The peer's reservation goes only if this connection holds it. */
-    (void)rly_reservations_on_connection_closed(r->table, &c->peer, c->id, NULL, on_revoked, &rc);
-    /* Every circuit, and every CONNECT still being set up, with a stream on |c| ends. Ending one
-     * frees its state at once: pin them all first (as rly_relay_shutdown). */
+    rly_reservation_info info;
+    if (rly_reservations_find(r->table, peer, &info) == 0)
+        (void)rly_reservations_on_connection_closed(r->table, peer, info.conn_id, NULL, on_revoked,
+                                                    &rc);
+    /* Every circuit and every CONNECT being set up from or to the peer ends. Ending one frees its
+     * state at once: pin them all first (as rly_relay_shutdown). */
     for (hop_ctx *x = r->ctxs; x; x = x->next)
         enter(x);
     for (hop_ctx *x = r->ctxs; x; x = x->next) {
-        if (x->bridge && rly_bridge_uses_conn(x->bridge, c))
+        if (x->bridge && (rly_peerid_equal(&x->src, peer) || rly_peerid_equal(&x->dst, peer)))
             rly_bridge_abort(x->bridge, reason);
-        else if (connecting_over(x, c))
+        else if (connecting_with(x, peer))
             connect_failed(x, RLY_CIRCUIT_STATUS_PERMISSION_DENIED, reason);
     }
     for (hop_ctx *x = r->ctxs, *next; x; x = next) {

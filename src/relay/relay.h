@@ -61,9 +61,9 @@ typedef struct rly_relay_settings {
     const rly_acl *acl;                   /* borrowed; NULL: no access control ([acl]) */
     const rly_limits_settings *ip_limits; /* copied at rly_relay_new; NULL: no per-address
                                              limits or rates ([limits]) */
-    const rly_authsvc *auth; /* borrowed; NULL or not required: RESERVE and CONNECT need no
-                                authentication, else PERMISSION_DENIED until the connection has
-                                authenticated */
+    rly_authsvc *auth; /* borrowed; NULL or not required: RESERVE and CONNECT need no
+                          authentication, else PERMISSION_DENIED until the connection has
+                          authenticated */
 } rly_relay_settings;
 
 /* rly_relay_settings_default fills |s| with SPEC.md's defaults. */
@@ -102,12 +102,12 @@ void rly_relay_conn_closed(rly_relay *r, rly_conn *c, size_t remaining);
  * reservations and circuits. */
 void rly_relay_update(rly_relay *r, const rly_relay_settings *settings);
 
-/* rly_relay_revoke ends what connection |c| was authorised for once its authorisation is
- * withdrawn (relay/authsvc.h, docs/AUTH.md): the peer's reservation if |c| holds it
- * (ReservationRevoked peer_id conn_id reason), every circuit with a stream on it (CircuitClosed
- * error=<reason>) and every CONNECT being set up from it or to it (CircuitReqDenied,
- * PERMISSION_DENIED to the source). The connection itself stays open. */
-void rly_relay_revoke(rly_relay *r, const rly_conn *c, const char *reason);
+/* rly_relay_revoke ends what |peer| was authorised for once it has no authorisation left
+ * (relay/authsvc.h, docs/AUTH.md): its reservation (ReservationRevoked peer_id conn_id reason),
+ * every circuit from it or to it (CircuitClosed error=<reason>) and every CONNECT being set up
+ * from it or to it (CircuitReqDenied, PERMISSION_DENIED to the source). Its connections stay
+ * open. */
+void rly_relay_revoke(rly_relay *r, const rly_peerid *peer, const char *reason);
 
 /* rly_relay_drain starts a graceful stop: new connections are closed once established
  * (ConnectionDenied reason="draining"), RESERVE gets RESERVATION_REFUSED and CONNECT

@@ -105,6 +105,13 @@ rly_conn *rly_swarm_find_older_conn(const rly_swarm *sw, const rly_peerid *peer,
     return best;
 }
 
+rly_conn *const *rly_swarm_peer_conns(const rly_swarm *sw, const rly_peerid *peer, size_t *pn)
+{
+    const peer_entry *e = peer_find(sw, peer);
+    *pn = e ? e->nconns : 0;
+    return e && e->nconns ? e->conns : NULL;
+}
+
 /* One connection of a rly_swarm_foreach_conn snapshot. */
 typedef struct conn_ref {
     rly_peerid peer;

@@ -142,6 +142,11 @@ rly_conn *rly_swarm_find_conn(const rly_swarm *sw, const rly_peerid *peer, uint6
  * below |below_id|, or NULL: from UINT64_MAX down, the peer's connections newest first. */
 rly_conn *rly_swarm_find_older_conn(const rly_swarm *sw, const rly_peerid *peer, uint64_t below_id);
 
+/* rly_swarm_peer_conns returns |peer|'s established connections (their number in |*pn|; NULL
+ * and 0 when none), in no particular order. The array belongs to the swarm and is valid until
+ * the next connection of that peer opens or closes: read it, do not keep it. */
+rly_conn *const *rly_swarm_peer_conns(const rly_swarm *sw, const rly_peerid *peer, size_t *pn);
+
 /* rly_swarm_foreach_conn calls |fn| for every established connection, as they are at the call
  * (a snapshot: connections that close meanwhile are skipped). |fn| may close the connection it
  * is given. Returns 0 or RLY_ERR_NOMEM (then |fn| was not called). */

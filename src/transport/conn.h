@@ -38,7 +38,7 @@ struct rly_conn {
      * state of its streams allocate, so one peer cannot hold more than the cap. NULL: none. */
     rly_mem *mem;
     uint32_t app_flags;   /* for the layers above (relay/authsvc.h: RLY_CONN_APP_*); 0 at first */
-    uint64_t app_expiry;  /* relay/authsvc.h: unix time the authentication lapses; 0: never */
+    void *app_auth;       /* relay/authsvc.h: the connection's accepted token; NULL: none */
     uint32_t app_streams; /* relay/authsvc.h: authentication exchanges in progress */
 };
 

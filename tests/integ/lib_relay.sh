@@ -100,6 +100,24 @@ event() {
     grep -qE -- "INFO relay_server::events: $2 $3" "$1"
 }
 
+# http_get PATH: the relay's HTTP answer (headers and body) for GET PATH on 127.0.0.1:$HTTP_PORT.
+http_get() {
+    timeout -k 2 5 bash -c '
+        exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
+        printf "GET %s HTTP/1.1\r\nHost: relay\r\n\r\n" "$1" >&3
+        cat <&3' "$HTTP_PORT" "$1"
+}
+
+# wait_count FILE REGEX N [SECS]: wait (max SECS, 15 by default) until N lines of FILE match.
+wait_count() {
+    local file=$1 re=$2 n=$3 secs=${4:-15} i
+    for i in $(seq 1 $((secs * 10))); do
+        [ "$(count_of "$file" "$re")" -ge "$n" ] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 # show FILE...: print files indented (diagnostics after a failure).
 show() {
     local f

@@ -16,12 +16,6 @@ up() {
     RELAY_LOG="$O/$1.err"
 }
 
-http_get() {
-    timeout -k 2 5 bash -c '
-        exec 3<>"/dev/tcp/127.0.0.1/$0" || exit 1
-        printf "GET %s HTTP/1.1\r\nHost: relay\r\n\r\n" "$1" >&3
-        cat <&3' "$HTTP_PORT" "$1"
-}
 
 up r1 20
 check "relay 1 starts" [ $? -eq 0 ]

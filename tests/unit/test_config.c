@@ -272,7 +272,7 @@ Test(config, unknown_keys_list_or_redirect)
                "max_circuit_bytes, reservation_ttl_secs, max_circuits)");
     load_fails("[auth]\nzzzzzzzzzzzzzz = 1\n",
                "relay.toml:2: unknown key 'zzzzzzzzzzzzzz' in [auth] (valid keys: auth_token, "
-               "auth_enabled)");
+               "auth_enabled, control_plane_keys, revoked_tokens_file)");
     load_fails("[relay]\nlevel = \"info\"\n",
                "relay.toml:2: unknown key 'level' in [relay] (it belongs in [logging])");
     load_fails("[auth]\ntcp_listen_addr = \"\"\n",
@@ -616,8 +616,9 @@ Test(config, auth_needs_a_real_token)
 {
     invalid("[auth]\nauth_enabled = true\n",
             "relay.toml:2: [auth] auth_enabled = true with the default auth_token "
-            "CHANGE_ME_IN_PRODUCTION: anyone who read the docs could authenticate; set auth_token "
-            "to a random secret of at least 32 bytes (e.g. the output of 'openssl rand -hex 32')");
+            "CHANGE_ME_IN_PRODUCTION and no control_plane_keys: anyone who read the docs could "
+            "authenticate; set control_plane_keys (signed tokens) or auth_token to a random secret "
+            "of at least 32 bytes (e.g. the output of 'openssl rand -hex 32')");
     invalid("[auth]\nauth_token = 'short-but-not-default'\nauth_enabled = true\n",
             "relay.toml:2: [auth] auth_token is 21 bytes; with auth_enabled = true it must be at "
             "least 32 (e.g. the output of 'openssl rand -hex 32')");
@@ -625,6 +626,38 @@ Test(config, auth_needs_a_real_token)
                       "true\n"),
                  0, "32 bytes are enough");
     cr_assert_eq(load("[auth]\nauth_token = 'short'\n"), 0, "any token while auth is off");
+}
+
+#define CP_KEY "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+
+/* Signed tokens: the control plane's public keys alone are enough to turn auth on (the default
+ * auth_token then means "no shared secret"); a real auth_token beside them is the migration. */
+Test(config, control_plane_keys)
+{
+    ok("[auth]\nauth_enabled = true\ncontrol_plane_keys = [\"" CP_KEY "\"]\n");
+    cr_assert_eq(cfg.auth.control_plane_keys.n, 1);
+    cr_assert(!rly_config_has_shared_secret(&cfg), "the default auth_token is no secret");
+    ok("[auth]\nauth_enabled = true\ncontrol_plane_keys = [\"" CP_KEY "\"]\n"
+       "auth_token = '0123456789abcdef0123456789abcdef'\n"); /* both forms at once */
+    cr_assert(rly_config_has_shared_secret(&cfg));
+    invalid("[auth]\nauth_enabled = true\ncontrol_plane_keys = [\"" CP_KEY "\"]\n"
+            "auth_token = 'short'\n",
+            "relay.toml:4: [auth] auth_token is 5 bytes; with auth_enabled = true it must be at "
+            "least 32 (e.g. the output of 'openssl rand -hex 32')");
+    invalid("[auth]\ncontrol_plane_keys = [\"QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N\"]\n",
+            "relay.toml:2: [auth] control_plane_keys: entry 1 "
+            "QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N is not the PeerId of an Ed25519 key "
+            "(12D3KooW...; relay-server --control-plane-keygen prints one)");
+    load_fails("[auth]\ncontrol_plane_keys = [\"12D3KooW\"]\n",
+               "relay.toml:2: [auth] control_plane_keys: entry 1 \"12D3KooW\" is not a PeerId "
+               "(12D3KooW... or Qm...)");
+    char text[2048] = "[auth]\ncontrol_plane_keys = [";
+    for (int i = 0; i < 17; i++)
+        strcat(text, "\"" CP_KEY "\",");
+    strcat(text, "]\n");
+    load_fails(text, "relay.toml:2: [auth] control_plane_keys lists 17 entries (at most 16)");
+    ok("[auth]\nrevoked_tokens_file = \"/etc/mesh-relay/revoked.txt\"\n");
+    cr_assert_str_eq(cfg.auth.revoked_tokens_file, "/etc/mesh-relay/revoked.txt");
 }
 
 Test(config, later_keys_override_earlier_lines)

@@ -163,17 +163,19 @@ Test(relay_reservations, dropped_with_the_peers_last_connection)
     sim_finish();
 }
 
-/* Revoking a connection ends the reservation only when that connection holds it. */
-Test(relay_reservations, revocation_takes_the_reservation_only_from_its_holder)
+/* Revoking a peer ends its reservation on whichever of its connections holds it, and nobody
+ * else's. */
+Test(relay_reservations, revocation_takes_the_peers_reservation_wherever_it_is)
 {
     rly_relay_settings rs = settings();
     sim_start(&rs);
     sim_conn_replace(3, 0, 203, "/ip4/10.0.0.9/tcp/5000");
     cr_assert_eq(sim_reserve(3), RLY_CIRCUIT_STATUS_OK);
-    rly_relay_revoke(S.r, &S.conns[0], "token withdrawn");
-    cr_assert_eq(rly_relay_num_reservations(S.r), 1, "connection 100 does not hold it");
-    rly_relay_revoke(S.r, &S.conns[3], "token withdrawn");
-    cr_assert_eq(rly_relay_num_reservations(S.r), 0);
+    cr_assert_eq(sim_reserve(1), RLY_CIRCUIT_STATUS_OK);
+    rly_relay_revoke(S.r, &S.conns[1].peer, "token withdrawn");
+    cr_assert_eq(rly_relay_num_reservations(S.r), 1, "peer 1's went, peer 0's stays");
+    rly_relay_revoke(S.r, &S.conns[0].peer, "token withdrawn");
+    cr_assert_eq(rly_relay_num_reservations(S.r), 0, "held on connection 203 of the same peer");
     sim_check();
     sim_finish();
 }
