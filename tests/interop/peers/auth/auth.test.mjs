@@ -12,8 +12,9 @@
 //     one, a revoked one (its id in revoked_tokens_file before the start), one for another
 //     PeerId, one scoped to another relay;
 //  3. revocation of a live token: listener reserved, a dialler holding a circuit to it; the
-//     listener's token id appended to revoked_tokens_file: the relay logs AuthRevoked, the
-//     circuit closes on both sides, the reservation is gone (NO_RESERVATION);
+//     listener's token id added to revoked_tokens_file (appended, or a new file renamed over it):
+//     the relay logs AuthRevoked, the circuit closes on both sides, the reservation is gone
+//     (NO_RESERVATION);
 //  4. both forms at once (auth_token and control_plane_keys): one peer with the shared secret,
 //     one with a signed token, both reserve and are reachable;
 //  5. --reconnect: after a relay restart (same identity, same ports) the listener authenticates
@@ -27,7 +28,7 @@
 import '../../lib/env.mjs'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { appendFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
@@ -197,7 +198,7 @@ const expiring = new Map()
 // default a new one), revoked (ids in revoked_tokens_file at the start), token(ctx) } }
 const REFUSALS = {
   'a token signed by another key': {
-    text: 'token signed by an unknown key',
+    text: 'token not signed by a control-plane key', // docs/AUTH.md
     async prepare () {
       const [who, stranger] = await Promise.all([keygen(), keygen()])
       return { who, token: async () => (await mint(who.peerId, stranger)).token }
@@ -258,7 +259,11 @@ async function refusedCase (t, kind, what) {
 
 // ---- 3. revoking a live token ---------------------------------------------------------------------
 
-async function revokeCase (t, kind) {
+/**
+ * `how`: 'append' (the id appended to the file) or 'replace' (a new file with it renamed over the
+ * old one, as a control plane that writes atomically does).
+ */
+async function revokeCase (t, kind, how) {
   await withRelay({}, async ctx => {
     const [lw, dw, d2w] = await Promise.all([keygen(), keygen(), keygen()])
     const [lt, dt, d2t] = await Promise.all([mint(lw.peerId, ctx.cp), mint(dw.peerId, ctx.cp), mint(d2w.peerId, ctx.cp)])
@@ -268,7 +273,12 @@ async function revokeCase (t, kind) {
     await l.waitForEvent(e => e.event === 'incoming' && e.peer_id === dw.peerId, { what: 'incoming from the dialler' })
     const nl = l.events.length
     const t0 = Date.now()
-    appendFileSync(ctx.revoked, `${lt.id}\n`)
+    if (how === 'append') {
+      appendFileSync(ctx.revoked, `${lt.id}\n`)
+    } else {
+      writeFileSync(`${ctx.revoked}.new`, `${readFileSync(ctx.revoked, 'utf8')}# revoked by the test\n${lt.id.toUpperCase()}\n`)
+      renameSync(`${ctx.revoked}.new`, ctx.revoked)
+    }
     const revoked = await ctx.relay.waitForLog(r => r.message === 'AuthRevoked' && r.fields.peer_id === lw.peerId, { what: 'AuthRevoked for the listener', timeoutMs: 10_000 })
     check(ctx, revoked.fields.reason === 'token revoked', `AuthRevoked reason="${revoked.fields.reason}", expected "token revoked": ${revoked.line}`)
     // the circuit ends on both sides: the dialler's --hold ends (closed, exit 0), the listener sees it close
@@ -283,7 +293,7 @@ async function revokeCase (t, kind) {
     const f2 = eventsOf(r2.events, 'dial_failed').at(-1)
     check(ctx, eventsOf(r2.events, 'authenticated').length === 1 && r2.code === 4 && f2?.status === 'NO_RESERVATION',
       `after the revocation a dialler reached the listener or got no NO_RESERVATION (exit ${r2.code}, ${JSON.stringify(f2)})`)
-    text(t, `${kind}: circuit closed ${ms} ms after the revocation; dialler's closed reason`, closed.reason ?? '(none)')
+    text(t, `${kind}: ${how}: circuit closed ${ms} ms after the revocation; dialler's closed reason`, closed.reason ?? '(none)')
     text(t, 'relay', revoked.line.replace(/^\S+\s+/, ''))
   })
 }
@@ -348,7 +358,9 @@ describe('control-plane signed tokens with real clients', { concurrency: CONCURR
   }
   for (const kind of KINDS) {
     it(`${kind}: a signed token: authenticates, reserves, reachable by an authenticated ${other(kind)} peer; no token: PERMISSION_DENIED`, { timeout: 90_000 }, t => acceptCase(t, kind))
-    it(`${kind}: revoking the listener's live token ends its circuit and its reservation`, { timeout: 90_000 }, t => revokeCase(t, kind))
+    for (const how of ['append', 'replace']) {
+      it(`${kind}: revoking the listener's live token (${how === 'append' ? 'id appended to' : 'a new file renamed over'} revoked_tokens_file) ends its circuit and its reservation`, { timeout: 90_000 }, t => revokeCase(t, kind, how))
+    }
     it(`${kind}: both forms at once: shared secret and signed token both reserve`, { timeout: 90_000 }, t => bothFormsCase(t, kind))
     it(`${kind}: --reconnect authenticates again on the new relay connection after a restart`, { timeout: 90_000 }, t => reconnectCase(t, kind))
     for (const what of Object.keys(REFUSALS)) {
