@@ -75,6 +75,9 @@ func runDial(ctx context.Context, h host.Host, st *state, o options) int {
 		if err := h.Connect(ctx, *rai); err != nil {
 			return dialFailed(err)
 		}
+		if o.authToken != "" {
+			authenticate(ctx, h, rai.ID, o.authToken) // a refusal shows in the CONNECT's answer
+		}
 		if o.holepunch {
 			waitHolePunchReady(ctx, h)
 		}

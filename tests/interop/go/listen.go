@@ -139,6 +139,9 @@ func runListen(ctx context.Context, h host.Host, st *state, o options) int {
 				sleepCtx(ctx, retryInterval)
 				continue
 			}
+			if o.authToken != "" {
+				authenticate(ctx, h, ai.ID, o.authToken) // a refusal shows in the RESERVE's answer
+			}
 		}
 		r, code := reserve(ctx, h, *ai)
 		if r == nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
@@ -49,6 +50,8 @@ type options struct {
 	timeout       int
 	reconnect     bool
 	reserveOnly   bool
+	identity      string
+	authToken     string
 }
 
 func usage(msg string) {
@@ -74,6 +77,8 @@ func parseOptions() options {
 	fs.IntVar(&o.timeout, "timeout", -1, "give up after SECS (exit 3)")
 	fs.BoolVar(&o.reconnect, "reconnect", false, "listening: get the reservation back when lost")
 	fs.BoolVar(&o.reserveOnly, "reserve-only", false, "reserve once, print, exit")
+	fs.StringVar(&o.identity, "identity", "", "FILE: the peer's key (a libp2p PrivateKey protobuf)")
+	fs.StringVar(&o.authToken, "auth-token", "", "TOKEN: authenticate on the relay connection first (/meshnet/relay-auth/1.0.0)")
 	if err := fs.Parse(os.Args[1:]); err != nil {
 		exit(exitUsage)
 	}
@@ -88,6 +93,9 @@ func parseOptions() options {
 	}
 	if o.dial != "" && !strings.HasPrefix(o.dial, "/") && o.relay == "" {
 		usage("--dial PEER_ID needs --relay")
+	}
+	if o.authToken != "" && o.relay == "" {
+		usage("--auth-token needs --relay (it authenticates on the relay connection)")
 	}
 	if o.reserveOnly && (o.relay == "" || o.dial != "") {
 		usage("--reserve-only needs --relay and no --dial")
@@ -122,6 +130,17 @@ func newHost(o options, st *state) (host.Host, error) {
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.UserAgent("mesh-relay-interop-go/" + libp2pVersion()),
+	}
+	if o.identity != "" {
+		b, err := os.ReadFile(o.identity)
+		if err != nil {
+			usage(fmt.Sprintf("--identity: %v", err))
+		}
+		key, err := crypto.UnmarshalPrivateKey(b)
+		if err != nil {
+			usage(fmt.Sprintf("--identity %s: %v", o.identity, err))
+		}
+		opts = append(opts, libp2p.Identity(key))
 	}
 	if len(o.listenAddrs) > 0 {
 		opts = append(opts, libp2p.ListenAddrStrings(o.listenAddrs...))

@@ -37,7 +37,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { annotate, sleep } from '../../lib/env.mjs'
 import { loopbackConfig, startRelay } from '../../lib/relay.mjs'
-import { eventsOf, startPeer } from '../lib/peers.mjs'
+import { eventsOf, processGroup } from '../lib/peers.mjs'
 
 const CLIENTS = (process.env.RLY_CLIENTS_KINDS ?? 'go,rust').split(',').filter(k => k !== '')
 for (const k of CLIENTS) assert.ok(['go', 'rust'].includes(k), `RLY_CLIENTS_KINDS: unknown kind ${k}`)
@@ -105,31 +105,17 @@ async function freshPeerId () {
  * output of every process.
  */
 async function withRelay (relayOpts, fn, { relayEnv = {} } = {}) {
-  const relays = []
-  const peers = []
+  const g = processGroup()
   const ctx = {
-    relays,
+    relays: g.relays,
     relay: null,
     async startRelay (opts = relayOpts, env = relayEnv) {
-      const r = await startRelay({ config: relayConfig(opts), env })
-      relays.push(r)
-      ctx.relay = r
-      return r
+      ctx.relay = g.addRelay(await startRelay({ config: relayConfig(opts), env }))
+      return ctx.relay
     },
-    async peer (kind, args, name = kind) {
-      const p = await startPeer(kind, args, { name })
-      peers.push(p)
-      return p
-    },
-    /** Start, wait for the exit (bounded), return { code, signal, timedOut, events, peer }. */
-    async run (kind, args, { name = kind, timeoutMs = 60_000 } = {}) {
-      const p = await ctx.peer(kind, args, name)
-      const r = await p.done({ timeoutMs })
-      return { ...r, peer: p }
-    },
-    describe () {
-      return [...peers.map(p => p.describe()), ...relays.map(r => r.describe())].join('\n\n')
-    }
+    peer: g.peer,
+    run: g.run,
+    describe: g.describe
   }
   try {
     await ctx.startRelay()
@@ -137,8 +123,7 @@ async function withRelay (relayOpts, fn, { relayEnv = {} } = {}) {
   } catch (err) {
     throw annotate(err, ctx.describe())
   } finally {
-    await Promise.all(peers.map(p => p.stop()))
-    await Promise.all(relays.map(r => r.stop()))
+    await g.stopAll()
   }
 }
 

@@ -22,18 +22,11 @@ interop=$RLY_SOURCE_DIR/tests/interop
 
 [ -x "$RLY_BUILD_DIR/relay-server" ] || { echo "clients: no $RLY_BUILD_DIR/relay-server (run make first)" >&2; exit 1; }
 
-private=$(mktemp -d "${TMPDIR:-/tmp}/rly-clients-bin.XXXXXX")
-trap 'rm -rf "$private"' EXIT
-
 # shellcheck source=tests/interop/peers/lib/build_peers.sh
 . "$here/../lib/build_peers.sh"
 build_peers clients "go:$interop/go/build.sh:RLY_GO_PEER" "rust:$interop/rust/build.sh:RLY_RUST_PEER" \
     "go-relaylab:$interop/go/relaylab/build.sh:RLY_GO_RELAYLAB"
-for var in RLY_GO_PEER RLY_RUST_PEER RLY_GO_RELAYLAB; do
-    if [ -n "${!var:-}" ] && cp "${!var}" "$private/$var"; then
-        export "$var=$private/$var"
-    fi
-done
+private_copies RLY_GO_PEER RLY_RUST_PEER RLY_GO_RELAYLAB
 
 rc=0
 # node --test options before the file (node 20 takes what follows a file as more files)

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
 # build_peers.sh (sourced by the suites' run.sh): build_peers SUITE NAME:SCRIPT:VAR ...
+# (and private_copies VAR..., below)
 #
 # For each program: when VAR already names a binary (scripts/interop.sh builds the go and rust
 # peers once for every suite and exports RLY_GO_PEER / RLY_RUST_PEER), that one is used;
@@ -30,5 +31,19 @@ build_peers() {
             PEERS_BUILD_FAILED=1
         fi
         rm -f "$out"
+    done
+}
+
+# private_copies VAR...: copy the binary each VAR names (if it names one) into a private temporary
+# directory, removed when the shell exits (an EXIT trap), and point VAR at the copy: another suite
+# or worktree rebuilding the shared $RLY_CACHE_DIR/bin during the run cannot swap it.
+private_copies() {
+    local var
+    PEERS_PRIVATE_DIR=$(mktemp -d "${TMPDIR:-/tmp}/rly-peers-bin.XXXXXX")
+    trap 'rm -rf "$PEERS_PRIVATE_DIR"' EXIT
+    for var in "$@"; do
+        if [ -n "${!var:-}" ] && cp "${!var}" "$PEERS_PRIVATE_DIR/$var"; then
+            export "$var=$PEERS_PRIVATE_DIR/$var"
+        fi
     done
 }

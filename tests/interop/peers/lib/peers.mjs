@@ -314,6 +314,43 @@ export async function runPeer (kind, args, { timeoutMs = 60_000, env = {}, name 
   return { ...r, stderr: peer.stderr(), describe: (o) => peer.describe(o), peer }
 }
 
+/**
+ * The processes of one test: peers started through it and relays added to it. Returns
+ *   { peers, relays, peer(kind, args, name), run(kind, args, { name, timeoutMs }), addRelay(r),
+ *     describe(), stopAll() }
+ * run starts a peer and waits (bounded) for its exit: { code, signal, timedOut, events, peer };
+ * describe() is every process's output (for a failure's message); stopAll() stops them all by PID.
+ */
+export function processGroup () {
+  const peers = []
+  const relays = []
+  const g = {
+    peers,
+    relays,
+    addRelay (r) {
+      relays.push(r)
+      return r
+    },
+    async peer (kind, args, name = kind) {
+      const p = await startPeer(kind, args, { name })
+      peers.push(p)
+      return p
+    },
+    async run (kind, args, { name = kind, timeoutMs = 60_000 } = {}) {
+      const p = await g.peer(kind, args, name)
+      return { ...await p.done({ timeoutMs }), peer: p }
+    },
+    describe () {
+      return [...peers.map(p => p.describe()), ...relays.map(r => r.describe())].join('\n\n')
+    },
+    async stopAll () {
+      await Promise.all(peers.map(p => p.stop()))
+      await Promise.all(relays.map(r => r.stop()))
+    }
+  }
+  return g
+}
+
 /** The events named `name` in `events`. */
 export function eventsOf (events, name) {
   return events.filter(e => e.event === name)

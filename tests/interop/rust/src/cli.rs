@@ -12,6 +12,8 @@ usage: rust-peer --relay MULTIADDR                      listen through the relay
 options: --listen-addr MULTIADDR (repeatable)  --holepunch  --direct-timeout SECS
          --ping N  --identify  --echo-bytes N  --send N  --hold
          --refresh-log  --reconnect  --timeout SECS
+         --identity FILE (the key: a libp2p PrivateKey protobuf)
+         --auth-token TOKEN (authenticate on the relay connection first, docs/AUTH.md)
 rust peer only (relay tests): --dial-after-reserve MULTIADDR  listening: once the first
          reservation is accepted, also dial MULTIADDR directly (e.g. the relay over the other
          transport, so that the relay holds a second connection that carries no reservation)
@@ -43,6 +45,8 @@ pub struct Args {
     pub reconnect: bool,
     pub timeout: Option<Duration>,
     pub dial_after_reserve: Vec<Multiaddr>,
+    pub identity: Option<String>,
+    pub auth_token: Option<String>,
 }
 
 impl Args {
@@ -92,6 +96,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
         reconnect: false,
         timeout: None,
         dial_after_reserve: Vec::new(),
+        identity: None,
+        auth_token: None,
     };
     let mut timeout_secs: Option<f64> = None;
     let mut it = argv.iter();
@@ -127,6 +133,8 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
             "--refresh-log" => a.refresh_log = true,
             "--reserve-only" => a.reserve_only = true,
             "--reconnect" => a.reconnect = true,
+            "--identity" => a.identity = Some(value(&mut it, opt)?.clone()),
+            "--auth-token" => a.auth_token = Some(value(&mut it, opt)?.clone()),
             "--timeout" => {
                 let s: f64 = number(value(&mut it, opt)?, opt)?;
                 if !(s > 0.0 && s.is_finite()) {
@@ -157,6 +165,9 @@ pub fn parse(argv: &[String]) -> Result<Args, String> {
     }
     if a.dial.is_none() && a.relay.is_none() {
         return Err("need --relay or --dial".into());
+    }
+    if a.auth_token.is_some() && a.relay.is_none() {
+        return Err("--auth-token needs --relay (it authenticates on the relay connection)".into());
     }
     if a.reserve_only && a.dial.is_some() {
         return Err("--reserve-only does not go with --dial".into());

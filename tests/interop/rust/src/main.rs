@@ -9,6 +9,7 @@ macro_rules! diag {
     }};
 }
 
+mod auth;
 mod cli;
 mod errors;
 mod spr;
@@ -137,6 +138,12 @@ struct Peer {
     /// --holepunch: connected to the relay first, waiting (until this instant) for identify's
     /// first external address candidate before dialling or listening through it.
     candidate_deadline: Option<Instant>,
+    /// --auth-token: the relay was dialled on its own; once connected, authenticate on it
+    /// (auth_running), then go on (listen or dial through it).
+    awaiting_relay_conn: bool,
+    auth_running: bool,
+    go_on_pending: bool,
+    auth_done_tx: mpsc::UnboundedSender<bool>,
 }
 
 /// How the run ends.
@@ -248,6 +255,47 @@ impl Peer {
         }
     }
 
+    fn relay_id(&self) -> Option<PeerId> {
+        self.args.relay.as_ref().map(|(_, id)| *id)
+    }
+
+    /// Dial the relay on its own first (--holepunch: for identify's address candidates;
+    /// --auth-token: to authenticate before RESERVE or CONNECT); go_on follows when both are done.
+    fn dial_relay_first(&mut self) -> Option<Exit> {
+        let (addr, _) = self.args.relay.clone().expect("--relay given");
+        if let Err(e) = self.swarm.dial(addr) {
+            let (text, _) = errors::dial_error(&e);
+            emit(json!({"event": "dial_failed", "error": text}));
+            return self.relay_dial_failed();
+        }
+        self.go_on_pending = true;
+        self.awaiting_relay_conn = self.args.auth_token.is_some();
+        None
+    }
+
+    /// The relay could not be dialled before going on: retry (--reconnect, listening) or exit 1.
+    fn relay_dial_failed(&mut self) -> Option<Exit> {
+        self.awaiting_relay_conn = false;
+        self.go_on_pending = false;
+        if self.args.reconnect && self.args.dial.is_none() {
+            self.reconnect_at = Some(Instant::now() + Duration::from_secs(1));
+            return None;
+        }
+        Some(Exit::Code(1))
+    }
+
+    fn maybe_go_on(&mut self) -> Option<Exit> {
+        if self.go_on_pending
+            && self.candidate_deadline.is_none()
+            && !self.awaiting_relay_conn
+            && !self.auth_running
+        {
+            self.go_on_pending = false;
+            return self.go_on();
+        }
+        None
+    }
+
     /// Dial the target (through the relay or directly) or listen through the relay, as the
     /// command line asks.
     fn go_on(&mut self) -> Option<Exit> {
@@ -277,7 +325,7 @@ impl Peer {
             SwarmEvent::NewExternalAddrCandidate { address } => {
                 diag!("external address candidate {address}");
                 if self.candidate_deadline.take().is_some() {
-                    return self.go_on();
+                    return self.maybe_go_on();
                 }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
@@ -305,6 +353,17 @@ impl Peer {
                     "addr": addr.to_string(),
                     "relayed": relayed,
                 }));
+                if self.awaiting_relay_conn && !relayed && Some(peer_id) == self.relay_id() {
+                    self.awaiting_relay_conn = false;
+                    self.auth_running = true;
+                    let control = self.swarm.behaviour().stream.new_control();
+                    let token = self.args.auth_token.clone().expect("--auth-token");
+                    let done = self.auth_done_tx.clone();
+                    tokio::spawn(async move {
+                        let ok = auth::authenticate(control, peer_id, token).await;
+                        let _ = done.send(ok);
+                    });
+                }
                 if Some(peer_id) == self.target {
                     if relayed && self.relayed_conn.is_none() {
                         self.relayed_conn = Some(connection_id);
@@ -376,6 +435,9 @@ impl Peer {
                     ev["status"] = json!(s);
                 }
                 emit(ev);
+                if self.awaiting_relay_conn && peer_id.is_some() && peer_id == self.relay_id() {
+                    return self.relay_dial_failed();
+                }
                 if self.target.is_some()
                     && peer_id == self.target
                     && self.target_conn.is_none()
@@ -507,7 +569,7 @@ impl Peer {
         if self.candidate_deadline.is_some_and(|d| now >= d) {
             self.candidate_deadline = None;
             diag!("no external address candidate within 10 s: going on without");
-            if let Some(exit) = self.go_on() {
+            if let Some(exit) = self.maybe_go_on() {
                 return Some(exit);
             }
         }
@@ -560,7 +622,15 @@ impl Peer {
         if let Some(t) = self.reconnect_at {
             if now >= t {
                 self.reconnect_at = None;
-                if self.relay_listener.is_none() {
+                let relay = self.relay_id().expect("--relay given");
+                let idle = self.relay_listener.is_none() && !self.go_on_pending;
+                if idle && self.args.auth_token.is_some() && !self.swarm.is_connected(&relay) {
+                    // a new relay connection: authenticate on it before the RESERVE
+                    diag!("reconnect: dialling the relay, to authenticate first");
+                    if let Some(exit) = self.dial_relay_first() {
+                        return Some(exit);
+                    }
+                } else if idle {
                     diag!("reconnect: listening through the relay again");
                     self.listen_via_relay();
                 }
@@ -641,7 +711,19 @@ async fn main() {
 }
 
 async fn run(args: Args) -> i32 {
-    let key = identity::Keypair::generate_ed25519();
+    let key = match &args.identity {
+        None => identity::Keypair::generate_ed25519(),
+        Some(f) => match std::fs::read(f)
+            .map_err(|e| e.to_string())
+            .and_then(|b| identity::Keypair::from_protobuf_encoding(&b).map_err(|e| e.to_string()))
+        {
+            Ok(k) => k,
+            Err(e) => {
+                diag!("rust-peer: --identity {f}: {e}");
+                return 2;
+            }
+        },
+    };
     let local = key.public().to_peer_id();
     let mut swarm = match build_swarm(key, &args) {
         Ok(s) => s,
@@ -656,6 +738,7 @@ async fn run(args: Args) -> i32 {
 
     let (conn_tx, conn_rx) = mpsc::unbounded_channel();
     let (steps_done_tx, mut steps_done_rx) = mpsc::unbounded_channel();
+    let (auth_done_tx, mut auth_done_rx) = mpsc::unbounded_channel::<bool>();
     let target = match &args.dial {
         Some(DialTarget::Relayed(p)) => Some(*p),
         Some(DialTarget::Direct(_, p)) => Some(*p),
@@ -698,17 +781,21 @@ async fn run(args: Args) -> i32 {
         conn_rx: Some(conn_rx),
         steps_done_tx,
         candidate_deadline: None,
+        awaiting_relay_conn: false,
+        auth_running: false,
+        go_on_pending: false,
+        auth_done_tx,
     };
 
     let via_relay = !matches!(args.dial, Some(DialTarget::Direct(..)));
     match &args.relay {
-        Some((relay_addr, _)) if args.holepunch && via_relay => {
-            if let Err(e) = peer.swarm.dial(relay_addr.clone()) {
-                let (text, _) = errors::dial_error(&e);
-                emit(json!({"event": "dial_failed", "error": text}));
-                return 1;
+        Some(_) if (args.holepunch || args.auth_token.is_some()) && via_relay => {
+            if let Some(Exit::Code(c)) = peer.dial_relay_first() {
+                return c;
             }
-            peer.candidate_deadline = Some(Instant::now() + Duration::from_secs(10));
+            if args.holepunch {
+                peer.candidate_deadline = Some(Instant::now() + Duration::from_secs(10));
+            }
         }
         _ => {
             if let Some(Exit::Code(c)) = peer.go_on() {
@@ -737,6 +824,12 @@ async fn run(args: Args) -> i32 {
             }
             _ = tick.tick() => {
                 if let Some(Exit::Code(c)) = peer.tick() { break c; }
+            }
+            Some(_) = auth_done_rx.recv() => {
+                // a refusal is printed (auth_failed) and shows in the relay's answer to RESERVE
+                // or CONNECT (PERMISSION_DENIED: exit 4)
+                peer.auth_running = false;
+                if let Some(Exit::Code(c)) = peer.maybe_go_on() { break c; }
             }
             Some(r) = steps_done_rx.recv() => match r {
                 Ok(()) if args.hold => {
