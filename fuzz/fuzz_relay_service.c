@@ -412,7 +412,10 @@ static void auth_start(uint8_t cfg)
                              .newest_conn = auth_newest_conn,
                              .ud = NULL};
     check(rly_keypair_peerid(&relay_kp, &host.self) == 0, "relay id");
-    W.auth_settings = (rly_authsvc_settings){.required = true, .keys = &cp_key, .nkeys = 1};
+    static rly_auth_class_list classes = {
+        .items = {{.name = "gold", .has_duration = true, .duration_secs = 2}}, .n = 1};
+    W.auth_settings =
+        (rly_authsvc_settings){.required = true, .keys = &cp_key, .nkeys = 1, .classes = &classes};
     if (cfg & 0x20) { /* the shared and minted forms too */
         W.auth_settings.secret = (const uint8_t *)secret;
         W.auth_settings.secret_len = strlen(secret);
@@ -488,8 +491,10 @@ static void op_auth_queries(void)
     for (size_t i = 0; i < W.nconns; i++)
         if (W.conns[i].open)
             (void)rly_authsvc_is_authenticated(W.auth, &W.conns[i].base);
+    rly_auth_class k;
     for (int p = 0; p < NPEERS; p++)
-        (void)rly_authsvc_is_trusted(W.auth, &peers[p]);
+        if (rly_authsvc_peer_limits(W.auth, &peers[p], &k))
+            check(k.has_duration || k.has_bytes, "a class without limits");
 }
 
 /* ---- messages the peers send ---------------------------------------------------------------- */
@@ -760,8 +765,8 @@ static void setup_keys(void)
             t.id[1] = (uint8_t)p;
             if (k == TOK_SHORT)
                 t.expiry = UNIX_BASE + 1000 + SHORT_TTL; /* runs start at 1000 s */
-            if (k == TOK_TRUSTED)
-                memcpy(t.cls, "trusted", 8);
+            if (k == TOK_TRUSTED) /* even peers: trusted; odd: the profile "gold" */
+                snprintf(t.cls, sizeof(t.cls), "%s", p % 2 ? "gold" : "trusted");
             if (k <= TOK_ROGUE)
                 check(rly_token_mint(k == TOK_ROGUE ? &rogue : &cp, &t, out, RLY_TOKEN_TEXT_MAX + 1,
                                      NULL) > 0,

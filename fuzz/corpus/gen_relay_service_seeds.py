@@ -18,7 +18,7 @@ with the shared secret too) and then operations, each an opcode (op % 16) and it
     15   misc (b < 16: the next open fails; < 32: an allocation fails soon; < 48: the peer of
          connection b % n loses its authorisation (rly_relay_revoke); < 64: memory budget b & 1 bytes (odd:
          everything is over it, even: none); 64..127: an auth stream (conn, how: token kind
-         (how & 7) % 7 (0 signed, 1 signed expiring 4 s in, 2 signed trusted, 3 another key's, 4 minted,
+         (how & 7) % 7 (0 signed, 1 signed expiring 4 s in, 2 signed trusted (odd peers: class gold, 2 s circuits), 3 another key's, 4 minted,
          5 the shared secret, 6 garbage), of peer (how >> 3) % 4 (0: the connection's own),
          0x40 sent with the negotiation, 0x80 in 3-byte pieces; then stream mode);
          128..143: revoked list (bits: bit i revokes kind i % 4 of peer i / 2);

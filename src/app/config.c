@@ -35,6 +35,7 @@ typedef enum ktype {
     K_ADDRLIST, /* network.external_addrs: TOML array of multiaddr strings */
     K_PEERS,    /* rly_peer_list; TOML array of PeerId strings */
     K_CIDRS,    /* rly_cidr_list; TOML array of CIDR strings */
+    K_CLASSES,  /* rly_auth_class_list; TOML array of "NAME: key=value ..." strings */
 } ktype;
 
 typedef enum kcheck {
@@ -122,6 +123,8 @@ static const keydesc keys[] = {
      RLY_CONFIG_MAX_CP_KEYS, 0, NULL, "PeerIds of keys whose signed tokens are accepted"},
     {"auth", "revoked_tokens_file", K_STR, C_NONE, FIELD(auth, revoked_tokens_file),
      RLY_CONFIG_PATH_MAX, 0, 0, 0, "", "revoked token ids, one per line; \"\": none"},
+    {"auth", "classes", K_CLASSES, C_NONE, FIELD(auth, classes), 0, 0, RLY_AUTH_MAX_CLASSES, 0,
+     NULL, "e.g. [\"gold: max_circuit_duration_secs=3600\"]"},
     KEY_ADDR(metrics, listen_addr, C_TCPANY, "/ip4/127.0.0.1/tcp/9464",
              "HTTP /metrics, /healthz, /readyz, /addrs (\"\": off)"),
     KEY_U64(limits, max_connections_per_ip, 0, 1000000, 64,
@@ -401,7 +404,8 @@ static rly_toml_type toml_type_of(ktype t)
     case K_FORMAT: return RLY_TOML_STRING;
     case K_ADDRLIST:
     case K_PEERS:
-    case K_CIDRS: return RLY_TOML_ARRAY;
+    case K_CIDRS:
+    case K_CLASSES: return RLY_TOML_ARRAY;
     }
     return RLY_TOML_STRING;
 }
@@ -507,6 +511,28 @@ static int store_acl(rly_config *c, const keydesc *k, const rly_toml_value *v, u
     return 0;
 }
 
+/* store_classes parses the limits class profiles; a bad one is named by its position and why. */
+static int store_classes(rly_config *c, const keydesc *k, const rly_toml_value *v, uint32_t line,
+                         const ctx *x)
+{
+    rly_auth_class_list *l = field(c, k);
+    char why[200];
+    if (v->v.arr.len > k->max)
+        return cfg_err(x, line, "[%s] %s lists %zu entries (at most %llu)", k->section, k->key,
+                       v->v.arr.len, (unsigned long long)k->max);
+    memset(l, 0, sizeof(*l));
+    for (size_t i = 0; i < v->v.arr.len; i++) {
+        const rly_toml_string *item = &v->v.arr.items[i];
+        if (rly_auth_class_parse(item->ptr, item->len, &l->items[i], why, sizeof(why)) != 0)
+            return cfg_err(x, line, "[%s] %s: entry %zu: %s", k->section, k->key, i + 1, why);
+        if (rly_auth_class_find(l, l->items[i].name)) /* among the first i */
+            return cfg_err(x, line, "[%s] %s: entry %zu: class '%s' is defined twice", k->section,
+                           k->key, i + 1, l->items[i].name);
+        l->n = i + 1;
+    }
+    return 0;
+}
+
 static int apply_entry(rly_config *c, const char *section, const rly_toml_entry *e, const ctx *x)
 {
     const rly_toml_value *v = &e->value;
@@ -530,6 +556,8 @@ static int apply_entry(rly_config *c, const char *section, const rly_toml_entry 
         rv = store_list(c, k, v, e->line, x);
     } else if (k->type == K_PEERS || k->type == K_CIDRS) {
         rv = store_acl(c, k, v, e->line, x);
+    } else if (k->type == K_CLASSES) {
+        rv = store_classes(c, k, v, e->line, x);
     } else {
         rv = store_string(c, k, v->v.s.ptr, v->v.s.len, e->line, x);
     }
@@ -586,6 +614,7 @@ static size_t value_size(const keydesc *k)
     case K_ADDRLIST: return 0; /* compared below */
     case K_PEERS: return sizeof(rly_peer_list);
     case K_CIDRS: return sizeof(rly_cidr_list);
+    case K_CLASSES: return sizeof(rly_auth_class_list);
     }
     return 0;
 }
@@ -625,7 +654,8 @@ void rly_config_defaults(rly_config *c)
             *(bool *)field(c, k) = k->def_u != 0;
         else if (k->type == K_CIDRS && k->def_s)
             default_cidrs((rly_cidr_list *)field(c, k), k->def_s);
-        else if (k->type != K_ADDRLIST && k->type != K_PEERS && k->type != K_CIDRS)
+        else if (k->type != K_ADDRLIST && k->type != K_PEERS && k->type != K_CIDRS &&
+                 k->type != K_CLASSES)
             /* lists default to empty: the memset */
             RLY_ASSERT(store_string(c, k, k->def_s, strlen(k->def_s), 0, &quiet) == 0);
     }
@@ -890,7 +920,8 @@ static int check_key(const rly_config *c, const keydesc *k, const ctx *file_ctx)
     case K_BOOL: return 0;
     case K_ADDRLIST: return check_list(c, k, line, x);
     case K_PEERS: return k->check == C_ED25519 ? check_ed25519(c, k, line, x) : 0;
-    case K_CIDRS: return 0; /* parsed as they were stored */
+    case K_CIDRS:
+    case K_CLASSES: return 0; /* parsed as they were stored */
     }
     return 0;
 }
@@ -1025,7 +1056,8 @@ static void put_key(char *buf, size_t *pos, const keydesc *k)
             p += n + (p[n] == ',');
         }
         put(buf, pos, "]");
-    } else if (k->type == K_ADDRLIST || k->type == K_PEERS || k->type == K_CIDRS) {
+    } else if (k->type == K_ADDRLIST || k->type == K_PEERS || k->type == K_CIDRS ||
+               k->type == K_CLASSES) {
         put(buf, pos, "%s = []", k->key);
     } else {
         /* Defaults are plain text: no quote or backslash that would need an escape. */
@@ -1176,7 +1208,9 @@ static int store_list_value(rly_config *c, const keydesc *k, char *val, size_t l
         v.v.arr.items = items;
         v.v.arr.len = count;
     }
-    rv = k->type == K_ADDRLIST ? store_list(c, k, &v, 0, x) : store_acl(c, k, &v, 0, x);
+    rv = k->type == K_ADDRLIST  ? store_list(c, k, &v, 0, x)
+         : k->type == K_CLASSES ? store_classes(c, k, &v, 0, x)
+                                : store_acl(c, k, &v, 0, x);
     if (from_toml)
         rly_toml_doc_free(&doc);
     return rv;
@@ -1215,7 +1249,8 @@ static int apply_value(rly_config *c, const keydesc *k, const char *val, size_t 
         else
             rv = cfg_err(x, 0, "[%s] %s must be %s, got \"%.*s\"", k->section, k->key,
                          wanted[K_BOOL], clip(len), val);
-    } else if (k->type == K_ADDRLIST || k->type == K_PEERS || k->type == K_CIDRS) {
+    } else if (k->type == K_ADDRLIST || k->type == K_PEERS || k->type == K_CIDRS ||
+               k->type == K_CLASSES) {
         /* A copy the items can point into (rly_toml_string holds a mutable pointer). */
         rly_dynbuf own;
         rly_dynbuf_init(&own, NULL, RLY_CONFIG_FILE_MAX);
@@ -1528,6 +1563,10 @@ static void log_source(void *ud, const char *section, const char *key)
         break;
     case K_CIDRS:
         snprintf(value, sizeof(value), "%zu entries", ((const rly_cidr_list *)cfield(c, k))->n);
+        break;
+    case K_CLASSES:
+        snprintf(value, sizeof(value), "%zu entries",
+                 ((const rly_auth_class_list *)cfield(c, k))->n);
         break;
     }
     RLY_LOGI(sc->log, RLY_TARGET_CONFIG, RLY_MSG("Configuration value"), RLY_F_STR("key", full),

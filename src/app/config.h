@@ -13,6 +13,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "proto/auth/classes.h"
 #include "relay/acl.h"
 #include "relay/limiter.h"
 
@@ -30,7 +31,7 @@
 #define RLY_DEFAULT_AUTH_TOKEN "CHANGE_ME_IN_PRODUCTION"
 
 /* Number of keys in the schema (the key table in config.c has exactly this many entries). */
-#define RLY_CONFIG_NKEYS 42
+#define RLY_CONFIG_NKEYS 43
 /* [limits] max_memory_mb: its largest value (1 TiB), and the bounds of the automatic one (0). */
 #define RLY_CONFIG_MEMORY_MB_MAX 1048576
 #define RLY_CONFIG_MEMORY_MB_AUTO_MIN 128
@@ -82,6 +83,8 @@ typedef struct rly_config {
         rly_peer_list control_plane_keys;
         /* The revoked token ids (proto/auth/revoked.h); "": none. */
         char revoked_tokens_file[RLY_CONFIG_PATH_MAX];
+        /* Limits classes signed tokens may name (proto/auth/classes.h); "trusted" is built in. */
+        rly_auth_class_list classes;
     } auth;
     struct {
         char listen_addr[RLY_CONFIG_ADDR_MAX]; /* /ip4/127.0.0.1/tcp/9464; "": no HTTP server */

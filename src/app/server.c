@@ -548,8 +548,9 @@ static void on_auth_revoked(void *ud, const rly_peerid *peer, const char *reason
 }
 
 /* What the authentication service accepts under |cfg|: auth_token unless it is the default
- * (only possible with control-plane keys), and the control-plane keys. */
-static void auth_settings(const rly_config *cfg, rly_authsvc_settings *st)
+ * (only possible with control-plane keys), and the control-plane keys; the class profiles are
+ * those in force (s->live, which a reload changes in place). */
+static void auth_settings(const server *s, const rly_config *cfg, rly_authsvc_settings *st)
 {
     bool shared = rly_config_has_shared_secret(cfg);
     *st = (rly_authsvc_settings){
@@ -558,6 +559,7 @@ static void auth_settings(const rly_config *cfg, rly_authsvc_settings *st)
         .secret_len = shared ? strlen(cfg->auth.auth_token) : 0,
         .keys = cfg->auth.control_plane_keys.items,
         .nkeys = cfg->auth.control_plane_keys.n,
+        .classes = &s->live.auth.classes,
     };
 }
 
@@ -642,7 +644,7 @@ static void reload(server *s)
     memcpy(&next.metrics, &s->live.metrics, sizeof(next.metrics));
     next.logging.format = s->live.logging.format;
     rly_authsvc_settings as;
-    auth_settings(&next, &as);
+    auth_settings(s, &next, &as);
     if (s->auth && rly_authsvc_update(s->auth, &as) != 0) {
         RLY_LOGE(s->log, RLY_TARGET_CONFIG, RLY_MSG("Reload rejected: bad [auth] settings"));
         return;
@@ -778,7 +780,7 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, char *
         snprintf(errmsg, cap, "Cannot sign the relay's peer record: %s", rly_strerror(rv));
     if (rv == 0) {
         rly_authsvc_settings as;
-        auth_settings(cfg, &as);
+        auth_settings(s, cfg, &as);
         rv = rly_authsvc_new(&s->auth, s->swarm, &as, s->log, rly_mem_default());
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the authentication service: %s", rly_strerror(rv));

@@ -40,7 +40,7 @@ typedef struct grant {
     rly_peerid signer;
     uint8_t id[RLY_TOKEN_ID_MAX];
     size_t id_len;
-    bool is_trusted; /* class RLY_AUTHSVC_CLASS_TRUSTED */
+    char cls[RLY_TOKEN_CLASS_MAX + 1]; /* "": none */
 } grant;
 
 /* One exchange on an auth stream. */
@@ -85,6 +85,7 @@ struct rly_authsvc {
     size_t secret_len;
     rly_peerid keys[RLY_AUTHSVC_MAX_KEYS];
     size_t nkeys;
+    const rly_auth_class_list *classes;
     rly_revoked revoked;
     grant *grants;
     uint64_t seq;
@@ -338,7 +339,7 @@ static void id_hex(const uint8_t *id, size_t len, char out[RLY_TOKEN_ID_HEX_MAX]
 
 /* grant_conn gives the connection the token accepted (|g|: its form and what it says; copied)
  * and answers OK. */
-static void grant_conn(auth_ctx *x, const grant *proto, const char *cls)
+static void grant_conn(auth_ctx *x, const grant *proto)
 {
     rly_authsvc *a = x->a;
     rly_conn *c = x->conn;
@@ -376,10 +377,16 @@ static void grant_conn(auth_ctx *x, const grant *proto, const char *cls)
                  RLY_F_STR("ip", ip), RLY_F_STR("token", form_names[g->form]));
     } else {
         id_hex(g->id, g->id_len, id);
+        const char *limits = "the relay's";
+        if (strcmp(g->cls, RLY_AUTH_CLASS_TRUSTED) == 0)
+            limits = "none (class trusted)";
+        else if (rly_auth_class_find(a->classes, g->cls))
+            limits = "the class's";
+        else if (g->cls[0])
+            limits = "the relay's (class not configured here)";
         RLY_LOGI(a->log, RLY_TARGET_EVENTS, RLY_MSG("Authenticated"), RLY_F_STR("peer_id", pid),
                  RLY_F_STR("ip", ip), RLY_F_STR("token", "signed"), RLY_F_STR("token_id", id),
-                 RLY_F_STR("class", cls[0] ? cls : "none"),
-                 RLY_F_STR("limits", g->is_trusted ? "none (class trusted)" : "the relay's"),
+                 RLY_F_STR("class", g->cls[0] ? g->cls : "none"), RLY_F_STR("limits", limits),
                  RLY_F_U64("expiry", g->expiry));
     }
     answer(x, RLY_CIRCUIT_STATUS_OK, "authenticated");
@@ -421,8 +428,8 @@ static void decide_signed(auth_ctx *x, const uint8_t *token, size_t len)
     }
     grant g = {.form = FORM_SIGNED, .expiry = t.expiry, .signer = t.signer, .id_len = t.id_len};
     memcpy(g.id, t.id, t.id_len);
-    g.is_trusted = strcmp(t.cls, RLY_AUTHSVC_CLASS_TRUSTED) == 0;
-    grant_conn(x, &g, t.cls);
+    memcpy(g.cls, t.cls, sizeof(g.cls));
+    grant_conn(x, &g);
 }
 
 /* The request is in: decide, answer, mark the connection. */
@@ -464,7 +471,7 @@ static void decide(auth_ctx *x, const uint8_t *body, size_t len)
         if (rly_auth_minted_expiry(req.token, req.token_len, &g.expiry) != 0)
             g.expiry = 0; /* cannot happen: rly_auth_check accepted it as minted */
     }
-    grant_conn(x, &g, "");
+    grant_conn(x, &g);
 }
 
 /* not_answered refuses an exchange that ended without a request (|text|): counted when tokens
@@ -768,6 +775,7 @@ static void install(rly_authsvc *a, const rly_authsvc_settings *st)
     if (st->nkeys > 0)
         memcpy(a->keys, st->keys, st->nkeys * sizeof(*a->keys));
     a->nkeys = st->nkeys;
+    a->classes = st->classes;
     a->required = st->required;
 }
 
@@ -910,12 +918,23 @@ bool rly_authsvc_is_authenticated(const rly_authsvc *a, const rly_conn *c)
     return peer_grant(a, &c->peer, unix_now(a)) != NULL;
 }
 
-bool rly_authsvc_is_trusted(const rly_authsvc *a, const rly_peerid *peer)
+bool rly_authsvc_peer_limits(const rly_authsvc *a, const rly_peerid *peer, rly_auth_class *out)
 {
     if (!a->required)
         return false;
     const grant *g = peer_grant(a, peer, unix_now(a));
-    return g && g->is_trusted;
+    if (!g || !g->cls[0])
+        return false;
+    if (strcmp(g->cls, RLY_AUTH_CLASS_TRUSTED) == 0) {
+        *out = (rly_auth_class){.has_duration = true, .has_bytes = true};
+        memcpy(out->name, g->cls, sizeof(out->name));
+        return true;
+    }
+    const rly_auth_class *k = rly_auth_class_find(a->classes, g->cls);
+    if (!k)
+        return false;
+    *out = *k;
+    return true;
 }
 
 typedef struct census {

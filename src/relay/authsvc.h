@@ -6,8 +6,8 @@
  *
  * Authentication belongs to the peer: a peer is authenticated on all its connections while one
  * of them holds a valid accepted token (its newest one decides the peer's class). A signed
- * token's class "trusted" lifts the circuit limits as [acl] trusted_peers does; another class
- * gets the relay's limits.
+ * token's class "trusted" lifts the circuit limits as [acl] trusted_peers does; a class of
+ * [auth] classes gets its profile's limits; an unknown one the relay's.
  *
  * Failed attempts of any kind (a refused token, a malformed or missing request, an exchange not
  * finished in time, one stream too many) are rate limited per source address (IPv4, IPv6 by
@@ -44,6 +44,7 @@
 #include "core/mem.h"
 #include "core/timerq.h"
 #include "proto/auth/auth.h"
+#include "proto/auth/classes.h"
 #include "proto/auth/revoked.h"
 #include "swarm/swarm.h"
 
@@ -67,11 +68,12 @@ typedef struct rly_authsvc_settings {
     size_t secret_len;      /* at most RLY_AUTH_TOKEN_MAX */
     const rly_peerid *keys; /* control_plane_keys: the signed form; copied. NULL/0: off */
     size_t nkeys;           /* at most RLY_AUTHSVC_MAX_KEYS */
+    /* The limits class profiles ([auth] classes), borrowed: the owner may change them in place
+     * (a reload); they are looked up when asked (rly_authsvc_peer_limits). NULL: none. */
+    const rly_auth_class_list *classes;
 } rly_authsvc_settings;
 
 #define RLY_AUTHSVC_MAX_KEYS 16
-/* The class whose circuits have no duration or data limit. */
-#define RLY_AUTHSVC_CLASS_TRUSTED "trusted"
 
 /* rly_authsvc_new registers the protocol on |sw| (borrowed; it must outlive the service until
  * rly_authsvc_del) and runs the service on it. Returns 0, RLY_ERR_NOMEM, RLY_ERR_CRYPTO,
@@ -142,9 +144,11 @@ bool rly_authsvc_is_required(const rly_authsvc *a);
  * else while a connection of its peer holds a token that has not expired). */
 bool rly_authsvc_is_authenticated(const rly_authsvc *a, const rly_conn *c);
 
-/* rly_authsvc_is_trusted: whether |peer|'s newest valid authentication is a signed token of
- * class RLY_AUTHSVC_CLASS_TRUSTED (false when tokens are not required). */
-bool rly_authsvc_is_trusted(const rly_authsvc *a, const rly_peerid *peer);
+/* rly_authsvc_peer_limits: when |peer|'s newest valid authentication is a signed token whose
+ * class this relay knows, writes that class's circuit limits to |out| and returns true: class
+ * RLY_AUTH_CLASS_TRUSTED no limit at all, a profile of [auth] classes the limits it sets. False
+ * (|out| untouched) when tokens are not required, or no class or an unknown one applies. */
+bool rly_authsvc_peer_limits(const rly_authsvc *a, const rly_peerid *peer, rly_auth_class *out);
 
 /* rly_authsvc_conn_closed forgets what connection |c| (closed, no longer among the swarm's
  * connections) held; when its peer has connections left but no valid authentication on them,

@@ -399,29 +399,53 @@ static void reply_status(hop_ctx *x, uint32_t status)
     rly_dynbuf_free(&b);
 }
 
-/* Whether |p| is trusted: in [acl] trusted_peers, or authenticated with a token of class
- * "trusted" (relay/authsvc.h). */
-static bool peer_is_trusted(const rly_relay *r, const rly_peerid *p)
+/* peer_limits: the circuit limits that apply to |p| (0: none): none when it is in [acl]
+ * trusted_peers, its token's class's when it has one this relay knows (relay/authsvc.h:
+ * "trusted" none, a profile of [auth] classes what it sets), else the relay's. */
+static rly_bridge_limits peer_limits(const rly_relay *r, const rly_peerid *p)
 {
-    const rly_acl *acl = r->settings.acl;
-    return (acl && rly_acl_is_trusted(acl, p)) ||
-           (r->settings.auth && rly_authsvc_is_trusted(r->settings.auth, p));
+    rly_bridge_limits l = {r->settings.max_circuit_duration, r->settings.max_circuit_bytes};
+    rly_auth_class k;
+    if (r->settings.acl && rly_acl_is_trusted(r->settings.acl, p))
+        return (rly_bridge_limits){0, 0};
+    if (r->settings.auth && rly_authsvc_peer_limits(r->settings.auth, p, &k)) {
+        if (k.has_duration)
+            l.duration = k.duration_secs * RLY_NS_PER_S;
+        if (k.has_bytes)
+            l.data = k.bytes;
+    }
+    return l;
 }
 
-/* Circuits from or to a trusted peer have no limit. |b| may be NULL. */
-static bool is_trusted(const rly_relay *r, const rly_peerid *a, const rly_peerid *b)
+/* The more generous of two limits (0: none). */
+static uint64_t wider(uint64_t x, uint64_t y)
 {
-    return peer_is_trusted(r, a) || (b && peer_is_trusted(r, b));
+    return x == 0 || y == 0 ? 0 : x > y ? x : y;
+}
+
+/* circuit_limits: the limits of circuits between |a| and |b| (NULL: a reservation of |a|), the
+ * more generous of the two ends' (a trusted end: none), as [acl] trusted_peers always was. */
+static rly_bridge_limits circuit_limits(const rly_relay *r, const rly_peerid *a,
+                                        const rly_peerid *b)
+{
+    rly_bridge_limits l = peer_limits(r, a);
+    if (b) {
+        rly_bridge_limits m = peer_limits(r, b);
+        l.duration = wider(l.duration, m.duration);
+        l.data = wider(l.data, m.data);
+    }
+    return l;
 }
 
 /* The Limit of circuits between |a| and |b| (NULL: a reservation of |a|). */
 static rly_circuit_limit wire_limit(const rly_relay *r, const rly_peerid *a, const rly_peerid *b,
                                     bool *phas)
 {
-    bool unlimited = is_trusted(r, a, b);
+    rly_bridge_limits bl = circuit_limits(r, a, b);
+    uint64_t secs = bl.duration / RLY_NS_PER_S;
     rly_circuit_limit l = {
-        .duration = unlimited ? 0 : (uint32_t)(r->settings.max_circuit_duration / RLY_NS_PER_S),
-        .data = unlimited ? 0 : r->settings.max_circuit_bytes,
+        .duration = secs > UINT32_MAX ? UINT32_MAX : (uint32_t)secs,
+        .data = bl.data,
     };
     *phas = l.duration != 0 || l.data != 0; /* an unlimited relay omits Limit (8.2) */
     return l;
@@ -620,9 +644,7 @@ static void connect_ok(hop_ctx *x, const uint8_t *rest, size_t restlen)
         return;
     }
     rly_timerq_stop(r->host.timers, &x->timer);
-    rly_bridge_limits bl = {r->settings.max_circuit_duration, r->settings.max_circuit_bytes};
-    if (is_trusted(r, &x->src, &x->dst))
-        bl = (rly_bridge_limits){0, 0};
+    rly_bridge_limits bl = circuit_limits(r, &x->src, &x->dst);
     rly_stream *src = x->s, *dst = x->stop;
     x->phase = PHASE_BRIDGED;
     /* From here the bridge owns both streams (and their close callbacks). */

@@ -5,7 +5,8 @@
 # not in [auth] revoked_tokens_file. Every refusal: exit 4 at the client, an AuthFailed line.
 # Listing a live token's id in the file (read again when it changes, and on SIGHUP) ends its
 # peer's reservation and circuits at once. An authentication counts for the peer on its other
-# connections while the authenticated one is open. Class "trusted" lifts the circuit limits. The
+# connections while the authenticated one is open. Class "trusted" lifts the circuit limits, a
+# profile of [auth] classes sets them, an unknown class gets the relay's. The
 # shared and minted forms work beside signed tokens. The relay holds nothing that can mint.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_relay.sh"
@@ -38,7 +39,8 @@ printf '# revoked tokens\n\n' >"$O/revoked.txt"
 
 # ---- a relay with only the public key ----------------------------------------------------------
 relay_up r 'reservation_ttl_secs = 8' '[auth]' 'auth_enabled = true' \
-    "control_plane_keys = [\"$CP\"]" "revoked_tokens_file = \"$O/revoked.txt\""
+    "control_plane_keys = [\"$CP\"]" "revoked_tokens_file = \"$O/revoked.txt\"" \
+    'classes = ["gold: max_circuit_duration_secs=3600 max_circuit_bytes=0"]'
 check "the relay starts with control_plane_keys alone (no auth_token)" [ $? -eq 0 ]
 check "it loads the revoked token list" \
     grep -qE "Revoked token list loaded path=$O/revoked.txt ids=0 trigger=start" "$RELAY_LOG"
@@ -195,6 +197,21 @@ client_run "$O/b_c" --name b --dial "$C" --ping 1 --token "$TB"
 check "B reaches C" [ $? -eq 0 ]
 check "B's circuit to C has no limit" grep -qE "^circuit .*limit_duration=0 limit_data=0" "$O/b_c.out"
 stop_pid "$C_PID"
+
+# ---- a class profile of [auth] classes: its limits; an unknown class: the relay's -------------------
+listener c "$O/c_gold" --token "$(sign "$O/cp" "$C" --class gold)"
+check "C listens with a gold token" [ $? -eq 0 ]
+check "the class is known here" event "$RELAY_LOG" Authenticated "peer_id=$C .*class=gold limits=\"the class's\""
+check "C's reservation carries gold's limits" grep -qE "^reservation accepted .*limit_duration=3600 limit_data=0" "$O/c_gold.out"
+C_PID=$LISTENER_PID
+client_run "$O/b_gold" --name b --dial "$C" --ping 1 --token "$TB"
+check "B's circuit to C: the more generous ends' limits (gold's)" grep -qE "^circuit .*limit_duration=3600 limit_data=0" "$O/b_gold.out"
+stop_pid "$C_PID"
+listener c "$O/c_plat" --token "$(sign "$O/cp" "$C" --class platinum)"
+check "an unknown class is accepted" [ $? -eq 0 ]
+check "with the relay's limits, and the log says why" event "$RELAY_LOG" Authenticated "peer_id=$C .*class=platinum limits=\"the relay's \(class not configured here\)\""
+check "C's reservation carries the relay's limits" grep -qE "^reservation accepted .*limit_duration=120 limit_data=10485760" "$O/c_plat.out"
+stop_pid "$LISTENER_PID"
 stop_pid "$RELAY_PID"
 check "the relay stops with 0" [ "$STOP_RC" = 0 ]
 
@@ -209,6 +226,7 @@ client_run "$O/m_signed" --name a --reserve-only --token "$TA"
 check "a signed token works" [ $? -eq 0 ]
 check "each logged with its form" eval 'grep -q "token=shared" "$RELAY_LOG" && grep -q "token=minted" "$RELAY_LOG" && grep -q "token=signed" "$RELAY_LOG"'
 kill -HUP "$RELAY_PID" # nothing changed: nobody loses anything
+check "a reload that changes nothing" wait_for "$RELAY_LOG" "Configuration reloaded .*applied=0" 10
 sed -i "s/^control_plane_keys = .*/control_plane_keys = [\"$ROGUE\"]/" "$O/r2.toml"
 listener a "$O/m_l" --token "$TA"
 check "A listens with a signed token" [ $? -eq 0 ]

@@ -272,7 +272,7 @@ Test(config, unknown_keys_list_or_redirect)
                "max_circuit_bytes, reservation_ttl_secs, max_circuits)");
     load_fails("[auth]\nzzzzzzzzzzzzzz = 1\n",
                "relay.toml:2: unknown key 'zzzzzzzzzzzzzz' in [auth] (valid keys: auth_token, "
-               "auth_enabled, control_plane_keys, revoked_tokens_file)");
+               "auth_enabled, control_plane_keys, revoked_tokens_file, classes)");
     load_fails("[relay]\nlevel = \"info\"\n",
                "relay.toml:2: unknown key 'level' in [relay] (it belongs in [logging])");
     load_fails("[auth]\ntcp_listen_addr = \"\"\n",
@@ -658,6 +658,22 @@ Test(config, control_plane_keys)
     load_fails(text, "relay.toml:2: [auth] control_plane_keys lists 17 entries (at most 16)");
     ok("[auth]\nrevoked_tokens_file = \"/etc/mesh-relay/revoked.txt\"\n");
     cr_assert_str_eq(cfg.auth.revoked_tokens_file, "/etc/mesh-relay/revoked.txt");
+}
+
+Test(config, token_classes)
+{
+    ok("[auth]\nclasses = [\"gold: max_circuit_duration_secs=3600\", \"free: "
+       "max_circuit_bytes=1000\"]\n");
+    cr_assert_eq(cfg.auth.classes.n, 2);
+    cr_assert_str_eq(cfg.auth.classes.items[1].name, "free");
+    cr_assert_eq(cfg.auth.classes.items[0].duration_secs, 3600);
+    load_fails("[auth]\nclasses = [\"gold: max_circuit_bytes=1\", \"gold: max_circuit_bytes=2\"]\n",
+               "relay.toml:2: [auth] classes: entry 2: class 'gold' is defined twice");
+    load_fails("[auth]\nclasses = [\"gold: speed=1\"]\n",
+               "relay.toml:2: [auth] classes: entry 1: unknown key 'speed' (allowed: "
+               "max_circuit_duration_secs, max_circuit_bytes)");
+    load_fails("[auth]\nclasses = \"gold: max_circuit_bytes=1\"\n",
+               "relay.toml:2: [auth] classes must be an array, got string");
 }
 
 Test(config, later_keys_override_earlier_lines)

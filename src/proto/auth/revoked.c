@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/quote.h"
+
 /* Bytes of a bad line quoted in a message. */
 #define QUOTE_MAX 40
 
@@ -45,20 +47,6 @@ static bool parse_id(const char *s, size_t n, rly_revoked_id *out)
     return true;
 }
 
-/* quote writes the |n| bytes at |s| for a message: cut to QUOTE_MAX, bytes outside printable
- * ASCII as '?'. */
-static void quote(const char *s, size_t n, char out[QUOTE_MAX + 4])
-{
-    size_t k = n < QUOTE_MAX ? n : QUOTE_MAX;
-    for (size_t i = 0; i < k; i++)
-        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-    if (n > QUOTE_MAX) {
-        memcpy(out + k, "...", 3);
-        k += 3;
-    }
-    out[k] = '\0';
-}
-
 int rly_revoked_parse(rly_revoked *out, const char *text, size_t len, rly_mem *mem, char *errmsg,
                       size_t errcap)
 {
@@ -92,7 +80,7 @@ int rly_revoked_parse(rly_revoked *out, const char *text, size_t len, rly_mem *m
             continue;
         if (!parse_id(start, k, &one)) {
             char q[QUOTE_MAX + 4];
-            quote(start, k, q);
+            rly_quote(start, k, q, QUOTE_MAX);
             snprintf(errmsg, errcap, "line %zu: not a token id (2 to %d hex digits): \"%s\"", line,
                      2 * RLY_TOKEN_ID_MAX, q);
             rv = RLY_ERR_MALFORMED;
