@@ -403,6 +403,11 @@ static void auth_revoked(void *ud, const rly_peerid *peer, const char *reason)
     rly_relay_revoke(W.r, peer, reason);
 }
 
+static void auth_reclassed(void *ud, const rly_peerid *peer, const char *reason)
+{
+    rly_relay_reclass(W.r, peer, reason);
+}
+
 static void auth_start(uint8_t cfg)
 {
     rly_authsvc_host host = {.timers = &W.timers,
@@ -422,6 +427,7 @@ static void auth_start(uint8_t cfg)
     }
     check(rly_authsvc_new_on_host(&W.auth, &host, &W.auth_settings, NULL, &W.mem) == 0, "auth");
     rly_authsvc_set_revoke_cb(W.auth, auth_revoked, NULL);
+    rly_authsvc_set_reclass_cb(W.auth, auth_reclassed, NULL);
     W.settings.auth = W.auth;
 }
 

@@ -547,6 +547,15 @@ static void on_auth_revoked(void *ud, const rly_peerid *peer, const char *reason
         rly_relay_revoke(s->relay, peer, reason);
 }
 
+/* A peer lost a token's limits class but stays authenticated: its circuits that run under wider
+ * limits than apply now end (docs/AUTH.md). */
+static void on_auth_reclassed(void *ud, const rly_peerid *peer, const char *reason)
+{
+    server *s = ud;
+    if (s->relay)
+        rly_relay_reclass(s->relay, peer, reason);
+}
+
 /* What the authentication service accepts under |cfg|: auth_token unless it is the default
  * (only possible with control-plane keys), and the control-plane keys; the class profiles are
  * those in force (s->live, which a reload changes in place). */
@@ -593,7 +602,7 @@ static void on_revoked_file(uv_fs_poll_t *h, int status, const uv_stat_t *prev,
                             const uv_stat_t *curr)
 {
     server *s = h->data;
-    if (s->auth && s->signals_seen == 0)
+    if (s->auth) /* draining too: a revoked token's circuits must not run out the grace period */
         reload_revoked(s, status < 0 ? "file gone" : "file changed");
 }
 
@@ -797,8 +806,10 @@ static int start(server *s, const rly_config *cfg, const rly_keypair *kp, char *
         rv = rly_relay_new(&s->relay, s->swarm, &rs, s->log, rly_mem_default());
         if (rv != 0)
             snprintf(errmsg, cap, "Cannot start the relay service: %s", rly_strerror(rv));
-        else
+        else {
             rly_authsvc_set_revoke_cb(s->auth, on_auth_revoked, s);
+            rly_authsvc_set_reclass_cb(s->auth, on_auth_reclassed, s);
+        }
     }
     if (rv == 0)
         rv = start_http(s, cfg, errmsg, cap);

@@ -97,6 +97,8 @@ struct rly_authsvc {
     uint64_t next_expiry; /* unix time |expiry| is armed for; 0: not armed */
     rly_authsvc_revoke_fn on_revoked;
     void *revoked_ud;
+    rly_authsvc_revoke_fn on_reclassed;
+    void *reclassed_ud;
     auth_ctx *ctxs;
     quiet *quiets;
     uint64_t hash_key; /* random: which addresses share a slot is not predictable */
@@ -329,6 +331,14 @@ static const grant *peer_grant(const rly_authsvc *a, const rly_peerid *peer, uin
     return best;
 }
 
+/* reclassed tells the owner that a token of |peer| that named a class stopped counting while the
+ * peer stays authenticated: what the class gave beyond the limits that apply now must end. */
+static void reclassed(rly_authsvc *a, const rly_peerid *peer, const char *reason)
+{
+    if (a->on_reclassed)
+        a->on_reclassed(a->reclassed_ud, peer, reason);
+}
+
 static void id_hex(const uint8_t *id, size_t len, char out[RLY_TOKEN_ID_HEX_MAX])
 {
     rly_token t;
@@ -359,6 +369,8 @@ static void grant_conn(auth_ctx *x, const grant *proto)
         c->app_auth = g;
     }
     grant *prev = g->prev, *next = g->next;
+    char old_cls[sizeof(g->cls)];
+    memcpy(old_cls, g->cls, sizeof(old_cls)); /* "" for a new grant */
     *g = *proto; /* the latest token counts: a shared one after a minted one never lapses */
     g->prev = prev;
     g->next = next;
@@ -389,6 +401,8 @@ static void grant_conn(auth_ctx *x, const grant *proto)
                  RLY_F_STR("class", g->cls[0] ? g->cls : "none"), RLY_F_STR("limits", limits),
                  RLY_F_U64("expiry", g->expiry));
     }
+    if (old_cls[0] && strcmp(old_cls, g->cls) != 0)
+        reclassed(a, &c->peer, "its token of a limits class was replaced");
     answer(x, RLY_CIRCUIT_STATUS_OK, "authenticated");
 }
 
@@ -642,9 +656,14 @@ static void withdraw_one(void *ud, rly_conn *c)
     a->stats.revoked++;
     a->stats.revoked_listed += w->listed;
     w->count++;
+    bool had_class = g->cls[0] != '\0';
     drop_grant(a, c);
-    if (!peer_still_holds(w, &c->peer) && a->on_revoked)
-        a->on_revoked(a->revoked_ud, &c->peer, w->reason);
+    if (!peer_still_holds(w, &c->peer)) {
+        if (a->on_revoked)
+            a->on_revoked(a->revoked_ud, &c->peer, w->reason);
+    } else if (had_class) {
+        reclassed(a, &c->peer, w->reason);
+    }
 }
 
 /* withdraw walks every connection. Returns RLY_ERR_NOMEM (logged) when it could not. */
@@ -746,13 +765,21 @@ size_t rly_authsvc_set_revoked(rly_authsvc *a, rly_revoked *list)
 
 void rly_authsvc_conn_closed(rly_authsvc *a, rly_conn *c)
 {
-    if (!c->app_auth)
+    const grant *g = c->app_auth;
+    if (!g)
         return;
+    bool had_class = g->cls[0] != '\0';
     drop_grant(a, c);
     size_t n;
     (void)a->host.peer_conns(a->host.ud, &c->peer, &n);
-    if (a->required && n > 0 && !peer_grant(a, &c->peer, unix_now(a)) && a->on_revoked)
-        a->on_revoked(a->revoked_ud, &c->peer, "its last authenticated connection closed");
+    if (!a->required || n == 0)
+        return;
+    if (!peer_grant(a, &c->peer, unix_now(a))) {
+        if (a->on_revoked)
+            a->on_revoked(a->revoked_ud, &c->peer, "its last authenticated connection closed");
+    } else if (had_class) {
+        reclassed(a, &c->peer, "its connection with a token of a limits class closed");
+    }
 }
 
 /* ---- the service ----------------------------------------------------------------------------- */
@@ -858,6 +885,12 @@ void rly_authsvc_set_revoke_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *u
 {
     a->on_revoked = fn;
     a->revoked_ud = ud;
+}
+
+void rly_authsvc_set_reclass_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *ud)
+{
+    a->on_reclassed = fn;
+    a->reclassed_ud = ud;
 }
 
 int rly_authsvc_update(rly_authsvc *a, const rly_authsvc_settings *st)

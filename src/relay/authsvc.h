@@ -124,6 +124,13 @@ typedef void (*rly_authsvc_revoke_fn)(void *ud, const rly_peerid *peer, const ch
 /* rly_authsvc_set_revoke_cb installs |fn| (NULL: none) with |ud|. */
 void rly_authsvc_set_revoke_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *ud);
 
+/* rly_authsvc_set_reclass_cb installs |fn| (NULL: none) with |ud|, called when a token that
+ * named a class stops counting (withdrawn, replaced by a token of another class on its
+ * connection, or its connection closed) while its peer stays authenticated: the owner ends what
+ * the class gave beyond the limits that apply now (circuits with wider limits). It may be called
+ * when nothing changed for the peer (another token of the class): the owner checks. */
+void rly_authsvc_set_reclass_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *ud);
+
 void rly_authsvc_stats_get(const rly_authsvc *a, rly_authsvc_stats *out);
 
 /* rly_authsvc_update changes the settings (as rly_authsvc_new). Authentications the new ones no

@@ -81,9 +81,10 @@ typedef struct hop_ctx {
     hop_phase phase;
     rly_timer timer; /* request and STOP deadlines */
     rly_peerid src, dst;
-    uint64_t dst_conn_id; /* CONNECT: the destination's reserving connection */
-    bool is_counted;      /* circuit_begin succeeded: circuit_end is owed */
-    uint8_t *early;       /* source bytes after the CONNECT, before the bridge */
+    uint64_t dst_conn_id;     /* CONNECT: the destination's reserving connection */
+    bool is_counted;          /* circuit_begin succeeded: circuit_end is owed */
+    rly_bridge_limits limits; /* bridged: the limits it runs under */
+    uint8_t *early;           /* source bytes after the CONNECT, before the bridge */
     size_t nearly, early_cap;
     rly_mem *early_mem; /* |early| is charged to the source's connection (its memory cap), and
                            freed whenever the hop stream is given up, before that goes */
@@ -645,6 +646,7 @@ static void connect_ok(hop_ctx *x, const uint8_t *rest, size_t restlen)
     }
     rly_timerq_stop(r->host.timers, &x->timer);
     rly_bridge_limits bl = circuit_limits(r, &x->src, &x->dst);
+    x->limits = bl;
     rly_stream *src = x->s, *dst = x->stop;
     x->phase = PHASE_BRIDGED;
     /* From here the bridge owns both streams (and their close callbacks). */
@@ -1327,4 +1329,27 @@ void rly_relay_revoke(rly_relay *r, const rly_peerid *peer, const char *reason)
         leave(x);
     }
     arm_expiry(r);
+}
+
+/* exceeds: whether one of |have|'s limits is wider than |may|'s (0: none). */
+static bool exceeds(uint64_t have, uint64_t may)
+{
+    return may != 0 && (have == 0 || have > may);
+}
+
+void rly_relay_reclass(rly_relay *r, const rly_peerid *peer, const char *reason)
+{
+    for (hop_ctx *x = r->ctxs; x; x = x->next)
+        enter(x);
+    for (hop_ctx *x = r->ctxs; x; x = x->next) {
+        if (!x->bridge || !(rly_peerid_equal(&x->src, peer) || rly_peerid_equal(&x->dst, peer)))
+            continue;
+        rly_bridge_limits now = circuit_limits(r, &x->src, &x->dst);
+        if (exceeds(x->limits.duration, now.duration) || exceeds(x->limits.data, now.data))
+            rly_bridge_abort(x->bridge, reason);
+    }
+    for (hop_ctx *x = r->ctxs, *next; x; x = next) {
+        next = x->next;
+        leave(x);
+    }
 }

@@ -109,6 +109,12 @@ void rly_relay_update(rly_relay *r, const rly_relay_settings *settings);
  * open. */
 void rly_relay_revoke(rly_relay *r, const rly_peerid *peer, const char *reason);
 
+/* rly_relay_reclass ends the circuits from or to |peer| that run under wider limits than those
+ * that apply to them now ([acl] trusted_peers, the ends' token classes: relay/authsvc.h), after
+ * |peer| lost a token's limits class while staying authenticated (CircuitClosed
+ * error=<reason>). Circuits within today's limits run on. */
+void rly_relay_reclass(rly_relay *r, const rly_peerid *peer, const char *reason);
+
 /* rly_relay_drain starts a graceful stop: new connections are closed once established
  * (ConnectionDenied reason="draining"), RESERVE gets RESERVATION_REFUSED and CONNECT
  * CONNECTION_FAILED, and the circuits already open run on (rly_relay_num_circuits says how many).

@@ -255,5 +255,51 @@ run_relay "$RH" "$O/bad3" --config "$O/bad3.toml" --check-config
 check "a control-plane key that is no Ed25519 key: exit 1" [ $? -eq 1 ]
 check "says so" one_line_error "$O/bad3.err" "is not the PeerId of an Ed25519 key"
 
+# ---- losing a class ends what it gave; a drain still reads the list ----------------------------
+# C holds a regular token (connection 1) and a newer one of a class (connection 2); a third
+# connection holds its reservation. B's circuit to C runs under the class's limits. When that
+# token stops counting (listed, or its connection closed) C stays authenticated, and circuits
+# under wider limits than now apply end; C keeps its reservation. The drain (SIGTERM, long grace)
+# goes on reading the list: a token listed then ends its circuits at once.
+printf '# revoked tokens\n' >"$O/revoked.txt"
+MESH_RELAY_NETWORK_SHUTDOWN_GRACE_SECS=60 relay_up r3 '[auth]' 'auth_enabled = true' \
+    "control_plane_keys = [\"$CP\"]" "revoked_tokens_file = \"$O/revoked.txt\"" \
+    'classes = ["gold: max_circuit_duration_secs=3600"]'
+check "a third relay starts" [ $? -eq 0 ]
+classed() { # classed LABEL CLASS LIMITS: C's two tokens and B's circuit under the class's LIMITS
+    listener c "$O/$1_c1" --token "$(sign "$O/cp" "$C")" && C1_PID=$LISTENER_PID &&
+        listener c "$O/$1_c2" --token "$(sign "$O/cp" "$C" --class "$2")" && C2_PID=$LISTENER_PID &&
+        cp "$O/last_id" "$O/$1_id" && listener c "$O/$1_c3" && C3_PID=$LISTENER_PID &&
+        client_bg "$O/$1_b" --name b --dial "$C" --hold --timeout 60 --token "$TB" &&
+        BH_PID=$CLIENT_PID && wait_for "$O/$1_b.out" "^circuit .*$3" 10
+}
+classed u1 trusted "limit_duration=0 limit_data=0"
+check "B's circuit to trusted C has no limit" [ $? -eq 0 ]
+cat "$O/u1_id" >>"$O/revoked.txt"
+check "listing C's trusted token ends the circuit without limits" wait_for "$O/u1_b.out" "^circuit closed" 10
+check "with the reason" grep -qE "CircuitClosed src_peer_id=$B dst_peer_id=$C .*error=\"token revoked\"" "$RELAY_LOG"
+check "C keeps its reservation (still authenticated)" eval '! grep -qE "ReservationRevoked peer_id=$C " "$RELAY_LOG"'
+stop_pid "$BH_PID"
+stop_pid "$C1_PID" && stop_pid "$C2_PID" && stop_pid "$C3_PID"
+classed u2 gold "limit_duration=3600 limit_data=10485760"
+check "B's circuit to gold C runs under gold's duration" [ $? -eq 0 ]
+stop_pid "$C2_PID"
+check "closing C's gold connection ends the circuit (3600 s > the relay's 120 s)" wait_for "$O/u2_b.out" "^circuit closed" 10
+check "with the reason" grep -qE "CircuitClosed .*error=\"its connection with a token of a limits class closed\"" "$RELAY_LOG"
+stop_pid "$BH_PID"
+client_bg "$O/d_b" --name b --dial "$C" --hold --timeout 60 --token "$TB"
+BH_PID=$CLIENT_PID
+check "B holds a circuit to C" wait_for "$O/d_b.out" "^circuit .*limit_duration=120 " 10
+B_ID=$(sed -n 's/.*Authenticated peer_id='"$B"' .*token_id=\([0-9a-f]*\) .*/\1/p' "$RELAY_LOG" | tail -n 1)
+kill -TERM "$RELAY_PID"
+check "the relay drains" wait_for "$RELAY_LOG" "draining" 10
+echo "$B_ID" >>"$O/revoked.txt"
+check "draining, a listed token still ends its circuits" wait_for "$O/d_b.out" "^circuit closed" 10
+check "so the drain ends early" wait_for "$RELAY_LOG" "No circuit left, shutting down" 10
+stop_pid "$BH_PID"
+stop_pid "$C1_PID" && stop_pid "$C3_PID"
+stop_pid "$RELAY_PID"
+check "the relay stops with 0" [ "$STOP_RC" = 0 ]
+
 [ "$FAILED" -eq 0 ] || show "$O"/*.out "$O"/*.err
 finish
