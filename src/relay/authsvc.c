@@ -727,11 +727,11 @@ static void arm_expiry(rly_authsvc *a, uint64_t when)
     if (a->is_shut_down || (a->next_expiry && a->next_expiry <= when))
         return;
     uint64_t now = unix_now(a);
-    uint64_t ms = when > now ? (when - now) * 1000u : 0;
+    uint64_t secs = when > now ? when - now : 0;
+    uint64_t ms = secs < EXPIRY_TIMER_MAX_MS / 1000u ? secs * 1000u : EXPIRY_TIMER_MAX_MS;
     a->next_expiry = when;
     rly_timerq_start(a->host.timers, &a->expiry,
-                     rly_timerq_now(a->host.timers) +
-                         (ms < EXPIRY_TIMER_MAX_MS ? ms : EXPIRY_TIMER_MAX_MS) * RLY_NS_PER_MS);
+                     rly_timerq_now(a->host.timers) + ms * RLY_NS_PER_MS);
 }
 
 /* Starting to require tokens: nobody authenticated while nothing was checked, so every peer
