@@ -743,9 +743,17 @@ static void revoke_unchecked(void *ud, rly_conn *c)
         a->on_revoked(a->revoked_ud, &c->peer, "authentication now required");
 }
 
+/* Tokens no longer required (a reload): every grant goes; a peer whose token named a class
+ * loses it (the relay's limits apply to everyone now), so what that class gave beyond them ends.
+ * |a->required| is already false: the owner sees the limits that apply from now on. */
 static void forget_grant(void *ud, rly_conn *c)
 {
-    drop_grant(ud, c);
+    rly_authsvc *a = ud;
+    const grant *g = c->app_auth;
+    bool had_class = g && g->cls[0] != '\0';
+    drop_grant(a, c);
+    if (had_class)
+        reclassed(a, &c->peer, "authentication no longer required");
 }
 
 size_t rly_authsvc_set_revoked(rly_authsvc *a, rly_revoked *list)
