@@ -654,7 +654,7 @@ static void reload(server *s)
     next.logging.format = s->live.logging.format;
     rly_authsvc_settings as;
     auth_settings(s, &next, &as);
-    if (s->auth && rly_authsvc_update(s->auth, &as) != 0) {
+    if (s->auth && !rly_authsvc_settings_ok(&as)) {
         RLY_LOGE(s->log, RLY_TARGET_CONFIG, RLY_MSG("Reload rejected: bad [auth] settings"));
         return;
     }
@@ -672,6 +672,11 @@ static void reload(server *s)
         rs.ip_limits = &s->live.limits;
         rly_relay_update(s->relay, &rs);
     }
+    /* After the relay's limits and the class profiles: a peer that loses a class meanwhile is
+     * measured against the limits that apply from now on, not the old ones. */
+    auth_settings(s, &s->live, &as);
+    if (s->auth && rly_authsvc_update(s->auth, &as) != 0)
+        RLY_LOGE(s->log, RLY_TARGET_CONFIG, RLY_MSG("Cannot apply the [auth] settings"));
     if (s->auth) {
         rly_revoked none = {0};
         if (s->live.auth.revoked_tokens_file[0])

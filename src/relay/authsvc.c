@@ -792,7 +792,7 @@ void rly_authsvc_conn_closed(rly_authsvc *a, rly_conn *c)
 
 /* ---- the service ----------------------------------------------------------------------------- */
 
-static bool settings_valid(const rly_authsvc_settings *st)
+bool rly_authsvc_settings_ok(const rly_authsvc_settings *st)
 {
     if (st->secret_len > RLY_AUTH_TOKEN_MAX || st->nkeys > RLY_AUTHSVC_MAX_KEYS)
         return false;
@@ -817,7 +817,7 @@ static void install(rly_authsvc *a, const rly_authsvc_settings *st)
 int rly_authsvc_new_on_host(rly_authsvc **pa, const rly_authsvc_host *host,
                             const rly_authsvc_settings *st, const rly_log *log, rly_mem *mem)
 {
-    if (!settings_valid(st))
+    if (!rly_authsvc_settings_ok(st))
         return RLY_ERR_INVALID_ARG;
     rly_authsvc *a = rly_calloc(mem, 1, sizeof(*a));
     if (!a)
@@ -903,7 +903,7 @@ void rly_authsvc_set_reclass_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *
 
 int rly_authsvc_update(rly_authsvc *a, const rly_authsvc_settings *st)
 {
-    if (!settings_valid(st))
+    if (!rly_authsvc_settings_ok(st))
         return RLY_ERR_INVALID_ARG;
     /* Operator input, compared once per reload: no need for constant time. */
     bool secret_changed =

@@ -133,6 +133,10 @@ void rly_authsvc_set_reclass_cb(rly_authsvc *a, rly_authsvc_revoke_fn fn, void *
 
 void rly_authsvc_stats_get(const rly_authsvc *a, rly_authsvc_stats *out);
 
+/* rly_authsvc_settings_ok tells whether rly_authsvc_update would take |st| (a reload checks
+ * before it changes anything else). */
+bool rly_authsvc_settings_ok(const rly_authsvc_settings *st);
+
 /* rly_authsvc_update changes the settings (as rly_authsvc_new). Authentications the new ones no
  * longer hold are withdrawn (see above): a changed secret withdraws those made with the shared
  * or minted forms, a key that left those its tokens made, and starting to require tokens every

@@ -303,15 +303,19 @@ check "the relay stops with 0" [ "$STOP_RC" = 0 ]
 
 # ---- a reload that turns tokens off: classes no longer count ------------------------------------
 # With auth_enabled = false nobody has a class any more and new circuits get the relay's limits;
-# a circuit a trusted token gave no limits ends (red team), C keeps its reservation.
-relay_up r4 '[auth]' 'auth_enabled = true' "control_plane_keys = [\"$CP\"]"
+# a circuit a trusted token gave no limits ends (red team), C keeps its reservation. The same
+# reload gives the relay (unlimited until then) a duration: the circuit is measured against the
+# limits that apply after the reload, not before.
+relay_up r4 'max_circuit_duration_secs = 0' 'max_circuit_bytes = 0' '[auth]' 'auth_enabled = true' \
+    "control_plane_keys = [\"$CP\"]"
 check "a fourth relay starts" [ $? -eq 0 ]
 listener c "$O/off_c" --token "$(sign "$O/cp" "$C" --class trusted)"
 C_PID=$LISTENER_PID
 client_bg "$O/off_b" --name b --dial "$C" --hold --timeout 60 --token "$TB"
 BH_PID=$CLIENT_PID
 check "B's circuit to trusted C has no limit" wait_for "$O/off_b.out" "^circuit .*limit_duration=0 limit_data=0" 10
-sed -i 's/^auth_enabled = true$/auth_enabled = false/' "$O/r4.toml"
+sed -i -e 's/^auth_enabled = true$/auth_enabled = false/' \
+    -e 's/^max_circuit_duration_secs = 0$/max_circuit_duration_secs = 120/' "$O/r4.toml"
 kill -HUP "$RELAY_PID"
 check "turning tokens off ends the circuit without limits" wait_for "$O/off_b.out" "^circuit closed" 10
 check "with the reason" grep -qE "CircuitClosed src_peer_id=$B dst_peer_id=$C .*error=\"authentication no longer required\"" "$RELAY_LOG"
