@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (r.n > RLY_REVOKED_MAX || (r.n > 0) != (r.ids != NULL))
         abort();
     size_t cap = r.n * (2 * RLY_TOKEN_ID_MAX + 1) + 1;
-    char *text = malloc(cap);
+    char *text = rly_malloc(NULL, cap);
     if (!text)
         abort();
     size_t pos = 0;
@@ -65,6 +65,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     rly_revoked_free(&again, NULL);
     rly_revoked_free(&r, NULL);
-    free(text);
+    rly_free(NULL, text);
     return 0;
 }

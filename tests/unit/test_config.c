@@ -651,10 +651,11 @@ Test(config, control_plane_keys)
     load_fails("[auth]\ncontrol_plane_keys = [\"12D3KooW\"]\n",
                "relay.toml:2: [auth] control_plane_keys: entry 1 \"12D3KooW\" is not a PeerId "
                "(12D3KooW... or Qm...)");
-    char text[2048] = "[auth]\ncontrol_plane_keys = [";
+    char text[2048];
+    size_t n = (size_t)snprintf(text, sizeof(text), "[auth]\ncontrol_plane_keys = [");
     for (int i = 0; i < 17; i++)
-        strcat(text, "\"" CP_KEY "\",");
-    strcat(text, "]\n");
+        n += (size_t)snprintf(text + n, sizeof(text) - n, "\"" CP_KEY "\",");
+    snprintf(text + n, sizeof(text) - n, "]\n");
     load_fails(text, "relay.toml:2: [auth] control_plane_keys lists 17 entries (at most 16)");
     ok("[auth]\nrevoked_tokens_file = \"/etc/mesh-relay/revoked.txt\"\n");
     cr_assert_str_eq(cfg.auth.revoked_tokens_file, "/etc/mesh-relay/revoked.txt");

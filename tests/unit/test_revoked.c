@@ -89,7 +89,7 @@ Test(revoked, at_most_the_limit)
     char *text = malloc(n * 9 + 1);
     cr_assert_not_null(text);
     for (size_t i = 0; i < n; i++)
-        sprintf(text + 9 * i, "%08zx\n", i);
+        snprintf(text + 9 * i, 10, "%08zx\n", i);
     err[0] = '\0';
     cr_assert_eq(rly_revoked_parse(&list, text, 9 * (n - 1), NULL, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(list.n, RLY_REVOKED_MAX);
