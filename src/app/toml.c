@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/hex.h"
+
 /* Names and values quoted in messages are cut to this many bytes. */
 #define QUOTE_MAX 48
 
@@ -186,17 +188,6 @@ static size_t utf8_put(uint32_t cp, char *out)
     return 4;
 }
 
-static int hex_val(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* grow returns |arr| (holding |n| elements of |size| bytes) with room for one more, or NULL when
  * out of memory (|arr| then stays valid). Capacities are powers of two from 4, so the capacity
  * follows from the count. */
@@ -221,7 +212,7 @@ static int decode_unicode(rly_toml_parser *p, const char *s, size_t at, size_t t
     if (to - (at + 2) < nd)
         return fail(p, RLY_ERR_MALFORMED, at, "\\%c escape needs %zu hex digits", e, nd);
     for (size_t k = 0; k < nd; k++) {
-        int d = hex_val(s[at + 2 + k]);
+        int d = rly_hex_digit(s[at + 2 + k]);
         if (d < 0)
             return fail(p, RLY_ERR_MALFORMED, at, "\\%c escape needs %zu hex digits", e, nd);
         cp = (cp << 4) | (uint32_t)d;
@@ -313,7 +304,7 @@ enum { INT_OK = 0, INT_BAD = 1, INT_RANGE = 2 };
 
 static int digit_val(char ch, unsigned base)
 {
-    int d = hex_val(ch);
+    int d = rly_hex_digit(ch);
     return d >= 0 && (unsigned)d < base ? d : -1;
 }
 

@@ -16,6 +16,7 @@
 #include <openssl/params.h>
 #include <openssl/x509.h>
 
+#include "core/hex.h"
 #include "core/mem.h"
 
 #define VEC_DIR RLY_VECTORS_DIR "/keys/"
@@ -23,17 +24,6 @@
 #define ASSERT_NO_LEAK()                                                                           \
     cr_assert_eq(rly_mem_default()->live_bytes, 0, "leaked %zu bytes",                             \
                  rly_mem_default()->live_bytes)
-
-static inline int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* hex_decode decodes |hex| (whitespace ignored) into |out|; aborts the test on bad input. */
 static inline size_t hex_decode(const char *hex, uint8_t *out, size_t cap)
@@ -43,7 +33,7 @@ static inline size_t hex_decode(const char *hex, uint8_t *out, size_t cap)
     for (const char *p = hex; *p; p++) {
         if (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')
             continue;
-        int v = hexval((unsigned char)*p);
+        int v = rly_hex_digit((unsigned char)*p);
         cr_assert(v >= 0, "bad hex char %c", *p);
         if (hi < 0) {
             hi = v;

@@ -7,21 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hex.h"
 #include "core/quote.h"
 
 /* Bytes of a bad line quoted in a message. */
 #define QUOTE_MAX 40
-
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 static int cmp_id(const void *pa, const void *pb)
 {
@@ -38,7 +28,7 @@ static bool parse_id(const char *s, size_t n, rly_revoked_id *out)
         return false;
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < n; i += 2) {
-        int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
+        int hi = rly_hex_digit(s[i]), lo = rly_hex_digit(s[i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out->id[i / 2] = (uint8_t)(hi << 4 | lo);
