@@ -15,21 +15,12 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export RLY_SOURCE_DIR=${RLY_SOURCE_DIR:-$(cd "$here/../../../.." && pwd)}
-export RLY_BUILD_DIR=${RLY_BUILD_DIR:-$RLY_SOURCE_DIR/build}
-export RLY_CACHE_DIR=${RLY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesh-relay}
-interop=$RLY_SOURCE_DIR/tests/interop
-
-[ -x "$RLY_BUILD_DIR/relay-server" ] || { echo "clients: no $RLY_BUILD_DIR/relay-server (run make first)" >&2; exit 1; }
-
 # shellcheck source=tests/interop/peers/lib/build_peers.sh
 . "$here/../lib/build_peers.sh"
+
+require_relay clients
 build_peers clients "go:$interop/go/build.sh:RLY_GO_PEER" "rust:$interop/rust/build.sh:RLY_RUST_PEER" \
     "go-relaylab:$interop/go/relaylab/build.sh:RLY_GO_RELAYLAB"
 private_copies RLY_GO_PEER RLY_RUST_PEER RLY_GO_RELAYLAB
 
-rc=0
-# node --test options before the file (node 20 takes what follows a file as more files)
-"$interop/run.sh" "$@" "$here/clients.test.mjs" || rc=$?
-[ "$rc" -ne 0 ] || [ "$PEERS_BUILD_FAILED" -eq 0 ] || rc=1
-exit "$rc"
+run_suite "$here/clients.test.mjs" "$@"

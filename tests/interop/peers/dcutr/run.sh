@@ -10,9 +10,8 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-export RLY_SOURCE_DIR=${RLY_SOURCE_DIR:-$(cd "$here/../../../.." && pwd)}
-export RLY_BUILD_DIR=${RLY_BUILD_DIR:-$RLY_SOURCE_DIR/build}
-export RLY_CACHE_DIR=${RLY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesh-relay}
+# shellcheck source=tests/interop/peers/lib/build_peers.sh
+. "$here/../lib/build_peers.sh"
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "dcutr: SKIP: the hole-punching lab needs root (network namespaces, nftables)"
@@ -36,9 +35,6 @@ if ! command -v nft >/dev/null; then
 fi
 [ -x "$RLY_BUILD_DIR/relay-server" ] || { echo "dcutr: no $RLY_BUILD_DIR/relay-server (make build)" >&2; exit 1; }
 
-# shellcheck source=tests/interop/peers/lib/build_peers.sh
-. "$here/../lib/build_peers.sh"
-interop=$RLY_SOURCE_DIR/tests/interop
 build_peers dcutr "go:$interop/go/build.sh:RLY_GO_PEER" "rust:$interop/rust/build.sh:RLY_RUST_PEER"
 [ "$PEERS_BUILD_FAILED" -eq 0 ] || exit 1
 

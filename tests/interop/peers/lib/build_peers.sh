@@ -1,6 +1,35 @@
 # shellcheck shell=bash
-# build_peers.sh (sourced by the suites' run.sh): build_peers SUITE NAME:SCRIPT:VAR ...
-# (and private_copies VAR..., below)
+# build_peers.sh (sourced by the suites' run.sh): the suite's environment (below), then
+# build_peers SUITE NAME:SCRIPT:VAR ..., private_copies VAR... and run_suite SUITE FILE ARGS...
+#
+# Sourcing it exports RLY_SOURCE_DIR, RLY_BUILD_DIR and RLY_CACHE_DIR (as scripts/interop.sh sets
+# them; for a run by hand, this checkout, its build/ and ~/.cache/mesh-relay) and sets $interop
+# (tests/interop).
+_peers_lib=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+export RLY_SOURCE_DIR=${RLY_SOURCE_DIR:-$(cd "$_peers_lib/../../../.." && pwd)}
+export RLY_BUILD_DIR=${RLY_BUILD_DIR:-$RLY_SOURCE_DIR/build}
+export RLY_CACHE_DIR=${RLY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mesh-relay}
+# shellcheck disable=SC2034 # read by the suites
+interop=$RLY_SOURCE_DIR/tests/interop
+
+# require_relay SUITE: exit 1 with a message when $RLY_BUILD_DIR has no relay-server.
+require_relay() {
+    [ -x "$RLY_BUILD_DIR/relay-server" ] || {
+        echo "$1: no $RLY_BUILD_DIR/relay-server (run make first)" >&2
+        exit 1
+    }
+}
+
+# run_suite FILE [node --test args]: run FILE with tests/interop/run.sh (node --test; the options
+# go before the file: node 20 takes what follows a file as more files) and exit with its status,
+# or 1 when it passed but a peer did not build (build_peers).
+run_suite() {
+    local file=$1 rc=0
+    shift
+    "$interop/run.sh" "$@" "$file" || rc=$?
+    [ "$rc" -ne 0 ] || [ "${PEERS_BUILD_FAILED:-0}" -eq 0 ] || rc=1
+    exit "$rc"
+}
 #
 # For each program: when VAR already names a binary (scripts/interop.sh builds the go and rust
 # peers once for every suite and exports RLY_GO_PEER / RLY_RUST_PEER), that one is used;
