@@ -239,6 +239,15 @@ static fstream *pick_stream(uint8_t b)
     return f->dead ? NULL : f;
 }
 
+/* A stream the peer opens on connection |b| (of those made so far), if it is open; NULL when
+ * not (or no stream slot is left). */
+static fstream *inbound_stream(uint8_t b)
+{
+    if (W.nconns == 0 || !W.conns[b % W.nconns].open)
+        return NULL;
+    return stream_new(&W.conns[b % W.nconns], false);
+}
+
 /* Bytes from the peer, cut into pieces of |chunk| (0: whole). */
 static void peer_data(fstream *f, const uint8_t *p, size_t n, size_t chunk)
 {
@@ -436,14 +445,10 @@ static void auth_start(uint8_t cfg)
 static void op_auth_stream(void)
 {
     uint8_t b = next_byte(), how = next_byte();
-    if (!W.auth || W.nconns == 0)
-        return;
-    fconn *fc = &W.conns[b % W.nconns];
-    if (!fc->open)
-        return;
-    fstream *f = stream_new(fc, false);
+    fstream *f = W.auth ? inbound_stream(b) : NULL;
     if (!f)
         return;
+    fconn *fc = f->fc;
     const char *tok =
         tokens[(how >> 3) % NPEERS == 0 ? fc->peer : (how >> 3) % NPEERS][(how & 7) % NTOK];
     rly_dynbuf req;
@@ -567,12 +572,7 @@ static void send_msg(fstream *f, uint8_t kind)
 static void op_open_hop(void)
 {
     uint8_t b = next_byte();
-    if (W.nconns == 0 || W.shut_down)
-        return;
-    fconn *fc = &W.conns[b % W.nconns];
-    if (!fc->open)
-        return;
-    fstream *f = stream_new(fc, false);
+    fstream *f = W.shut_down ? NULL : inbound_stream(b);
     if (!f)
         return;
     uint8_t kind = next_byte();
